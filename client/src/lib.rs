@@ -1,0 +1,192 @@
+//! A Switchboard client over WebSocket, used by the integration tests and the load
+//! generator. It speaks only the wire protocol (`switchboard-protocol`), never the engine.
+//!
+//! A [`Client`] owns one connection. Requests get fresh request ids and [`Client::request`]
+//! waits for the frame that answers them; events and unmatched frames queue up for
+//! [`Client::next_event`]. [`Client::send_raw`] sends arbitrary WebSocket messages, for
+//! testing how the server treats bad input.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use switchboard_protocol::codec::{self, Encoding};
+use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+pub use tokio_tungstenite::tungstenite;
+
+/// Events buffered before the client stops reading (and the server sees a slow client).
+const EVENT_BUFFER: usize = 65_536;
+
+/// Client failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting or the WebSocket handshake failed.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The connection is closed.
+    #[error("connection closed: {0:?}")]
+    Closed(Option<(u16, String)>),
+    /// No answer within the timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The server answered with an error frame.
+    #[error("server error {code}: {message}")]
+    Server { code: ErrorCode, message: String },
+}
+
+type Waiters = Arc<Mutex<HashMap<ReqId, oneshot::Sender<ServerFrame>>>>;
+
+/// One connection to a Switchboard server.
+pub struct Client {
+    out: mpsc::Sender<Message>,
+    waiters: Waiters,
+    events: mpsc::Receiver<ServerFrame>,
+    closed: watch::Receiver<Option<(u16, String)>>,
+    next_req: AtomicU64,
+    encoding: Encoding,
+    /// How long [`Client::request`] waits for an answer.
+    pub timeout: Duration,
+}
+
+impl Client {
+    /// Connect to `ws://host:port/ws` (the encoding query parameter is added here).
+    pub async fn connect(base_url: &str, encoding: Encoding) -> Result<Client, ClientError> {
+        let query = match encoding {
+            Encoding::MsgPack => "msgpack",
+            Encoding::Json => "json",
+        };
+        let url = format!("{base_url}?encoding={query}");
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| ClientError::Connect(e.to_string()))?;
+        let (mut sink, mut stream) = socket.split();
+        let (out, mut out_rx) = mpsc::channel::<Message>(1024);
+        tokio::spawn(async move {
+            while let Some(message) = out_rx.recv().await {
+                if sink.send(message).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let waiters: Waiters = Arc::default();
+        let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
+        let (closed_tx, closed) = watch::channel(None);
+        let route = waiters.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = stream.next().await {
+                let frame = match &message {
+                    Message::Binary(b) => codec::decode_server(b, Encoding::MsgPack),
+                    Message::Text(t) => codec::decode_server(t.as_bytes(), Encoding::Json),
+                    Message::Close(close) => {
+                        let info = close.as_ref().map(|c| (u16::from(c.code), c.reason.to_string()));
+                        let _ = closed_tx.send(Some(info.unwrap_or((1005, String::new()))));
+                        break;
+                    }
+                    _ => continue,
+                };
+                let Ok(frame) = frame else {
+                    tracing::warn!("undecodable frame from server");
+                    continue;
+                };
+                let waiter = frame.re().and_then(|re| route.lock().expect("waiters").remove(&re));
+                match waiter {
+                    Some(waiter) => drop(waiter.send(frame)),
+                    None => {
+                        if events_tx.send(frame).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            if closed_tx.borrow().is_none() {
+                let _ = closed_tx.send(Some((1006, "connection dropped".into())));
+            }
+            route.lock().expect("waiters").clear();
+        });
+        Ok(Client { out, waiters, events, closed, next_req: AtomicU64::new(1), encoding, timeout: Duration::from_secs(10) })
+    }
+
+    /// A fresh request id.
+    pub fn next_req(&self) -> ReqId {
+        self.next_req.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Send a request without waiting; returns a receiver for its answer.
+    pub async fn send(&self, request: Request) -> Result<(ReqId, oneshot::Receiver<ServerFrame>), ClientError> {
+        let req = self.next_req();
+        let (tx, rx) = oneshot::channel();
+        self.waiters.lock().expect("waiters").insert(req, tx);
+        let bytes = codec::encode_client(&ClientFrame { req, request }, self.encoding);
+        let message = match self.encoding {
+            Encoding::MsgPack => Message::Binary(bytes.into()),
+            Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
+        };
+        self.out.send(message).await.map_err(|_| ClientError::Closed(self.close_info()))?;
+        Ok((req, rx))
+    }
+
+    /// Send a request and wait for the frame answering it (which may be an `error` frame).
+    pub async fn request(&self, request: Request) -> Result<ServerFrame, ClientError> {
+        let (_, rx) = self.send(request).await?;
+        self.wait(rx).await
+    }
+
+    /// Wait for an answer obtained from [`Client::send`].
+    pub async fn wait(&self, rx: oneshot::Receiver<ServerFrame>) -> Result<ServerFrame, ClientError> {
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(frame)) => Ok(frame),
+            Ok(Err(_)) => Err(ClientError::Closed(self.close_info())),
+            Err(_) => Err(ClientError::Timeout),
+        }
+    }
+
+    /// Send a request and return its answer, turning an `error` frame into `Err`.
+    pub async fn call(&self, request: Request) -> Result<ServerFrame, ClientError> {
+        match self.request(request).await? {
+            ServerFrame::Error { code, message, .. } => Err(ClientError::Server { code, message }),
+            frame => Ok(frame),
+        }
+    }
+
+    /// The next event (or unmatched frame), waiting at most `timeout`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Result<ServerFrame, ClientError> {
+        match tokio::time::timeout(timeout, self.events.recv()).await {
+            Ok(Some(frame)) => Ok(frame),
+            Ok(None) => Err(ClientError::Closed(self.close_info())),
+            Err(_) => Err(ClientError::Timeout),
+        }
+    }
+
+    /// Events already received, without waiting.
+    pub fn drain_events(&mut self) -> Vec<ServerFrame> {
+        let mut out = Vec::new();
+        while let Ok(frame) = self.events.try_recv() {
+            out.push(frame);
+        }
+        out
+    }
+
+    /// Send any WebSocket message as is.
+    pub async fn send_raw(&self, message: Message) -> Result<(), ClientError> {
+        self.out.send(message).await.map_err(|_| ClientError::Closed(self.close_info()))
+    }
+
+    /// The close code and reason, once the server closed the connection.
+    pub fn close_info(&self) -> Option<(u16, String)> {
+        self.closed.borrow().clone()
+    }
+
+    /// Wait until the server closes the connection; returns its close code and reason.
+    pub async fn closed(&mut self, timeout: Duration) -> Result<(u16, String), ClientError> {
+        let wait = self.closed.wait_for(|c| c.is_some());
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(info)) => Ok(info.clone().expect("checked")),
+            Ok(Err(_)) => Ok(self.close_info().unwrap_or((1006, String::new()))),
+            Err(_) => Err(ClientError::Timeout),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Where session actors live. Actors are started lazily on first use (so start-up does not
+//! grow with history), placed on arbiter `id % arbiters`, and removed when they stop. A
+//! session whose actor escalated stays quarantined until the server restarts.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use actix::{Actor, Addr, Arbiter};
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+
+use super::session::{load_session, SessionActor};
+use crate::hub::Hub;
+use crate::{EngineError, SessionId};
+
+enum Slot {
+    Live { addr: Addr<SessionActor>, generation: u64 },
+    Quarantined,
+}
+
+/// Session id → running actor.
+pub struct Registry {
+    slots: DashMap<SessionId, Slot>,
+    arbiters: Vec<Arbiter>,
+    generation: AtomicU64,
+}
+
+impl Registry {
+    /// Start `arbiters` arbiter threads. Must run inside an actix `System`.
+    pub(crate) fn new(arbiters: usize) -> Registry {
+        let arbiters = (0..arbiters.max(1)).map(|_| Arbiter::new()).collect();
+        Registry { slots: DashMap::new(), arbiters, generation: AtomicU64::new(1) }
+    }
+
+    /// The actor of session `id`, started (and loaded from storage) if needed.
+    pub(crate) fn addr(&self, hub: &Arc<Hub>, id: SessionId) -> Result<Addr<SessionActor>, EngineError> {
+        if let Some(slot) = self.slots.get(&id) {
+            match &*slot {
+                Slot::Live { addr, .. } if addr.connected() => return Ok(addr.clone()),
+                Slot::Live { .. } => {}
+                Slot::Quarantined => return Err(EngineError::SessionUnavailable(id)),
+            }
+        }
+        // Load outside the map's lock; a concurrent loader may win the insert below.
+        let session = load_session(&hub.storage, id, &hub.config)?;
+        match self.slots.entry(id) {
+            Entry::Occupied(mut occupied) => match occupied.get() {
+                Slot::Live { addr, .. } if addr.connected() => Ok(addr.clone()),
+                Slot::Quarantined => Err(EngineError::SessionUnavailable(id)),
+                Slot::Live { .. } => {
+                    let (addr, generation) = self.spawn(hub, id, session);
+                    occupied.insert(Slot::Live { addr: addr.clone(), generation });
+                    Ok(addr)
+                }
+            },
+            Entry::Vacant(vacant) => {
+                let (addr, generation) = self.spawn(hub, id, session);
+                vacant.insert(Slot::Live { addr: addr.clone(), generation });
+                Ok(addr)
+            }
+        }
+    }
+
+    fn spawn(
+        &self,
+        hub: &Arc<Hub>,
+        id: SessionId,
+        session: crate::domain::session::Session,
+    ) -> (Addr<SessionActor>, u64) {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let arbiter = &self.arbiters[(id % self.arbiters.len() as u64) as usize];
+        let hub = hub.clone();
+        let mailbox = hub.config.session_mailbox;
+        let addr = SessionActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
+            ctx.set_mailbox_capacity(mailbox);
+            SessionActor::new(id, generation, hub, session)
+        });
+        metrics::counter!("switchboard_session_actors_started_total").increment(1);
+        (addr, generation)
+    }
+
+    /// Mark a session quarantined: its actor gave up after repeated crashes.
+    pub(crate) fn quarantine(&self, id: SessionId) {
+        self.slots.insert(id, Slot::Quarantined);
+        metrics::counter!("switchboard_actor_quarantines_total").increment(1);
+    }
+
+    /// Forget a stopped actor (only if the slot still holds that generation).
+    pub(crate) fn remove(&self, id: SessionId, generation: u64) {
+        self.slots.remove_if(&id, |_, slot| {
+            matches!(slot, Slot::Live { generation: g, .. } if *g == generation)
+        });
+    }
+}

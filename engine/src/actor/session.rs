@@ -1,0 +1,423 @@
+//! The session actor: a thin driver around [`Session`]. It receives [`Command`]s, asks the
+//! state machine, submits durable writes to storage, and — strictly in submission order,
+//! once each write is durable — delivers events to subscribers and answers the callers.
+//!
+//! Supervision is built here because actix does not restart panicked actors: every command
+//! runs under `catch_unwind`. After a panic the request that panicked gets an `Internal`
+//! error (its reply sender is dropped), the actor waits for its in-flight writes to finish,
+//! and then rebuilds its `Session` from storage, which holds exactly what was acknowledged.
+//! More than `restarts_max` crashes within `restart_window_ms` quarantine the session
+//! instead (escalation) and stop the actor.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, WrapFuture};
+use switchboard_storage::{Batch, Storage, StorageError};
+use tokio::sync::oneshot;
+
+use crate::convert;
+use crate::domain::pipeline::Pipeline;
+use crate::domain::restart::{Decision, RestartBudget};
+use crate::domain::session::{Post, Replay, Session, SessionLimits};
+use crate::domain::types::*;
+use crate::hub::Hub;
+use crate::outbox::{ConnId, Event, Outbox};
+use crate::{now_ms, EngineConfig, EngineError};
+
+/// Where a command's answer goes.
+pub(crate) type Reply = oneshot::Sender<Result<Outcome, EngineError>>;
+
+/// A live subscriber of a session's messages.
+#[derive(Clone)]
+pub(crate) struct Subscriber {
+    pub(crate) who: Participant,
+    pub(crate) outbox: Outbox,
+}
+
+/// What a caller asks of a session.
+#[derive(Clone)]
+pub(crate) enum CommandKind {
+    Accept { agent: AgentId, subscriber: Subscriber },
+    Close { agent: AgentId },
+    Post { from: Participant, client_msg_id: String, text: String, origin: ConnId },
+    Typing { from: Participant, typing: bool, origin: ConnId },
+    Attach { subscriber: Subscriber, after_seq: Seq },
+    Detach { conn: ConnId },
+}
+
+/// A command and the channel its answer goes to.
+pub(crate) struct Command {
+    pub(crate) kind: CommandKind,
+    pub(crate) reply: Reply,
+}
+
+impl actix::Message for Command {
+    type Result = ();
+}
+
+/// A command's successful answer.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Session(SessionSnapshot),
+    Posted { seq: Seq, sent_at_ms: u64, duplicate: bool },
+    Attached { session: SessionSnapshot, messages: Vec<ChatMessage>, has_more: bool },
+    Done,
+}
+
+/// What to do once a write is durable.
+enum Effect {
+    Message { message: ChatMessage, origin: ConnId, waiters: Vec<(Reply, bool)> },
+    State { meta: SessionMeta, reply: Reply, subscriber: Option<Subscriber> },
+}
+
+struct Pending {
+    effect: Effect,
+    failure: Option<EngineError>,
+}
+
+/// Text that makes the actor panic, so tests can exercise supervision for real.
+#[cfg(test)]
+pub(crate) const PANIC_TEXT: &str = "__switchboard_test_panic__";
+
+/// One chat session's actor.
+pub struct SessionActor {
+    id: SessionId,
+    generation: u64,
+    hub: Arc<Hub>,
+    session: Session,
+    pipeline: Pipeline<Pending>,
+    inflight: HashMap<Seq, u64>,
+    subscribers: Vec<Subscriber>,
+    budget: RestartBudget,
+    needs_reload: bool,
+    last_activity_ms: u64,
+}
+
+/// Build a session's state from storage.
+pub(crate) fn load_session(storage: &Storage, id: SessionId, config: &EngineConfig) -> Result<Session, EngineError> {
+    let record = storage.session(id)?.ok_or(EngineError::UnknownSession(id))?;
+    let limit = config.session_messages_max as usize;
+    let messages = storage
+        .messages(id, 0, limit)?
+        .into_iter()
+        .map(|(seq, record)| convert::chat_message(seq, record))
+        .collect();
+    Ok(Session::restore(convert::session_meta(record), messages, limits(config)))
+}
+
+fn limits(config: &EngineConfig) -> SessionLimits {
+    SessionLimits {
+        text_bytes_max: config.text_bytes_max,
+        messages_max: config.session_messages_max,
+        tail_max: config.session_tail_max,
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let every = Duration::from_millis((self.hub.config.session_idle_ms / 4).clamp(1000, 30_000));
+        ctx.run_interval(every, |act, ctx| {
+            act.subscribers.retain(|s| !s.outbox.is_closed());
+            let idle = now_ms().saturating_sub(act.last_activity_ms) >= act.hub.config.session_idle_ms;
+            if idle && act.subscribers.is_empty() && act.pipeline.is_empty() {
+                actix::ActorContext::stop(ctx);
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.hub.registry.remove(self.id, self.generation);
+    }
+}
+
+impl Handler<Command> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, command: Command, ctx: &mut Context<Self>) {
+        self.last_activity_ms = now_ms();
+        if self.needs_reload {
+            let _ = command.reply.send(Err(EngineError::Overloaded("session is restarting")));
+            return;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(command, ctx)));
+        if outcome.is_err() {
+            self.crashed(ctx);
+        }
+    }
+}
+
+impl SessionActor {
+    pub(crate) fn new(id: SessionId, generation: u64, hub: Arc<Hub>, session: Session) -> SessionActor {
+        let budget = RestartBudget::new(hub.config.restarts_max, hub.config.restart_window_ms);
+        SessionActor {
+            id,
+            generation,
+            hub,
+            session,
+            pipeline: Pipeline::default(),
+            inflight: HashMap::new(),
+            subscribers: Vec::new(),
+            budget,
+            needs_reload: false,
+            last_activity_ms: now_ms(),
+        }
+    }
+
+    fn dispatch(&mut self, command: Command, ctx: &mut Context<Self>) {
+        let Command { kind, reply } = command;
+        let now = now_ms();
+        match kind {
+            CommandKind::Accept { agent, subscriber } => match self.session.accept(agent, now) {
+                Err(e) => drop(reply.send(Err(e.into()))),
+                Ok(None) => {
+                    self.add_subscriber(subscriber);
+                    let _ = reply.send(Ok(Outcome::Session(self.session.snapshot())));
+                }
+                Ok(Some(meta)) => {
+                    let subscriber = Some(subscriber);
+                    self.write_state(meta, Effect::State { meta: self.session.meta().clone(), reply, subscriber }, ctx)
+                }
+            },
+            CommandKind::Close { agent } => match self.session.close(agent, now) {
+                Err(e) => drop(reply.send(Err(e.into()))),
+                Ok(meta) => {
+                    let effect = Effect::State { meta: meta.clone(), reply, subscriber: None };
+                    self.write_state(meta, effect, ctx)
+                }
+            },
+            CommandKind::Post { from, client_msg_id, text, origin } => {
+                self.post(from, &client_msg_id, &text, origin, reply, now, ctx)
+            }
+            CommandKind::Typing { from, typing, origin } => {
+                let result = self.session.typing(from).map(|()| {
+                    let event = Event::Typing { session_id: self.id, from, typing };
+                    self.deliver(&event, Some(origin), |_| true);
+                    Outcome::Done
+                });
+                let _ = reply.send(result.map_err(Into::into));
+            }
+            CommandKind::Attach { subscriber, after_seq } => {
+                let _ = reply.send(self.attach(subscriber, after_seq));
+            }
+            CommandKind::Detach { conn } => {
+                self.subscribers.retain(|s| s.outbox.id() != conn);
+                let _ = reply.send(Ok(Outcome::Done));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn post(
+        &mut self,
+        from: Participant,
+        client_msg_id: &str,
+        text: &str,
+        origin: ConnId,
+        reply: Reply,
+        now: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        #[cfg(test)]
+        if text == PANIC_TEXT {
+            panic!("test-injected panic in session {}", self.id);
+        }
+        if self.pipeline.len() >= self.hub.config.session_inflight_max {
+            let _ = reply.send(Err(EngineError::Overloaded("too many writes in flight for this session")));
+            return;
+        }
+        match self.session.post(from, client_msg_id, text, now) {
+            Err(e) => drop(reply.send(Err(e.into()))),
+            Ok(Post::Duplicate { seq, sent_at_ms }) => {
+                let in_flight = self.inflight.get(&seq).copied();
+                match in_flight.and_then(|write| self.pipeline.get_mut(write)) {
+                    Some(Pending { effect: Effect::Message { waiters, .. }, .. }) => waiters.push((reply, true)),
+                    _ => drop(reply.send(Ok(Outcome::Posted { seq, sent_at_ms, duplicate: true }))),
+                }
+            }
+            Ok(Post::New(message)) => {
+                let mut batch = Batch::new();
+                batch.put_message(self.id, message.seq, &convert::message_record(&message));
+                if let Participant::Agent(agent) = from {
+                    batch.put_read_marker(self.id, agent, message.seq);
+                }
+                let seq = message.seq;
+                let effect = Effect::Message { message, origin, waiters: vec![(reply, false)] };
+                let write = self.write(batch, effect, ctx);
+                self.inflight.insert(seq, write);
+            }
+        }
+    }
+
+    fn attach(&mut self, subscriber: Subscriber, after_seq: Seq) -> Result<Outcome, EngineError> {
+        let max = self.hub.config.replay_max;
+        let (messages, has_more) = match self.session.replay(after_seq, max) {
+            Replay::Messages { messages, has_more } => (messages, has_more),
+            Replay::FromStorage { durable_seq } => {
+                // Rare (a reconnect far behind the in-memory tail): a bounded range read.
+                let stored = self.hub.storage.messages(self.id, after_seq, max)?;
+                let messages: Vec<ChatMessage> = stored
+                    .into_iter()
+                    .filter(|(seq, _)| *seq <= durable_seq)
+                    .map(|(seq, r)| convert::chat_message(seq, r))
+                    .collect();
+                let has_more = messages.last().is_some_and(|m| m.seq < durable_seq);
+                (messages, has_more)
+            }
+        };
+        if !has_more {
+            self.add_subscriber(subscriber);
+        }
+        Ok(Outcome::Attached { session: self.session.snapshot(), messages, has_more })
+    }
+
+    fn add_subscriber(&mut self, subscriber: Subscriber) {
+        self.subscribers.retain(|s| !s.outbox.is_closed() && s.outbox.id() != subscriber.outbox.id());
+        if self.subscribers.len() < self.hub.config.session_subscribers_max {
+            self.subscribers.push(subscriber);
+        } else {
+            metrics::counter!("switchboard_subscribers_refused_total").increment(1);
+        }
+    }
+
+    fn write_state(&mut self, meta: SessionMeta, effect: Effect, ctx: &mut Context<Self>) {
+        let mut batch = Batch::new();
+        batch.put_session(&convert::session_record(&meta));
+        self.write(batch, effect, ctx);
+    }
+
+    /// Submit a write; its effect runs once it and every earlier write are durable.
+    fn write(&mut self, batch: Batch, effect: Effect, ctx: &mut Context<Self>) -> u64 {
+        let write = self.pipeline.push(Pending { effect, failure: None });
+        let (tx, rx) = oneshot::channel();
+        let submitted = self.hub.storage.submit(batch, Box::new(move |result| drop(tx.send(result))));
+        if let Err(e) = submitted {
+            self.written(write, Err(e), ctx);
+            return write;
+        }
+        let done = rx.into_actor(self).map(move |result, act: &mut SessionActor, ctx| {
+            act.written(write, result.unwrap_or(Err(StorageError::Closed)), ctx)
+        });
+        ctx.spawn(done);
+        write
+    }
+
+    fn written(&mut self, write: u64, result: Result<(), StorageError>, ctx: &mut Context<Self>) {
+        if let Err(e) = result {
+            if let Some(pending) = self.pipeline.get_mut(write) {
+                pending.failure = Some(match e {
+                    StorageError::Overloaded => EngineError::Overloaded("storage write queue is full"),
+                    other => EngineError::Storage(other),
+                });
+            }
+        }
+        for pending in self.pipeline.complete(write) {
+            self.commit(pending);
+        }
+        self.reload_when_idle(ctx);
+    }
+
+    fn commit(&mut self, pending: Pending) {
+        if let Some(error) = pending.failure {
+            // The in-memory state ran ahead of storage: rebuild it once nothing is in flight.
+            self.needs_reload = true;
+            match pending.effect {
+                Effect::Message { message, waiters, .. } => {
+                    self.inflight.remove(&message.seq);
+                    for (reply, _) in waiters {
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                }
+                Effect::State { reply, .. } => drop(reply.send(Err(error))),
+            }
+            return;
+        }
+        match pending.effect {
+            Effect::Message { message, origin, waiters } => self.commit_message(message, origin, waiters),
+            Effect::State { meta, reply, subscriber } => {
+                let snapshot = SessionSnapshot { meta, last_seq: self.session.durable_seq() };
+                self.hub.session_changed(&snapshot);
+                if let (Some(accepted), State::Active) = (snapshot.meta.accepted_at_ms, snapshot.meta.state) {
+                    let waited = accepted.saturating_sub(snapshot.meta.created_at_ms) as f64 / 1000.0;
+                    metrics::histogram!("switchboard_wait_time_seconds").record(waited);
+                }
+                if snapshot.meta.state == State::Closed {
+                    metrics::counter!("switchboard_sessions_closed_total").increment(1);
+                }
+                let event = Event::SessionUpdated { session: Arc::new(snapshot.clone()), unread: None };
+                self.deliver(&event, None, |who| who == Participant::Visitor);
+                if let Some(subscriber) = subscriber {
+                    self.add_subscriber(subscriber);
+                }
+                let _ = reply.send(Ok(Outcome::Session(snapshot)));
+            }
+        }
+    }
+
+    fn commit_message(&mut self, message: ChatMessage, origin: ConnId, waiters: Vec<(Reply, bool)>) {
+        let (seq, sent_at_ms, from) = (message.seq, message.sent_at_ms, message.from);
+        self.inflight.remove(&seq);
+        if !self.needs_reload {
+            self.session.message_durable(message.clone());
+        }
+        let event = Event::Message { session_id: self.id, message: Arc::new(message) };
+        self.deliver(&event, Some(origin), |_| true);
+        self.hub.message_committed(self.id, seq, from);
+        metrics::counter!("switchboard_messages_total").increment(1);
+        for (reply, duplicate) in waiters {
+            let _ = reply.send(Ok(Outcome::Posted { seq, sent_at_ms, duplicate }));
+        }
+    }
+
+    /// Queue `event` for every subscriber `filter` selects, except the origin connection.
+    fn deliver(&mut self, event: &Event, origin: Option<ConnId>, filter: impl Fn(Participant) -> bool) {
+        self.subscribers.retain(|s| !s.outbox.is_closed());
+        for subscriber in &self.subscribers {
+            if Some(subscriber.outbox.id()) != origin && filter(subscriber.who) {
+                subscriber.outbox.deliver(event.clone());
+            }
+        }
+    }
+
+    fn crashed(&mut self, ctx: &mut Context<Self>) {
+        metrics::counter!("switchboard_actor_restarts_total").increment(1);
+        match self.budget.on_crash(now_ms()) {
+            Decision::Restart => {
+                tracing::error!(session = self.id, "session actor panicked; rebuilding from storage");
+                self.needs_reload = true;
+                self.reload_when_idle(ctx);
+            }
+            Decision::Escalate => {
+                tracing::error!(session = self.id, "session actor crashed too often; quarantined");
+                self.hub.registry.quarantine(self.id);
+                actix::ActorContext::stop(ctx);
+            }
+        }
+    }
+
+    fn reload_when_idle(&mut self, ctx: &mut Context<Self>) {
+        if !self.needs_reload || !self.pipeline.is_empty() {
+            return;
+        }
+        match load_session(&self.hub.storage, self.id, &self.hub.config) {
+            Ok(session) => {
+                self.session = session;
+                self.inflight.clear();
+                self.needs_reload = false;
+            }
+            Err(e) => {
+                tracing::error!(session = self.id, error = %e, "reload failed; quarantining");
+                self.hub.registry.quarantine(self.id);
+                actix::ActorContext::stop(ctx);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

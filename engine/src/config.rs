@@ -1,0 +1,56 @@
+//! Engine settings with documented defaults. Only the binary reads flags and files; this is
+//! plain data passed down.
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Number of actix arbiters (threads) session actors are spread over. Default: the
+    /// number of CPUs, so every core runs actors.
+    pub arbiters: usize,
+    /// Mailbox capacity of each session actor. Senders wait when it is full, which pushes
+    /// back on the connection that floods a session. 256 absorbs a burst from every
+    /// participant of a busy session without waiting.
+    pub session_mailbox: usize,
+    /// Most writes one session may have in flight to storage before posts are refused with
+    /// `overloaded`. Bounds memory held per session while the disk is slow.
+    pub session_inflight_max: usize,
+    /// Largest message text in UTF-8 bytes (the gateway passes the protocol's limit).
+    pub text_bytes_max: usize,
+    /// Most messages one session may hold: far beyond any real chat, and it bounds the
+    /// per-session idempotency index kept in memory.
+    pub session_messages_max: u64,
+    /// Durable messages kept in memory per loaded session for fast resume.
+    pub session_tail_max: usize,
+    /// Most live subscribers (connections attached) per session.
+    pub session_subscribers_max: usize,
+    /// Most missed messages one attach replays (the protocol's `REPLAY_MESSAGES_MAX`).
+    pub replay_max: usize,
+    /// Closed sessions listed in the queue (most recent first).
+    pub closed_listed_max: usize,
+    /// A session actor with no subscribers and nothing in flight stops after this long idle;
+    /// it is reloaded from storage on next use.
+    pub session_idle_ms: u64,
+    /// Restart budget: at most this many crash restarts per session …
+    pub restarts_max: usize,
+    /// … within this window; one more quarantines the session.
+    pub restart_window_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            arbiters: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            session_mailbox: 256,
+            session_inflight_max: 1024,
+            text_bytes_max: 4096,
+            session_messages_max: 10_000,
+            session_tail_max: 256,
+            session_subscribers_max: 64,
+            replay_max: 500,
+            closed_listed_max: 200,
+            session_idle_ms: 5 * 60 * 1000,
+            restarts_max: 3,
+            restart_window_ms: 60_000,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The chat rules as plain state machines: no I/O, no clock reads, no runtime. Time comes in
+//! as `now_ms` arguments; what must happen comes out as returned values. The actors in
+//! [`crate::actor`] drive these and carry out the effects.
+//!
+//! - [`session::Session`]: one chat session's lifecycle, messages and idempotency.
+//! - [`pipeline::Pipeline`]: completes concurrent durable writes strictly in order.
+//! - [`queue::QueueView`]: the chat queue (waiting, active, recently closed), agent loads
+//!   and read markers.
+//! - [`restart::RestartBudget`]: how many actor restarts a window allows before escalating.
+
+pub mod pipeline;
+pub mod queue;
+pub mod restart;
+pub mod session;
+pub mod types;
+
+pub use types::*;

@@ -1,0 +1,444 @@
+//! [`Engine`]: the facade the gateway calls. One method per user action. Methods that go
+//! through a session actor return in two steps: the `async fn` resolves once the actor has
+//! taken the command (so commands from one connection reach a session in the order they were
+//! sent), and the returned [`Pending`] resolves with the answer (for posts: once durable).
+//! This lets a connection pipeline many requests without reordering them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use actix::MailboxError;
+use switchboard_storage::{catalog, AgentRecord, Batch, Storage};
+use tokio::sync::oneshot;
+
+use crate::actor::registry::Registry;
+use crate::actor::session::{Command, CommandKind, Outcome, Subscriber};
+use crate::domain::session::SessionError;
+use crate::domain::types::*;
+use crate::hub::{AgentProfile, Hub};
+use crate::outbox::{ConnId, Outbox};
+use crate::{auth, convert, now_ms, EngineConfig, EngineError};
+
+/// An answer still on its way (for example, a post waiting for its fsync).
+pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send>>;
+
+/// The result of starting a chat.
+#[derive(Debug, Clone)]
+pub struct StartedChat {
+    /// The visitor's credential for resuming: `<session_id>.<secret>`.
+    pub session_token: String,
+    pub session: SessionSnapshot,
+    pub first_message: Option<ChatMessage>,
+}
+
+/// A durable post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Posted {
+    pub seq: Seq,
+    pub sent_at_ms: u64,
+    /// The client message id had been posted before; nothing new was written.
+    pub duplicate: bool,
+}
+
+/// The answer to an attach: missed messages and whether more remain (then not subscribed).
+#[derive(Debug, Clone)]
+pub struct Attached {
+    pub session: SessionSnapshot,
+    pub messages: Vec<ChatMessage>,
+    pub has_more: bool,
+}
+
+/// The queue as one agent sees it: each session with that agent's unread count.
+#[derive(Debug, Clone, Default)]
+pub struct QueueListing {
+    pub waiting: Vec<(SessionSnapshot, u64)>,
+    pub active: Vec<(SessionSnapshot, u64)>,
+    pub closed: Vec<(SessionSnapshot, u64)>,
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    hub: Arc<Hub>,
+    next_session: Arc<AtomicU64>,
+    next_agent: Arc<AtomicU64>,
+    next_conn: Arc<AtomicU64>,
+    admin_sha256: Arc<RwLock<Option<String>>>,
+}
+
+impl Engine {
+    /// Start the engine over `storage`: load agents and the open queue (not the history) and
+    /// start the arbiters. Must be called inside an actix `System`.
+    pub fn start(storage: Storage, config: EngineConfig) -> Result<Engine, EngineError> {
+        let registry = Registry::new(config.arbiters);
+        let hub = Arc::new(Hub::new(storage.clone(), config, registry));
+        for record in storage.agents()? {
+            hub.directory.insert(record.id, profile(record));
+        }
+        load_queue(&hub, &storage)?;
+        let admin = storage.meta(catalog::META_ADMIN_TOKEN_HASH)?.map(|b| String::from_utf8_lossy(&b).into_owned());
+        Ok(Engine {
+            next_session: Arc::new(AtomicU64::new(storage.max_id(catalog::SESSION)? + 1)),
+            next_agent: Arc::new(AtomicU64::new(storage.max_id(catalog::AGENT)? + 1)),
+            next_conn: Arc::new(AtomicU64::new(1)),
+            admin_sha256: Arc::new(RwLock::new(admin)),
+            hub,
+        })
+    }
+
+    /// A fresh connection id.
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Make sure an administrator credential exists. With `configured`, that token becomes
+    /// the credential. Otherwise a stored one is kept, or a new one is generated and
+    /// returned (the only time it is ever visible).
+    pub fn ensure_admin_token(&self, configured: Option<&str>) -> Result<Option<String>, EngineError> {
+        let existing = self.admin_sha256.read().expect("admin lock").clone();
+        let (token, fresh) = match (configured, existing) {
+            (Some(token), _) => (token.to_string(), false),
+            (None, Some(_)) => return Ok(None),
+            (None, None) => (auth::new_secret(), true),
+        };
+        let hash = auth::hash_secret(&token);
+        let mut batch = Batch::new();
+        batch.put_meta(catalog::META_ADMIN_TOKEN_HASH, hash.clone().into_bytes());
+        self.hub.storage.write_blocking(batch)?;
+        *self.admin_sha256.write().expect("admin lock") = Some(hash);
+        Ok(fresh.then_some(token))
+    }
+
+    /// True when `token` is the administrator credential.
+    pub fn check_admin(&self, token: &str) -> bool {
+        match &*self.admin_sha256.read().expect("admin lock") {
+            Some(hash) => auth::verify(token, hash),
+            None => false,
+        }
+    }
+
+    /// Create an agent; returns its profile and its token (shown only now).
+    pub async fn create_agent(&self, display_name: String, max_concurrent_chats: u32) -> Result<(AgentProfile, String), EngineError> {
+        let id = self.next_agent.fetch_add(1, Ordering::Relaxed);
+        let secret = auth::new_secret();
+        let record = AgentRecord {
+            v: switchboard_storage::records::RECORD_VERSION,
+            id,
+            display_name,
+            max_concurrent_chats,
+            token_sha256: auth::hash_secret(&secret),
+            created_at_ms: now_ms(),
+        };
+        let mut batch = Batch::new();
+        batch.put_agent(&record);
+        self.write(batch).await?;
+        let profile = profile(record);
+        self.hub.directory.insert(id, profile.clone());
+        Ok((profile, auth::token(&id.to_string(), &secret)))
+    }
+
+    /// Every agent, by id.
+    pub fn agents(&self) -> Vec<AgentProfile> {
+        let mut agents: Vec<AgentProfile> = self.hub.directory.iter().map(|e| e.value().clone()).collect();
+        agents.sort_by_key(|a| a.id);
+        agents
+    }
+
+    /// The agent a token belongs to.
+    pub fn authenticate_agent(&self, token: &str) -> Result<AgentProfile, EngineError> {
+        let (id, secret) = auth::parse(token).ok_or(EngineError::BadToken)?;
+        let agent = self.hub.directory.get(&id).ok_or(EngineError::BadToken)?;
+        if auth::verify(secret, &agent.token_sha256) {
+            Ok(agent.clone())
+        } else {
+            Err(EngineError::BadToken)
+        }
+    }
+
+    /// An agent's display name.
+    pub fn agent_name(&self, id: AgentId) -> Option<String> {
+        self.hub.directory.get(&id).map(|a| a.display_name.clone())
+    }
+
+    /// The session a visitor token belongs to.
+    pub fn authenticate_visitor(&self, token: &str) -> Result<SessionId, EngineError> {
+        let (id, secret) = auth::parse(token).ok_or(EngineError::BadToken)?;
+        let stored = self.hub.storage.session(id)?.ok_or(EngineError::BadToken)?;
+        if auth::verify(secret, &stored.token_sha256) {
+            Ok(id)
+        } else {
+            Err(EngineError::BadToken)
+        }
+    }
+
+    /// An authenticated agent connection: it now hears queue events.
+    pub fn agent_online(&self, agent: AgentId, outbox: Outbox) {
+        self.hub.agent_online(agent, outbox);
+    }
+
+    /// A connection closed: stop delivering queue events to it. (Session actors drop closed
+    /// outboxes on their own.)
+    pub fn connection_gone(&self, conn: ConnId) {
+        self.hub.connection_gone(conn);
+    }
+
+    /// The queue as `agent` sees it.
+    pub fn queue_listing(&self, agent: AgentId) -> QueueListing {
+        let queue = self.hub.queue();
+        let [waiting, active, closed] = queue.lists();
+        let with_unread = |list: Vec<&SessionSnapshot>| -> Vec<(SessionSnapshot, u64)> {
+            list.into_iter().map(|s| (s.clone(), queue.unread(s, agent))).collect()
+        };
+        QueueListing { waiting: with_unread(waiting), active: with_unread(active), closed: with_unread(closed) }
+    }
+
+    /// Start a chat: the session is durable (with its first message, if any) before this
+    /// returns, agents have been told, and `outbox` is subscribed to the session.
+    pub async fn start_chat(
+        &self,
+        visitor: Visitor,
+        first_message: Option<(String, String)>,
+        outbox: Outbox,
+    ) -> Result<StartedChat, EngineError> {
+        if let Some((_, text)) = &first_message {
+            let max = self.hub.config.text_bytes_max;
+            if text.is_empty() || text.len() > max {
+                return Err(SessionError::BadText { len: text.len(), max }.into());
+            }
+        }
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let secret = auth::new_secret();
+        let now = now_ms();
+        let meta = SessionMeta {
+            id,
+            state: State::Waiting,
+            visitor,
+            token_sha256: auth::hash_secret(&secret),
+            agent_id: None,
+            created_at_ms: now,
+            accepted_at_ms: None,
+            closed_at_ms: None,
+        };
+        let first = first_message.map(|(client_msg_id, text)| ChatMessage {
+            seq: 1,
+            from: Participant::Visitor,
+            client_msg_id,
+            text,
+            sent_at_ms: now,
+        });
+        let mut batch = Batch::new();
+        batch.put_session(&convert::session_record(&meta));
+        if let Some(m) = &first {
+            batch.put_message(id, 1, &convert::message_record(m));
+        }
+        self.write(batch).await?;
+        let session = SessionSnapshot { meta, last_seq: first.as_ref().map_or(0, |m| m.seq) };
+        self.hub.session_created(&session);
+        metrics::counter!("switchboard_sessions_started_total").increment(1);
+        if first.is_some() {
+            metrics::counter!("switchboard_messages_total").increment(1);
+        }
+        let subscriber = Subscriber { who: Participant::Visitor, outbox };
+        let attach = CommandKind::Attach { subscriber, after_seq: session.last_seq };
+        self.command(id, attach).await?.await?;
+        Ok(StartedChat { session_token: auth::token(&id.to_string(), &secret), session, first_message: first })
+    }
+
+    /// Accept a waiting session for `agent`; `outbox` is subscribed to it on success.
+    pub async fn accept(&self, agent: AgentId, session: SessionId, outbox: Outbox) -> Result<Pending<SessionSnapshot>, EngineError> {
+        let max = self.hub.directory.get(&agent).map(|a| a.max_concurrent_chats).ok_or(EngineError::BadToken)?;
+        let reservation = {
+            let mut queue = self.hub.queue();
+            let already_mine = queue.get(session).is_some_and(|s| s.meta.agent_id == Some(agent));
+            if already_mine {
+                None
+            } else if queue.try_reserve(agent, max) {
+                Some(Reservation { hub: self.hub.clone(), agent })
+            } else {
+                return Err(EngineError::AgentAtCapacity { max });
+            }
+        };
+        let subscriber = Subscriber { who: Participant::Agent(agent), outbox };
+        let rx = self.command(session, CommandKind::Accept { agent, subscriber }).await?;
+        Ok(Box::pin(async move {
+            let outcome = rx.await;
+            drop(reservation);
+            match outcome? {
+                Outcome::Session(snapshot) => Ok(snapshot),
+                other => Err(unexpected(other)),
+            }
+        }))
+    }
+
+    /// Close `agent`'s session.
+    pub async fn close(&self, agent: AgentId, session: SessionId) -> Result<Pending<SessionSnapshot>, EngineError> {
+        let rx = self.command(session, CommandKind::Close { agent }).await?;
+        Ok(Box::pin(async move {
+            match rx.await? {
+                Outcome::Session(snapshot) => Ok(snapshot),
+                other => Err(unexpected(other)),
+            }
+        }))
+    }
+
+    /// Post a message; the pending answer resolves once it is durable.
+    pub async fn post(
+        &self,
+        from: Participant,
+        session: SessionId,
+        client_msg_id: String,
+        text: String,
+        origin: ConnId,
+    ) -> Result<Pending<Posted>, EngineError> {
+        let rx = self.command(session, CommandKind::Post { from, client_msg_id, text, origin }).await?;
+        Ok(Box::pin(async move {
+            match rx.await? {
+                Outcome::Posted { seq, sent_at_ms, duplicate } => Ok(Posted { seq, sent_at_ms, duplicate }),
+                other => Err(unexpected(other)),
+            }
+        }))
+    }
+
+    /// Relay a typing indicator to the session's other subscribers.
+    pub async fn typing(&self, from: Participant, session: SessionId, typing: bool, origin: ConnId) -> Result<Pending<()>, EngineError> {
+        let rx = self.command(session, CommandKind::Typing { from, typing, origin }).await?;
+        Ok(Box::pin(async move { rx.await.map(|_| ()) }))
+    }
+
+    /// Subscribe `outbox` to a session, replaying durable messages after `after_seq`.
+    pub async fn attach(&self, who: Participant, session: SessionId, after_seq: Seq, outbox: Outbox) -> Result<Pending<Attached>, EngineError> {
+        let subscriber = Subscriber { who, outbox };
+        let rx = self.command(session, CommandKind::Attach { subscriber, after_seq }).await?;
+        Ok(Box::pin(async move {
+            match rx.await? {
+                Outcome::Attached { session, messages, has_more } => Ok(Attached { session, messages, has_more }),
+                other => Err(unexpected(other)),
+            }
+        }))
+    }
+
+    /// Unsubscribe a connection from a session.
+    pub async fn detach(&self, session: SessionId, conn: ConnId) -> Result<Pending<()>, EngineError> {
+        let rx = self.command(session, CommandKind::Detach { conn }).await?;
+        Ok(Box::pin(async move { rx.await.map(|_| ()) }))
+    }
+
+    /// Mark `session` read up to `seq` for `agent` (persisted in the background).
+    pub fn mark_read(&self, agent: AgentId, session: SessionId, seq: Seq) -> Result<(), EngineError> {
+        let listed = self.hub.queue().get(session).is_some();
+        if !listed && self.hub.storage.session(session)?.is_none() {
+            return Err(EngineError::UnknownSession(session));
+        }
+        self.hub.queue().mark_read(session, agent, seq);
+        let mut batch = Batch::new();
+        batch.put_read_marker(session, agent, seq);
+        let done = Box::new(|result: Result<(), _>| {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "read marker not persisted");
+            }
+        });
+        self.hub.storage.submit(batch, done)?;
+        Ok(())
+    }
+
+    /// One page of a session's durable transcript: up to `limit` messages after `after_seq`.
+    pub async fn history(&self, session: SessionId, after_seq: Seq, limit: usize) -> Result<(Vec<ChatMessage>, bool), EngineError> {
+        let storage = self.hub.storage.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            storage.session(session)?.ok_or(EngineError::UnknownSession(session))?;
+            let mut page = storage.messages(session, after_seq, limit + 1)?;
+            let has_more = page.len() > limit;
+            page.truncate(limit);
+            let messages = page.into_iter().map(|(seq, r)| convert::chat_message(seq, r)).collect();
+            Ok::<_, EngineError>((messages, has_more))
+        });
+        read.await.map_err(|e| EngineError::Internal(e.to_string()))?
+    }
+
+    /// Write a batch through group commit and wait until it is durable.
+    async fn write(&self, batch: Batch) -> Result<(), EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.hub.storage.submit(batch, Box::new(move |result| drop(tx.send(result))))?;
+        rx.await.map_err(|_| EngineError::Internal("storage writer stopped".into()))??;
+        Ok(())
+    }
+
+    /// Hand a command to the session's actor (starting it if needed); resolves once the
+    /// actor has handled it, returning the channel its answer arrives on.
+    async fn command(&self, session: SessionId, kind: CommandKind) -> Result<Answer, EngineError> {
+        // One retry covers an actor that stopped (idle) between lookup and send.
+        for attempt in 0..2 {
+            let addr = self.hub.registry.addr(&self.hub, session)?;
+            let (reply, rx) = oneshot::channel();
+            match addr.send(Command { kind: kind.clone(), reply }).await {
+                Ok(()) => return Ok(Answer(rx)),
+                Err(MailboxError::Closed) if attempt == 0 => continue,
+                Err(MailboxError::Closed) => break,
+                Err(MailboxError::Timeout) => return Err(EngineError::Overloaded("session mailbox")),
+            }
+        }
+        Err(EngineError::Internal(format!("session {session} actor unavailable")))
+    }
+}
+
+/// The channel an actor answers on.
+struct Answer(oneshot::Receiver<Result<Outcome, EngineError>>);
+
+impl Future for Answer {
+    type Output = Result<Outcome, EngineError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|r| {
+            r.unwrap_or_else(|_| Err(EngineError::Internal("the session failed while handling this request; it was restarted".into())))
+        })
+    }
+}
+
+/// Releases an agent's reserved chat slot when dropped.
+struct Reservation {
+    hub: Arc<Hub>,
+    agent: AgentId,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.hub.queue().release(self.agent);
+    }
+}
+
+fn unexpected(outcome: Outcome) -> EngineError {
+    EngineError::Internal(format!("unexpected actor answer {outcome:?}"))
+}
+
+fn profile(record: AgentRecord) -> AgentProfile {
+    AgentProfile {
+        id: record.id,
+        display_name: record.display_name,
+        max_concurrent_chats: record.max_concurrent_chats,
+        token_sha256: record.token_sha256,
+    }
+}
+
+/// Rebuild the queue view: open sessions (oldest first) and the recently closed ones.
+fn load_queue(hub: &Hub, storage: &Storage) -> Result<(), EngineError> {
+    let mut sessions = storage.open_sessions()?;
+    let mut closed = storage.recently_closed(hub.config.closed_listed_max)?;
+    closed.reverse();
+    sessions.extend(closed);
+    let mut queue = hub.queue();
+    for record in sessions {
+        let id = record.id;
+        let last_seq = storage.last_seq(id)?;
+        queue.upsert(SessionSnapshot { meta: convert::session_meta(record), last_seq });
+        for (agent, seq) in storage.read_markers(id)? {
+            queue.mark_read(id, agent, seq);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

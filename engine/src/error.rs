@@ -1,0 +1,36 @@
+//! The engine's error type. Every variant a caller branches on is distinct; the gateway maps
+//! them to wire error codes in one place.
+
+use switchboard_storage::StorageError;
+
+use crate::domain::session::SessionError;
+use crate::SessionId;
+
+/// Why an engine call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The session's rules refused the action (taken, closed, not yours, full, bad text).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// No session has this id.
+    #[error("no session {0}")]
+    UnknownSession(SessionId),
+    /// The token is malformed or matches no credential.
+    #[error("bad token")]
+    BadToken,
+    /// The agent already handles its maximum number of chats.
+    #[error("agent already handles {max} concurrent chats")]
+    AgentAtCapacity { max: u32 },
+    /// A bounded queue is full; retry later with the same ids.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
+    /// The session crashed too often and is quarantined until the server restarts.
+    #[error("session {0} is quarantined after repeated failures")]
+    SessionUnavailable(SessionId),
+    /// Storage failed; the action did not take effect.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The request was lost to a crash of the actor handling it; it may be retried.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

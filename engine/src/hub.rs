@@ -1,0 +1,111 @@
+//! State shared by the engine facade and every session actor: the queue view, the online
+//! agents that hear about queue changes, the agent directory and the actor registry.
+//!
+//! Lock order: `queue` before iterating `agents_online`; nothing takes them the other way.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use dashmap::DashMap;
+use switchboard_storage::Storage;
+
+use crate::actor::registry::Registry;
+use crate::domain::queue::QueueView;
+use crate::domain::types::*;
+use crate::outbox::{ConnId, Event, Outbox};
+use crate::EngineConfig;
+
+/// An agent as the engine knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProfile {
+    pub id: AgentId,
+    pub display_name: String,
+    pub max_concurrent_chats: u32,
+    pub(crate) token_sha256: String,
+}
+
+/// Shared engine state.
+pub struct Hub {
+    pub(crate) storage: Storage,
+    pub(crate) config: EngineConfig,
+    pub(crate) registry: Registry,
+    queue: Mutex<QueueView>,
+    agents_online: DashMap<ConnId, (AgentId, Outbox)>,
+    pub(crate) directory: DashMap<AgentId, AgentProfile>,
+}
+
+impl Hub {
+    pub(crate) fn new(storage: Storage, config: EngineConfig, registry: Registry) -> Hub {
+        let queue = Mutex::new(QueueView::new(config.closed_listed_max));
+        Hub {
+            storage,
+            config,
+            registry,
+            queue,
+            agents_online: DashMap::new(),
+            directory: DashMap::new(),
+        }
+    }
+
+    /// The queue view. Never held across an await.
+    pub(crate) fn queue(&self) -> MutexGuard<'_, QueueView> {
+        // A panic while holding this lock leaves plain data in a usable state.
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn agent_online(&self, agent: AgentId, outbox: Outbox) {
+        self.agents_online.insert(outbox.id(), (agent, outbox));
+        metrics::gauge!("switchboard_agents_online").set(self.agents_online.len() as f64);
+    }
+
+    pub(crate) fn connection_gone(&self, conn: ConnId) {
+        self.agents_online.remove(&conn);
+        metrics::gauge!("switchboard_agents_online").set(self.agents_online.len() as f64);
+    }
+
+    /// A new session was created: list it (unless an actor already did) and tell agents.
+    pub(crate) fn session_created(&self, snapshot: &SessionSnapshot) {
+        let mut queue = self.queue();
+        if queue.get(snapshot.meta.id).is_some() {
+            return;
+        }
+        queue.upsert(snapshot.clone());
+        self.broadcast(&queue, snapshot, true);
+        update_gauges(&queue);
+    }
+
+    /// A session's state changed durably: relist it and tell agents.
+    pub(crate) fn session_changed(&self, snapshot: &SessionSnapshot) {
+        let mut queue = self.queue();
+        queue.upsert(snapshot.clone());
+        self.broadcast(&queue, snapshot, false);
+        update_gauges(&queue);
+    }
+
+    /// A message became durable: update the listing; announce it while the session waits.
+    pub(crate) fn message_committed(&self, id: SessionId, seq: Seq, from: Participant) {
+        let mut queue = self.queue();
+        if let Some(snapshot) = queue.on_message(id, seq, from) {
+            self.broadcast(&queue, &snapshot, false);
+        }
+    }
+
+    fn broadcast(&self, queue: &QueueView, snapshot: &SessionSnapshot, created: bool) {
+        let shared = Arc::new(snapshot.clone());
+        for entry in self.agents_online.iter() {
+            let (agent, outbox) = entry.value();
+            let unread = queue.unread(snapshot, *agent);
+            let event = if created {
+                Event::SessionCreated { session: shared.clone(), unread }
+            } else {
+                Event::SessionUpdated { session: shared.clone(), unread: Some(unread) }
+            };
+            outbox.deliver(event);
+        }
+    }
+}
+
+fn update_gauges(queue: &QueueView) {
+    metrics::gauge!("switchboard_sessions", "state" => "waiting").set(queue.waiting_len() as f64);
+    metrics::gauge!("switchboard_sessions", "state" => "active").set(queue.active_len() as f64);
+    metrics::gauge!("switchboard_queue_length").set(queue.waiting_len() as f64);
+}

@@ -1,0 +1,46 @@
+//! The Switchboard engine: live-chat sessions as supervised actors over plain state machines,
+//! the chat queue, agents and their credentials. It persists through `switchboard-storage`
+//! and knows nothing of sockets or wire formats: the gateway converts wire frames to the
+//! calls of [`Engine`] and the [`Event`]s it delivers back to frames.
+//!
+//! # Layout
+//! - [`domain`]: the rules, without I/O: [`domain::session::Session`],
+//!   [`domain::queue::QueueView`], [`domain::pipeline::Pipeline`],
+//!   [`domain::restart::RestartBudget`].
+//! - [`actor`]: the session actor that drives a `Session` (mailbox, durable writes,
+//!   delivery, supervision) and the registry that places actors on arbiters.
+//! - [`engine`]: [`Engine`], the facade the gateway calls.
+//! - [`hub`]: shared state: the queue view, online agents, agent directory.
+//! - [`outbox`]: each connection's bounded event queue ([`Outbox`]/[`Inbox`]) and [`Event`].
+//! - [`auth`]: token generation and checking.
+//! - [`convert`]: domain ⇄ storage record conversion.
+//!
+//! # Threads
+//! Session actors live on `EngineConfig::arbiters` actix arbiters (one per core by default).
+//! Durable writes go to storage's single writer thread; actors never block on an fsync.
+
+pub mod actor;
+pub mod auth;
+pub mod config;
+pub mod convert;
+pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod hub;
+pub mod outbox;
+
+pub use config::EngineConfig;
+pub use domain::types::*;
+pub use engine::{Attached, Engine, Pending, Posted, QueueListing, StartedChat};
+pub use error::EngineError;
+pub use hub::AgentProfile;
+pub use outbox::{ConnId, Event, Inbox, Outbox};
+
+/// Milliseconds since the Unix epoch: the one place the engine reads the clock. The domain
+/// state machines receive this value as an argument.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

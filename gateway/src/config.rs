@@ -1,0 +1,55 @@
+//! Gateway settings with documented defaults.
+
+use std::net::SocketAddr;
+
+use switchboard_protocol::limits;
+
+/// Gateway settings.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Address of the HTTP and WebSocket listener.
+    pub http_addr: SocketAddr,
+    /// Largest WebSocket message and frame accepted, in bytes. Larger ones close the
+    /// connection with 1009 and `frame_too_large`. Default: the protocol's 16 KiB.
+    pub frame_bytes_max: usize,
+    /// tungstenite's per-connection read buffer. Its default (128 KiB, allocated per
+    /// connection) would make idle connections expensive; 4 KiB holds most frames whole and
+    /// keeps an idle connection near 10 KB of server memory.
+    pub ws_read_buffer_bytes: usize,
+    /// Bytes tungstenite gathers before writing to the socket. Small: frames are small and
+    /// latency matters more than syscall count.
+    pub ws_write_buffer_bytes: usize,
+    /// Most bytes buffered for a socket that does not drain; beyond it the write fails and
+    /// the connection closes. A few frames' worth.
+    pub ws_write_buffer_max_bytes: usize,
+    /// Events queued per connection before it counts as too slow and is closed with
+    /// `send_queue_overflow` (it can resume). 1024 covers bursts from many sessions.
+    pub connection_events_max: usize,
+    /// Encoded frames queued between a connection's loop and its socket writer.
+    pub connection_out_frames_max: usize,
+    /// Requests one connection may have in flight (sent, not yet answered). Reading pauses at
+    /// this bound, which pushes back on the client through TCP.
+    pub connection_requests_max: usize,
+    /// Most simultaneous TCP connections; beyond it new ones are closed at once. Kept under
+    /// the process's file-descriptor limit (about 20,000 here) with room for RocksDB's files.
+    pub connections_max: usize,
+    /// Time a client has to send its HTTP request headers (the slow-loris guard).
+    pub header_read_timeout_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            frame_bytes_max: limits::FRAME_BYTES_MAX_DEFAULT,
+            ws_read_buffer_bytes: 4096,
+            ws_write_buffer_bytes: 4096,
+            ws_write_buffer_max_bytes: 256 * 1024,
+            connection_events_max: 1024,
+            connection_out_frames_max: 64,
+            connection_requests_max: 256,
+            connections_max: 18_000,
+            header_read_timeout_ms: 10_000,
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Engine types → wire types.
+
+use switchboard_engine::{ChatMessage, Engine, Event, Participant, SessionSnapshot, State};
+use switchboard_protocol as wire;
+
+/// A session as the wire shows it; `unread` only for agents.
+pub fn session_info(engine: &Engine, s: &SessionSnapshot, unread: Option<u64>) -> wire::SessionInfo {
+    let meta = &s.meta;
+    wire::SessionInfo {
+        session_id: meta.id,
+        state: match meta.state {
+            State::Waiting => wire::SessionState::Waiting,
+            State::Active => wire::SessionState::Active,
+            State::Closed => wire::SessionState::Closed,
+        },
+        visitor: wire::VisitorInfo {
+            name: meta.visitor.name.clone(),
+            email: meta.visitor.email.clone(),
+            page_url: meta.visitor.page_url.clone(),
+        },
+        agent_id: meta.agent_id,
+        agent_name: meta.agent_id.and_then(|id| engine.agent_name(id)),
+        created_at_ms: meta.created_at_ms,
+        accepted_at_ms: meta.accepted_at_ms,
+        closed_at_ms: meta.closed_at_ms,
+        last_seq: s.last_seq,
+        unread,
+    }
+}
+
+/// Who sent something, as the wire shows it.
+pub fn sender(from: Participant) -> (wire::Sender, Option<u64>) {
+    match from {
+        Participant::Visitor => (wire::Sender::Visitor, None),
+        Participant::Agent(id) => (wire::Sender::Agent, Some(id)),
+    }
+}
+
+/// A message as the wire shows it.
+pub fn message(m: &ChatMessage) -> wire::Message {
+    let (from, agent_id) = sender(m.from);
+    wire::Message {
+        seq: m.seq,
+        from,
+        agent_id,
+        client_msg_id: m.client_msg_id.clone(),
+        text: m.text.clone(),
+        sent_at_ms: m.sent_at_ms,
+    }
+}
+
+/// An engine event as a wire frame.
+pub fn event(engine: &Engine, event: &Event) -> wire::ServerFrame {
+    match event {
+        Event::SessionCreated { session, unread } => {
+            wire::ServerFrame::SessionCreated { session: session_info(engine, session, Some(*unread)) }
+        }
+        Event::SessionUpdated { session, unread } => {
+            wire::ServerFrame::SessionUpdated { session: session_info(engine, session, *unread) }
+        }
+        Event::Message { session_id, message: m } => {
+            wire::ServerFrame::Message { session_id: *session_id, message: message(m) }
+        }
+        Event::Typing { session_id, from, typing } => {
+            let (from, agent_id) = sender(*from);
+            wire::ServerFrame::Typing { session_id: *session_id, from, agent_id, typing: *typing }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! One function per request type: check the connection's role and the fields, call the
+//! engine, and produce the reply. Requests answered by a session actor come back as a
+//! [`Step::Later`] future, so a connection can have many in flight; they are handed to the
+//! actor before the next frame is read, which keeps one connection's requests in order.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use switchboard_engine::{Engine, Outbox, Pending, Visitor};
+use switchboard_protocol::limits;
+use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame, SessionId};
+
+use crate::convert;
+use crate::errors::Failure;
+use crate::role::Role;
+
+/// A reply that is still being produced.
+pub type Later = Pin<Box<dyn Future<Output = ServerFrame> + Send>>;
+
+/// What handling a request produced.
+pub enum Step {
+    /// The reply, ready now.
+    Reply(ServerFrame),
+    /// The reply, once the engine finishes (e.g. after the fsync).
+    Later(Later),
+}
+
+/// One connection's protocol state.
+pub struct Conn {
+    pub engine: Engine,
+    pub outbox: Outbox,
+    pub role: Role,
+}
+
+/// Handle one decoded request.
+pub async fn dispatch(conn: &mut Conn, frame: ClientFrame) -> Step {
+    let re = frame.req;
+    match handle(conn, re, frame.request).await {
+        Ok(step) => step,
+        Err(failure) => Step::Reply(failure.frame(Some(re))),
+    }
+}
+
+async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Failure> {
+    let engine = conn.engine.clone();
+    match request {
+        Request::Auth { token } => auth(conn, re, &token),
+        Request::StartChat { name, email, page_url, first_message, client_msg_id } => {
+            check_len("name", name.as_deref(), limits::VISITOR_NAME_BYTES_MAX)?;
+            check_len("email", email.as_deref(), limits::VISITOR_EMAIL_BYTES_MAX)?;
+            check_len("page_url", page_url.as_deref(), limits::PAGE_URL_BYTES_MAX)?;
+            let first = match (first_message, client_msg_id) {
+                (Some(text), Some(id)) => {
+                    check_client_msg_id(&id)?;
+                    Some((id, text))
+                }
+                (Some(_), None) => return Err(invalid("`first_message` needs a `client_msg_id`")),
+                (None, _) => None,
+            };
+            if conn.role != Role::Anonymous {
+                return Err(Failure::new(ErrorCode::WrongRole, "this connection already has a role; open a new one"));
+            }
+            let started = engine.start_chat(Visitor { name, email, page_url }, first, conn.outbox.clone()).await?;
+            conn.role = Role::Visitor(started.session.meta.id);
+            Ok(Step::Reply(ServerFrame::ChatStarted {
+                re,
+                session_token: started.session_token,
+                session: convert::session_info(&engine, &started.session, None),
+                first_message: started.first_message.as_ref().map(convert::message),
+            }))
+        }
+        Request::ResumeChat { session_token, after_seq } => {
+            check_len("session_token", Some(&session_token), limits::TOKEN_BYTES_MAX)?;
+            let session = engine.authenticate_visitor(&session_token)?;
+            conn.role.may_become(Role::Visitor(session))?;
+            conn.role = Role::Visitor(session);
+            attach(conn, re, session, after_seq).await
+        }
+        Request::ListQueue {} => {
+            let agent = conn.role.agent()?;
+            let listing = engine.queue_listing(agent);
+            let infos = |list: Vec<(switchboard_engine::SessionSnapshot, u64)>| {
+                list.iter().map(|(s, unread)| convert::session_info(&engine, s, Some(*unread))).collect()
+            };
+            Ok(Step::Reply(ServerFrame::Queue {
+                re,
+                waiting: infos(listing.waiting),
+                active: infos(listing.active),
+                closed: infos(listing.closed),
+            }))
+        }
+        Request::Accept { session_id } => {
+            let agent = conn.role.agent()?;
+            let pending = engine.accept(agent, session_id, conn.outbox.clone()).await?;
+            Ok(later(re, pending, move |s| ServerFrame::Accepted { re, session: convert::session_info(&engine, &s, None) }))
+        }
+        Request::SendMessage { session_id, client_msg_id, text } => {
+            check_client_msg_id(&client_msg_id)?;
+            let who = conn.role.participant(session_id)?;
+            let origin = conn.outbox.id();
+            let pending = engine.post(who, session_id, client_msg_id.clone(), text, origin).await?;
+            Ok(later(re, pending, move |p| ServerFrame::MessageAck {
+                re,
+                session_id,
+                seq: p.seq,
+                client_msg_id,
+                sent_at_ms: p.sent_at_ms,
+                duplicate: p.duplicate,
+            }))
+        }
+        Request::Typing { session_id, typing } => {
+            let who = conn.role.participant(session_id)?;
+            let pending = engine.typing(who, session_id, typing, conn.outbox.id()).await?;
+            Ok(later(re, pending, move |()| ServerFrame::Ok { re }))
+        }
+        Request::Close { session_id } => {
+            let agent = conn.role.agent()?;
+            let pending = engine.close(agent, session_id).await?;
+            Ok(later(re, pending, move |s| ServerFrame::Closed { re, session: convert::session_info(&engine, &s, None) }))
+        }
+        Request::Attach { session_id, after_seq } => {
+            conn.role.agent()?;
+            attach(conn, re, session_id, after_seq).await
+        }
+        Request::Detach { session_id } => {
+            conn.role.agent()?;
+            let pending = engine.detach(session_id, conn.outbox.id()).await?;
+            Ok(later(re, pending, move |()| ServerFrame::Ok { re }))
+        }
+        Request::MarkRead { session_id, seq } => {
+            let agent = conn.role.agent()?;
+            engine.mark_read(agent, session_id, seq)?;
+            Ok(Step::Reply(ServerFrame::Ok { re }))
+        }
+        Request::History { session_id, after_seq, limit } => {
+            conn.role.participant(session_id)?;
+            let limit = limit.unwrap_or(50);
+            if limit == 0 || limit > limits::HISTORY_PAGE_MAX {
+                return Err(invalid(format!("`limit` must be 1 to {}", limits::HISTORY_PAGE_MAX)));
+            }
+            Ok(Step::Later(Box::pin(async move {
+                match engine.history(session_id, after_seq, limit as usize).await {
+                    Ok((messages, has_more)) => ServerFrame::History {
+                        re,
+                        session_id,
+                        messages: messages.iter().map(convert::message).collect(),
+                        has_more,
+                    },
+                    Err(e) => Failure::from(e).frame(Some(re)),
+                }
+            })))
+        }
+    }
+}
+
+fn auth(conn: &mut Conn, re: ReqId, token: &str) -> Result<Step, Failure> {
+    check_len("token", Some(token), limits::TOKEN_BYTES_MAX)?;
+    let agent = conn.engine.authenticate_agent(token)?;
+    conn.role.may_become(Role::Agent(agent.id))?;
+    if conn.role == Role::Anonymous {
+        conn.engine.agent_online(agent.id, conn.outbox.clone());
+    }
+    conn.role = Role::Agent(agent.id);
+    Ok(Step::Reply(ServerFrame::Authed {
+        re,
+        agent: switchboard_protocol::AgentInfo {
+            agent_id: agent.id,
+            display_name: agent.display_name,
+            max_concurrent_chats: agent.max_concurrent_chats,
+        },
+    }))
+}
+
+async fn attach(conn: &mut Conn, re: ReqId, session: SessionId, after_seq: u64) -> Result<Step, Failure> {
+    let who = conn.role.participant(session)?;
+    let engine = conn.engine.clone();
+    let pending = engine.attach(who, session, after_seq, conn.outbox.clone()).await?;
+    Ok(later(re, pending, move |a| ServerFrame::Attached {
+        re,
+        session: convert::session_info(&engine, &a.session, None),
+        messages: a.messages.iter().map(convert::message).collect(),
+        has_more: a.has_more,
+    }))
+}
+
+fn later<T: Send + 'static>(
+    re: ReqId,
+    pending: Pending<T>,
+    reply: impl FnOnce(T) -> ServerFrame + Send + 'static,
+) -> Step {
+    Step::Later(Box::pin(async move {
+        match pending.await {
+            Ok(value) => reply(value),
+            Err(e) => Failure::from(e).frame(Some(re)),
+        }
+    }))
+}
+
+fn invalid(message: impl Into<String>) -> Failure {
+    Failure::new(ErrorCode::InvalidRequest, message)
+}
+
+fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), Failure> {
+    match value {
+        Some(v) if v.len() > max => Err(invalid(format!("`{field}` is longer than {max} bytes"))),
+        _ => Ok(()),
+    }
+}
+
+fn check_client_msg_id(id: &str) -> Result<(), Failure> {
+    if id.is_empty() || id.len() > limits::CLIENT_MSG_ID_BYTES_MAX {
+        return Err(invalid(format!("`client_msg_id` must be 1 to {} bytes", limits::CLIENT_MSG_ID_BYTES_MAX)));
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! The one place engine errors become wire error codes.
+
+use switchboard_engine::domain::session::SessionError;
+use switchboard_engine::EngineError;
+use switchboard_protocol::{ErrorCode, ReqId, ServerFrame};
+use switchboard_storage::StorageError;
+
+/// A request's failure as the client will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with a code and a human-readable message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
+        Failure { code, message: message.into() }
+    }
+
+    /// The `error` frame answering request `re`.
+    pub fn frame(self, re: Option<ReqId>) -> ServerFrame {
+        ServerFrame::Error { re, code: self.code, message: self.message }
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(error: EngineError) -> Failure {
+        let message = error.to_string();
+        let code = match &error {
+            EngineError::Session(e) => match e {
+                SessionError::AlreadyTaken(_) => ErrorCode::AlreadyTaken,
+                SessionError::Closed(_) => ErrorCode::SessionClosed,
+                SessionError::NotYours(_) => ErrorCode::NotYourSession,
+                SessionError::Full(..) => ErrorCode::SessionFull,
+                SessionError::BadText { len: 0, .. } => ErrorCode::InvalidRequest,
+                SessionError::BadText { .. } => ErrorCode::TextTooLong,
+            },
+            EngineError::UnknownSession(_) => ErrorCode::UnknownSession,
+            EngineError::BadToken => ErrorCode::BadToken,
+            EngineError::AgentAtCapacity { .. } => ErrorCode::AgentAtCapacity,
+            EngineError::Overloaded(_) => ErrorCode::Overloaded,
+            EngineError::SessionUnavailable(_) => ErrorCode::SessionUnavailable,
+            EngineError::Storage(StorageError::Overloaded) => ErrorCode::Overloaded,
+            EngineError::Storage(_) => ErrorCode::StorageError,
+            EngineError::Internal(_) => ErrorCode::Internal,
+        };
+        if matches!(code, ErrorCode::StorageError | ErrorCode::Internal) {
+            tracing::error!(%message, "request failed");
+        }
+        Failure { code, message }
+    }
+}

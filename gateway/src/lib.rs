@@ -1,0 +1,32 @@
+//! The Switchboard gateway: the HTTP server (hyper 1 + warp routes), the WebSocket endpoint,
+//! the per-connection protocol loop, and the Prometheus metrics endpoint.
+//!
+//! It translates between the wire protocol (`switchboard-protocol`) and the engine
+//! (`switchboard-engine`): frames in, engine calls, frames out. It holds no chat rules.
+//!
+//! # Layout
+//! - [`config`]: [`GatewayConfig`], every limit with its reason.
+//! - [`server`]: accepts TCP connections, serves HTTP/1.1 with upgrades, routes `/ws` to
+//!   [`ws`] and everything else to the warp routes in [`api`].
+//! - [`ws`]: the WebSocket handshake and the adapter between tungstenite and
+//!   [`connection`].
+//! - [`connection`]: the transport-independent connection loop: read frames, dispatch,
+//!   pipeline replies, forward events, enforce the per-connection bounds.
+//! - [`dispatch`]: one function per request type: checks, engine call, reply frame.
+//! - [`role`]: what a connection is (anonymous, agent, visitor) and what it may do.
+//! - [`convert`]: engine types → wire types. [`errors`]: engine errors → wire error codes.
+//! - [`metrics`]: the Prometheus recorder and its upkeep.
+
+pub mod api;
+pub mod config;
+pub mod connection;
+pub mod convert;
+pub mod dispatch;
+pub mod errors;
+pub mod metrics;
+pub mod role;
+pub mod server;
+pub mod ws;
+
+pub use config::GatewayConfig;
+pub use server::{RunningServer, Server};

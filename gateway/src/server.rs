@@ -1,0 +1,111 @@
+//! The HTTP server: a TCP accept loop with a connection cap, HTTP/1.1 with upgrades and a
+//! header-read timeout, `/ws` to the WebSocket transport and every other path to warp.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use switchboard_engine::Engine;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tower_service::Service;
+use warp::http::Request;
+
+use crate::metrics::Metrics;
+use crate::{api, ws, GatewayConfig};
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    config: Arc<GatewayConfig>,
+    engine: Engine,
+    metrics: Metrics,
+}
+
+/// A running server.
+pub struct RunningServer {
+    /// The address actually bound (useful with port 0).
+    pub local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Bind the listener.
+    pub async fn bind(config: GatewayConfig, engine: Engine, metrics: Metrics) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(config.http_addr).await?;
+        Ok(Server { listener, config: Arc::new(config), engine, metrics })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Start accepting connections.
+    pub fn start(self) -> std::io::Result<RunningServer> {
+        let local_addr = self.listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(self.accept_loop(stopped));
+        Ok(RunningServer { local_addr, stop, task })
+    }
+
+    async fn accept_loop(self, mut stopped: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.config.connections_max));
+        let routes = warp::service(api::routes(self.engine.clone(), self.metrics.clone()));
+        loop {
+            let (tcp, _) = tokio::select! {
+                _ = stopped.changed() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // EMFILE and friends: back off briefly instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                metrics::counter!("switchboard_connections_refused_total").increment(1);
+                drop(tcp);
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let (engine, config, routes) = (self.engine.clone(), self.config.clone(), routes.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let (engine, config, mut routes) = (engine.clone(), config.clone(), routes.clone());
+                    async move {
+                        if request.uri().path() == "/ws" {
+                            return Ok::<_, Infallible>(ws::upgrade(request, engine, config));
+                        }
+                        routes.call(request).await
+                    }
+                });
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_millis(config.header_read_timeout_ms))
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .with_upgrades();
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "http connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+impl RunningServer {
+    /// Stop accepting new connections and wait for the accept loop to end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,170 @@
+//! WebSocket transport: the HTTP upgrade handshake (done by hand so every tungstenite buffer
+//! can be sized, which warp's `ws()` filter does not allow) and the adapter between a
+//! tungstenite stream and the [`connection`](crate::connection) loop.
+//!
+//! Binary messages carry MessagePack frames, text messages JSON frames. Replies and events
+//! use the encoding chosen at connect time: `/ws?encoding=msgpack` (default) or `json`.
+
+use std::sync::Arc;
+
+use futures_util::stream::{SplitStream, StreamExt};
+use futures_util::SinkExt;
+use hyper::body::Incoming;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use switchboard_engine::Engine;
+use switchboard_protocol::codec::Encoding;
+use switchboard_protocol::ErrorCode;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use warp::http::{header, Request, Response, StatusCode};
+use warp::reply::Reply;
+
+use crate::connection::{self, FrameSource, Inbound, Outbound};
+use crate::GatewayConfig;
+
+type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Answer an upgrade request: 101 and a spawned connection, or an HTTP error.
+pub fn upgrade(mut request: Request<Incoming>, engine: Engine, config: Arc<GatewayConfig>) -> warp::reply::Response {
+    let encoding = match requested_encoding(request.uri().query()) {
+        Ok(encoding) => encoding,
+        Err(message) => return crate::api::error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &message),
+    };
+    let key = match handshake_key(&request) {
+        Ok(key) => key,
+        Err(message) => return crate::api::error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message),
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config(&config))).await;
+                serve(socket, engine, config, encoding).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let mut response = warp::reply::with_status(warp::reply(), StatusCode::SWITCHING_PROTOCOLS).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, header::HeaderValue::from_static("Upgrade"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, header::HeaderValue::from_str(&key).expect("base64 is a valid header"));
+    response
+}
+
+fn requested_encoding(query: Option<&str>) -> Result<Encoding, String> {
+    let value = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("encoding="));
+    match value {
+        None | Some("msgpack") => Ok(Encoding::MsgPack),
+        Some("json") => Ok(Encoding::Json),
+        Some(other) => Err(format!("unknown encoding `{other}`: use msgpack or json")),
+    }
+}
+
+fn handshake_key<B>(request: &Request<B>) -> Result<String, &'static str> {
+    let headers = request.headers();
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+            v.split(',').any(|part| part.trim().eq_ignore_ascii_case(token))
+        })
+    };
+    if request.method() != warp::http::Method::GET {
+        return Err("websocket upgrades use GET");
+    }
+    if !has_token(header::UPGRADE, "websocket") {
+        return Err("`/ws` expects a WebSocket upgrade (`Upgrade: websocket`)");
+    }
+    if !has_token(header::CONNECTION, "upgrade") {
+        return Err("missing `Connection: upgrade`");
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
+        return Err("`Sec-WebSocket-Version` must be 13");
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or("missing `Sec-WebSocket-Key`")?;
+    Ok(derive_accept_key(key.as_bytes()))
+}
+
+fn ws_config(config: &GatewayConfig) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(config.ws_read_buffer_bytes)
+        .write_buffer_size(config.ws_write_buffer_bytes)
+        .max_write_buffer_size(config.ws_write_buffer_max_bytes)
+        .max_message_size(Some(config.frame_bytes_max))
+        .max_frame_size(Some(config.frame_bytes_max))
+}
+
+async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encoding: Encoding) {
+    metrics::gauge!("switchboard_connections", "transport" => "ws").increment(1.0);
+    let (mut sink, stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Outbound>(config.connection_out_frames_max);
+    let writer = tokio::spawn(async move {
+        while let Some(item) = out_rx.recv().await {
+            let message = match item {
+                Outbound::Frame(bytes) => match encoding {
+                    Encoding::MsgPack => Message::Binary(bytes.into()),
+                    // JSON encoding of our frames is always valid UTF-8.
+                    Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
+                },
+                Outbound::Close { code, reason } => {
+                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+            };
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    connection::run(engine, config, encoding, WsSource { stream }, out_tx).await;
+    let _ = writer.await;
+    metrics::gauge!("switchboard_connections", "transport" => "ws").decrement(1.0);
+}
+
+struct WsSource {
+    stream: SplitStream<Socket>,
+}
+
+impl FrameSource for WsSource {
+    async fn next_frame(&mut self) -> Option<Inbound> {
+        loop {
+            let message = match self.stream.next().await? {
+                Ok(message) => message,
+                Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
+                    return Some(Inbound::Fatal {
+                        code: ErrorCode::FrameTooLarge,
+                        close_code: 1009,
+                        message: format!("frame of {size} bytes exceeds the {max_size}-byte limit"),
+                    });
+                }
+                Err(WsError::Utf8(_)) => {
+                    return Some(Inbound::Fatal {
+                        code: ErrorCode::InvalidUtf8,
+                        close_code: 1007,
+                        message: "text frame is not valid UTF-8".into(),
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "websocket read ended");
+                    return None;
+                }
+            };
+            match message {
+                Message::Binary(bytes) => return Some(Inbound::Frame { bytes: bytes.to_vec(), encoding: Encoding::MsgPack }),
+                Message::Text(text) => return Some(Inbound::Frame { bytes: text.as_bytes().to_vec(), encoding: Encoding::Json }),
+                Message::Close(_) => return None,
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+use super::*;
+use crate::frames::*;
+
+const BOTH: [Encoding; 2] = [Encoding::MsgPack, Encoding::Json];
+
+fn sample_requests() -> Vec<Request> {
+    vec![
+        Request::Auth { token: "1.abc".into() },
+        Request::StartChat {
+            name: Some("Ada".into()),
+            email: None,
+            page_url: Some("https://example.com/pricing".into()),
+            first_message: Some("hi".into()),
+            client_msg_id: Some("c1".into()),
+        },
+        Request::ResumeChat { session_token: "7.xyz".into(), after_seq: 3 },
+        Request::ListQueue {},
+        Request::Accept { session_id: 7 },
+        Request::SendMessage { session_id: 7, client_msg_id: "m-1".into(), text: "héllo".into() },
+        Request::Typing { session_id: 7, typing: true },
+        Request::Close { session_id: 7 },
+        Request::Attach { session_id: 7, after_seq: 0 },
+        Request::Detach { session_id: 7 },
+        Request::MarkRead { session_id: 7, seq: 4 },
+        Request::History { session_id: 7, after_seq: 10, limit: Some(50) },
+    ]
+}
+
+#[test]
+fn every_request_round_trips_in_both_encodings() {
+    for encoding in BOTH {
+        for (i, request) in sample_requests().into_iter().enumerate() {
+            let frame = ClientFrame { req: i as u64 + 1, request };
+            let bytes = encode_client(&frame, encoding);
+            assert_eq!(decode_client(&bytes, encoding).unwrap(), frame, "{encoding:?}");
+        }
+    }
+}
+
+#[test]
+fn every_request_type_is_listed() {
+    for request in sample_requests() {
+        let json = serde_json::to_value(&request).unwrap();
+        let kind = json["type"].as_str().unwrap().to_string();
+        assert!(Request::TYPES.contains(&kind.as_str()), "{kind}");
+    }
+    assert_eq!(sample_requests().len(), Request::TYPES.len());
+}
+
+#[test]
+fn json_wire_shape_is_flat() {
+    let frame = ClientFrame { req: 9, request: Request::Accept { session_id: 7 } };
+    let value: serde_json::Value = serde_json::from_slice(&encode_client(&frame, Encoding::Json)).unwrap();
+    assert_eq!(value, serde_json::json!({"type": "accept", "req": 9, "session_id": 7}));
+}
+
+#[test]
+fn msgpack_golden_bytes_for_a_request() {
+    let frame = ClientFrame { req: 1, request: Request::Accept { session_id: 2 } };
+    let bytes = encode_client(&frame, Encoding::MsgPack);
+    // map of 3: "req" 1, "type" "accept", "session_id" 2
+    let expected: Vec<u8> = [
+        &[0x83, 0xa3][..], b"req", &[0x01, 0xa4], b"type", &[0xa6], b"accept", &[0xaa],
+        b"session_id", &[0x02],
+    ]
+    .concat();
+    assert_eq!(bytes, expected);
+}
+
+#[test]
+fn decode_errors_are_specific() {
+    // (input, expected code, expected req)
+    let cases: Vec<(&str, ErrorCode, Option<u64>)> = vec![
+        ("not json", ErrorCode::MalformedFrame, None),
+        ("[1,2,3]", ErrorCode::MalformedFrame, None),
+        (r#"{"type":"accept"}"#, ErrorCode::InvalidRequest, None),
+        (r#"{"type":"accept","req":"x"}"#, ErrorCode::InvalidRequest, None),
+        (r#"{"type":"fly","req":4}"#, ErrorCode::UnknownType, Some(4)),
+        (r#"{"type":"accept","req":5}"#, ErrorCode::InvalidRequest, Some(5)),
+        (r#"{"type":"accept","req":6,"session_id":"7"}"#, ErrorCode::InvalidRequest, Some(6)),
+        (r#"{"type":"typing","req":7,"session_id":1,"typing":"yes"}"#, ErrorCode::InvalidRequest, Some(7)),
+    ];
+    for (input, code, req) in cases {
+        let err = decode_client(input.as_bytes(), Encoding::Json).unwrap_err();
+        assert_eq!((err.code, err.req), (code, req), "{input}: {}", err.message);
+    }
+    let err = decode_client(&[0xc1, 0xff, 0x00], Encoding::MsgPack).unwrap_err();
+    assert_eq!(err.code, ErrorCode::MalformedFrame);
+}
+
+#[test]
+fn server_frames_round_trip() {
+    let session = SessionInfo {
+        session_id: 1,
+        state: SessionState::Active,
+        visitor: VisitorInfo { name: Some("Ada".into()), email: None, page_url: None },
+        agent_id: Some(2),
+        agent_name: Some("Bob".into()),
+        created_at_ms: 10,
+        accepted_at_ms: Some(20),
+        closed_at_ms: None,
+        last_seq: 3,
+        unread: Some(1),
+    };
+    let message = Message {
+        seq: 3,
+        from: Sender::Agent,
+        agent_id: Some(2),
+        client_msg_id: "x".into(),
+        text: "hello".into(),
+        sent_at_ms: 30,
+    };
+    let frames = vec![
+        ServerFrame::Accepted { re: 1, session: session.clone() },
+        ServerFrame::Message { session_id: 1, message: message.clone() },
+        ServerFrame::Error { re: Some(3), code: ErrorCode::AlreadyTaken, message: "taken".into() },
+        ServerFrame::Attached { re: 4, session, messages: vec![message], has_more: false },
+        ServerFrame::Ok { re: 5 },
+    ];
+    for encoding in BOTH {
+        for frame in &frames {
+            let bytes = encode_server(frame, encoding);
+            assert_eq!(&decode_server(&bytes, encoding).unwrap(), frame);
+        }
+    }
+    let json = serde_json::to_value(&frames[2]).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"type": "error", "re": 3, "code": "already_taken", "message": "taken"})
+    );
+}

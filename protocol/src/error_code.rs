@@ -1,0 +1,110 @@
+//! Stable error codes. Clients branch on the code; the message is for humans and may change.
+
+use serde::{Deserialize, Serialize};
+
+/// Every error code the server sends, in `error` frames and in HTTP error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame could not be decoded at all (not MessagePack/JSON, or not a map with `type`).
+    MalformedFrame,
+    /// The frame's `type` is not one this server knows.
+    UnknownType,
+    /// A field is missing, has the wrong type, or is out of its allowed range.
+    InvalidRequest,
+    /// The frame is larger than the server's frame limit (the connection is closed, 1009).
+    FrameTooLarge,
+    /// A text frame was not valid UTF-8 (the connection is closed, 1007).
+    InvalidUtf8,
+    /// A message text is longer than the protocol's text limit.
+    TextTooLong,
+    /// The request needs an authenticated agent and this connection has not authenticated.
+    NotAuthenticated,
+    /// The token presented is unknown, malformed or revoked.
+    BadToken,
+    /// The connection already has a role (agent or visitor) that forbids this request.
+    WrongRole,
+    /// A visitor named a session other than its own, or a caller lacks the right to act.
+    Forbidden,
+    /// No session, agent or record has this id.
+    UnknownSession,
+    /// Another agent accepted this session first.
+    AlreadyTaken,
+    /// The session is closed: no more messages, accepts or closes.
+    SessionClosed,
+    /// The session is assigned to another agent (or to nobody yet).
+    NotYourSession,
+    /// The agent already handles its maximum number of concurrent chats.
+    AgentAtCapacity,
+    /// The session reached its maximum number of messages.
+    SessionFull,
+    /// The server is shedding load; retry the same request (with the same ids) later.
+    Overloaded,
+    /// The session's actor failed repeatedly and is quarantined; an operator must look.
+    SessionUnavailable,
+    /// The connection's outbound queue overflowed; it is closed and may resume.
+    SendQueueOverflow,
+    /// Durable storage failed; the request did not take effect and may be retried.
+    StorageError,
+    /// An unexpected server fault; the request did not take effect and may be retried.
+    Internal,
+    /// HTTP only: missing or wrong administrator credential.
+    Unauthorized,
+    /// HTTP only: no such route.
+    NotFound,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire, e.g. `already_taken`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedFrame => "malformed_frame",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::InvalidUtf8 => "invalid_utf8",
+            ErrorCode::TextTooLong => "text_too_long",
+            ErrorCode::NotAuthenticated => "not_authenticated",
+            ErrorCode::BadToken => "bad_token",
+            ErrorCode::WrongRole => "wrong_role",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::UnknownSession => "unknown_session",
+            ErrorCode::AlreadyTaken => "already_taken",
+            ErrorCode::SessionClosed => "session_closed",
+            ErrorCode::NotYourSession => "not_your_session",
+            ErrorCode::AgentAtCapacity => "agent_at_capacity",
+            ErrorCode::SessionFull => "session_full",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::SessionUnavailable => "session_unavailable",
+            ErrorCode::SendQueueOverflow => "send_queue_overflow",
+            ErrorCode::StorageError => "storage_error",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not_found",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_name_matches_as_str() {
+        for code in [
+            ErrorCode::MalformedFrame,
+            ErrorCode::AlreadyTaken,
+            ErrorCode::SendQueueOverflow,
+            ErrorCode::NotFound,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

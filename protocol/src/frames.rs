@@ -1,0 +1,255 @@
+//! Frame types. A frame is a map with a `type` field naming its kind; requests also carry
+//! `req` (a client-chosen integer), replies and errors carry `re` (the `req` they answer),
+//! events carry neither. Field names are the same in MessagePack and JSON.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorCode;
+
+/// Client-chosen request id. Keep it below 2^53 so JavaScript clients read it exactly.
+pub type ReqId = u64;
+/// Server-assigned chat session id (a small integer, below 2^53).
+pub type SessionId = u64;
+/// Server-assigned agent id (a small integer, below 2^53).
+pub type AgentId = u64;
+/// Per-session message sequence number, starting at 1, without gaps.
+pub type Seq = u64;
+
+/// One request from a client: its request id and what it asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientFrame {
+    /// Request id; the reply or error answering this request names it in `re`.
+    pub req: ReqId,
+    /// The request itself.
+    pub request: Request,
+}
+
+/// Every request a client can send, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Agent: authenticate this connection with an agent token.
+    Auth { token: String },
+    /// Visitor: start a new chat session (no credentials needed).
+    StartChat {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        email: Option<String>,
+        #[serde(default)]
+        page_url: Option<String>,
+        /// Optional first message; needs `client_msg_id` too.
+        #[serde(default)]
+        first_message: Option<String>,
+        #[serde(default)]
+        client_msg_id: Option<String>,
+    },
+    /// Visitor: resume a chat with its session token, receiving messages after `after_seq`.
+    ResumeChat { session_token: String, after_seq: Seq },
+    /// Agent: list the chat queue (waiting, active, recently closed).
+    ListQueue {},
+    /// Agent: claim a waiting session.
+    Accept { session_id: SessionId },
+    /// Agent or visitor: post a message. `client_msg_id` makes retries idempotent.
+    SendMessage { session_id: SessionId, client_msg_id: String, text: String },
+    /// Agent or visitor: typing indicator (not stored).
+    Typing { session_id: SessionId, typing: bool },
+    /// Agent: close a session assigned to this agent.
+    Close { session_id: SessionId },
+    /// Agent: subscribe to a session's live messages, receiving those after `after_seq` first.
+    Attach { session_id: SessionId, after_seq: Seq },
+    /// Agent: stop receiving a session's live messages.
+    Detach { session_id: SessionId },
+    /// Agent: everything up to `seq` in this session has been read (clears unread counts).
+    MarkRead { session_id: SessionId, seq: Seq },
+    /// Agent: one page of a session's transcript, messages with seq > `after_seq`.
+    History {
+        session_id: SessionId,
+        #[serde(default)]
+        after_seq: Seq,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+}
+
+impl Request {
+    /// Every request `type` this protocol defines (used to tell unknown types from bad fields).
+    pub const TYPES: &'static [&'static str] = &[
+        "auth",
+        "start_chat",
+        "resume_chat",
+        "list_queue",
+        "accept",
+        "send_message",
+        "typing",
+        "close",
+        "attach",
+        "detach",
+        "mark_read",
+        "history",
+    ];
+}
+
+/// Session lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Waiting,
+    Active,
+    Closed,
+}
+
+/// What the visitor told us when starting the chat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VisitorInfo {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub page_url: Option<String>,
+}
+
+/// A chat session as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub session_id: SessionId,
+    pub state: SessionState,
+    pub visitor: VisitorInfo,
+    /// The assigned agent, once accepted.
+    pub agent_id: Option<AgentId>,
+    pub agent_name: Option<String>,
+    pub created_at_ms: u64,
+    pub accepted_at_ms: Option<u64>,
+    pub closed_at_ms: Option<u64>,
+    /// Sequence number of the newest durable message (0 when there is none).
+    pub last_seq: Seq,
+    /// Unread messages for the agent receiving this frame (queue listings and agent events);
+    /// absent in frames sent to visitors.
+    pub unread: Option<u64>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sender {
+    Visitor,
+    Agent,
+}
+
+/// A stored chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub seq: Seq,
+    pub from: Sender,
+    /// The writing agent when `from` is `agent`.
+    pub agent_id: Option<AgentId>,
+    pub client_msg_id: String,
+    pub text: String,
+    pub sent_at_ms: u64,
+}
+
+/// The authenticated agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub agent_id: AgentId,
+    pub display_name: String,
+    pub max_concurrent_chats: u32,
+}
+
+/// Every frame the server sends, tagged by `type`: replies (with `re`), the `error` frame
+/// (with `re` when it answers a request) and events (neither).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Reply to `auth`.
+    Authed { re: ReqId, agent: AgentInfo },
+    /// Reply to `start_chat`: keep `session_token` to resume later.
+    ChatStarted {
+        re: ReqId,
+        session_token: String,
+        session: SessionInfo,
+        /// The first message, when one was sent with `start_chat`.
+        first_message: Option<Message>,
+    },
+    /// Reply to `resume_chat` and `attach`: the missed messages, oldest first.
+    Attached {
+        re: ReqId,
+        session: SessionInfo,
+        messages: Vec<Message>,
+        /// More missed messages exist; the connection is NOT subscribed yet: attach again
+        /// with `after_seq` = the last seq received.
+        has_more: bool,
+    },
+    /// Reply to `list_queue`.
+    Queue {
+        re: ReqId,
+        /// Oldest first.
+        waiting: Vec<SessionInfo>,
+        /// Oldest first.
+        active: Vec<SessionInfo>,
+        /// Most recently closed first, bounded.
+        closed: Vec<SessionInfo>,
+    },
+    /// Reply to `accept`: the session is now yours and this connection is subscribed to it.
+    Accepted { re: ReqId, session: SessionInfo },
+    /// Reply to `send_message`, sent only once the message is durable.
+    MessageAck {
+        re: ReqId,
+        session_id: SessionId,
+        seq: Seq,
+        client_msg_id: String,
+        sent_at_ms: u64,
+        /// True when this `client_msg_id` was already stored: nothing new was written.
+        duplicate: bool,
+    },
+    /// Reply to `close`.
+    Closed { re: ReqId, session: SessionInfo },
+    /// Reply to `history`.
+    History {
+        re: ReqId,
+        session_id: SessionId,
+        messages: Vec<Message>,
+        has_more: bool,
+    },
+    /// Reply to requests with nothing to return (`typing`, `detach`, `mark_read`).
+    Ok { re: ReqId },
+    /// A request failed, or (without `re`) the connection is about to be closed.
+    Error {
+        re: Option<ReqId>,
+        code: ErrorCode,
+        message: String,
+    },
+    /// Event to agents: a new session is waiting.
+    SessionCreated { session: SessionInfo },
+    /// Event: a session changed (state, assignment, or new messages while waiting).
+    SessionUpdated { session: SessionInfo },
+    /// Event to a session's subscribers: a new durable message.
+    Message { session_id: SessionId, message: Message },
+    /// Event to a session's subscribers: someone started or stopped typing.
+    Typing {
+        session_id: SessionId,
+        from: Sender,
+        agent_id: Option<AgentId>,
+        typing: bool,
+    },
+}
+
+impl ServerFrame {
+    /// The request id this frame answers, if it is a reply or a request's error.
+    pub fn re(&self) -> Option<ReqId> {
+        match self {
+            ServerFrame::Authed { re, .. }
+            | ServerFrame::ChatStarted { re, .. }
+            | ServerFrame::Attached { re, .. }
+            | ServerFrame::Queue { re, .. }
+            | ServerFrame::Accepted { re, .. }
+            | ServerFrame::MessageAck { re, .. }
+            | ServerFrame::Closed { re, .. }
+            | ServerFrame::History { re, .. }
+            | ServerFrame::Ok { re } => Some(*re),
+            ServerFrame::Error { re, .. } => *re,
+            ServerFrame::SessionCreated { .. }
+            | ServerFrame::SessionUpdated { .. }
+            | ServerFrame::Message { .. }
+            | ServerFrame::Typing { .. } => None,
+        }
+    }
+}

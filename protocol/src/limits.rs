@@ -1,0 +1,33 @@
+//! Default protocol limits. The server may be configured with other frame limits; the field
+//! limits are part of the protocol and the same for every deployment.
+
+/// Default largest WebSocket message (one frame of this protocol) the server accepts, in bytes.
+/// A chat message of [`TEXT_BYTES_MAX`] plus its envelope fits with room to spare; anything
+/// larger is abuse or a bug, and a small limit keeps per-connection buffers small.
+pub const FRAME_BYTES_MAX_DEFAULT: usize = 16 * 1024;
+
+/// Largest chat message text in UTF-8 bytes. Long enough for a pasted log excerpt, short
+/// enough that a transcript page of [`HISTORY_PAGE_MAX`] messages stays under 1 MiB.
+pub const TEXT_BYTES_MAX: usize = 4 * 1024;
+
+/// Largest client-chosen message id in bytes: room for a UUID or a ULID with a prefix.
+pub const CLIENT_MSG_ID_BYTES_MAX: usize = 64;
+
+/// Largest visitor display name in bytes.
+pub const VISITOR_NAME_BYTES_MAX: usize = 128;
+
+/// Largest visitor email in bytes (RFC 5321's practical maximum path length is 254).
+pub const VISITOR_EMAIL_BYTES_MAX: usize = 254;
+
+/// Largest page URL in bytes (what browsers and proxies reliably carry).
+pub const PAGE_URL_BYTES_MAX: usize = 2048;
+
+/// Largest token a client may present, in bytes; longer is rejected before any lookup.
+pub const TOKEN_BYTES_MAX: usize = 128;
+
+/// Most messages one `history` reply carries; a client pages with `after_seq`.
+pub const HISTORY_PAGE_MAX: u32 = 200;
+
+/// Most missed messages one `attached` reply carries. A client that missed more receives
+/// `has_more: true`, is not yet subscribed, and attaches again from the last seq it got.
+pub const REPLAY_MESSAGES_MAX: usize = 500;

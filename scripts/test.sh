@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run the whole test suite: formatting, then every crate's unit tests and the end-to-end
+# tests (real server processes, real sockets, real RocksDB). Fails loudly if any test fails
+# or if no test ran at all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+echo "== cargo test --release --workspace"
+set +e
+cargo test --release --workspace --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+echo "tests: ${passed} passed, ${failed} failed"
+if [ "$status" -ne 0 ]; then
+  echo "FAILED: cargo test exited with $status" >&2
+  exit "$status"
+fi
+if [ "$passed" -eq 0 ]; then
+  echo "FAILED: no test ran" >&2
+  exit 1
+fi

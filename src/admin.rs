@@ -1,0 +1,99 @@
+//! `switchboard agent ...`: administration subcommands that talk to a running server over
+//! its HTTP API, authenticated with the administrator token.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use switchboard_protocol::http::{AgentCreated, AgentSummary, CreateAgent, HttpError};
+
+use crate::serve::ADMIN_TOKEN_FILE;
+
+/// Where the server is and how to authenticate.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Base URL of the running server.
+    #[arg(long, env = "SWITCHBOARD_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Administrator token [default: read from <data-dir>/admin-token].
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Data directory holding the generated admin token.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
+
+/// Agent administration.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Create an agent and print its id and token (the token is shown only once).
+    Create {
+        /// Display name shown to visitors and colleagues.
+        #[arg(long)]
+        name: String,
+        /// Most chats the agent handles at once.
+        #[arg(long, default_value_t = 5)]
+        max_chats: u32,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List agents.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Run an agent subcommand.
+pub fn run(command: AgentCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match command {
+            AgentCommand::Create { name, max_chats, target } => {
+                let body = CreateAgent { display_name: name, max_concurrent_chats: max_chats };
+                let response = client(&target)?.post(url(&target, "/api/v1/agents")).bearer_auth(token(&target)?).json(&body).send().await?;
+                let created: AgentCreated = parse(response).await?;
+                println!("agent_id: {}\ndisplay_name: {}\nmax_concurrent_chats: {}\ntoken: {}",
+                    created.agent.agent_id, created.agent.display_name, created.agent.max_concurrent_chats, created.token);
+            }
+            AgentCommand::List { target } => {
+                let response = client(&target)?.get(url(&target, "/api/v1/agents")).bearer_auth(token(&target)?).send().await?;
+                let agents: Vec<AgentSummary> = parse(response).await?;
+                for a in agents {
+                    println!("{}\t{}\t{}", a.agent_id, a.max_concurrent_chats, a.display_name);
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn client(_target: &Target) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?)
+}
+
+fn url(target: &Target, path: &str) -> String {
+    format!("{}{path}", target.server.trim_end_matches('/'))
+}
+
+fn token(target: &Target) -> anyhow::Result<String> {
+    if let Some(token) = &target.admin_token {
+        return Ok(token.clone());
+    }
+    let path = target.data_dir.join(ADMIN_TOKEN_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("no --admin-token given and {} is unreadable", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+async fn parse<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> anyhow::Result<T> {
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).context("unexpected response body");
+    }
+    match serde_json::from_slice::<HttpError>(&bytes) {
+        Ok(e) => bail!("server refused ({status}): {}: {}", e.code, e.message),
+        Err(_) => bail!("server refused ({status}): {}", String::from_utf8_lossy(&bytes)),
+    }
+}

@@ -1,0 +1,39 @@
+//! `switchboard`: the server binary and its administration subcommands.
+//!
+//! - `switchboard serve` runs the server (settings from flags, `SWITCHBOARD_*` environment
+//!   variables, or a TOML file; see `settings`).
+//! - `switchboard agent create|list` talk to a running server's HTTP API.
+//!
+//! This is the only place that reads flags, the environment and files; everything below
+//! receives plain config structs.
+
+mod admin;
+mod serve;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+/// Switchboard: a real-time chat engine for large support centres.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(settings::ServeArgs),
+    /// Manage agents on a running server.
+    #[command(subcommand)]
+    Agent(admin::AgentCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(settings::Settings::resolve(args)?),
+        Command::Agent(command) => admin::run(command),
+    }
+}

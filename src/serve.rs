@@ -1,0 +1,72 @@
+//! `switchboard serve`: open storage, start the engine and the gateway, print where it
+//! listens, and run until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use switchboard_engine::Engine;
+use switchboard_gateway::metrics::Metrics;
+use switchboard_gateway::Server;
+use switchboard_storage::Storage;
+
+use crate::settings::Settings;
+
+/// File in the data directory holding the generated administrator token (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Run the server until a shutdown signal.
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&settings.log).context("bad log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let storage = Storage::open(&settings.data_dir.join("db"), &settings.storage).context("opening storage")?;
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let system = actix_rt::System::with_tokio_rt(runtime);
+    system.block_on(serve(settings, storage))
+}
+
+async fn serve(settings: Settings, storage: Storage) -> anyhow::Result<()> {
+    let engine = Engine::start(storage.clone(), settings.engine.clone()).context("starting engine")?;
+    if let Some(token) = engine.ensure_admin_token(settings.admin_token.as_deref())? {
+        let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
+        write_secret(&path, &token)?;
+        tracing::warn!(path = %path.display(), "generated the administrator token: {token}");
+    }
+    let metrics = Metrics::install().context("installing the metrics recorder")?;
+    let server = Server::bind(settings.gateway.clone(), engine, metrics).await.context("binding the HTTP listener")?;
+    let running = server.start()?;
+    // Tests and scripts read this line to learn the bound port.
+    println!("switchboard listening on http://{}", running.local_addr);
+    std::io::stdout().flush()?;
+    tracing::info!(addr = %running.local_addr, data_dir = %settings.data_dir.display(), "switchboard started");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    storage.sync_wal().context("syncing the write-ahead log")?;
+    actix_rt::System::current().stop();
+    Ok(())
+}
+
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{secret}")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

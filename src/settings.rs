@@ -1,0 +1,120 @@
+//! Server settings: flags override `SWITCHBOARD_*` environment variables (clap reads both),
+//! which override the optional TOML file (`--config`), which overrides the defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use switchboard_engine::EngineConfig;
+use switchboard_gateway::GatewayConfig;
+use switchboard_storage::{Durability, StorageConfig};
+
+/// Durability of acknowledged writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityArg {
+    /// Acknowledge after the write-ahead log is fsynced (default).
+    Fsync,
+    /// Acknowledge after the write reached the OS (survives kill -9, not power loss).
+    Buffered,
+}
+
+/// `switchboard serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML settings file (keys as the long flags, with underscores).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./data].
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP and WebSocket listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "SWITCHBOARD_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// When a message is acknowledged [default: fsync].
+    #[arg(long, env = "SWITCHBOARD_DURABILITY", value_enum)]
+    pub durability: Option<DurabilityArg>,
+    /// Largest WebSocket frame accepted, in bytes [default: 16384].
+    #[arg(long, env = "SWITCHBOARD_FRAME_BYTES_MAX")]
+    pub frame_bytes_max: Option<usize>,
+    /// Session actor threads [default: number of CPUs].
+    #[arg(long, env = "SWITCHBOARD_ARBITERS")]
+    pub arbiters: Option<usize>,
+    /// Most simultaneous connections [default: 18000].
+    #[arg(long, env = "SWITCHBOARD_CONNECTIONS_MAX")]
+    pub connections_max: Option<usize>,
+    /// Administrator token to use instead of a generated one.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Log filter, e.g. `info` or `switchboard=debug` [default: info; RUST_LOG also works].
+    #[arg(long, env = "SWITCHBOARD_LOG")]
+    pub log: Option<String>,
+}
+
+/// The same settings as read from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    http_addr: Option<SocketAddr>,
+    durability: Option<DurabilityArg>,
+    frame_bytes_max: Option<usize>,
+    arbiters: Option<usize>,
+    connections_max: Option<usize>,
+    admin_token: Option<String>,
+    log: Option<String>,
+}
+
+/// Resolved settings.
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub admin_token: Option<String>,
+    pub log: String,
+    pub storage: StorageConfig,
+    pub engine: EngineConfig,
+    pub gateway: GatewayConfig,
+}
+
+impl Settings {
+    /// Merge flags/environment, the file and the defaults.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let mut engine = EngineConfig::default();
+        if let Some(n) = args.arbiters.or(file.arbiters) {
+            anyhow::ensure!(n >= 1, "arbiters must be at least 1");
+            engine.arbiters = n;
+        }
+        let mut gateway = GatewayConfig::default();
+        if let Some(addr) = args.http_addr.or(file.http_addr) {
+            gateway.http_addr = addr;
+        }
+        if let Some(n) = args.frame_bytes_max.or(file.frame_bytes_max) {
+            anyhow::ensure!((1024..=1 << 20).contains(&n), "frame_bytes_max must be 1024 to 1048576");
+            gateway.frame_bytes_max = n;
+        }
+        if let Some(n) = args.connections_max.or(file.connections_max) {
+            gateway.connections_max = n;
+        }
+        engine.text_bytes_max = switchboard_protocol::limits::TEXT_BYTES_MAX;
+        let durability = match args.durability.or(file.durability).unwrap_or(DurabilityArg::Fsync) {
+            DurabilityArg::Fsync => Durability::Fsync,
+            DurabilityArg::Buffered => Durability::Buffered,
+        };
+        Ok(Settings {
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            admin_token: args.admin_token.or(file.admin_token),
+            log: args.log.or(file.log).or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into()),
+            storage: StorageConfig { durability, ..StorageConfig::default() },
+            engine,
+            gateway,
+        })
+    }
+}

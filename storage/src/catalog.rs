@@ -1,0 +1,41 @@
+//! The column-family catalog: every family this database holds, its key layout and its
+//! value. Keys are built only by [`crate::keys`]; values only by [`crate::records`].
+
+/// `meta`: key = UTF-8 name; value = raw bytes. Holds the schema version and the
+/// administrator token hash.
+pub const META: &str = "meta";
+/// `agent`: key = agent_id (u64 BE); value = [`crate::AgentRecord`] (map-encoded).
+pub const AGENT: &str = "agent";
+/// `session`: key = session_id (u64 BE); value = [`crate::SessionRecord`] (map-encoded).
+pub const SESSION: &str = "session";
+/// `session_open`: key = session_id (u64 BE); value = empty. Index of the WAITING and ACTIVE
+/// sessions, so start-up reads only open sessions, never the whole history.
+pub const SESSION_OPEN: &str = "session_open";
+/// `session_closed`: key = closed_at_ms (u64 BE) ++ session_id (u64 BE); value = empty.
+/// Index of closed sessions by closing time, for the queue's "recently closed" list.
+pub const SESSION_CLOSED: &str = "session_closed";
+/// `session_message`: key = session_id (u64 BE) ++ seq (u64 BE); value =
+/// [`crate::MessageRecord`] (array-encoded: fields are only ever appended).
+pub const SESSION_MESSAGE: &str = "session_message";
+/// `session_read`: key = session_id (u64 BE) ++ agent_id (u64 BE); value = seq (u64 BE), the
+/// newest message the agent has read. Keyed by session first so listing a session's readers
+/// is one prefix scan.
+pub const SESSION_READ: &str = "session_read";
+
+/// Every column family, in creation order.
+pub const ALL: &[&str] = &[
+    META,
+    AGENT,
+    SESSION,
+    SESSION_OPEN,
+    SESSION_CLOSED,
+    SESSION_MESSAGE,
+    SESSION_READ,
+];
+
+/// `meta` key of the schema version (value: u32 BE).
+pub const META_SCHEMA_VERSION: &str = "schema_version";
+/// `meta` key of the administrator token's SHA-256 (value: 32 bytes).
+pub const META_ADMIN_TOKEN_HASH: &str = "admin_token_sha256";
+/// The schema version this code writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;

@@ -1,0 +1,120 @@
+//! Stored records and their encodings. Every record starts with a version field `v`;
+//! decoding checks it, so a future format change is detected instead of misread.
+//!
+//! - [`SessionRecord`] and [`AgentRecord`] are map-encoded (`rmp_serde::to_vec_named`): they
+//!   are few and rewritten on change, so field names buy easy evolution.
+//! - [`MessageRecord`] is array-encoded (`rmp_serde::to_vec`): messages are the bulk of the
+//!   data, so field names would cost space. Fields are only ever appended.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The version every record in this schema carries.
+pub const RECORD_VERSION: u8 = 1;
+
+/// Lifecycle state of a stored session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoredState {
+    Waiting,
+    Active,
+    Closed,
+}
+
+/// One chat session's metadata (`session` family).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub v: u8,
+    pub id: u64,
+    pub state: StoredState,
+    pub visitor_name: Option<String>,
+    pub visitor_email: Option<String>,
+    pub page_url: Option<String>,
+    /// Hex SHA-256 of the visitor's session token secret.
+    pub token_sha256: String,
+    pub agent_id: Option<u64>,
+    pub created_at_ms: u64,
+    pub accepted_at_ms: Option<u64>,
+    pub closed_at_ms: Option<u64>,
+}
+
+/// Who wrote a stored message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoredSender {
+    Visitor,
+    Agent,
+}
+
+/// One chat message (`session_message` family); its session and seq are in the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub v: u8,
+    pub from: StoredSender,
+    pub agent_id: Option<u64>,
+    pub client_msg_id: String,
+    pub text: String,
+    pub sent_at_ms: u64,
+}
+
+/// One agent (`agent` family).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub v: u8,
+    pub id: u64,
+    pub display_name: String,
+    pub max_concurrent_chats: u32,
+    /// Hex SHA-256 of the agent token secret.
+    pub token_sha256: String,
+    pub created_at_ms: u64,
+}
+
+/// A record type with a fixed encoding.
+pub trait Record: Serialize + DeserializeOwned {
+    /// Whether this record is map-encoded (field names) or array-encoded.
+    const NAMED: bool;
+    /// The record's version field.
+    fn version(&self) -> u8;
+
+    /// Encode the record.
+    fn encode(&self) -> Vec<u8> {
+        // Plain data with string-keyed structs: serialization cannot fail.
+        if Self::NAMED {
+            rmp_serde::to_vec_named(self).expect("record serializes")
+        } else {
+            rmp_serde::to_vec(self).expect("record serializes")
+        }
+    }
+
+    /// Decode a record, rejecting versions this code does not know.
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let record: Self = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?;
+        if record.version() != RECORD_VERSION {
+            return Err(format!("unsupported record version {}", record.version()));
+        }
+        Ok(record)
+    }
+}
+
+impl Record for SessionRecord {
+    const NAMED: bool = true;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl Record for AgentRecord {
+    const NAMED: bool = true;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl Record for MessageRecord {
+    const NAMED: bool = false;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;

@@ -1,0 +1,154 @@
+use super::*;
+use crate::{StoredSender, StoredState};
+
+fn open(dir: &Path) -> Storage {
+    Storage::open(dir, &StorageConfig::default()).unwrap()
+}
+
+fn session(id: u64, closed_at_ms: Option<u64>) -> SessionRecord {
+    SessionRecord {
+        v: 1,
+        id,
+        state: if closed_at_ms.is_some() { StoredState::Closed } else { StoredState::Waiting },
+        visitor_name: None,
+        visitor_email: None,
+        page_url: None,
+        token_sha256: String::new(),
+        agent_id: None,
+        created_at_ms: id,
+        accepted_at_ms: None,
+        closed_at_ms,
+    }
+}
+
+fn message(text: &str) -> MessageRecord {
+    MessageRecord {
+        v: 1,
+        from: StoredSender::Visitor,
+        agent_id: None,
+        client_msg_id: text.into(),
+        text: text.into(),
+        sent_at_ms: 1,
+    }
+}
+
+#[test]
+fn writes_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let storage = open(dir.path());
+        let mut batch = Batch::new();
+        batch.put_session(&session(1, None));
+        batch.put_message(1, 1, &message("a")).put_message(1, 2, &message("b"));
+        batch.put_read_marker(1, 9, 2);
+        storage.write_blocking(batch).unwrap();
+        storage.close();
+    }
+    let storage = open(dir.path());
+    assert_eq!(storage.session(1).unwrap(), Some(session(1, None)));
+    assert_eq!(storage.last_seq(1).unwrap(), 2);
+    let texts: Vec<_> = storage.messages(1, 0, 10).unwrap().into_iter().map(|(s, m)| (s, m.text)).collect();
+    assert_eq!(texts, vec![(1, "a".to_string()), (2, "b".to_string())]);
+    assert_eq!(storage.read_markers(1).unwrap(), vec![(9, 2)]);
+    assert_eq!(storage.max_id(catalog::SESSION).unwrap(), 1);
+}
+
+#[test]
+fn message_scans_stay_inside_their_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path());
+    let mut batch = Batch::new();
+    for sid in 1..=3 {
+        for seq in 1..=5 {
+            batch.put_message(sid, seq, &message(&format!("{sid}-{seq}")));
+        }
+    }
+    storage.write_blocking(batch).unwrap();
+    let page = storage.messages(2, 2, 2).unwrap();
+    let seqs: Vec<u64> = page.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, vec![3, 4]);
+    assert!(page.iter().all(|(_, m)| m.text.starts_with("2-")));
+    assert_eq!(storage.messages(3, 5, 10).unwrap().len(), 0);
+    assert_eq!(storage.last_seq(2).unwrap(), 5);
+    assert_eq!(storage.last_seq(4).unwrap(), 0);
+    assert_eq!(storage.last_seq(0).unwrap(), 0);
+}
+
+#[test]
+fn open_and_closed_indexes_follow_session_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path());
+    let mut batch = Batch::new();
+    for id in 1..=4 {
+        batch.put_session(&session(id, None));
+    }
+    storage.write_blocking(batch).unwrap();
+    let mut batch = Batch::new();
+    batch.put_session(&session(2, Some(50))).put_session(&session(4, Some(40)));
+    storage.write_blocking(batch).unwrap();
+    let open_ids: Vec<u64> = storage.open_sessions().unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(open_ids, vec![1, 3]);
+    let closed_ids: Vec<u64> = storage.recently_closed(10).unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(closed_ids, vec![2, 4], "most recently closed first");
+    assert_eq!(storage.recently_closed(1).unwrap().len(), 1);
+}
+
+#[test]
+fn concurrent_submitters_all_complete_in_group_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path());
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let storage = storage.clone();
+            std::thread::spawn(move || {
+                for seq in 1..=50 {
+                    let mut batch = Batch::new();
+                    batch.put_message(t, seq, &message("x"));
+                    storage.write_blocking(batch).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for t in 0..8 {
+        assert_eq!(storage.messages(t, 0, 100).unwrap().len(), 50);
+    }
+}
+
+#[test]
+fn corrupt_values_are_reported_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path());
+    let cf = cf_handle(&storage.db, catalog::SESSION).unwrap();
+    storage.db.put_cf(cf, keys::id(5), b"\xc1garbage").unwrap();
+    match storage.session(5) {
+        Err(StorageError::Corrupt { cf, key_hex, .. }) => {
+            assert_eq!(cf, catalog::SESSION);
+            assert_eq!(key_hex, "0000000000000005");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_full_queue_refuses_instead_of_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig { write_queue_max: 1, batch_max: 1, ..StorageConfig::default() };
+    let storage = Storage::open(dir.path(), &config).unwrap();
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
+    // The first job blocks the writer thread inside its completion until released.
+    storage
+        .submit(Batch::new(), Box::new(move |_| drop(release_rx.recv())))
+        .unwrap();
+    let mut refused = false;
+    for _ in 0..100 {
+        if let Err(StorageError::Overloaded) = storage.submit(Batch::new(), Box::new(|_| {})) {
+            refused = true;
+            break;
+        }
+    }
+    release_tx.send(()).unwrap();
+    assert!(refused, "a queue of one must refuse while the writer is busy");
+}

@@ -1,0 +1,183 @@
+//! The single write path: a dedicated writer thread that drains a bounded queue of batches,
+//! writes everything it drained as one RocksDB write batch with one WAL sync (group commit),
+//! and only then completes each submitted batch.
+//!
+//! Callers never block on I/O: they submit a [`Batch`] with a completion callback and go on.
+//! While one fsync runs, new batches queue up; the next loop turn takes all of them (up to
+//! [`StorageConfig::batch_max`](crate::StorageConfig)), so the fsync cost is shared.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use rocksdb::{WriteBatch, WriteOptions, DB};
+
+use crate::records::Record;
+use crate::{catalog, keys, AgentRecord, MessageRecord, SessionRecord, StorageError};
+
+/// What "written" means when a batch completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Complete after the WAL is fsynced: survives process crash and power loss.
+    #[default]
+    Fsync,
+    /// Complete after the WAL reached the OS page cache: survives a process crash (kill -9),
+    /// not a power loss. For benchmarks.
+    Buffered,
+}
+
+/// One put or delete, named by column family.
+#[derive(Debug, Clone)]
+enum Op {
+    Put { cf: &'static str, key: Vec<u8>, value: Vec<u8> },
+    Delete { cf: &'static str, key: Vec<u8> },
+}
+
+/// A set of writes applied atomically. Built with the typed helpers below, so keys and
+/// values always go through the codec.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Number of operations in the batch.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn put(&mut self, cf: &'static str, key: &[u8], value: Vec<u8>) -> &mut Batch {
+        self.ops.push(Op::Put { cf, key: key.to_vec(), value });
+        self
+    }
+
+    fn delete(&mut self, cf: &'static str, key: &[u8]) -> &mut Batch {
+        self.ops.push(Op::Delete { cf, key: key.to_vec() });
+        self
+    }
+
+    /// Write a session's metadata and keep the open/closed indexes in step with its state.
+    pub fn put_session(&mut self, record: &SessionRecord) -> &mut Batch {
+        self.put(catalog::SESSION, &keys::id(record.id), record.encode());
+        match record.closed_at_ms {
+            None => self.put(catalog::SESSION_OPEN, &keys::id(record.id), Vec::new()),
+            Some(closed_at) => {
+                self.delete(catalog::SESSION_OPEN, &keys::id(record.id));
+                self.put(catalog::SESSION_CLOSED, &keys::pair(closed_at, record.id), Vec::new())
+            }
+        }
+    }
+
+    /// Append message `seq` of `session_id`.
+    pub fn put_message(&mut self, session_id: u64, seq: u64, record: &MessageRecord) -> &mut Batch {
+        self.put(catalog::SESSION_MESSAGE, &keys::pair(session_id, seq), record.encode())
+    }
+
+    /// Write an agent.
+    pub fn put_agent(&mut self, record: &AgentRecord) -> &mut Batch {
+        self.put(catalog::AGENT, &keys::id(record.id), record.encode())
+    }
+
+    /// Record that `agent_id` has read `session_id` up to `seq`.
+    pub fn put_read_marker(&mut self, session_id: u64, agent_id: u64, seq: u64) -> &mut Batch {
+        let value = seq.to_be_bytes().to_vec();
+        self.put(catalog::SESSION_READ, &keys::pair(session_id, agent_id), value)
+    }
+
+    /// Write a `meta` entry.
+    pub fn put_meta(&mut self, name: &str, value: Vec<u8>) -> &mut Batch {
+        self.put(catalog::META, name.as_bytes(), value)
+    }
+}
+
+/// Called once with the batch's outcome, on the writer thread: keep it short (send on a
+/// channel, wake a task).
+pub type Completion = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+
+pub(crate) struct Job {
+    pub(crate) batch: Batch,
+    pub(crate) submitted: Instant,
+    pub(crate) done: Completion,
+}
+
+/// The submitting side of the writer queue.
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    tx: Sender<Job>,
+}
+
+impl WriterHandle {
+    pub(crate) fn submit(&self, batch: Batch, done: Completion) -> Result<(), StorageError> {
+        let job = Job { batch, submitted: Instant::now(), done };
+        self.tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => StorageError::Overloaded,
+            TrySendError::Disconnected(_) => StorageError::Closed,
+        })
+    }
+}
+
+/// Start the writer thread. It runs until every [`WriterHandle`] is dropped.
+pub(crate) fn spawn(
+    db: Arc<DB>,
+    durability: Durability,
+    queue_max: usize,
+    batch_max: usize,
+) -> (WriterHandle, std::thread::JoinHandle<()>) {
+    let (tx, rx) = crossbeam_channel::bounded(queue_max);
+    let thread = std::thread::Builder::new()
+        .name("storage-writer".into())
+        .spawn(move || run(db, durability, batch_max, rx))
+        .expect("spawn storage writer thread");
+    (WriterHandle { tx }, thread)
+}
+
+fn run(db: Arc<DB>, durability: Durability, batch_max: usize, rx: Receiver<Job>) {
+    let mut options = WriteOptions::default();
+    options.set_sync(durability == Durability::Fsync);
+    let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
+    while let Ok(first) = rx.recv() {
+        jobs.push(first);
+        while jobs.len() < batch_max {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = write_all(&db, &options, &jobs);
+        metrics::histogram!("switchboard_group_commit_batch_size").record(jobs.len() as f64);
+        for job in jobs.drain(..) {
+            metrics::histogram!("switchboard_append_latency_seconds")
+                .record(job.submitted.elapsed().as_secs_f64());
+            (job.done)(result.clone());
+        }
+    }
+}
+
+fn write_all(db: &DB, options: &WriteOptions, jobs: &[Job]) -> Result<(), StorageError> {
+    let mut batch = WriteBatch::default();
+    for job in jobs {
+        for op in &job.batch.ops {
+            match op {
+                Op::Put { cf, key, value } => batch.put_cf(cf_handle(db, cf)?, key, value),
+                Op::Delete { cf, key } => batch.delete_cf(cf_handle(db, cf)?, key),
+            }
+        }
+    }
+    db.write_opt(batch, options)?;
+    Ok(())
+}
+
+pub(crate) fn cf_handle<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, StorageError> {
+    db.cf_handle(name)
+        .ok_or_else(|| StorageError::Db(format!("column family {name} missing")))
+}

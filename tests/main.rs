@@ -1,0 +1,12 @@
+//! End-to-end tests: the real `switchboard` binary on `127.0.0.1:0` with a temporary data
+//! directory, driven over real WebSocket connections (and HTTP for the admin API). One test
+//! binary so the suite links once.
+
+mod support;
+
+mod accept_race;
+mod bad_input;
+mod durability;
+mod lifecycle;
+mod resume;
+mod slow_client;

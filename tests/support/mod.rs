@@ -1,0 +1,219 @@
+//! Test harness: start, stop, kill and restart the server process; create agents; connect
+//! clients.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use switchboard_client::Client;
+use switchboard_protocol::codec::Encoding;
+use switchboard_protocol::http::AgentCreated;
+use switchboard_protocol::{Request, ServerFrame, SessionId, SessionInfo};
+
+/// How long a test waits for an event it expects.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// How long a test waits to be sure an event does NOT come.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// A server process over a data directory that outlives restarts.
+pub struct TestServer {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub addr: String,
+}
+
+impl TestServer {
+    /// Start a server on a fresh data directory.
+    pub fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = TestServer { dir, child: None, addr: String::new() };
+        server.spawn();
+        server
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--http-addr", "127.0.0.1:0", "--log", "warn", "--data-dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn switchboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("switchboard listening on http://") {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        self.addr = rx.recv_timeout(Duration::from_secs(60)).expect("server did not report its address");
+        self.child = Some(child);
+    }
+
+    /// `ws://…/ws`
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// `http://…`
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The generated administrator token.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin-token")).expect("admin token file").trim().to_string()
+    }
+
+    /// SIGKILL the server and wait for it to die.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill -9");
+        child.wait().expect("reap");
+    }
+
+    /// SIGTERM the server and wait for a clean exit.
+    pub fn terminate(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+        assert!(status.success());
+        let exit = child.wait().expect("reap");
+        assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    }
+
+    /// Start again on the same data directory (a new port).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the server first");
+        self.spawn();
+    }
+
+    /// Create an agent over the HTTP API; returns (agent_id, token).
+    pub async fn create_agent(&self, name: &str, max_chats: u32) -> (u64, String) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/agents", self.http_url()))
+            .bearer_auth(self.admin_token())
+            .json(&serde_json::json!({"display_name": name, "max_concurrent_chats": max_chats}))
+            .send()
+            .await
+            .expect("create agent");
+        assert_eq!(response.status(), 201);
+        let created: AgentCreated = response.json().await.expect("agent body");
+        (created.agent.agent_id, created.token)
+    }
+
+    /// Connect a client.
+    pub async fn connect(&self, encoding: Encoding) -> Client {
+        Client::connect(&self.ws_url(), encoding).await.expect("connect")
+    }
+
+    /// Create an agent, connect and authenticate it.
+    pub async fn agent(&self, name: &str) -> (Client, u64, String) {
+        let (id, token) = self.create_agent(name, 10).await;
+        let client = self.agent_with_token(&token).await;
+        (client, id, token)
+    }
+
+    /// Connect and authenticate with an existing agent token.
+    pub async fn agent_with_token(&self, token: &str) -> Client {
+        let client = self.connect(Encoding::MsgPack).await;
+        let reply = client.call(Request::Auth { token: token.into() }).await.expect("auth");
+        assert!(matches!(reply, ServerFrame::Authed { .. }), "{reply:?}");
+        client
+    }
+
+    /// Connect a visitor and start a chat; returns (client, session_id, session_token).
+    pub async fn visitor(&self, name: &str, first: Option<&str>) -> (Client, SessionId, String) {
+        let client = self.connect(Encoding::Json).await;
+        let reply = client.call(start_chat(name, first)).await.expect("start chat");
+        match reply {
+            ServerFrame::ChatStarted { session, session_token, .. } => (client, session.session_id, session_token),
+            other => panic!("expected chat_started, got {other:?}"),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A `start_chat` request.
+pub fn start_chat(name: &str, first: Option<&str>) -> Request {
+    Request::StartChat {
+        name: Some(name.into()),
+        email: Some(format!("{}@example.com", name.to_lowercase())),
+        page_url: Some("https://example.com/help".into()),
+        first_message: first.map(str::to_string),
+        client_msg_id: first.map(|_| "first".to_string()),
+    }
+}
+
+/// A `send_message` request.
+pub fn say(session_id: SessionId, client_msg_id: &str, text: &str) -> Request {
+    Request::SendMessage { session_id, client_msg_id: client_msg_id.into(), text: text.into() }
+}
+
+/// Wait for the first event matching `pick`, skipping others.
+pub async fn wait_for<T>(client: &mut Client, mut pick: impl FnMut(&ServerFrame) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let frame = client.next_event(left).await.expect("expected event did not arrive");
+        if let Some(found) = pick(&frame) {
+            return found;
+        }
+    }
+}
+
+/// The error code of an `error` frame, panicking on anything else.
+pub fn error_code(frame: &ServerFrame) -> switchboard_protocol::ErrorCode {
+    match frame {
+        ServerFrame::Error { code, .. } => *code,
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+}
+
+/// The queue lists of a `queue` reply as session ids.
+pub fn queue_ids(frame: &ServerFrame) -> (Vec<SessionId>, Vec<SessionId>, Vec<SessionId>) {
+    let ids = |l: &Vec<SessionInfo>| l.iter().map(|s| s.session_id).collect();
+    match frame {
+        ServerFrame::Queue { waiting, active, closed, .. } => (ids(waiting), ids(active), ids(closed)),
+        other => panic!("expected a queue reply, got {other:?}"),
+    }
+}
+
+/// The full transcript of a session as (seq, text), read page by page.
+pub async fn transcript(agent: &Client, session_id: SessionId) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let reply = agent.call(Request::History { session_id, after_seq: after, limit: Some(200) }).await.expect("history");
+        let ServerFrame::History { messages, has_more, .. } = reply else { panic!("expected history") };
+        for m in &messages {
+            out.push((m.seq, m.text.clone()));
+            after = m.seq;
+        }
+        if !has_more {
+            return out;
+        }
+    }
+}
+
+/// Path of the built binary (for subcommand tests).
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_switchboard"))
+}
