@@ -135,6 +135,8 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once_in_order() {
         for (id, seq) in &acked {
             assert_eq!(by_seq.get(seq).map(|t| t.as_str()), Some(format!("text of {id}").as_str()), "acked {id} lost");
         }
+        let numbers: Vec<u64> = stored.iter().map(|(_, t)| t.trim_start_matches("text of m").parse().unwrap()).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "stored in the order sent in session {sid}");
         let mut texts: Vec<&String> = stored.iter().map(|(_, t)| t).collect();
         texts.sort();
         texts.dedup();

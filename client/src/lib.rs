@@ -181,9 +181,10 @@ impl Client {
     }
 
     /// Wait until the server closes the connection; returns its close code and reason.
-    pub async fn closed(&mut self, timeout: Duration) -> Result<(u16, String), ClientError> {
-        let wait = self.closed.wait_for(|c| c.is_some());
-        match tokio::time::timeout(timeout, wait).await {
+    pub async fn closed(&self, timeout: Duration) -> Result<(u16, String), ClientError> {
+        let mut closed = self.closed.clone();
+        let result = tokio::time::timeout(timeout, closed.wait_for(|c| c.is_some())).await;
+        match result {
             Ok(Ok(info)) => Ok(info.clone().expect("checked")),
             Ok(Err(_)) => Ok(self.close_info().unwrap_or((1006, String::new()))),
             Err(_) => Err(ClientError::Timeout),

@@ -1,6 +1,6 @@
-//! Credentials. A token is `<id>.<secret>` (the administrator's is `admin.<secret>`): the id
-//! finds the record, and only the SHA-256 of the 256-bit random secret is stored, so a
-//! database copy does not leak usable tokens.
+//! Credentials. Agent and visitor tokens are `<id>.<secret>`: the id finds the record, and
+//! only the SHA-256 of the 256-bit random secret is stored, so a database copy does not leak
+//! usable tokens. The administrator token is a bare secret whose hash sits in `meta`.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};

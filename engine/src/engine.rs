@@ -251,8 +251,10 @@ impl Engine {
         let max = self.hub.directory.get(&agent).map(|a| a.max_concurrent_chats).ok_or(EngineError::BadToken)?;
         let reservation = {
             let mut queue = self.hub.queue();
-            let already_mine = queue.get(session).is_some_and(|s| s.meta.agent_id == Some(agent));
-            if already_mine {
+            // Only a session listed as waiting can become this agent's; anything else is
+            // answered by the session itself (taken, closed, unknown, or already yours).
+            let waiting = queue.get(session).is_some_and(|s| s.meta.state == State::Waiting);
+            if !waiting {
                 None
             } else if queue.try_reserve(agent, max) {
                 Some(Reservation { hub: self.hub.clone(), agent })
@@ -326,12 +328,17 @@ impl Engine {
     }
 
     /// Mark `session` read up to `seq` for `agent` (persisted in the background).
+    /// Markers beyond the newest message are clamped to it. Only listed sessions keep their
+    /// markers in memory; others are just persisted.
     pub fn mark_read(&self, agent: AgentId, session: SessionId, seq: Seq) -> Result<(), EngineError> {
-        let listed = self.hub.queue().get(session).is_some();
-        if !listed && self.hub.storage.session(session)?.is_none() {
-            return Err(EngineError::UnknownSession(session));
-        }
-        self.hub.queue().mark_read(session, agent, seq);
+        let listed_last = self.hub.queue().get(session).map(|s| s.last_seq);
+        let seq = match listed_last {
+            Some(last) => seq.min(last),
+            None => {
+                self.hub.storage.session(session)?.ok_or(EngineError::UnknownSession(session))?;
+                seq.min(self.hub.storage.last_seq(session)?)
+            }
+        };
         let mut batch = Batch::new();
         batch.put_read_marker(session, agent, seq);
         let done = Box::new(|result: Result<(), _>| {
@@ -340,6 +347,9 @@ impl Engine {
             }
         });
         self.hub.storage.submit(batch, done)?;
+        if listed_last.is_some() {
+            self.hub.queue().mark_read(session, agent, seq);
+        }
         Ok(())
     }
 

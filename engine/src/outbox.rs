@@ -96,8 +96,26 @@ impl Inbox {
         self.rx.recv().await
     }
 
+    /// A handle that resolves once this connection's queue has overflowed; separate from
+    /// the inbox so a task can wait on both at once.
+    pub fn overflow(&self) -> Overflow {
+        Overflow { signal: self.signal.clone() }
+    }
+}
+
+/// Waits for a connection's overflow.
+pub struct Overflow {
+    signal: Arc<Signal>,
+}
+
+impl Overflow {
+    /// True once the queue has overflowed.
+    pub fn happened(&self) -> bool {
+        self.signal.overflowed.load(Ordering::Relaxed)
+    }
+
     /// Resolves once the queue has overflowed.
-    pub async fn overflowed(&self) {
+    pub async fn wait(&self) {
         loop {
             let notified = self.signal.notify.notified();
             if self.signal.overflowed.load(Ordering::Relaxed) {
@@ -123,7 +141,7 @@ mod tests {
         assert_eq!(outbox.deliver(typing()), Delivery::Queued);
         assert_eq!(outbox.deliver(typing()), Delivery::Overflowed);
         assert!(outbox.is_closed());
-        inbox.overflowed().await;
+        inbox.overflow().wait().await;
         assert!(inbox.recv().await.is_some());
         drop(inbox);
         let (outbox, inbox) = Outbox::channel(2, 2);

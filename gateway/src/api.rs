@@ -63,7 +63,7 @@ fn admin(engine: Engine) -> impl Filter<Extract = (Engine,), Error = Rejection> 
     warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
         let engine = engine.clone();
         async move {
-            let token = header.as_deref().and_then(|h| h.strip_prefix(api::AUTHORIZATION_SCHEME)).map(str::trim);
+            let token = header.as_deref().and_then(|h| h.strip_prefix(api::AUTHORIZATION_SCHEME)).and_then(|rest| rest.strip_prefix(' ')).map(str::trim);
             match token {
                 Some(token) if engine.check_admin(token) => Ok(engine),
                 Some(_) => Err(reject(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "wrong administrator token")),
@@ -112,11 +112,14 @@ async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     if rejection.is_not_found() {
         return Ok(error_response(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route"));
     }
-    if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        return Ok(error_response(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::NotFound, "method not allowed on this route"));
-    }
     if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         return Ok(error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, "body too large"));
+    }
+    if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        return Ok(error_response(StatusCode::LENGTH_REQUIRED, ErrorCode::InvalidRequest, "a Content-Length header is required"));
+    }
+    if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        return Ok(error_response(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::NotFound, "method not allowed on this route"));
     }
     Ok(error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &format!("{rejection:?}")))
 }

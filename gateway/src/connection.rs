@@ -1,6 +1,6 @@
 //! The transport-independent connection loop. A transport (WebSocket now, QUIC later)
-//! supplies a [`FrameSource`] of incoming frames and drains a bounded channel of
-//! [`Outbound`] items to its socket; everything between is here, written once.
+//! supplies a [`FrameSource`] of incoming frames and drains an [`Outlet`] (a bounded queue
+//! of encoded frames plus a close signal); everything between is here, written once.
 //!
 //! Bounds: at most `connection_requests_max` requests in flight (reading pauses at the
 //! bound); at most `connection_events_max` undelivered events (beyond that the connection
@@ -11,10 +11,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use switchboard_engine::{Engine, Outbox};
+use switchboard_engine::{Engine, Outbox, Overflow};
 use switchboard_protocol::codec::{self, Encoding};
 use switchboard_protocol::{ErrorCode, ServerFrame};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::dispatch::{dispatch, Conn, Step};
 use crate::errors::Failure;
@@ -33,13 +33,20 @@ pub enum Inbound {
     Fatal { code: ErrorCode, close_code: u16, message: String },
 }
 
-/// Something to write to the transport.
-#[derive(Debug)]
-pub enum Outbound {
-    /// One encoded frame.
-    Frame(Vec<u8>),
-    /// Close the connection with this code and reason, then stop.
-    Close { code: u16, reason: String },
+/// How a connection ends when the server ends it: an `error` frame (already encoded), then
+/// a close with this code and reason. The transport sends these ahead of any queued frames,
+/// with a short timeout, because the reason may be a peer that does not read.
+#[derive(Debug, Clone)]
+pub struct Closing {
+    pub error_frame: Vec<u8>,
+    pub code: u16,
+    pub reason: String,
+}
+
+/// The transport's writing side: a bounded queue of encoded frames, and the close signal.
+pub struct Outlet {
+    pub frames: mpsc::Sender<Vec<u8>>,
+    pub close: watch::Sender<Option<Closing>>,
 }
 
 /// A transport's stream of incoming frames; `None` when the peer has gone.
@@ -54,28 +61,28 @@ pub async fn run<S: FrameSource>(
     config: Arc<GatewayConfig>,
     reply_encoding: Encoding,
     mut source: S,
-    out: mpsc::Sender<Outbound>,
+    outlet: Outlet,
 ) {
+    let out = outlet.frames;
     let conn_id = engine.next_conn_id();
     let (outbox, mut inbox) = Outbox::channel(conn_id, config.connection_events_max);
+    let overflow = inbox.overflow();
     let mut conn = Conn { engine: engine.clone(), outbox, role: Role::Anonymous };
     let mut in_flight = FuturesUnordered::new();
-    let encode = |frame: &ServerFrame| Outbound::Frame(codec::encode_server(frame, reply_encoding));
+    let encode = |frame: &ServerFrame| codec::encode_server(frame, reply_encoding);
+    let close = |code: ErrorCode, close_code: u16, message: String| {
+        let error_frame = encode(&Failure::new(code, message.clone()).frame(None));
+        let _ = outlet.close.send(Some(Closing { error_frame, code: close_code, reason: message }));
+    };
     loop {
         tokio::select! {
             biased;
-            () = inbox.overflowed() => {
-                let reason = "send queue overflow: this client reads too slowly; resume from your last seq";
-                let frame = Failure::new(ErrorCode::SendQueueOverflow, reason).frame(None);
-                let _ = out.try_send(encode(&frame));
-                let _ = out.try_send(Outbound::Close { code: CLOSE_SEND_QUEUE_OVERFLOW, reason: "send queue overflow".into() });
-                break;
-            }
+            () = overflow.wait() => break,
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
-                if out.send(encode(&reply)).await.is_err() { break; }
+                if !push(&out, &overflow, encode(&reply)).await { break; }
             }
             Some(event) = inbox.recv() => {
-                if out.send(encode(&convert::event(&engine, &event))).await.is_err() { break; }
+                if !push(&out, &overflow, encode(&convert::event(&engine, &event))).await { break; }
             }
             inbound = source.next_frame(), if in_flight.len() < config.connection_requests_max => {
                 match inbound {
@@ -85,13 +92,12 @@ pub async fn run<S: FrameSource>(
                             Err(e) => Step::Reply(Failure::new(e.code, e.message).frame(e.req)),
                         };
                         match step {
-                            Step::Reply(frame) => if out.send(encode(&frame)).await.is_err() { break; },
+                            Step::Reply(frame) => if !push(&out, &overflow, encode(&frame)).await { break; },
                             Step::Later(future) => in_flight.push(future),
                         }
                     }
                     Some(Inbound::Fatal { code, close_code, message }) => {
-                        let _ = out.send(encode(&Failure::new(code, message.clone()).frame(None))).await;
-                        let _ = out.send(Outbound::Close { code: close_code, reason: message }).await;
+                        close(code, close_code, message);
                         break;
                     }
                     None => break,
@@ -99,5 +105,19 @@ pub async fn run<S: FrameSource>(
             }
         }
     }
+    if overflow.happened() {
+        let reason = "send queue overflow: this client reads too slowly; resume from your last seq";
+        close(ErrorCode::SendQueueOverflow, CLOSE_SEND_QUEUE_OVERFLOW, reason.into());
+    }
     engine.connection_gone(conn_id);
+}
+
+/// Queue an encoded frame for the socket. Gives up (false) when the connection overflowed
+/// while waiting for room, or the writer has gone.
+async fn push(out: &mpsc::Sender<Vec<u8>>, overflow: &Overflow, bytes: Vec<u8>) -> bool {
+    tokio::select! {
+        biased;
+        () = overflow.wait() => false,
+        sent = out.send(bytes) => sent.is_ok(),
+    }
 }

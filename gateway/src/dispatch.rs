@@ -46,6 +46,9 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
     match request {
         Request::Auth { token } => auth(conn, re, &token),
         Request::StartChat { name, email, page_url, first_message, client_msg_id } => {
+            if conn.role != Role::Anonymous {
+                return Err(Failure::new(ErrorCode::WrongRole, "this connection already has a role; open a new one"));
+            }
             check_len("name", name.as_deref(), limits::VISITOR_NAME_BYTES_MAX)?;
             check_len("email", email.as_deref(), limits::VISITOR_EMAIL_BYTES_MAX)?;
             check_len("page_url", page_url.as_deref(), limits::PAGE_URL_BYTES_MAX)?;
@@ -57,9 +60,6 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
                 (Some(_), None) => return Err(invalid("`first_message` needs a `client_msg_id`")),
                 (None, _) => None,
             };
-            if conn.role != Role::Anonymous {
-                return Err(Failure::new(ErrorCode::WrongRole, "this connection already has a role; open a new one"));
-            }
             let started = engine.start_chat(Visitor { name, email, page_url }, first, conn.outbox.clone()).await?;
             conn.role = Role::Visitor(started.session.meta.id);
             Ok(Step::Reply(ServerFrame::ChatStarted {

@@ -3,7 +3,7 @@
 use switchboard_engine::domain::session::SessionError;
 use switchboard_engine::EngineError;
 use switchboard_protocol::{ErrorCode, ReqId, ServerFrame};
-use switchboard_storage::StorageError;
+use switchboard_engine::StorageError;
 
 /// A request's failure as the client will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

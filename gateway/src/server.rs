@@ -79,6 +79,7 @@ impl Server {
             let _ = tcp.set_nodelay(true);
             let (engine, config, routes) = (self.engine.clone(), self.config.clone(), routes.clone());
             tokio::spawn(async move {
+                let header_timeout = Duration::from_millis(config.header_read_timeout_ms);
                 let service = service_fn(move |request: Request<Incoming>| {
                     let (engine, config, mut routes) = (engine.clone(), config.clone(), routes.clone());
                     async move {
@@ -90,7 +91,7 @@ impl Server {
                 });
                 let connection = http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_millis(config.header_read_timeout_ms))
+                    .header_read_timeout(header_timeout)
                     .serve_connection(TokioIo::new(tcp), service)
                     .with_upgrades();
                 if let Err(e) = connection.await {

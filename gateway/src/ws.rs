@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use futures_util::stream::{SplitStream, StreamExt};
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream, StreamExt};
 use futures_util::SinkExt;
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
@@ -15,17 +17,17 @@ use hyper_util::rt::TokioIo;
 use switchboard_engine::Engine;
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::ErrorCode;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use warp::http::{header, Request, Response, StatusCode};
+use warp::http::{header, Request, StatusCode};
 use warp::reply::Reply;
 
-use crate::connection::{self, FrameSource, Inbound, Outbound};
+use crate::connection::{self, Closing, FrameSource, Inbound, Outlet};
 use crate::GatewayConfig;
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -102,33 +104,59 @@ fn ws_config(config: &GatewayConfig) -> WebSocketConfig {
         .max_frame_size(Some(config.frame_bytes_max))
 }
 
+/// How long the writer keeps trying to deliver the closing frames to a peer that may not
+/// be reading, before it drops the socket.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encoding: Encoding) {
     metrics::gauge!("switchboard_connections", "transport" => "ws").increment(1.0);
-    let (mut sink, stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Outbound>(config.connection_out_frames_max);
-    let writer = tokio::spawn(async move {
-        while let Some(item) = out_rx.recv().await {
-            let message = match item {
-                Outbound::Frame(bytes) => match encoding {
-                    Encoding::MsgPack => Message::Binary(bytes.into()),
-                    // JSON encoding of our frames is always valid UTF-8.
-                    Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
-                },
-                Outbound::Close { code, reason } => {
-                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    break;
-                }
-            };
-            if sink.send(message).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    connection::run(engine, config, encoding, WsSource { stream }, out_tx).await;
+    let (sink, stream) = socket.split();
+    let (frames, frames_rx) = mpsc::channel::<Vec<u8>>(config.connection_out_frames_max);
+    let (close, close_rx) = watch::channel(None);
+    let writer = tokio::spawn(write_loop(sink, frames_rx, close_rx, encoding));
+    connection::run(engine, config, encoding, WsSource { stream }, Outlet { frames, close }).await;
     let _ = writer.await;
     metrics::gauge!("switchboard_connections", "transport" => "ws").decrement(1.0);
+}
+
+/// Write queued frames until the queue closes, or until a close is signalled: then send
+/// the error frame and the close frame ahead of anything still queued, and stop.
+async fn write_loop(
+    mut sink: SplitSink<Socket, Message>,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    mut close: watch::Receiver<Option<Closing>>,
+    encoding: Encoding,
+) {
+    let to_message = |bytes: Vec<u8>| match encoding {
+        Encoding::MsgPack => Message::Binary(bytes.into()),
+        // JSON encoding of our frames is always valid UTF-8.
+        Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
+    };
+    loop {
+        let bytes = tokio::select! {
+            biased;
+            _ = close.changed() => break,
+            next = frames.recv() => match next {
+                Some(bytes) => bytes,
+                None => break,
+            },
+        };
+        tokio::select! {
+            biased;
+            _ = close.changed() => break,
+            sent = sink.send(to_message(bytes)) => if sent.is_err() { return },
+        }
+    }
+    let closing = close.borrow().clone();
+    if let Some(closing) = closing {
+        let goodbye = async {
+            sink.send(to_message(closing.error_frame)).await?;
+            let frame = CloseFrame { code: CloseCode::from(closing.code), reason: closing.reason.into() };
+            sink.send(Message::Close(Some(frame))).await
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await;
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
 }
 
 struct WsSource {

@@ -123,3 +123,7 @@ pub fn decode_server(bytes: &[u8], encoding: Encoding) -> Result<ServerFrame, De
     })
 }
 
+
+#[cfg(test)]
+#[path = "codec_tests.rs"]
+mod tests;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// The frame could not be decoded at all (not MessagePack/JSON, or not a map with `type`).
+    /// The frame could not be decoded at all (not MessagePack/JSON, or not a map).
     MalformedFrame,
     /// The frame's `type` is not one this server knows.
     UnknownType,

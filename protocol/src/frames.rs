@@ -121,8 +121,8 @@ pub struct SessionInfo {
     pub closed_at_ms: Option<u64>,
     /// Sequence number of the newest durable message (0 when there is none).
     pub last_seq: Seq,
-    /// Unread messages for the agent receiving this frame (queue listings and agent events);
-    /// absent in frames sent to visitors.
+    /// Unread messages for the agent receiving this frame, in `queue` replies and in
+    /// `session_created`/`session_updated` events sent to agents; `null` elsewhere.
     pub unread: Option<u64>,
 }
 

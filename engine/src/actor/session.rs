@@ -175,12 +175,14 @@ impl SessionActor {
             CommandKind::Accept { agent, subscriber } => match self.session.accept(agent, now) {
                 Err(e) => drop(reply.send(Err(e.into()))),
                 Ok(None) => {
-                    self.add_subscriber(subscriber);
+                    // An accept retry by the holder; a full subscriber list only costs live
+                    // events, which `attach` reports.
+                    let _ = self.add_subscriber(subscriber);
                     let _ = reply.send(Ok(Outcome::Session(self.session.snapshot())));
                 }
                 Ok(Some(meta)) => {
-                    let subscriber = Some(subscriber);
-                    self.write_state(meta, Effect::State { meta: self.session.meta().clone(), reply, subscriber }, ctx)
+                    let effect = Effect::State { meta: meta.clone(), reply, subscriber: Some(subscriber) };
+                    self.write_state(meta, effect, ctx)
                 }
             },
             CommandKind::Close { agent } => match self.session.close(agent, now) {
@@ -269,19 +271,22 @@ impl SessionActor {
                 (messages, has_more)
             }
         };
-        if !has_more {
-            self.add_subscriber(subscriber);
+        if !has_more && !self.add_subscriber(subscriber) {
+            return Err(EngineError::Overloaded("too many connections attached to this session"));
         }
         Ok(Outcome::Attached { session: self.session.snapshot(), messages, has_more })
     }
 
-    fn add_subscriber(&mut self, subscriber: Subscriber) {
+    /// Subscribe a connection (replacing its earlier subscription); false when the session
+    /// already has its maximum number of subscribers.
+    fn add_subscriber(&mut self, subscriber: Subscriber) -> bool {
         self.subscribers.retain(|s| !s.outbox.is_closed() && s.outbox.id() != subscriber.outbox.id());
-        if self.subscribers.len() < self.hub.config.session_subscribers_max {
-            self.subscribers.push(subscriber);
-        } else {
+        if self.subscribers.len() >= self.hub.config.session_subscribers_max {
             metrics::counter!("switchboard_subscribers_refused_total").increment(1);
+            return false;
         }
+        self.subscribers.push(subscriber);
+        true
     }
 
     fn write_state(&mut self, meta: SessionMeta, effect: Effect, ctx: &mut Context<Self>) {
@@ -308,6 +313,8 @@ impl SessionActor {
 
     fn written(&mut self, write: u64, result: Result<(), StorageError>, ctx: &mut Context<Self>) {
         if let Err(e) = result {
+            // Refuse new commands now, so no later write can land after this failed one.
+            self.needs_reload = true;
             if let Some(pending) = self.pipeline.get_mut(write) {
                 pending.failure = Some(match e {
                     StorageError::Overloaded => EngineError::Overloaded("storage write queue is full"),
@@ -351,7 +358,8 @@ impl SessionActor {
                 let event = Event::SessionUpdated { session: Arc::new(snapshot.clone()), unread: None };
                 self.deliver(&event, None, |who| who == Participant::Visitor);
                 if let Some(subscriber) = subscriber {
-                    self.add_subscriber(subscriber);
+                    // The accept is durable either way; a full list is reported by `attach`.
+                    let _ = self.add_subscriber(subscriber);
                 }
                 let _ = reply.send(Ok(Outcome::Session(snapshot)));
             }
@@ -418,6 +426,3 @@ impl SessionActor {
     }
 }
 
-#[cfg(test)]
-#[path = "session_tests.rs"]
-mod tests;

@@ -66,7 +66,9 @@ pub struct Session {
     limits: SessionLimits,
     last_seq: Seq,
     durable_seq: Seq,
-    dedup: HashMap<String, (Seq, u64)>,
+    /// (sender, client message id) → (seq, sent_at_ms): ids are scoped per sender, so a
+    /// visitor and an agent that both pick `m1` do not collide.
+    dedup: HashMap<(Participant, String), (Seq, u64)>,
     tail: VecDeque<ChatMessage>,
 }
 
@@ -74,7 +76,7 @@ impl Session {
     /// Rebuild a session from its stored metadata and every stored message, oldest first.
     pub fn restore(meta: SessionMeta, messages: Vec<ChatMessage>, limits: SessionLimits) -> Session {
         let last = messages.last().map_or(0, |m| m.seq);
-        let dedup = messages.iter().map(|m| (m.client_msg_id.clone(), (m.seq, m.sent_at_ms))).collect();
+        let dedup = messages.iter().map(|m| ((m.from, m.client_msg_id.clone()), (m.seq, m.sent_at_ms))).collect();
         let skip = messages.len().saturating_sub(limits.tail_max);
         let tail = messages.into_iter().skip(skip).collect();
         Session { meta, limits, last_seq: last, durable_seq: last, dedup, tail }
@@ -120,7 +122,7 @@ impl Session {
     }
 
     /// Post a message. Visitors may post while waiting or active; agents only to their own
-    /// active session.
+    /// active session. A `client_msg_id` this sender already used returns the original.
     pub fn post(
         &mut self,
         from: Participant,
@@ -128,10 +130,13 @@ impl Session {
         text: &str,
         now_ms: u64,
     ) -> Result<Post, SessionError> {
-        self.check_participant(from)?;
-        if let Some(&(seq, sent_at_ms)) = self.dedup.get(client_msg_id) {
+        let key = (from, client_msg_id.to_string());
+        // A retry of a stored message is answered even after the session closed: the
+        // sender learns its message was kept.
+        if let Some(&(seq, sent_at_ms)) = self.dedup.get(&key) {
             return Ok(Post::Duplicate { seq, sent_at_ms });
         }
+        self.check_participant(from)?;
         if text.is_empty() || text.len() > self.limits.text_bytes_max {
             return Err(SessionError::BadText { len: text.len(), max: self.limits.text_bytes_max });
         }
@@ -139,7 +144,7 @@ impl Session {
             return Err(SessionError::Full(self.meta.id, self.limits.messages_max));
         }
         self.last_seq += 1;
-        self.dedup.insert(client_msg_id.to_string(), (self.last_seq, now_ms));
+        self.dedup.insert(key, (self.last_seq, now_ms));
         Ok(Post::New(ChatMessage {
             seq: self.last_seq,
             from,

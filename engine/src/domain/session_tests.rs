@@ -68,6 +68,17 @@ fn duplicate_client_ids_return_the_original_seq() {
 }
 
 #[test]
+fn client_ids_are_scoped_per_sender_and_retries_survive_closing() {
+    let mut s = waiting();
+    assert_eq!(post_durable(&mut s, Participant::Visitor, "m1"), 1);
+    s.accept(7, 0).unwrap();
+    assert_eq!(post_durable(&mut s, Participant::Agent(7), "m1"), 2, "same id, other sender: a new message");
+    s.close(7, 0).unwrap();
+    assert_eq!(s.post(Participant::Visitor, "m1", "hi", 0), Ok(Post::Duplicate { seq: 1, sent_at_ms: 5 }));
+    assert_eq!(s.post(Participant::Visitor, "m2", "hi", 0), Err(SessionError::Closed(1)));
+}
+
+#[test]
 fn text_and_count_limits() {
     let mut s = waiting();
     assert_eq!(s.post(Participant::Visitor, "e", "", 0), Err(SessionError::BadText { len: 0, max: 10 }));
