@@ -51,13 +51,27 @@ pub fn run(command: AgentCommand) -> anyhow::Result<()> {
         match command {
             AgentCommand::Create { name, max_chats, target } => {
                 let body = CreateAgent { display_name: name, max_concurrent_chats: max_chats };
-                let response = client(&target)?.post(url(&target, "/api/v1/agents")).bearer_auth(token(&target)?).json(&body).send().await?;
+                let response = client(&target)?
+                    .post(url(&target, "/api/v1/agents"))
+                    .bearer_auth(token(&target)?)
+                    .json(&body)
+                    .send()
+                    .await?;
                 let created: AgentCreated = parse(response).await?;
-                println!("agent_id: {}\ndisplay_name: {}\nmax_concurrent_chats: {}\ntoken: {}",
-                    created.agent.agent_id, created.agent.display_name, created.agent.max_concurrent_chats, created.token);
+                println!(
+                    "agent_id: {}\ndisplay_name: {}\nmax_concurrent_chats: {}\ntoken: {}",
+                    created.agent.agent_id,
+                    created.agent.display_name,
+                    created.agent.max_concurrent_chats,
+                    created.token
+                );
             }
             AgentCommand::List { target } => {
-                let response = client(&target)?.get(url(&target, "/api/v1/agents")).bearer_auth(token(&target)?).send().await?;
+                let response = client(&target)?
+                    .get(url(&target, "/api/v1/agents"))
+                    .bearer_auth(token(&target)?)
+                    .send()
+                    .await?;
                 let agents: Vec<AgentSummary> = parse(response).await?;
                 for a in agents {
                     println!("{}\t{}\t{}", a.agent_id, a.max_concurrent_chats, a.display_name);

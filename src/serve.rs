@@ -21,8 +21,10 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&settings.log).context("bad log filter")?)
         .with_writer(std::io::stderr)
         .init();
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let storage = Storage::open(&settings.data_dir.join("db"), &settings.storage).context("opening storage")?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let storage =
+        Storage::open(&settings.data_dir.join("db"), &settings.storage).context("opening storage")?;
     let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let system = actix_rt::System::with_tokio_rt(runtime);
     system.block_on(serve(settings, storage))
@@ -36,7 +38,9 @@ async fn serve(settings: Settings, storage: Storage) -> anyhow::Result<()> {
         tracing::warn!(path = %path.display(), "generated the administrator token: {token}");
     }
     let metrics = Metrics::install().context("installing the metrics recorder")?;
-    let server = Server::bind(settings.gateway.clone(), engine, metrics).await.context("binding the HTTP listener")?;
+    engine.publish_gauges();
+    let server =
+        Server::bind(settings.gateway.clone(), engine, metrics).await.context("binding the HTTP listener")?;
     let running = server.start()?;
     // Tests and scripts read this line to learn the bound port.
     println!("switchboard listening on http://{}", running.local_addr);
@@ -64,7 +68,8 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

@@ -82,7 +82,8 @@ impl Settings {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => FileSettings::default(),
@@ -111,7 +112,11 @@ impl Settings {
         Ok(Settings {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             admin_token: args.admin_token.or(file.admin_token),
-            log: args.log.or(file.log).or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into()),
+            log: args
+                .log
+                .or(file.log)
+                .or_else(|| std::env::var("RUST_LOG").ok())
+                .unwrap_or_else(|| "info".into()),
             storage: StorageConfig { durability, ..StorageConfig::default() },
             engine,
             gateway,

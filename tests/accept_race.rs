@@ -51,5 +51,8 @@ async fn an_agent_at_capacity_cannot_accept_more() {
     let refused = agent.request(Request::Accept { session_id: s2 }).await.unwrap();
     assert_eq!(error_code(&refused), ErrorCode::AgentAtCapacity);
     agent.call(Request::Close { session_id: s1 }).await.unwrap();
-    assert!(matches!(agent.call(Request::Accept { session_id: s2 }).await.unwrap(), ServerFrame::Accepted { .. }));
+    assert!(matches!(
+        agent.call(Request::Accept { session_id: s2 }).await.unwrap(),
+        ServerFrame::Accepted { .. }
+    ));
 }

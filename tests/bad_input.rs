@@ -40,10 +40,28 @@ async fn undecodable_and_ill_typed_frames_get_specific_errors_and_the_connection
         (Message::Text(r#"{"type":"accept"}"#.into()), None, ErrorCode::InvalidRequest),
         (Message::Text(r#"{"type":"teleport","req":41}"#.into()), Some(41), ErrorCode::UnknownType),
         (Message::Text(r#"{"type":"accept","req":42}"#.into()), Some(42), ErrorCode::InvalidRequest),
-        (Message::Text(r#"{"type":"accept","req":43,"session_id":"seven"}"#.into()), Some(43), ErrorCode::InvalidRequest),
-        (Message::Text(r#"{"type":"history","req":44,"session_id":1,"limit":100000}"#.into()), Some(44), ErrorCode::InvalidRequest),
-        (Message::Text(r#"{"type":"send_message","req":45,"session_id":1,"client_msg_id":"","text":"x"}"#.into()), Some(45), ErrorCode::InvalidRequest),
-        (Message::Text(r#"{"type":"accept","req":46,"session_id":999999}"#.into()), Some(46), ErrorCode::UnknownSession),
+        (
+            Message::Text(r#"{"type":"accept","req":43,"session_id":"seven"}"#.into()),
+            Some(43),
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            Message::Text(r#"{"type":"history","req":44,"session_id":1,"limit":100000}"#.into()),
+            Some(44),
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            Message::Text(
+                r#"{"type":"send_message","req":45,"session_id":1,"client_msg_id":"","text":"x"}"#.into(),
+            ),
+            Some(45),
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            Message::Text(r#"{"type":"accept","req":46,"session_id":999999}"#.into()),
+            Some(46),
+            ErrorCode::UnknownSession,
+        ),
     ];
     for (message, re, code) in cases {
         agent.send_raw(message.clone()).await.unwrap();
@@ -117,7 +135,11 @@ async fn unauthorised_actions_are_refused_with_specific_codes() {
         (&anonymous, say(sa, "n", "hi"), ErrorCode::NotAuthenticated),
         (&anonymous, Request::Auth { token: "garbage".into() }, ErrorCode::BadToken),
         (&anonymous, Request::Auth { token: "1.0000".into() }, ErrorCode::BadToken),
-        (&anonymous, Request::ResumeChat { session_token: format!("{sa}.wrong"), after_seq: 0 }, ErrorCode::BadToken),
+        (
+            &anonymous,
+            Request::ResumeChat { session_token: format!("{sa}.wrong"), after_seq: 0 },
+            ErrorCode::BadToken,
+        ),
     ];
     for (client, request, code) in cases {
         let reply = client.request(request.clone()).await.unwrap();
@@ -143,8 +165,25 @@ async fn the_http_api_refuses_bad_credentials_and_bodies() {
         (None, body.to_string(), 401, "unauthorized"),
         (Some("Bearer wrong".into()), body.to_string(), 401, "unauthorized"),
         (Some(format!("Bearer {}", server.admin_token())), "{not json".into(), 400, "invalid_request"),
-        (Some(format!("Bearer {}", server.admin_token())), r#"{"display_name":"","max_concurrent_chats":1}"#.into(), 400, "invalid_request"),
-        (Some(format!("Bearer {}", server.admin_token())), r#"{"display_name":"A","max_concurrent_chats":0}"#.into(), 400, "invalid_request"),
+        (
+            Some(format!("Bearer {}", server.admin_token())),
+            r#"{"display_name":"","max_concurrent_chats":1}"#.into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(format!("Bearer {}", server.admin_token())),
+            r#"{"display_name":"A","max_concurrent_chats":0}"#.into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(format!("Bearer {}", server.admin_token())),
+            format!(r#"{{"display_name":"{}","max_concurrent_chats":1}}"#, "x".repeat(20_000)),
+            413,
+            "invalid_request",
+        ),
+        (Some(format!("Bearer{}", server.admin_token())), body.to_string(), 401, "unauthorized"),
     ];
     for (auth, body, status, code) in cases {
         let mut request = http.post(&url).header("content-type", "application/json").body(body.clone());
@@ -152,9 +191,9 @@ async fn the_http_api_refuses_bad_credentials_and_bodies() {
             request = request.header("authorization", auth);
         }
         let response = request.send().await.unwrap();
-        assert_eq!(response.status().as_u16(), status, "for {body}");
+        assert_eq!(response.status().as_u16(), status, "for {}", &body[..body.len().min(80)]);
         let error: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(error["code"], code, "for {body}");
+        assert_eq!(error["code"], code);
     }
     let missing = http.get(format!("{}/nope", server.http_url())).send().await.unwrap();
     assert_eq!(missing.status().as_u16(), 404);
@@ -162,7 +201,8 @@ async fn the_http_api_refuses_bad_credentials_and_bodies() {
     assert_eq!(plain_ws.status().as_u16(), 400, "GET /ws without an upgrade");
     let health = http.get(format!("{}/healthz", server.http_url())).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    let metrics = http.get(format!("{}/metrics", server.http_url())).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        http.get(format!("{}/metrics", server.http_url())).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("switchboard_"), "metrics are exported");
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

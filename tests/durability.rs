@@ -46,7 +46,10 @@ async fn state_survives(stop: impl FnOnce(&mut TestServer)) {
 
     // The visitor's token still resumes; the closed session still refuses messages.
     let visitor = server.connect(Encoding::Json).await;
-    let reply = visitor.call(Request::ResumeChat { session_token: visitor_tokens[0].clone(), after_seq: 0 }).await.unwrap();
+    let reply = visitor
+        .call(Request::ResumeChat { session_token: visitor_tokens[0].clone(), after_seq: 0 })
+        .await
+        .unwrap();
     let ServerFrame::Attached { messages, .. } = reply else { panic!("{reply:?}") };
     assert_eq!(messages.len(), 2);
     let ack = visitor.call(say(s1, "third", "back again")).await.unwrap();
@@ -133,9 +136,14 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once_in_order() {
         assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>(), "no gaps in session {sid}");
         let by_seq: HashMap<u64, &String> = stored.iter().map(|(s, t)| (*s, t)).collect();
         for (id, seq) in &acked {
-            assert_eq!(by_seq.get(seq).map(|t| t.as_str()), Some(format!("text of {id}").as_str()), "acked {id} lost");
+            assert_eq!(
+                by_seq.get(seq).map(|t| t.as_str()),
+                Some(format!("text of {id}").as_str()),
+                "acked {id} lost"
+            );
         }
-        let numbers: Vec<u64> = stored.iter().map(|(_, t)| t.trim_start_matches("text of m").parse().unwrap()).collect();
+        let numbers: Vec<u64> =
+            stored.iter().map(|(_, t)| t.trim_start_matches("text of m").parse().unwrap()).collect();
         assert!(numbers.windows(2).all(|w| w[0] < w[1]), "stored in the order sent in session {sid}");
         let mut texts: Vec<&String> = stored.iter().map(|(_, t)| t).collect();
         texts.sort();

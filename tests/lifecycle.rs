@@ -19,7 +19,10 @@ async fn a_chat_from_start_to_close() {
             _ => None,
         })
         .await;
-        assert_eq!((created.session_id, created.state, created.unread), (sid, SessionState::Waiting, Some(1)));
+        assert_eq!(
+            (created.session_id, created.state, created.unread),
+            (sid, SessionState::Waiting, Some(1))
+        );
         assert_eq!(created.visitor.name.as_deref(), Some("Vera"));
         assert_eq!(created.visitor.email.as_deref(), Some("vera@example.com"));
     }
@@ -29,9 +32,14 @@ async fn a_chat_from_start_to_close() {
     // Ann accepts: ACTIVE with Ann; every agent's view is updated; the visitor is told.
     let accepted = ann.call(Request::Accept { session_id: sid }).await.unwrap();
     let ServerFrame::Accepted { session, .. } = accepted else { panic!("{accepted:?}") };
-    assert_eq!((session.state, session.agent_id, session.agent_name.as_deref()), (SessionState::Active, Some(ann_id), Some("Ann")));
+    assert_eq!(
+        (session.state, session.agent_id, session.agent_name.as_deref()),
+        (SessionState::Active, Some(ann_id), Some("Ann"))
+    );
     let updated = wait_for(&mut bob, |f| match f {
-        ServerFrame::SessionUpdated { session } if session.state == SessionState::Active => Some(session.clone()),
+        ServerFrame::SessionUpdated { session } if session.state == SessionState::Active => {
+            Some(session.clone())
+        }
         _ => None,
     })
     .await;
@@ -41,7 +49,10 @@ async fn a_chat_from_start_to_close() {
         _ => None,
     })
     .await;
-    assert_eq!((told.state, told.agent_name.as_deref(), told.unread), (SessionState::Active, Some("Ann"), None));
+    assert_eq!(
+        (told.state, told.agent_name.as_deref(), told.unread),
+        (SessionState::Active, Some("Ann"), None)
+    );
     let queue = bob.call(Request::ListQueue {}).await.unwrap();
     assert_eq!(queue_ids(&queue), (vec![], vec![sid], vec![]));
 
@@ -62,7 +73,10 @@ async fn a_chat_from_start_to_close() {
         _ => None,
     })
     .await;
-    assert_eq!((got.seq, got.from, got.agent_id, got.text.as_str()), (2, Sender::Agent, Some(ann_id), "Let me check that for you"));
+    assert_eq!(
+        (got.seq, got.from, got.agent_id, got.text.as_str()),
+        (2, Sender::Agent, Some(ann_id), "Let me check that for you")
+    );
     visitor.call(say(sid, "v2", "Thanks!")).await.unwrap();
     let got = wait_for(&mut ann, |f| match f {
         ServerFrame::Message { message, .. } => Some(message.clone()),
@@ -88,7 +102,9 @@ async fn a_chat_from_start_to_close() {
     let ServerFrame::Closed { session, .. } = closed else { panic!("{closed:?}") };
     assert_eq!(session.state, SessionState::Closed);
     let told = wait_for(&mut visitor, |f| match f {
-        ServerFrame::SessionUpdated { session } if session.state == SessionState::Closed => Some(session.clone()),
+        ServerFrame::SessionUpdated { session } if session.state == SessionState::Closed => {
+            Some(session.clone())
+        }
         _ => None,
     })
     .await;
@@ -110,7 +126,10 @@ async fn json_and_msgpack_clients_talk_to_each_other() {
     let agent = server.connect(Encoding::Json).await;
     agent.call(Request::Auth { token }).await.unwrap();
     let visitor = server.connect(Encoding::MsgPack).await;
-    let ServerFrame::ChatStarted { session, .. } = visitor.call(start_chat("Max", None)).await.unwrap() else { panic!() };
+    let ServerFrame::ChatStarted { session, .. } = visitor.call(start_chat("Max", None)).await.unwrap()
+    else {
+        panic!()
+    };
     agent.call(Request::Accept { session_id: session.session_id }).await.unwrap();
     let ack = visitor.call(say(session.session_id, "m1", "grüße 👋")).await.unwrap();
     assert!(matches!(ack, ServerFrame::MessageAck { seq: 1, .. }), "{ack:?}");

@@ -31,7 +31,10 @@ async fn a_visitor_resumes_from_its_last_seq_and_gets_exactly_what_it_missed() {
     .await;
     assert_eq!(got, 5);
     tokio::time::sleep(QUIET).await;
-    assert!(visitor.drain_events().iter().all(|f| !matches!(f, ServerFrame::Message { .. })), "no duplicates");
+    assert!(
+        visitor.drain_events().iter().all(|f| !matches!(f, ServerFrame::Message { .. })),
+        "no duplicates"
+    );
 }
 
 #[tokio::test]
@@ -81,7 +84,8 @@ async fn a_long_absence_resumes_in_pages_without_gaps_or_duplicates() {
     let mut pages = 0;
     loop {
         let after_seq = received.last().copied().unwrap_or(0);
-        let reply = visitor.call(Request::ResumeChat { session_token: token.clone(), after_seq }).await.unwrap();
+        let reply =
+            visitor.call(Request::ResumeChat { session_token: token.clone(), after_seq }).await.unwrap();
         let ServerFrame::Attached { messages, has_more, .. } = reply else { panic!("{reply:?}") };
         assert!(messages.len() <= REPLAY_MESSAGES_MAX);
         received.extend(messages.iter().map(|m| m.seq));

@@ -23,35 +23,43 @@ async fn a_client_that_stops_reading_is_cut_off_and_others_are_unaffected() {
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let tcp = socket.connect(server.addr.parse().unwrap()).await.unwrap();
-    let (mut slow, _) = tokio_tungstenite::client_async(format!("{}?encoding=json", server.ws_url()), tcp).await.unwrap();
-    for (req, request) in [(1, Request::Auth { token: slow_token }), (2, Request::Attach { session_id: sid, after_seq: 0 })] {
+    let (mut slow, _) =
+        tokio_tungstenite::client_async(format!("{}?encoding=json", server.ws_url()), tcp).await.unwrap();
+    for (req, request) in
+        [(1, Request::Auth { token: slow_token }), (2, Request::Attach { session_id: sid, after_seq: 0 })]
+    {
         let bytes = codec::encode_client(&ClientFrame { req, request }, Encoding::Json);
         slow.send(Message::Text(String::from_utf8(bytes).unwrap().into())).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // Flood the session. The fast agent must see every message, in order.
-    let total = 12_000u64;
+    // Below the 10,000-message session limit, well above what the slow path buffers.
+    let total = 9_000u64;
     let text = "y".repeat(1000);
     let mut pending = Vec::new();
     for i in 0..total {
         pending.push(visitor.send(say(sid, &format!("m{i}"), &text)).await.unwrap().1);
         if pending.len() >= 200 {
             for rx in pending.drain(..) {
-                visitor.wait(rx).await.unwrap();
+                assert!(matches!(visitor.wait(rx).await.unwrap(), ServerFrame::MessageAck { .. }));
             }
         }
     }
     for rx in pending {
-        visitor.wait(rx).await.unwrap();
+        assert!(matches!(visitor.wait(rx).await.unwrap(), ServerFrame::MessageAck { .. }));
     }
     let mut next = 1;
     while next <= total {
-        let seq = wait_for(&mut fast, |f| match f {
-            ServerFrame::Message { message, .. } => Some(message.seq),
-            _ => None,
-        })
-        .await;
+        let seq = loop {
+            match fast.next_event(WAIT).await {
+                Ok(ServerFrame::Message { message, .. }) => break message.seq,
+                Ok(_) => continue,
+                Err(e) => {
+                    panic!("fast client stalled before seq {next}: {e} (close: {:?})", fast.close_info())
+                }
+            }
+        };
         assert_eq!(seq, next, "fast client receives every message in order");
         next += 1;
     }

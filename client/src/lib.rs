@@ -61,7 +61,8 @@ impl Client {
             Encoding::Json => "json",
         };
         let url = format!("{base_url}?encoding={query}");
-        let (socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| ClientError::Connect(e.to_string()))?;
+        let (socket, _) =
+            tokio_tungstenite::connect_async(url).await.map_err(|e| ClientError::Connect(e.to_string()))?;
         let (mut sink, mut stream) = socket.split();
         let (out, mut out_rx) = mpsc::channel::<Message>(1024);
         tokio::spawn(async move {
@@ -107,7 +108,15 @@ impl Client {
             }
             route.lock().expect("waiters").clear();
         });
-        Ok(Client { out, waiters, events, closed, next_req: AtomicU64::new(1), encoding, timeout: Duration::from_secs(10) })
+        Ok(Client {
+            out,
+            waiters,
+            events,
+            closed,
+            next_req: AtomicU64::new(1),
+            encoding,
+            timeout: Duration::from_secs(10),
+        })
     }
 
     /// A fresh request id.
@@ -116,7 +125,10 @@ impl Client {
     }
 
     /// Send a request without waiting; returns a receiver for its answer.
-    pub async fn send(&self, request: Request) -> Result<(ReqId, oneshot::Receiver<ServerFrame>), ClientError> {
+    pub async fn send(
+        &self,
+        request: Request,
+    ) -> Result<(ReqId, oneshot::Receiver<ServerFrame>), ClientError> {
         let req = self.next_req();
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().expect("waiters").insert(req, tx);

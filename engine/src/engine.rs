@@ -78,7 +78,8 @@ impl Engine {
             hub.directory.insert(record.id, profile(record));
         }
         load_queue(&hub, &storage)?;
-        let admin = storage.meta(catalog::META_ADMIN_TOKEN_HASH)?.map(|b| String::from_utf8_lossy(&b).into_owned());
+        let admin =
+            storage.meta(catalog::META_ADMIN_TOKEN_HASH)?.map(|b| String::from_utf8_lossy(&b).into_owned());
         Ok(Engine {
             next_session: Arc::new(AtomicU64::new(storage.max_id(catalog::SESSION)? + 1)),
             next_agent: Arc::new(AtomicU64::new(storage.max_id(catalog::AGENT)? + 1)),
@@ -86,6 +87,11 @@ impl Engine {
             admin_sha256: Arc::new(RwLock::new(admin)),
             hub,
         })
+    }
+
+    /// Set the queue gauges from the current state (call once a metrics recorder exists).
+    pub fn publish_gauges(&self) {
+        crate::hub::update_gauges(&self.hub.queue());
     }
 
     /// A fresh connection id.
@@ -120,7 +126,11 @@ impl Engine {
     }
 
     /// Create an agent; returns its profile and its token (shown only now).
-    pub async fn create_agent(&self, display_name: String, max_concurrent_chats: u32) -> Result<(AgentProfile, String), EngineError> {
+    pub async fn create_agent(
+        &self,
+        display_name: String,
+        max_concurrent_chats: u32,
+    ) -> Result<(AgentProfile, String), EngineError> {
         let id = self.next_agent.fetch_add(1, Ordering::Relaxed);
         let secret = auth::new_secret();
         let record = AgentRecord {
@@ -191,7 +201,11 @@ impl Engine {
         let with_unread = |list: Vec<&SessionSnapshot>| -> Vec<(SessionSnapshot, u64)> {
             list.into_iter().map(|s| (s.clone(), queue.unread(s, agent))).collect()
         };
-        QueueListing { waiting: with_unread(waiting), active: with_unread(active), closed: with_unread(closed) }
+        QueueListing {
+            waiting: with_unread(waiting),
+            active: with_unread(active),
+            closed: with_unread(closed),
+        }
     }
 
     /// Start a chat: the session is durable (with its first message, if any) before this
@@ -243,12 +257,22 @@ impl Engine {
         let subscriber = Subscriber { who: Participant::Visitor, outbox };
         let attach = CommandKind::Attach { subscriber, after_seq: session.last_seq };
         self.command(id, attach).await?.await?;
-        Ok(StartedChat { session_token: auth::token(&id.to_string(), &secret), session, first_message: first })
+        Ok(StartedChat {
+            session_token: auth::token(&id.to_string(), &secret),
+            session,
+            first_message: first,
+        })
     }
 
     /// Accept a waiting session for `agent`; `outbox` is subscribed to it on success.
-    pub async fn accept(&self, agent: AgentId, session: SessionId, outbox: Outbox) -> Result<Pending<SessionSnapshot>, EngineError> {
-        let max = self.hub.directory.get(&agent).map(|a| a.max_concurrent_chats).ok_or(EngineError::BadToken)?;
+    pub async fn accept(
+        &self,
+        agent: AgentId,
+        session: SessionId,
+        outbox: Outbox,
+    ) -> Result<Pending<SessionSnapshot>, EngineError> {
+        let max =
+            self.hub.directory.get(&agent).map(|a| a.max_concurrent_chats).ok_or(EngineError::BadToken)?;
         let reservation = {
             let mut queue = self.hub.queue();
             // Only a session listed as waiting can become this agent's; anything else is
@@ -275,7 +299,11 @@ impl Engine {
     }
 
     /// Close `agent`'s session.
-    pub async fn close(&self, agent: AgentId, session: SessionId) -> Result<Pending<SessionSnapshot>, EngineError> {
+    pub async fn close(
+        &self,
+        agent: AgentId,
+        session: SessionId,
+    ) -> Result<Pending<SessionSnapshot>, EngineError> {
         let rx = self.command(session, CommandKind::Close { agent }).await?;
         Ok(Box::pin(async move {
             match rx.await? {
@@ -304,18 +332,32 @@ impl Engine {
     }
 
     /// Relay a typing indicator to the session's other subscribers.
-    pub async fn typing(&self, from: Participant, session: SessionId, typing: bool, origin: ConnId) -> Result<Pending<()>, EngineError> {
+    pub async fn typing(
+        &self,
+        from: Participant,
+        session: SessionId,
+        typing: bool,
+        origin: ConnId,
+    ) -> Result<Pending<()>, EngineError> {
         let rx = self.command(session, CommandKind::Typing { from, typing, origin }).await?;
         Ok(Box::pin(async move { rx.await.map(|_| ()) }))
     }
 
     /// Subscribe `outbox` to a session, replaying durable messages after `after_seq`.
-    pub async fn attach(&self, who: Participant, session: SessionId, after_seq: Seq, outbox: Outbox) -> Result<Pending<Attached>, EngineError> {
+    pub async fn attach(
+        &self,
+        who: Participant,
+        session: SessionId,
+        after_seq: Seq,
+        outbox: Outbox,
+    ) -> Result<Pending<Attached>, EngineError> {
         let subscriber = Subscriber { who, outbox };
         let rx = self.command(session, CommandKind::Attach { subscriber, after_seq }).await?;
         Ok(Box::pin(async move {
             match rx.await? {
-                Outcome::Attached { session, messages, has_more } => Ok(Attached { session, messages, has_more }),
+                Outcome::Attached { session, messages, has_more } => {
+                    Ok(Attached { session, messages, has_more })
+                }
                 other => Err(unexpected(other)),
             }
         }))
@@ -354,7 +396,12 @@ impl Engine {
     }
 
     /// One page of a session's durable transcript: up to `limit` messages after `after_seq`.
-    pub async fn history(&self, session: SessionId, after_seq: Seq, limit: usize) -> Result<(Vec<ChatMessage>, bool), EngineError> {
+    pub async fn history(
+        &self,
+        session: SessionId,
+        after_seq: Seq,
+        limit: usize,
+    ) -> Result<(Vec<ChatMessage>, bool), EngineError> {
         let storage = self.hub.storage.clone();
         let read = tokio::task::spawn_blocking(move || {
             storage.session(session)?.ok_or(EngineError::UnknownSession(session))?;
@@ -401,7 +448,11 @@ impl Future for Answer {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx).map(|r| {
-            r.unwrap_or_else(|_| Err(EngineError::Internal("the session failed while handling this request; it was restarted".into())))
+            r.unwrap_or_else(|_| {
+                Err(EngineError::Internal(
+                    "the session failed while handling this request; it was restarted".into(),
+                ))
+            })
         })
     }
 }

@@ -76,7 +76,9 @@ async fn pipelined_posts_are_acknowledged_and_delivered_in_order() {
 
     let mut pending = Vec::new();
     for i in 0..200 {
-        pending.push(f.engine.post(Participant::Visitor, id, format!("m{i}"), format!("t{i}"), 0).await.unwrap());
+        pending.push(
+            f.engine.post(Participant::Visitor, id, format!("m{i}"), format!("t{i}"), 0).await.unwrap(),
+        );
     }
     let mut seqs = Vec::new();
     for p in pending {

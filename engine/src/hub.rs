@@ -36,14 +36,7 @@ pub struct Hub {
 impl Hub {
     pub(crate) fn new(storage: Storage, config: EngineConfig, registry: Registry) -> Hub {
         let queue = Mutex::new(QueueView::new(config.closed_listed_max));
-        Hub {
-            storage,
-            config,
-            registry,
-            queue,
-            agents_online: DashMap::new(),
-            directory: DashMap::new(),
-        }
+        Hub { storage, config, registry, queue, agents_online: DashMap::new(), directory: DashMap::new() }
     }
 
     /// The queue view. Never held across an await.
@@ -104,7 +97,7 @@ impl Hub {
     }
 }
 
-fn update_gauges(queue: &QueueView) {
+pub(crate) fn update_gauges(queue: &QueueView) {
     metrics::gauge!("switchboard_sessions", "state" => "waiting").set(queue.waiting_len() as f64);
     metrics::gauge!("switchboard_sessions", "state" => "active").set(queue.active_len() as f64);
     metrics::gauge!("switchboard_queue_length").set(queue.waiting_len() as f64);

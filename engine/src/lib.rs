@@ -33,9 +33,9 @@ pub use config::EngineConfig;
 pub use domain::types::*;
 pub use engine::{Attached, Engine, Pending, Posted, QueueListing, StartedChat};
 pub use error::EngineError;
-pub use switchboard_storage::StorageError;
 pub use hub::AgentProfile;
 pub use outbox::{ConnId, Event, Inbox, Outbox, Overflow};
+pub use switchboard_storage::StorageError;
 
 /// Milliseconds since the Unix epoch: the one place the engine reads the clock. The domain
 /// state machines receive this value as an argument.

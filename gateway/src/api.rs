@@ -32,16 +32,17 @@ pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Res
 }
 
 /// Every HTTP route except `/ws`.
-pub fn routes(engine: Engine, metrics: Metrics) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+pub fn routes(
+    engine: Engine,
+    metrics: Metrics,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let health = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
-    let metrics_route = warp::path!("metrics")
-        .and(warp::get())
-        .map(move || {
-            let text = metrics.render();
-            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4").into_response()
-        });
+    let metrics_route = warp::path!("metrics").and(warp::get()).map(move || {
+        let text = metrics.render();
+        warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4").into_response()
+    });
     let admin = admin(engine.clone());
     let create = warp::path!("api" / "v1" / "agents")
         .and(warp::post())
@@ -49,13 +50,10 @@ pub fn routes(engine: Engine, metrics: Metrics) -> impl Filter<Extract = (Respon
         .and(warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX))
         .and(warp::body::bytes())
         .and_then(move |engine: Engine, body: bytes::Bytes| create_agent(engine, body));
-    let list = warp::path!("api" / "v1" / "agents")
-        .and(warp::get())
-        .and(admin)
-        .map(|engine: Engine| {
-            let agents: Vec<AgentSummary> = engine.agents().into_iter().map(summary).collect();
-            warp::reply::json(&agents).into_response()
-        });
+    let list = warp::path!("api" / "v1" / "agents").and(warp::get()).and(admin).map(|engine: Engine| {
+        let agents: Vec<AgentSummary> = engine.agents().into_iter().map(summary).collect();
+        warp::reply::json(&agents).into_response()
+    });
     health.or(metrics_route).unify().or(create).unify().or(list).unify().recover(recover).unify()
 }
 
@@ -63,11 +61,23 @@ fn admin(engine: Engine) -> impl Filter<Extract = (Engine,), Error = Rejection> 
     warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
         let engine = engine.clone();
         async move {
-            let token = header.as_deref().and_then(|h| h.strip_prefix(api::AUTHORIZATION_SCHEME)).and_then(|rest| rest.strip_prefix(' ')).map(str::trim);
+            let token = header
+                .as_deref()
+                .and_then(|h| h.strip_prefix(api::AUTHORIZATION_SCHEME))
+                .and_then(|rest| rest.strip_prefix(' '))
+                .map(str::trim);
             match token {
                 Some(token) if engine.check_admin(token) => Ok(engine),
-                Some(_) => Err(reject(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "wrong administrator token")),
-                None => Err(reject(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "missing `Authorization: Bearer <admin token>`")),
+                Some(_) => Err(reject(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::Unauthorized,
+                    "wrong administrator token",
+                )),
+                None => Err(reject(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::Unauthorized,
+                    "missing `Authorization: Bearer <admin token>`",
+                )),
             }
         }
     })
@@ -113,13 +123,25 @@ async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         return Ok(error_response(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route"));
     }
     if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        return Ok(error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, "body too large"));
+        return Ok(error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidRequest,
+            "body too large",
+        ));
     }
     if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        return Ok(error_response(StatusCode::LENGTH_REQUIRED, ErrorCode::InvalidRequest, "a Content-Length header is required"));
+        return Ok(error_response(
+            StatusCode::LENGTH_REQUIRED,
+            ErrorCode::InvalidRequest,
+            "a Content-Length header is required",
+        ));
     }
     if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        return Ok(error_response(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::NotFound, "method not allowed on this route"));
+        return Ok(error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::NotFound,
+            "method not allowed on this route",
+        ));
     }
     Ok(error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &format!("{rejection:?}")))
 }

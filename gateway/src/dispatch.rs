@@ -47,7 +47,10 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         Request::Auth { token } => auth(conn, re, &token),
         Request::StartChat { name, email, page_url, first_message, client_msg_id } => {
             if conn.role != Role::Anonymous {
-                return Err(Failure::new(ErrorCode::WrongRole, "this connection already has a role; open a new one"));
+                return Err(Failure::new(
+                    ErrorCode::WrongRole,
+                    "this connection already has a role; open a new one",
+                ));
             }
             check_len("name", name.as_deref(), limits::VISITOR_NAME_BYTES_MAX)?;
             check_len("email", email.as_deref(), limits::VISITOR_EMAIL_BYTES_MAX)?;
@@ -60,7 +63,8 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
                 (Some(_), None) => return Err(invalid("`first_message` needs a `client_msg_id`")),
                 (None, _) => None,
             };
-            let started = engine.start_chat(Visitor { name, email, page_url }, first, conn.outbox.clone()).await?;
+            let started =
+                engine.start_chat(Visitor { name, email, page_url }, first, conn.outbox.clone()).await?;
             conn.role = Role::Visitor(started.session.meta.id);
             Ok(Step::Reply(ServerFrame::ChatStarted {
                 re,
@@ -92,7 +96,10 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         Request::Accept { session_id } => {
             let agent = conn.role.agent()?;
             let pending = engine.accept(agent, session_id, conn.outbox.clone()).await?;
-            Ok(later(re, pending, move |s| ServerFrame::Accepted { re, session: convert::session_info(&engine, &s, None) }))
+            Ok(later(re, pending, move |s| ServerFrame::Accepted {
+                re,
+                session: convert::session_info(&engine, &s, None),
+            }))
         }
         Request::SendMessage { session_id, client_msg_id, text } => {
             check_client_msg_id(&client_msg_id)?;
@@ -116,7 +123,10 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         Request::Close { session_id } => {
             let agent = conn.role.agent()?;
             let pending = engine.close(agent, session_id).await?;
-            Ok(later(re, pending, move |s| ServerFrame::Closed { re, session: convert::session_info(&engine, &s, None) }))
+            Ok(later(re, pending, move |s| ServerFrame::Closed {
+                re,
+                session: convert::session_info(&engine, &s, None),
+            }))
         }
         Request::Attach { session_id, after_seq } => {
             conn.role.agent()?;
@@ -209,7 +219,10 @@ fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), Failure
 
 fn check_client_msg_id(id: &str) -> Result<(), Failure> {
     if id.is_empty() || id.len() > limits::CLIENT_MSG_ID_BYTES_MAX {
-        return Err(invalid(format!("`client_msg_id` must be 1 to {} bytes", limits::CLIENT_MSG_ID_BYTES_MAX)));
+        return Err(invalid(format!(
+            "`client_msg_id` must be 1 to {} bytes",
+            limits::CLIENT_MSG_ID_BYTES_MAX
+        )));
     }
     Ok(())
 }

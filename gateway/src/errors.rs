@@ -2,8 +2,8 @@
 
 use switchboard_engine::domain::session::SessionError;
 use switchboard_engine::EngineError;
-use switchboard_protocol::{ErrorCode, ReqId, ServerFrame};
 use switchboard_engine::StorageError;
+use switchboard_protocol::{ErrorCode, ReqId, ServerFrame};
 
 /// A request's failure as the client will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

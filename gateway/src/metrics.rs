@@ -31,9 +31,13 @@ impl Metrics {
     pub fn install() -> Result<Metrics, BuildError> {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("latency_seconds".into()), LATENCY_BUCKETS)?
-            .set_buckets_for_metric(Matcher::Full("switchboard_group_commit_batch_size".into()), BATCH_BUCKETS)?
+            .set_buckets_for_metric(
+                Matcher::Full("switchboard_group_commit_batch_size".into()),
+                BATCH_BUCKETS,
+            )?
             .set_buckets_for_metric(Matcher::Full("switchboard_wait_time_seconds".into()), WAIT_BUCKETS)?
             .install_recorder()?;
+        describe();
         let upkeep = handle.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(UPKEEP_INTERVAL);
@@ -49,4 +53,42 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.handle.render()
     }
+}
+
+/// Describe every metric and create the counters and gauges at zero, so a fresh server
+/// already exports every series (dashboards and alerts need them to exist).
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    let counters = [
+        ("switchboard_messages_total", "Chat messages made durable."),
+        ("switchboard_sessions_started_total", "Chat sessions started by visitors."),
+        ("switchboard_sessions_closed_total", "Chat sessions closed by agents."),
+        ("switchboard_actor_restarts_total", "Session actor crashes answered by a rebuild from storage."),
+        ("switchboard_actor_quarantines_total", "Sessions quarantined after too many crashes."),
+        ("switchboard_send_queue_overflows_total", "Connections closed because their send queue overflowed."),
+        ("switchboard_connections_refused_total", "TCP connections refused at the connection limit."),
+        ("switchboard_subscribers_refused_total", "Attaches refused at the per-session subscriber limit."),
+        ("switchboard_session_actors_started_total", "Session actors started (lazily loaded from storage)."),
+    ];
+    for (name, help) in counters {
+        describe_counter!(name, help);
+        metrics::counter!(name).increment(0);
+    }
+    describe_gauge!("switchboard_connections", "Open client connections by transport.");
+    metrics::gauge!("switchboard_connections", "transport" => "ws").increment(0.0);
+    describe_gauge!("switchboard_sessions", "Listed sessions by state (waiting, active).");
+    describe_gauge!("switchboard_queue_length", "Sessions waiting for an agent.");
+    describe_gauge!("switchboard_agents_online", "Authenticated agent connections.");
+    metrics::gauge!("switchboard_agents_online").set(0.0);
+    describe_histogram!(
+        "switchboard_append_latency_seconds",
+        Unit::Seconds,
+        "Submit-to-durable latency of storage writes."
+    );
+    describe_histogram!("switchboard_group_commit_batch_size", Unit::Count, "Writes sharing one fsync.");
+    describe_histogram!(
+        "switchboard_wait_time_seconds",
+        Unit::Seconds,
+        "Visitor wait from chat start to accept."
+    );
 }

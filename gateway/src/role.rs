@@ -19,7 +19,9 @@ impl Role {
     pub fn agent(&self) -> Result<AgentId, Failure> {
         match self {
             Role::Agent(id) => Ok(*id),
-            Role::Anonymous => Err(Failure::new(ErrorCode::NotAuthenticated, "authenticate with `auth` first")),
+            Role::Anonymous => {
+                Err(Failure::new(ErrorCode::NotAuthenticated, "authenticate with `auth` first"))
+            }
             Role::Visitor(_) => Err(Failure::new(ErrorCode::Forbidden, "only agents may do this")),
         }
     }
@@ -29,8 +31,13 @@ impl Role {
         match self {
             Role::Agent(id) => Ok(Participant::Agent(*id)),
             Role::Visitor(own) if *own == session => Ok(Participant::Visitor),
-            Role::Visitor(_) => Err(Failure::new(ErrorCode::Forbidden, format!("session {session} is not yours"))),
-            Role::Anonymous => Err(Failure::new(ErrorCode::NotAuthenticated, "start or resume a chat, or authenticate, first")),
+            Role::Visitor(_) => {
+                Err(Failure::new(ErrorCode::Forbidden, format!("session {session} is not yours")))
+            }
+            Role::Anonymous => Err(Failure::new(
+                ErrorCode::NotAuthenticated,
+                "start or resume a chat, or authenticate, first",
+            )),
         }
     }
 
@@ -40,7 +47,10 @@ impl Role {
             (Role::Anonymous, _) => Ok(()),
             (Role::Visitor(a), Role::Visitor(b)) if *a == b => Ok(()),
             (Role::Agent(a), Role::Agent(b)) if *a == b => Ok(()),
-            _ => Err(Failure::new(ErrorCode::WrongRole, "this connection already has another role; open a new one")),
+            _ => Err(Failure::new(
+                ErrorCode::WrongRole,
+                "this connection already has another role; open a new one",
+            )),
         }
     }
 }

@@ -33,38 +33,52 @@ use crate::GatewayConfig;
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Answer an upgrade request: 101 and a spawned connection, or an HTTP error.
-pub fn upgrade(mut request: Request<Incoming>, engine: Engine, config: Arc<GatewayConfig>) -> warp::reply::Response {
+pub fn upgrade(
+    mut request: Request<Incoming>,
+    engine: Engine,
+    config: Arc<GatewayConfig>,
+) -> warp::reply::Response {
     let encoding = match requested_encoding(request.uri().query()) {
         Ok(encoding) => encoding,
-        Err(message) => return crate::api::error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &message),
+        Err(message) => {
+            return crate::api::error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, &message)
+        }
     };
     let key = match handshake_key(&request) {
         Ok(key) => key,
-        Err(message) => return crate::api::error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message),
+        Err(message) => {
+            return crate::api::error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
+        }
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config(&config))).await;
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(ws_config(&config)),
+                )
+                .await;
                 serve(socket, engine, config, encoding).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
     });
-    let mut response = warp::reply::with_status(warp::reply(), StatusCode::SWITCHING_PROTOCOLS).into_response();
+    let mut response =
+        warp::reply::with_status(warp::reply(), StatusCode::SWITCHING_PROTOCOLS).into_response();
     let headers = response.headers_mut();
     headers.insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
     headers.insert(header::CONNECTION, header::HeaderValue::from_static("Upgrade"));
-    headers.insert(header::SEC_WEBSOCKET_ACCEPT, header::HeaderValue::from_str(&key).expect("base64 is a valid header"));
+    headers.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        header::HeaderValue::from_str(&key).expect("base64 is a valid header"),
+    );
     response
 }
 
 fn requested_encoding(query: Option<&str>) -> Result<Encoding, String> {
-    let value = query
-        .unwrap_or("")
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("encoding="));
+    let value = query.unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("encoding="));
     match value {
         None | Some("msgpack") => Ok(Encoding::MsgPack),
         Some("json") => Ok(Encoding::Json),
@@ -75,9 +89,11 @@ fn requested_encoding(query: Option<&str>) -> Result<Encoding, String> {
 fn handshake_key<B>(request: &Request<B>) -> Result<String, &'static str> {
     let headers = request.headers();
     let has_token = |name: header::HeaderName, token: &str| {
-        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-            v.split(',').any(|part| part.trim().eq_ignore_ascii_case(token))
-        })
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
     };
     if request.method() != warp::http::Method::GET {
         return Err("websocket upgrades use GET");
@@ -188,8 +204,12 @@ impl FrameSource for WsSource {
                 }
             };
             match message {
-                Message::Binary(bytes) => return Some(Inbound::Frame { bytes: bytes.to_vec(), encoding: Encoding::MsgPack }),
-                Message::Text(text) => return Some(Inbound::Frame { bytes: text.as_bytes().to_vec(), encoding: Encoding::Json }),
+                Message::Binary(bytes) => {
+                    return Some(Inbound::Frame { bytes: bytes.to_vec(), encoding: Encoding::MsgPack })
+                }
+                Message::Text(text) => {
+                    return Some(Inbound::Frame { bytes: text.as_bytes().to_vec(), encoding: Encoding::Json })
+                }
                 Message::Close(_) => return None,
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             }

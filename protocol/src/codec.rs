@@ -81,10 +81,7 @@ pub fn decode_client(bytes: &[u8], encoding: Encoding) -> Result<ClientFrame, De
                     format!("a frame needs a string `type` and an integer `req`: {detail}"),
                 )
             } else {
-                (
-                    ErrorCode::MalformedFrame,
-                    format!("not a {encoding:?} map: {detail}"),
-                )
+                (ErrorCode::MalformedFrame, format!("not a {encoding:?} map: {detail}"))
             };
             return Err(DecodeError { code, message, req: None });
         }
@@ -122,7 +119,6 @@ pub fn decode_server(bytes: &[u8], encoding: Encoding) -> Result<ServerFrame, De
         req: None,
     })
 }
-
 
 #[cfg(test)]
 #[path = "codec_tests.rs"]

@@ -60,8 +60,15 @@ fn msgpack_golden_bytes_for_a_request() {
     let bytes = encode_client(&frame, Encoding::MsgPack);
     // map of 3: "req" 1, "type" "accept", "session_id" 2
     let expected: Vec<u8> = [
-        &[0x83, 0xa3][..], b"req", &[0x01, 0xa4], b"type", &[0xa6], b"accept", &[0xaa],
-        b"session_id", &[0x02],
+        &[0x83, 0xa3][..],
+        b"req",
+        &[0x01, 0xa4],
+        b"type",
+        &[0xa6],
+        b"accept",
+        &[0xaa],
+        b"session_id",
+        &[0x02],
     ]
     .concat();
     assert_eq!(bytes, expected);

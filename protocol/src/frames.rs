@@ -203,20 +203,11 @@ pub enum ServerFrame {
     /// Reply to `close`.
     Closed { re: ReqId, session: SessionInfo },
     /// Reply to `history`.
-    History {
-        re: ReqId,
-        session_id: SessionId,
-        messages: Vec<Message>,
-        has_more: bool,
-    },
+    History { re: ReqId, session_id: SessionId, messages: Vec<Message>, has_more: bool },
     /// Reply to requests with nothing to return (`typing`, `detach`, `mark_read`).
     Ok { re: ReqId },
     /// A request failed, or (without `re`) the connection is about to be closed.
-    Error {
-        re: Option<ReqId>,
-        code: ErrorCode,
-        message: String,
-    },
+    Error { re: Option<ReqId>, code: ErrorCode, message: String },
     /// Event to agents: a new session is waiting.
     SessionCreated { session: SessionInfo },
     /// Event: a session changed (state, assignment, or new messages while waiting).
@@ -224,12 +215,7 @@ pub enum ServerFrame {
     /// Event to a session's subscribers: a new durable message.
     Message { session_id: SessionId, message: Message },
     /// Event to a session's subscribers: someone started or stopped typing.
-    Typing {
-        session_id: SessionId,
-        from: Sender,
-        agent_id: Option<AgentId>,
-        typing: bool,
-    },
+    Typing { session_id: SessionId, from: Sender, agent_id: Option<AgentId>, typing: bool },
 }
 
 impl ServerFrame {

@@ -23,15 +23,7 @@ pub const SESSION_MESSAGE: &str = "session_message";
 pub const SESSION_READ: &str = "session_read";
 
 /// Every column family, in creation order.
-pub const ALL: &[&str] = &[
-    META,
-    AGENT,
-    SESSION,
-    SESSION_OPEN,
-    SESSION_CLOSED,
-    SESSION_MESSAGE,
-    SESSION_READ,
-];
+pub const ALL: &[&str] = &[META, AGENT, SESSION, SESSION_OPEN, SESSION_CLOSED, SESSION_MESSAGE, SESSION_READ];
 
 /// `meta` key of the schema version (value: u32 BE).
 pub const META_SCHEMA_VERSION: &str = "schema_version";

@@ -38,11 +38,7 @@ pub enum StorageError {
     Db(String),
     /// A stored value could not be decoded: the database holds bytes this code cannot read.
     #[error("corrupt record in {cf} at key {key_hex}: {detail}")]
-    Corrupt {
-        cf: &'static str,
-        key_hex: String,
-        detail: String,
-    },
+    Corrupt { cf: &'static str, key_hex: String, detail: String },
     /// The writer's queue is full; the write was not accepted.
     #[error("write queue full")]
     Overloaded,

@@ -48,9 +48,7 @@ impl Storage {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let families = catalog::ALL
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let families = catalog::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = Arc::new(DB::open_cf_descriptors(&options, dir, families)?);
         check_schema(&db)?;
         let (writer, thread) =
@@ -155,7 +153,8 @@ impl Storage {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, _) = item?;
-            let id = keys::decode_id(&key).ok_or_else(|| corrupt(catalog::SESSION_OPEN, &key, "key length"))?;
+            let id =
+                keys::decode_id(&key).ok_or_else(|| corrupt(catalog::SESSION_OPEN, &key, "key length"))?;
             match self.session(id)? {
                 Some(record) => out.push(record),
                 None => return Err(corrupt(catalog::SESSION_OPEN, &key, "indexed session missing")),
@@ -173,7 +172,8 @@ impl Storage {
                 break;
             }
             let (key, _) = item?;
-            let (_, id) = keys::decode_pair(&key).ok_or_else(|| corrupt(catalog::SESSION_CLOSED, &key, "key length"))?;
+            let (_, id) = keys::decode_pair(&key)
+                .ok_or_else(|| corrupt(catalog::SESSION_CLOSED, &key, "key length"))?;
             if let Some(record) = self.session(id)? {
                 out.push(record);
             }
@@ -190,7 +190,8 @@ impl Storage {
             let (key, value) = item?;
             match keys::decode_pair(&key) {
                 Some((sid, agent)) if sid == session_id => {
-                    let seq = keys::decode_id(&value).ok_or_else(|| corrupt(catalog::SESSION_READ, &key, "value length"))?;
+                    let seq = keys::decode_id(&value)
+                        .ok_or_else(|| corrupt(catalog::SESSION_READ, &key, "value length"))?;
                     out.push((agent, seq));
                 }
                 _ => break,
@@ -247,7 +248,11 @@ fn check_schema(db: &DB) -> Result<(), StorageError> {
             Ok(())
         }
         Some(bytes) if bytes.as_slice() == catalog::SCHEMA_VERSION.to_be_bytes() => Ok(()),
-        Some(bytes) => Err(corrupt(catalog::META, catalog::META_SCHEMA_VERSION.as_bytes(), &format!("schema version {bytes:?} is not {}", catalog::SCHEMA_VERSION))),
+        Some(bytes) => Err(corrupt(
+            catalog::META,
+            catalog::META_SCHEMA_VERSION.as_bytes(),
+            &format!("schema version {bytes:?} is not {}", catalog::SCHEMA_VERSION),
+        )),
     }
 }
 

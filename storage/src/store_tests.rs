@@ -140,9 +140,12 @@ fn a_full_queue_refuses_instead_of_growing() {
     let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
     // The first job blocks the writer thread inside its completion until released.
     storage
-        .submit(Batch::new(), Box::new(move |_| {
-            let _ = release_rx.recv();
-        }))
+        .submit(
+            Batch::new(),
+            Box::new(move |_| {
+                let _ = release_rx.recv();
+            }),
+        )
         .unwrap();
     let mut refused = false;
     for _ in 0..100 {

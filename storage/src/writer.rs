@@ -178,6 +178,5 @@ fn write_all(db: &DB, options: &WriteOptions, jobs: &[Job]) -> Result<(), Storag
 }
 
 pub(crate) fn cf_handle<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, StorageError> {
-    db.cf_handle(name)
-        .ok_or_else(|| StorageError::Db(format!("column family {name} missing")))
+    db.cf_handle(name).ok_or_else(|| StorageError::Db(format!("column family {name} missing")))
 }

@@ -41,7 +41,7 @@ impl TestServer {
 
     fn spawn(&mut self) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--http-addr", "127.0.0.1:0", "--log", "warn", "--data-dir"])
+            .args(["serve", "--http-addr", "127.0.0.1:0", "--log", "error", "--data-dir"])
             .arg(self.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -72,7 +72,10 @@ impl TestServer {
 
     /// The generated administrator token.
     pub fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("admin-token")).expect("admin token file").trim().to_string()
+        std::fs::read_to_string(self.dir.path().join("admin-token"))
+            .expect("admin token file")
+            .trim()
+            .to_string()
     }
 
     /// SIGKILL the server and wait for it to die.
@@ -85,7 +88,8 @@ impl TestServer {
     /// SIGTERM the server and wait for a clean exit.
     pub fn terminate(&mut self) {
         let mut child = self.child.take().expect("running");
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+        let status =
+            Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
         assert!(status.success());
         let exit = child.wait().expect("reap");
         assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
@@ -136,7 +140,9 @@ impl TestServer {
         let client = self.connect(Encoding::Json).await;
         let reply = client.call(start_chat(name, first)).await.expect("start chat");
         match reply {
-            ServerFrame::ChatStarted { session, session_token, .. } => (client, session.session_id, session_token),
+            ServerFrame::ChatStarted { session, session_token, .. } => {
+                (client, session.session_id, session_token)
+            }
             other => panic!("expected chat_started, got {other:?}"),
         }
     }
@@ -201,7 +207,10 @@ pub async fn transcript(agent: &Client, session_id: SessionId) -> Vec<(u64, Stri
     let mut out = Vec::new();
     let mut after = 0;
     loop {
-        let reply = agent.call(Request::History { session_id, after_seq: after, limit: Some(200) }).await.expect("history");
+        let reply = agent
+            .call(Request::History { session_id, after_seq: after, limit: Some(200) })
+            .await
+            .expect("history");
         let ServerFrame::History { messages, has_more, .. } = reply else { panic!("expected history") };
         for m in &messages {
             out.push((m.seq, m.text.clone()));

@@ -87,8 +87,7 @@ impl Registry {
 
     /// Forget a stopped actor (only if the slot still holds that generation).
     pub(crate) fn remove(&self, id: SessionId, generation: u64) {
-        self.slots.remove_if(&id, |_, slot| {
-            matches!(slot, Slot::Live { generation: g, .. } if *g == generation)
-        });
+        self.slots
+            .remove_if(&id, |_, slot| matches!(slot, Slot::Live { generation: g, .. } if *g == generation));
     }
 }

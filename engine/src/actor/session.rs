@@ -97,7 +97,11 @@ pub struct SessionActor {
 }
 
 /// Build a session's state from storage.
-pub(crate) fn load_session(storage: &Storage, id: SessionId, config: &EngineConfig) -> Result<Session, EngineError> {
+pub(crate) fn load_session(
+    storage: &Storage,
+    id: SessionId,
+    config: &EngineConfig,
+) -> Result<Session, EngineError> {
     let record = storage.session(id)?.ok_or(EngineError::UnknownSession(id))?;
     let limit = config.session_messages_max as usize;
     let messages = storage
@@ -237,7 +241,9 @@ impl SessionActor {
             Ok(Post::Duplicate { seq, sent_at_ms }) => {
                 let in_flight = self.inflight.get(&seq).copied();
                 match in_flight.and_then(|write| self.pipeline.get_mut(write)) {
-                    Some(Pending { effect: Effect::Message { waiters, .. }, .. }) => waiters.push((reply, true)),
+                    Some(Pending { effect: Effect::Message { waiters, .. }, .. }) => {
+                        waiters.push((reply, true))
+                    }
                     _ => drop(reply.send(Ok(Outcome::Posted { seq, sent_at_ms, duplicate: true }))),
                 }
             }
@@ -425,4 +431,3 @@ impl SessionActor {
         }
     }
 }
-

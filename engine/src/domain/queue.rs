@@ -102,11 +102,7 @@ impl QueueView {
 
     /// The three lists: waiting oldest first, active oldest first, closed newest first.
     pub fn lists(&self) -> [Vec<&SessionSnapshot>; 3] {
-        [
-            self.waiting.values().collect(),
-            self.active.values().collect(),
-            self.closed.iter().collect(),
-        ]
+        [self.waiting.values().collect(), self.active.values().collect(), self.closed.iter().collect()]
     }
 
     /// Reserve one chat slot for `agent` if its load is under `max`; pair with [`release`].

@@ -76,7 +76,8 @@ impl Session {
     /// Rebuild a session from its stored metadata and every stored message, oldest first.
     pub fn restore(meta: SessionMeta, messages: Vec<ChatMessage>, limits: SessionLimits) -> Session {
         let last = messages.last().map_or(0, |m| m.seq);
-        let dedup = messages.iter().map(|m| ((m.from, m.client_msg_id.clone()), (m.seq, m.sent_at_ms))).collect();
+        let dedup =
+            messages.iter().map(|m| ((m.from, m.client_msg_id.clone()), (m.seq, m.sent_at_ms))).collect();
         let skip = messages.len().saturating_sub(limits.tail_max);
         let tail = messages.into_iter().skip(skip).collect();
         Session { meta, limits, last_seq: last, durable_seq: last, dedup, tail }

@@ -63,7 +63,10 @@ fn who_may_do_what_in_each_state() {
 fn duplicate_client_ids_return_the_original_seq() {
     let mut s = waiting();
     assert_eq!(post_durable(&mut s, Participant::Visitor, "m"), 1);
-    assert_eq!(s.post(Participant::Visitor, "m", "other text", 9), Ok(Post::Duplicate { seq: 1, sent_at_ms: 5 }));
+    assert_eq!(
+        s.post(Participant::Visitor, "m", "other text", 9),
+        Ok(Post::Duplicate { seq: 1, sent_at_ms: 5 })
+    );
     assert_eq!(post_durable(&mut s, Participant::Visitor, "n"), 2);
 }
 
@@ -100,7 +103,9 @@ fn replay_serves_the_tail_and_defers_older_ranges_to_storage() {
     }
     // tail holds seqs 3, 4, 5
     let seqs = |r: Replay| match r {
-        Replay::Messages { messages, has_more } => (messages.iter().map(|m| m.seq).collect::<Vec<_>>(), has_more),
+        Replay::Messages { messages, has_more } => {
+            (messages.iter().map(|m| m.seq).collect::<Vec<_>>(), has_more)
+        }
         Replay::FromStorage { durable_seq } => (vec![durable_seq * 100], false),
     };
     assert_eq!(seqs(s.replay(5, 10)), (vec![], false));
