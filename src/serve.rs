@@ -3,11 +3,12 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use switchboard_engine::Engine;
 use switchboard_gateway::metrics::Metrics;
-use switchboard_gateway::Server;
+use switchboard_gateway::{quic, Server};
 use switchboard_storage::Storage;
 
 use crate::settings::Settings;
@@ -39,16 +40,34 @@ async fn serve(settings: Settings, storage: Storage) -> anyhow::Result<()> {
     }
     let metrics = Metrics::install().context("installing the metrics recorder")?;
     engine.publish_gauges();
-    let server =
-        Server::bind(settings.gateway.clone(), engine, metrics).await.context("binding the HTTP listener")?;
+    let identity = match &settings.quic_identity {
+        Some((cert, key)) => quic::Identity::from_pem_files(cert, key),
+        None => quic::Identity::self_signed_in(&settings.data_dir),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let fingerprint = identity.fingerprint();
+    let endpoint = quic::bind(&settings.gateway.quic, identity).map_err(anyhow::Error::msg)?;
+    let quic_addr = endpoint.local_addr()?;
+    let server = Server::bind(settings.gateway.clone(), engine.clone(), metrics)
+        .await
+        .context("binding the HTTP listener")?;
     let running = server.start()?;
-    // Tests and scripts read this line to learn the bound port.
+    let quic_task = tokio::spawn(quic::serve(endpoint.clone(), engine, Arc::new(settings.gateway.clone())));
+    // Tests and scripts read these lines to learn the bound addresses.
+    println!("switchboard quic listening on {quic_addr}");
     println!("switchboard listening on http://{}", running.local_addr);
     std::io::stdout().flush()?;
+    let cert_path = match &settings.quic_identity {
+        Some((cert, _)) => cert.clone(),
+        None => settings.data_dir.join(quic::SELF_SIGNED_CERT_FILE),
+    };
+    tracing::info!(addr = %quic_addr, cert = %cert_path.display(), sha256 = %fingerprint, "QUIC endpoint ready (ALPN switchboard/1)");
     tracing::info!(addr = %running.local_addr, data_dir = %settings.data_dir.display(), "switchboard started");
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.stop().await;
+    quic::shutdown(&endpoint);
+    quic_task.abort();
     storage.sync_wal().context("syncing the write-ahead log")?;
     actix_rt::System::current().stop();
     Ok(())

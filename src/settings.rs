@@ -42,9 +42,28 @@ pub struct ServeArgs {
     /// Session actor threads [default: number of CPUs].
     #[arg(long, env = "SWITCHBOARD_ARBITERS")]
     pub arbiters: Option<usize>,
-    /// Most simultaneous connections [default: 18000].
+    /// QUIC (UDP) listen address [default: 127.0.0.1:4433].
+    #[arg(long, env = "SWITCHBOARD_QUIC_ADDR")]
+    pub quic_addr: Option<SocketAddr>,
+    /// PEM certificate chain for QUIC [default: a self-signed one in the data dir].
+    #[arg(long, env = "SWITCHBOARD_QUIC_CERT", requires = "quic_key")]
+    pub quic_cert: Option<PathBuf>,
+    /// PEM private key for QUIC.
+    #[arg(long, env = "SWITCHBOARD_QUIC_KEY", requires = "quic_cert")]
+    pub quic_key: Option<PathBuf>,
+    /// Most simultaneous connections per transport [default: 18000].
     #[arg(long, env = "SWITCHBOARD_CONNECTIONS_MAX")]
     pub connections_max: Option<usize>,
+    /// Close connections that neither authenticate nor start a chat within this many ms
+    /// [default: 60000].
+    #[arg(long, env = "SWITCHBOARD_ANONYMOUS_TIMEOUT_MS")]
+    pub anonymous_timeout_ms: Option<u64>,
+    /// Messages and typing indicators per second one visitor connection may send [default: 10].
+    #[arg(long, env = "SWITCHBOARD_VISITOR_RATE_PER_S")]
+    pub visitor_rate_per_s: Option<u32>,
+    /// Burst allowance of that rate limit [default: 30].
+    #[arg(long, env = "SWITCHBOARD_VISITOR_BURST")]
+    pub visitor_burst: Option<u32>,
     /// Administrator token to use instead of a generated one.
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -63,6 +82,12 @@ struct FileSettings {
     frame_bytes_max: Option<usize>,
     arbiters: Option<usize>,
     connections_max: Option<usize>,
+    quic_addr: Option<SocketAddr>,
+    visitor_rate_per_s: Option<u32>,
+    visitor_burst: Option<u32>,
+    anonymous_timeout_ms: Option<u64>,
+    quic_cert: Option<PathBuf>,
+    quic_key: Option<PathBuf>,
     admin_token: Option<String>,
     log: Option<String>,
 }
@@ -70,6 +95,8 @@ struct FileSettings {
 /// Resolved settings.
 pub struct Settings {
     pub data_dir: PathBuf,
+    /// QUIC certificate and key files; `None` means the self-signed pair in the data dir.
+    pub quic_identity: Option<(PathBuf, PathBuf)>,
     pub admin_token: Option<String>,
     pub log: String,
     pub storage: StorageConfig,
@@ -104,6 +131,25 @@ impl Settings {
         if let Some(n) = args.connections_max.or(file.connections_max) {
             gateway.connections_max = n;
         }
+        if let Some(ms) = args.anonymous_timeout_ms.or(file.anonymous_timeout_ms) {
+            gateway.anonymous_timeout_ms = ms;
+        }
+        if let Some(n) = args.visitor_rate_per_s.or(file.visitor_rate_per_s) {
+            anyhow::ensure!(n >= 1, "visitor_rate_per_s must be at least 1");
+            gateway.visitor_rate_per_s = n;
+        }
+        if let Some(n) = args.visitor_burst.or(file.visitor_burst) {
+            anyhow::ensure!(n >= 1, "visitor_burst must be at least 1");
+            gateway.visitor_burst = n;
+        }
+        if let Some(addr) = args.quic_addr.or(file.quic_addr) {
+            gateway.quic.addr = addr;
+        }
+        let quic_identity = match (args.quic_cert.or(file.quic_cert), args.quic_key.or(file.quic_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("quic_cert and quic_key go together"),
+        };
         engine.text_bytes_max = switchboard_protocol::limits::TEXT_BYTES_MAX;
         let durability = match args.durability.or(file.durability).unwrap_or(DurabilityArg::Fsync) {
             DurabilityArg::Fsync => Durability::Fsync,
@@ -111,6 +157,7 @@ impl Settings {
         };
         Ok(Settings {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            quic_identity,
             admin_token: args.admin_token.or(file.admin_token),
             log: args
                 .log

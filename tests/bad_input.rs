@@ -206,3 +206,39 @@ async fn the_http_api_refuses_bad_credentials_and_bodies() {
     assert!(metrics.contains("switchboard_"), "metrics are exported");
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test]
+async fn a_visitor_flooding_messages_is_rate_limited_and_agents_keep_their_connection() {
+    let server = TestServer::start_with(&["--visitor-rate-per-s", "5", "--visitor-burst", "10"]);
+    let (agent, _, _) = server.agent("Ann").await;
+    let (visitor, sid, _) = server.visitor("Flood", None).await;
+    let mut pending = Vec::new();
+    for i in 0..40 {
+        pending.push(visitor.send(say(sid, &format!("f{i}"), "spam")).await.unwrap().1);
+    }
+    let mut acked = 0;
+    let mut limited = 0;
+    for rx in pending {
+        match visitor.wait(rx).await.unwrap() {
+            ServerFrame::MessageAck { .. } => acked += 1,
+            other => {
+                assert_eq!(error_code(&other), ErrorCode::RateLimited);
+                limited += 1;
+            }
+        }
+    }
+    assert!((10..=12).contains(&acked), "the burst passes, the rest is limited: {acked} acked");
+    assert_eq!(acked + limited, 40);
+    // The agent heard about the session's activity without being disconnected.
+    still_usable(&agent).await;
+    assert_eq!(transcript(&agent, sid).await.len(), acked);
+}
+
+#[tokio::test]
+async fn a_connection_that_never_identifies_itself_is_closed() {
+    let server = TestServer::start_with(&["--anonymous-timeout-ms", "300"]);
+    let mut idle = server.connect(Encoding::Json).await;
+    assert_eq!(next_error(&mut idle).await, (None, ErrorCode::NotAuthenticated));
+    let (code, _) = idle.closed(WAIT).await.unwrap();
+    assert_eq!(code, 4001);
+}

@@ -27,6 +27,12 @@ pub struct EngineConfig {
     pub replay_max: usize,
     /// Closed sessions listed in the queue (most recent first).
     pub closed_listed_max: usize,
+    /// Most waiting (and, separately, active) sessions one queue listing carries; the
+    /// listing also says how many there are in total. Keeps one reply under ~1 MB.
+    pub queue_listing_max: usize,
+    /// Storage reads (session loads, history pages, token checks) running at once on the
+    /// blocking thread pool; more wait their turn instead of exhausting the pool.
+    pub blocking_reads_max: usize,
     /// A session actor with no subscribers and nothing in flight stops after this long idle;
     /// it is reloaded from storage on next use.
     pub session_idle_ms: u64,
@@ -48,6 +54,8 @@ impl Default for EngineConfig {
             session_subscribers_max: 64,
             replay_max: 500,
             closed_listed_max: 200,
+            queue_listing_max: 1000,
+            blocking_reads_max: 16,
             session_idle_ms: 5 * 60 * 1000,
             restarts_max: 3,
             restart_window_ms: 60_000,

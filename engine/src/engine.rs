@@ -53,6 +53,10 @@ pub struct Attached {
 /// The queue as one agent sees it: each session with that agent's unread count.
 #[derive(Debug, Clone, Default)]
 pub struct QueueListing {
+    /// How many sessions wait in all (the list holds at most `queue_listing_max`).
+    pub waiting_total: usize,
+    /// How many sessions are active in all.
+    pub active_total: usize,
     pub waiting: Vec<(SessionSnapshot, u64)>,
     pub active: Vec<(SessionSnapshot, u64)>,
     pub closed: Vec<(SessionSnapshot, u64)>,
@@ -173,9 +177,10 @@ impl Engine {
     }
 
     /// The session a visitor token belongs to.
-    pub fn authenticate_visitor(&self, token: &str) -> Result<SessionId, EngineError> {
+    pub async fn authenticate_visitor(&self, token: &str) -> Result<SessionId, EngineError> {
         let (id, secret) = auth::parse(token).ok_or(EngineError::BadToken)?;
-        let stored = self.hub.storage.session(id)?.ok_or(EngineError::BadToken)?;
+        let stored =
+            self.hub.read(move |storage| Ok(storage.session(id)?)).await?.ok_or(EngineError::BadToken)?;
         if auth::verify(secret, &stored.token_sha256) {
             Ok(id)
         } else {
@@ -198,10 +203,13 @@ impl Engine {
     pub fn queue_listing(&self, agent: AgentId) -> QueueListing {
         let queue = self.hub.queue();
         let [waiting, active, closed] = queue.lists();
+        let max = self.hub.config.queue_listing_max;
         let with_unread = |list: Vec<&SessionSnapshot>| -> Vec<(SessionSnapshot, u64)> {
-            list.into_iter().map(|s| (s.clone(), queue.unread(s, agent))).collect()
+            list.into_iter().take(max).map(|s| (s.clone(), queue.unread(s, agent))).collect()
         };
         QueueListing {
+            waiting_total: waiting.len(),
+            active_total: active.len(),
             waiting: with_unread(waiting),
             active: with_unread(active),
             closed: with_unread(closed),
@@ -369,16 +377,27 @@ impl Engine {
         Ok(Box::pin(async move { rx.await.map(|_| ()) }))
     }
 
-    /// Mark `session` read up to `seq` for `agent` (persisted in the background).
-    /// Markers beyond the newest message are clamped to it. Only listed sessions keep their
-    /// markers in memory; others are just persisted.
-    pub fn mark_read(&self, agent: AgentId, session: SessionId, seq: Seq) -> Result<(), EngineError> {
-        let listed_last = self.hub.queue().get(session).map(|s| s.last_seq);
-        let seq = match listed_last {
-            Some(last) => seq.min(last),
+    /// Mark `session` read up to `seq` for `agent` (persisted in the background). Markers
+    /// beyond the newest message are clamped to it and never move backwards. Only listed
+    /// sessions keep their markers in memory; others are just persisted.
+    pub async fn mark_read(&self, agent: AgentId, session: SessionId, seq: Seq) -> Result<(), EngineError> {
+        let listed = self.hub.queue().get(session).map(|s| s.last_seq);
+        let seq = match listed {
+            Some(last) => {
+                let current = self.hub.queue_marker(session, agent);
+                if seq.min(last) <= current {
+                    return Ok(());
+                }
+                seq.min(last)
+            }
             None => {
-                self.hub.storage.session(session)?.ok_or(EngineError::UnknownSession(session))?;
-                seq.min(self.hub.storage.last_seq(session)?)
+                let read = move |storage: &Storage| {
+                    storage.session(session)?.ok_or(EngineError::UnknownSession(session))?;
+                    let current = storage.read_markers(session)?.into_iter().find(|(a, _)| *a == agent);
+                    Ok((storage.last_seq(session)?, current.map_or(0, |(_, s)| s)))
+                };
+                let (last, current) = self.hub.read(read).await?;
+                seq.min(last).max(current)
             }
         };
         let mut batch = Batch::new();
@@ -389,7 +408,7 @@ impl Engine {
             }
         });
         self.hub.storage.submit(batch, done)?;
-        if listed_last.is_some() {
+        if listed.is_some() {
             self.hub.queue().mark_read(session, agent, seq);
         }
         Ok(())
@@ -402,16 +421,16 @@ impl Engine {
         after_seq: Seq,
         limit: usize,
     ) -> Result<(Vec<ChatMessage>, bool), EngineError> {
-        let storage = self.hub.storage.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            storage.session(session)?.ok_or(EngineError::UnknownSession(session))?;
-            let mut page = storage.messages(session, after_seq, limit + 1)?;
-            let has_more = page.len() > limit;
-            page.truncate(limit);
-            let messages = page.into_iter().map(|(seq, r)| convert::chat_message(seq, r)).collect();
-            Ok::<_, EngineError>((messages, has_more))
-        });
-        read.await.map_err(|e| EngineError::Internal(e.to_string()))?
+        self.hub
+            .read(move |storage| {
+                storage.session(session)?.ok_or(EngineError::UnknownSession(session))?;
+                let mut page = storage.messages(session, after_seq, limit + 1)?;
+                let has_more = page.len() > limit;
+                page.truncate(limit);
+                let messages = page.into_iter().map(|(seq, r)| convert::chat_message(seq, r)).collect();
+                Ok((messages, has_more))
+            })
+            .await
     }
 
     /// Write a batch through group commit and wait until it is durable.
@@ -427,7 +446,7 @@ impl Engine {
     async fn command(&self, session: SessionId, kind: CommandKind) -> Result<Answer, EngineError> {
         // One retry covers an actor that stopped (idle) between lookup and send.
         for attempt in 0..2 {
-            let addr = self.hub.registry.addr(&self.hub, session)?;
+            let addr = self.hub.registry.addr(&self.hub, session).await?;
             let (reply, rx) = oneshot::channel();
             match addr.send(Command { kind: kind.clone(), reply }).await {
                 Ok(()) => return Ok(Answer(rx)),

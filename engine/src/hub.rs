@@ -12,7 +12,7 @@ use crate::actor::registry::Registry;
 use crate::domain::queue::QueueView;
 use crate::domain::types::*;
 use crate::outbox::{ConnId, Event, Outbox};
-use crate::EngineConfig;
+use crate::{EngineConfig, EngineError};
 
 /// An agent as the engine knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +31,40 @@ pub struct Hub {
     queue: Mutex<QueueView>,
     agents_online: DashMap<ConnId, (AgentId, Outbox)>,
     pub(crate) directory: DashMap<AgentId, AgentProfile>,
+    reads: tokio::sync::Semaphore,
 }
 
 impl Hub {
     pub(crate) fn new(storage: Storage, config: EngineConfig, registry: Registry) -> Hub {
         let queue = Mutex::new(QueueView::new(config.closed_listed_max));
-        Hub { storage, config, registry, queue, agents_online: DashMap::new(), directory: DashMap::new() }
+        let reads = tokio::sync::Semaphore::new(config.blocking_reads_max);
+        Hub {
+            storage,
+            config,
+            registry,
+            queue,
+            agents_online: DashMap::new(),
+            directory: DashMap::new(),
+            reads,
+        }
+    }
+
+    /// Run a storage read on the blocking pool, at most `blocking_reads_max` at once, so
+    /// async worker threads never wait on disk.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Storage) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let _permit =
+            self.reads.acquire().await.map_err(|_| EngineError::Internal("engine stopped".into()))?;
+        let storage = self.storage.clone();
+        let task = tokio::task::spawn_blocking(move || read(&storage));
+        task.await.map_err(|e| EngineError::Internal(format!("storage read failed: {e}")))?
+    }
+
+    /// An agent's read marker on a listed session (0 when none).
+    pub(crate) fn queue_marker(&self, session: SessionId, agent: AgentId) -> Seq {
+        self.queue().marker(session, agent)
     }
 
     /// The queue view. Never held across an await.
@@ -62,7 +90,7 @@ impl Hub {
             return;
         }
         queue.upsert(snapshot.clone());
-        self.broadcast(&queue, snapshot, true);
+        self.broadcast(&queue, snapshot, Announce::Created);
         update_gauges(&queue);
     }
 
@@ -70,7 +98,7 @@ impl Hub {
     pub(crate) fn session_changed(&self, snapshot: &SessionSnapshot) {
         let mut queue = self.queue();
         queue.upsert(snapshot.clone());
-        self.broadcast(&queue, snapshot, false);
+        self.broadcast(&queue, snapshot, Announce::Changed);
         update_gauges(&queue);
     }
 
@@ -78,21 +106,28 @@ impl Hub {
     pub(crate) fn message_committed(&self, id: SessionId, seq: Seq, from: Participant) {
         let mut queue = self.queue();
         if let Some(snapshot) = queue.on_message(id, seq, from) {
-            self.broadcast(&queue, &snapshot, false);
+            self.broadcast(&queue, &snapshot, Announce::Activity);
         }
     }
 
-    fn broadcast(&self, queue: &QueueView, snapshot: &SessionSnapshot, created: bool) {
+    fn broadcast(&self, queue: &QueueView, snapshot: &SessionSnapshot, announce: Announce) {
         let shared = Arc::new(snapshot.clone());
         for entry in self.agents_online.iter() {
             let (agent, outbox) = entry.value();
             let unread = queue.unread(snapshot, *agent);
-            let event = if created {
-                Event::SessionCreated { session: shared.clone(), unread }
-            } else {
-                Event::SessionUpdated { session: shared.clone(), unread: Some(unread) }
+            match announce {
+                Announce::Created => {
+                    outbox.deliver(Event::SessionCreated { session: shared.clone(), unread })
+                }
+                Announce::Changed => {
+                    outbox.deliver(Event::SessionUpdated { session: shared.clone(), unread: Some(unread) })
+                }
+                // New messages in a waiting session only move badges: skippable under load
+                // (`list_queue` is always exact), so a chatty visitor cannot overflow agents.
+                Announce::Activity => {
+                    outbox.offer(Event::SessionUpdated { session: shared.clone(), unread: Some(unread) })
+                }
             };
-            outbox.deliver(event);
         }
     }
 }
@@ -101,4 +136,15 @@ pub(crate) fn update_gauges(queue: &QueueView) {
     metrics::gauge!("switchboard_sessions", "state" => "waiting").set(queue.waiting_len() as f64);
     metrics::gauge!("switchboard_sessions", "state" => "active").set(queue.active_len() as f64);
     metrics::gauge!("switchboard_queue_length").set(queue.waiting_len() as f64);
+}
+
+/// Why agents are told about a session.
+#[derive(Clone, Copy)]
+enum Announce {
+    /// A new waiting session: must arrive.
+    Created,
+    /// A state change (accepted, closed): must arrive.
+    Changed,
+    /// New messages while waiting: may be skipped under load.
+    Activity,
 }

@@ -74,6 +74,16 @@ impl Outbox {
         self.tx.is_closed() || self.signal.overflowed.load(Ordering::Relaxed)
     }
 
+    /// Queue an event that may be skipped: only while the queue is less than half full, so
+    /// a burst of optional events (typing, badge updates) never overflows a connection.
+    pub fn offer(&self, event: Event) -> Delivery {
+        if self.tx.capacity() * 2 < self.tx.max_capacity() {
+            metrics::counter!("switchboard_events_skipped_total").increment(1);
+            return Delivery::Queued;
+        }
+        self.deliver(event)
+    }
+
     /// Queue an event without waiting.
     pub fn deliver(&self, event: Event) -> Delivery {
         match self.tx.try_send(event) {

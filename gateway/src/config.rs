@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use switchboard_protocol::limits;
 
+use crate::quic::QuicConfig;
+
 /// Gateway settings.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -35,6 +37,22 @@ pub struct GatewayConfig {
     pub connections_max: usize,
     /// Time a client has to send its HTTP request headers (the slow-loris guard).
     pub header_read_timeout_ms: u64,
+    /// A connection that has neither authenticated nor started/resumed a chat within this
+    /// time is closed (`not_authenticated`, close code 4001): anonymous sockets cost memory.
+    pub anonymous_timeout_ms: u64,
+    /// The server pings WebSocket clients this often …
+    pub ws_ping_interval_ms: u64,
+    /// … and closes a connection that sent nothing (not even a pong) for this long
+    /// (`idle_timeout`, close 1001): it detects dead peers long before TCP would.
+    pub ws_idle_timeout_ms: u64,
+    /// Messages and typing indicators a visitor connection may send per second, sustained …
+    pub visitor_rate_per_s: u32,
+    /// … and in a burst. Beyond it requests get `rate_limited`; agents are not limited.
+    pub visitor_burst: u32,
+    /// Sessions one connection may be subscribed to at once (accepted, attached, its chat).
+    pub connection_sessions_max: usize,
+    /// The QUIC endpoint's settings.
+    pub quic: QuicConfig,
 }
 
 impl Default for GatewayConfig {
@@ -50,6 +68,13 @@ impl Default for GatewayConfig {
             connection_requests_max: 256,
             connections_max: 18_000,
             header_read_timeout_ms: 10_000,
+            anonymous_timeout_ms: 60_000,
+            ws_ping_interval_ms: 30_000,
+            ws_idle_timeout_ms: 75_000,
+            visitor_rate_per_s: 10,
+            visitor_burst: 30,
+            connection_sessions_max: 500,
+            quic: QuicConfig::default(),
         }
     }
 }

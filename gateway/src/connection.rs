@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use switchboard_engine::{Engine, Outbox, Overflow};
@@ -32,6 +33,9 @@ pub enum Inbound {
     /// The transport hit an error that ends the connection; tell the peer why.
     Fatal { code: ErrorCode, close_code: u16, message: String },
 }
+
+/// Close code for a connection that stayed anonymous too long (private-use range).
+pub const CLOSE_ANONYMOUS_TIMEOUT: u16 = 4001;
 
 /// How a connection ends when the server ends it: an `error` frame (already encoded), then
 /// a close with this code and reason. The transport sends these ahead of any queued frames,
@@ -67,7 +71,10 @@ pub async fn run<S: FrameSource>(
     let conn_id = engine.next_conn_id();
     let (outbox, mut inbox) = Outbox::channel(conn_id, config.connection_events_max);
     let overflow = inbox.overflow();
-    let mut conn = Conn { engine: engine.clone(), outbox, role: Role::Anonymous };
+    let anonymous_timeout = Duration::from_millis(config.anonymous_timeout_ms);
+    let mut conn = Conn::new(engine.clone(), outbox, config.clone());
+    let anonymous_deadline = tokio::time::sleep(anonymous_timeout);
+    tokio::pin!(anonymous_deadline);
     let mut in_flight = FuturesUnordered::new();
     let encode = |frame: &ServerFrame| codec::encode_server(frame, reply_encoding);
     let close = |code: ErrorCode, close_code: u16, message: String| {
@@ -78,6 +85,11 @@ pub async fn run<S: FrameSource>(
         tokio::select! {
             biased;
             () = overflow.wait() => break,
+            () = &mut anonymous_deadline, if conn.role == Role::Anonymous => {
+                let message = format!("no `auth`, `start_chat` or `resume_chat` within {} s", anonymous_timeout.as_secs());
+                close(ErrorCode::NotAuthenticated, CLOSE_ANONYMOUS_TIMEOUT, message);
+                break;
+            }
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
                 if !push(&out, &overflow, encode(&reply)).await { break; }
             }

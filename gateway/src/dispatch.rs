@@ -6,13 +6,17 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use switchboard_engine::{Engine, Outbox, Pending, Visitor};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use switchboard_engine::{now_ms, Engine, Outbox, Pending, Visitor};
 use switchboard_protocol::limits;
 use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame, SessionId};
 
-use crate::convert;
 use crate::errors::Failure;
+use crate::rate::TokenBucket;
 use crate::role::Role;
+use crate::{convert, GatewayConfig};
 
 /// A reply that is still being produced.
 pub type Later = Pin<Box<dyn Future<Output = ServerFrame> + Send>>;
@@ -30,6 +34,39 @@ pub struct Conn {
     pub engine: Engine,
     pub outbox: Outbox,
     pub role: Role,
+    /// Sessions this connection is subscribed to (bounded by `connection_sessions_max`).
+    pub sessions: Arc<Mutex<HashSet<SessionId>>>,
+    /// The visitor's rate limit on messages and typing.
+    pub bucket: TokenBucket,
+    pub config: Arc<GatewayConfig>,
+}
+
+impl Conn {
+    /// A new anonymous connection.
+    pub fn new(engine: Engine, outbox: Outbox, config: Arc<GatewayConfig>) -> Conn {
+        let bucket = TokenBucket::new(config.visitor_burst, config.visitor_rate_per_s, now_ms());
+        Conn { engine, outbox, role: Role::Anonymous, sessions: Arc::default(), bucket, config }
+    }
+
+    /// Refuse a new subscription beyond the per-connection bound.
+    fn check_session_room(&self, session: SessionId) -> Result<(), Failure> {
+        let sessions = self.sessions.lock().expect("sessions lock");
+        if sessions.contains(&session) || sessions.len() < self.config.connection_sessions_max {
+            return Ok(());
+        }
+        let message = format!("this connection already follows {} sessions; detach some", sessions.len());
+        Err(Failure::new(ErrorCode::LimitReached, message))
+    }
+
+    /// Visitors may send only so many messages and typing indicators per second.
+    fn check_rate(&mut self) -> Result<(), Failure> {
+        if matches!(self.role, Role::Visitor(_)) && !self.bucket.take(now_ms()) {
+            let message =
+                format!("at most {} messages per second; retry shortly", self.config.visitor_rate_per_s);
+            return Err(Failure::new(ErrorCode::RateLimited, message));
+        }
+        Ok(())
+    }
 }
 
 /// Handle one decoded request.
@@ -66,6 +103,7 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
             let started =
                 engine.start_chat(Visitor { name, email, page_url }, first, conn.outbox.clone()).await?;
             conn.role = Role::Visitor(started.session.meta.id);
+            conn.sessions.lock().expect("sessions lock").insert(started.session.meta.id);
             Ok(Step::Reply(ServerFrame::ChatStarted {
                 re,
                 session_token: started.session_token,
@@ -75,7 +113,7 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         }
         Request::ResumeChat { session_token, after_seq } => {
             check_len("session_token", Some(&session_token), limits::TOKEN_BYTES_MAX)?;
-            let session = engine.authenticate_visitor(&session_token)?;
+            let session = engine.authenticate_visitor(&session_token).await?;
             conn.role.may_become(Role::Visitor(session))?;
             conn.role = Role::Visitor(session);
             attach(conn, re, session, after_seq).await
@@ -88,6 +126,8 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
             };
             Ok(Step::Reply(ServerFrame::Queue {
                 re,
+                waiting_total: listing.waiting_total as u64,
+                active_total: listing.active_total as u64,
                 waiting: infos(listing.waiting),
                 active: infos(listing.active),
                 closed: infos(listing.closed),
@@ -95,15 +135,18 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         }
         Request::Accept { session_id } => {
             let agent = conn.role.agent()?;
+            conn.check_session_room(session_id)?;
             let pending = engine.accept(agent, session_id, conn.outbox.clone()).await?;
-            Ok(later(re, pending, move |s| ServerFrame::Accepted {
-                re,
-                session: convert::session_info(&engine, &s, None),
+            let sessions = conn.sessions.clone();
+            Ok(later(re, pending, move |s| {
+                sessions.lock().expect("sessions lock").insert(session_id);
+                ServerFrame::Accepted { re, session: convert::session_info(&engine, &s, None) }
             }))
         }
         Request::SendMessage { session_id, client_msg_id, text } => {
             check_client_msg_id(&client_msg_id)?;
             let who = conn.role.participant(session_id)?;
+            conn.check_rate()?;
             let origin = conn.outbox.id();
             let pending = engine.post(who, session_id, client_msg_id.clone(), text, origin).await?;
             Ok(later(re, pending, move |p| ServerFrame::MessageAck {
@@ -117,6 +160,7 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         }
         Request::Typing { session_id, typing } => {
             let who = conn.role.participant(session_id)?;
+            conn.check_rate()?;
             let pending = engine.typing(who, session_id, typing, conn.outbox.id()).await?;
             Ok(later(re, pending, move |()| ServerFrame::Ok { re }))
         }
@@ -134,12 +178,13 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         }
         Request::Detach { session_id } => {
             conn.role.agent()?;
+            conn.sessions.lock().expect("sessions lock").remove(&session_id);
             let pending = engine.detach(session_id, conn.outbox.id()).await?;
             Ok(later(re, pending, move |()| ServerFrame::Ok { re }))
         }
         Request::MarkRead { session_id, seq } => {
             let agent = conn.role.agent()?;
-            engine.mark_read(agent, session_id, seq)?;
+            engine.mark_read(agent, session_id, seq).await?;
             Ok(Step::Reply(ServerFrame::Ok { re }))
         }
         Request::History { session_id, after_seq, limit } => {
@@ -183,13 +228,20 @@ fn auth(conn: &mut Conn, re: ReqId, token: &str) -> Result<Step, Failure> {
 
 async fn attach(conn: &mut Conn, re: ReqId, session: SessionId, after_seq: u64) -> Result<Step, Failure> {
     let who = conn.role.participant(session)?;
+    conn.check_session_room(session)?;
     let engine = conn.engine.clone();
     let pending = engine.attach(who, session, after_seq, conn.outbox.clone()).await?;
-    Ok(later(re, pending, move |a| ServerFrame::Attached {
-        re,
-        session: convert::session_info(&engine, &a.session, None),
-        messages: a.messages.iter().map(convert::message).collect(),
-        has_more: a.has_more,
+    let sessions = conn.sessions.clone();
+    Ok(later(re, pending, move |a| {
+        if !a.has_more {
+            sessions.lock().expect("sessions lock").insert(session);
+        }
+        ServerFrame::Attached {
+            re,
+            session: convert::session_info(&engine, &a.session, None),
+            messages: a.messages.iter().map(convert::message).collect(),
+            has_more: a.has_more,
+        }
     }))
 }
 

@@ -13,8 +13,11 @@
 //! - [`connection`]: the transport-independent connection loop: read frames, dispatch,
 //!   pipeline replies, forward events, enforce the per-connection bounds.
 //! - [`dispatch`]: one function per request type: checks, engine call, reply frame.
+//! - [`rate`]: the token bucket behind the visitors' rate limit.
 //! - [`role`]: what a connection is (anonymous, agent, visitor) and what it may do.
 //! - [`convert`]: engine types → wire types. [`errors`]: engine errors → wire error codes.
+//! - [`quic`]: the QUIC transport (quinn): TLS identity, endpoint limits, length-prefixed
+//!   frames over one bidirectional stream, into the same connection loop.
 //! - [`metrics`]: the Prometheus recorder and its upkeep.
 
 pub mod api;
@@ -24,6 +27,8 @@ pub mod convert;
 pub mod dispatch;
 pub mod errors;
 pub mod metrics;
+pub mod quic;
+pub mod rate;
 pub mod role;
 pub mod server;
 pub mod ws;

@@ -77,14 +77,19 @@ impl Server {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
+            // Shared with the WebSocket task, which outlives this HTTP connection after the
+            // upgrade: the slot is free only when both are done.
+            let permit = Arc::new(permit);
             let (engine, config, routes) = (self.engine.clone(), self.config.clone(), routes.clone());
             tokio::spawn(async move {
                 let header_timeout = Duration::from_millis(config.header_read_timeout_ms);
+                let slot = permit.clone();
                 let service = service_fn(move |request: Request<Incoming>| {
                     let (engine, config, mut routes) = (engine.clone(), config.clone(), routes.clone());
+                    let slot = slot.clone();
                     async move {
                         if request.uri().path() == "/ws" {
-                            return Ok::<_, Infallible>(ws::upgrade(request, engine, config));
+                            return Ok::<_, Infallible>(ws::upgrade(request, engine, config, slot));
                         }
                         routes.call(request).await
                     }

@@ -17,7 +17,8 @@ use hyper_util::rt::TokioIo;
 use switchboard_engine::Engine;
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::ErrorCode;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -37,6 +38,7 @@ pub fn upgrade(
     mut request: Request<Incoming>,
     engine: Engine,
     config: Arc<GatewayConfig>,
+    slot: Arc<OwnedSemaphorePermit>,
 ) -> warp::reply::Response {
     let encoding = match requested_encoding(request.uri().query()) {
         Ok(encoding) => encoding,
@@ -61,6 +63,7 @@ pub fn upgrade(
                 )
                 .await;
                 serve(socket, engine, config, encoding).await;
+                drop(slot);
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
@@ -129,8 +132,11 @@ async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encod
     let (sink, stream) = socket.split();
     let (frames, frames_rx) = mpsc::channel::<Vec<u8>>(config.connection_out_frames_max);
     let (close, close_rx) = watch::channel(None);
-    let writer = tokio::spawn(write_loop(sink, frames_rx, close_rx, encoding));
-    connection::run(engine, config, encoding, WsSource { stream }, Outlet { frames, close }).await;
+    let ping_every = Duration::from_millis(config.ws_ping_interval_ms);
+    let writer = tokio::spawn(write_loop(sink, frames_rx, close_rx, encoding, ping_every));
+    let idle = Duration::from_millis(config.ws_idle_timeout_ms);
+    let source = WsSource { stream, idle, last_heard: Instant::now() };
+    connection::run(engine, config, encoding, source, Outlet { frames, close }).await;
     let _ = writer.await;
     metrics::gauge!("switchboard_connections", "transport" => "ws").decrement(1.0);
 }
@@ -142,25 +148,28 @@ async fn write_loop(
     mut frames: mpsc::Receiver<Vec<u8>>,
     mut close: watch::Receiver<Option<Closing>>,
     encoding: Encoding,
+    ping_every: Duration,
 ) {
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let to_message = |bytes: Vec<u8>| match encoding {
         Encoding::MsgPack => Message::Binary(bytes.into()),
         // JSON encoding of our frames is always valid UTF-8.
         Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
     };
     loop {
-        let bytes = tokio::select! {
+        let message = tokio::select! {
             biased;
             _ = close.changed() => break,
             next = frames.recv() => match next {
-                Some(bytes) => bytes,
+                Some(bytes) => to_message(bytes),
                 None => break,
             },
+            _ = ping.tick() => Message::Ping(Vec::new().into()),
         };
         tokio::select! {
             biased;
             _ = close.changed() => break,
-            sent = sink.send(to_message(bytes)) => if sent.is_err() { return },
+            sent = sink.send(message) => if sent.is_err() { return },
         }
     }
     let closing = close.borrow().clone();
@@ -177,12 +186,27 @@ async fn write_loop(
 
 struct WsSource {
     stream: SplitStream<Socket>,
+    /// Close the connection when nothing (not even a pong) arrived for this long.
+    idle: Duration,
+    last_heard: Instant,
 }
 
 impl FrameSource for WsSource {
     async fn next_frame(&mut self) -> Option<Inbound> {
         loop {
-            let message = match self.stream.next().await? {
+            let deadline = self.last_heard + self.idle;
+            let next = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(next) => next?,
+                Err(_) => {
+                    return Some(Inbound::Fatal {
+                        code: ErrorCode::IdleTimeout,
+                        close_code: 1001,
+                        message: format!("nothing received for {} s", self.idle.as_secs()),
+                    });
+                }
+            };
+            self.last_heard = Instant::now();
+            let message = match next {
                 Ok(message) => message,
                 Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
                     return Some(Inbound::Fatal {

@@ -48,6 +48,12 @@ pub enum ErrorCode {
     StorageError,
     /// An unexpected server fault; the request did not take effect and may be retried.
     Internal,
+    /// The connection sends faster than its rate limit allows; wait and retry.
+    RateLimited,
+    /// A per-connection limit was reached (e.g. sessions attached to one connection).
+    LimitReached,
+    /// The connection was idle (no frame, no pong) for too long and is closed.
+    IdleTimeout,
     /// HTTP only: missing or wrong administrator credential.
     Unauthorized,
     /// HTTP only: no such route.
@@ -79,6 +85,9 @@ impl ErrorCode {
             ErrorCode::SendQueueOverflow => "send_queue_overflow",
             ErrorCode::StorageError => "storage_error",
             ErrorCode::Internal => "internal",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::NotFound => "not_found",
         }

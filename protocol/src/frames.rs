@@ -181,6 +181,10 @@ pub enum ServerFrame {
     /// Reply to `list_queue`.
     Queue {
         re: ReqId,
+        /// Sessions waiting in all (`waiting` lists at most 1000, oldest first).
+        waiting_total: u64,
+        /// Sessions active in all (`active` lists at most 1000).
+        active_total: u64,
         /// Oldest first.
         waiting: Vec<SessionInfo>,
         /// Oldest first.

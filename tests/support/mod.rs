@@ -23,13 +23,23 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     pub addr: String,
+    pub quic_addr: String,
+    extra: Vec<String>,
 }
 
 impl TestServer {
-    /// Start a server on a fresh data directory.
+    /// Start a server on a fresh data directory, with the visitor rate limit raised out of
+    /// the way (tests that pipeline many visitor messages need that).
     pub fn start() -> TestServer {
+        TestServer::start_with(&["--visitor-rate-per-s", "1000000", "--visitor-burst", "1000000"])
+    }
+
+    /// Start a server with extra `serve` flags.
+    pub fn start_with(extra: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut server = TestServer { dir, child: None, addr: String::new() };
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut server =
+            TestServer { dir, child: None, addr: String::new(), quic_addr: String::new(), extra };
         server.spawn();
         server
     }
@@ -41,8 +51,18 @@ impl TestServer {
 
     fn spawn(&mut self) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--http-addr", "127.0.0.1:0", "--log", "error", "--data-dir"])
+            .args([
+                "serve",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--quic-addr",
+                "127.0.0.1:0",
+                "--log",
+                "error",
+                "--data-dir",
+            ])
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -50,13 +70,20 @@ impl TestServer {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut quic = String::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("switchboard quic listening on ") {
+                    quic = addr.to_string();
+                }
                 if let Some(addr) = line.strip_prefix("switchboard listening on http://") {
-                    let _ = tx.send(addr.to_string());
+                    let _ = tx.send((addr.to_string(), quic.clone()));
                 }
             }
         });
-        self.addr = rx.recv_timeout(Duration::from_secs(60)).expect("server did not report its address");
+        let (addr, quic_addr) =
+            rx.recv_timeout(Duration::from_secs(60)).expect("server did not report its address");
+        self.addr = addr;
+        self.quic_addr = quic_addr;
         self.child = Some(child);
     }
 

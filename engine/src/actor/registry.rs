@@ -33,7 +33,11 @@ impl Registry {
     }
 
     /// The actor of session `id`, started (and loaded from storage) if needed.
-    pub(crate) fn addr(&self, hub: &Arc<Hub>, id: SessionId) -> Result<Addr<SessionActor>, EngineError> {
+    pub(crate) async fn addr(
+        &self,
+        hub: &Arc<Hub>,
+        id: SessionId,
+    ) -> Result<Addr<SessionActor>, EngineError> {
         if let Some(slot) = self.slots.get(&id) {
             match &*slot {
                 Slot::Live { addr, .. } if addr.connected() => return Ok(addr.clone()),
@@ -41,8 +45,10 @@ impl Registry {
                 Slot::Quarantined => return Err(EngineError::SessionUnavailable(id)),
             }
         }
-        // Load outside the map's lock; a concurrent loader may win the insert below.
-        let session = load_session(&hub.storage, id, &hub.config)?;
+        // Load on the blocking pool, outside the map's lock; a concurrent loader may win the
+        // insert below.
+        let config = hub.config.clone();
+        let session = hub.read(move |storage| load_session(storage, id, &config)).await?;
         match self.slots.entry(id) {
             Entry::Occupied(mut occupied) => match occupied.get() {
                 Slot::Live { addr, .. } if addr.connected() => Ok(addr.clone()),

@@ -70,7 +70,31 @@ pub(crate) enum Outcome {
 /// What to do once a write is durable.
 enum Effect {
     Message { message: ChatMessage, origin: ConnId, waiters: Vec<(Reply, bool)> },
-    State { meta: SessionMeta, reply: Reply, subscriber: Option<Subscriber> },
+    State { meta: SessionMeta, waiters: Vec<Reply>, subscriber: Option<Subscriber> },
+}
+
+impl Effect {
+    /// Answer every waiter with `error`.
+    fn fail(self, error: EngineError) {
+        match self {
+            Effect::Message { waiters, .. } => {
+                for (reply, _) in waiters {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+            Effect::State { waiters, .. } => {
+                for reply in waiters {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// How to take a change back when storage refuses its write outright.
+enum Undo {
+    Post(ChatMessage),
+    Meta(SessionMeta),
 }
 
 struct Pending {
@@ -93,6 +117,10 @@ pub struct SessionActor {
     subscribers: Vec<Subscriber>,
     budget: RestartBudget,
     needs_reload: bool,
+    /// Escalated: refuse everything, stop once in-flight writes have finished.
+    quarantined: bool,
+    /// The newest state write (accept/close), so an accept retry can wait for it.
+    state_write: Option<u64>,
     last_activity_ms: u64,
 }
 
@@ -144,6 +172,10 @@ impl Handler<Command> for SessionActor {
 
     fn handle(&mut self, command: Command, ctx: &mut Context<Self>) {
         self.last_activity_ms = now_ms();
+        if self.quarantined {
+            let _ = command.reply.send(Err(EngineError::SessionUnavailable(self.id)));
+            return;
+        }
         if self.needs_reload {
             let _ = command.reply.send(Err(EngineError::Overloaded("session is restarting")));
             return;
@@ -168,6 +200,8 @@ impl SessionActor {
             subscribers: Vec::new(),
             budget,
             needs_reload: false,
+            quarantined: false,
+            state_write: None,
             last_activity_ms: now_ms(),
         }
     }
@@ -176,33 +210,43 @@ impl SessionActor {
         let Command { kind, reply } = command;
         let now = now_ms();
         match kind {
-            CommandKind::Accept { agent, subscriber } => match self.session.accept(agent, now) {
-                Err(e) => drop(reply.send(Err(e.into()))),
-                Ok(None) => {
-                    // An accept retry by the holder; a full subscriber list only costs live
-                    // events, which `attach` reports.
-                    let _ = self.add_subscriber(subscriber);
-                    let _ = reply.send(Ok(Outcome::Session(self.session.snapshot())));
+            CommandKind::Accept { agent, subscriber } => {
+                let previous = self.session.meta().clone();
+                match self.session.accept(agent, now) {
+                    Err(e) => drop(reply.send(Err(e.into()))),
+                    Ok(None) => self.accept_again(subscriber, reply),
+                    Ok(Some(meta)) => {
+                        let effect = Effect::State {
+                            meta: meta.clone(),
+                            waiters: vec![reply],
+                            subscriber: Some(subscriber),
+                        };
+                        self.write_state(meta, effect, previous, ctx)
+                    }
                 }
-                Ok(Some(meta)) => {
-                    let effect = Effect::State { meta: meta.clone(), reply, subscriber: Some(subscriber) };
-                    self.write_state(meta, effect, ctx)
+            }
+            CommandKind::Close { agent } => {
+                let previous = self.session.meta().clone();
+                match self.session.close(agent, now) {
+                    Err(e) => drop(reply.send(Err(e.into()))),
+                    Ok(meta) => {
+                        let effect =
+                            Effect::State { meta: meta.clone(), waiters: vec![reply], subscriber: None };
+                        self.write_state(meta, effect, previous, ctx)
+                    }
                 }
-            },
-            CommandKind::Close { agent } => match self.session.close(agent, now) {
-                Err(e) => drop(reply.send(Err(e.into()))),
-                Ok(meta) => {
-                    let effect = Effect::State { meta: meta.clone(), reply, subscriber: None };
-                    self.write_state(meta, effect, ctx)
-                }
-            },
+            }
             CommandKind::Post { from, client_msg_id, text, origin } => {
                 self.post(from, &client_msg_id, &text, origin, reply, now, ctx)
             }
             CommandKind::Typing { from, typing, origin } => {
                 let result = self.session.typing(from).map(|()| {
                     let event = Event::Typing { session_id: self.id, from, typing };
-                    self.deliver(&event, Some(origin), |_| true);
+                    self.subscribers.retain(|s| !s.outbox.is_closed());
+                    for subscriber in self.subscribers.iter().filter(|s| s.outbox.id() != origin) {
+                        // Typing indicators are optional: skipped for a busy connection.
+                        subscriber.outbox.offer(event.clone());
+                    }
                     Outcome::Done
                 });
                 let _ = reply.send(result.map_err(Into::into));
@@ -254,10 +298,21 @@ impl SessionActor {
                     batch.put_read_marker(self.id, agent, message.seq);
                 }
                 let seq = message.seq;
+                let undo = Undo::Post(message.clone());
                 let effect = Effect::Message { message, origin, waiters: vec![(reply, false)] };
-                let write = self.write(batch, effect, ctx);
-                self.inflight.insert(seq, write);
+                if let Some(write) = self.write(batch, effect, undo, ctx) {
+                    self.inflight.insert(seq, write);
+                }
             }
+        }
+    }
+
+    /// The holder accepts again: answer once the first accept is durable, not before.
+    fn accept_again(&mut self, subscriber: Subscriber, reply: Reply) {
+        let _ = self.add_subscriber(subscriber);
+        match self.state_write.and_then(|write| self.pipeline.get_mut(write)) {
+            Some(Pending { effect: Effect::State { waiters, .. }, .. }) => waiters.push(reply),
+            _ => drop(reply.send(Ok(Outcome::Session(self.session.snapshot())))),
         }
     }
 
@@ -295,41 +350,63 @@ impl SessionActor {
         true
     }
 
-    fn write_state(&mut self, meta: SessionMeta, effect: Effect, ctx: &mut Context<Self>) {
+    fn write_state(
+        &mut self,
+        meta: SessionMeta,
+        effect: Effect,
+        previous: SessionMeta,
+        ctx: &mut Context<Self>,
+    ) {
         let mut batch = Batch::new();
         batch.put_session(&convert::session_record(&meta));
-        self.write(batch, effect, ctx);
+        if let Some(write) = self.write(batch, effect, Undo::Meta(previous), ctx) {
+            self.state_write = Some(write);
+        }
     }
 
-    /// Submit a write; its effect runs once it and every earlier write are durable.
-    fn write(&mut self, batch: Batch, effect: Effect, ctx: &mut Context<Self>) -> u64 {
-        let write = self.pipeline.push(Pending { effect, failure: None });
+    /// Submit a write; its effect runs once it and every earlier write are durable. When
+    /// storage refuses the write outright (queue full), nothing was written: the change is
+    /// taken back and the waiters are told to retry.
+    fn write(&mut self, batch: Batch, effect: Effect, undo: Undo, ctx: &mut Context<Self>) -> Option<u64> {
         let (tx, rx) = oneshot::channel();
-        let submitted = self.hub.storage.submit(batch, Box::new(move |result| drop(tx.send(result))));
-        if let Err(e) = submitted {
-            self.written(write, Err(e), ctx);
-            return write;
+        if let Err(e) = self.hub.storage.submit(batch, Box::new(move |result| drop(tx.send(result)))) {
+            match undo {
+                Undo::Post(message) => self.session.undo_post(&message),
+                Undo::Meta(previous) => self.session.undo_meta(previous),
+            }
+            effect.fail(storage_failure(e));
+            return None;
         }
+        let write = self.pipeline.push(Pending { effect, failure: None });
         let done = rx.into_actor(self).map(move |result, act: &mut SessionActor, ctx| {
-            act.written(write, result.unwrap_or(Err(StorageError::Closed)), ctx)
+            let result = result.unwrap_or(Err(StorageError::Closed));
+            if catch_unwind(AssertUnwindSafe(|| act.written(write, result))).is_err() {
+                act.crashed(ctx);
+            }
+            act.after_writes(ctx);
         });
         ctx.spawn(done);
-        write
+        Some(write)
     }
 
-    fn written(&mut self, write: u64, result: Result<(), StorageError>, ctx: &mut Context<Self>) {
+    fn written(&mut self, write: u64, result: Result<(), StorageError>) {
         if let Err(e) = result {
             // Refuse new commands now, so no later write can land after this failed one.
             self.needs_reload = true;
             if let Some(pending) = self.pipeline.get_mut(write) {
-                pending.failure = Some(match e {
-                    StorageError::Overloaded => EngineError::Overloaded("storage write queue is full"),
-                    other => EngineError::Storage(other),
-                });
+                pending.failure = Some(storage_failure(e));
             }
         }
         for pending in self.pipeline.complete(write) {
             self.commit(pending);
+        }
+    }
+
+    /// Once nothing is in flight: stop if quarantined, rebuild if a crash or failure asked.
+    fn after_writes(&mut self, ctx: &mut Context<Self>) {
+        if self.quarantined && self.pipeline.is_empty() {
+            actix::ActorContext::stop(ctx);
+            return;
         }
         self.reload_when_idle(ctx);
     }
@@ -338,20 +415,15 @@ impl SessionActor {
         if let Some(error) = pending.failure {
             // The in-memory state ran ahead of storage: rebuild it once nothing is in flight.
             self.needs_reload = true;
-            match pending.effect {
-                Effect::Message { message, waiters, .. } => {
-                    self.inflight.remove(&message.seq);
-                    for (reply, _) in waiters {
-                        let _ = reply.send(Err(error.clone()));
-                    }
-                }
-                Effect::State { reply, .. } => drop(reply.send(Err(error))),
+            if let Effect::Message { message, .. } = &pending.effect {
+                self.inflight.remove(&message.seq);
             }
+            pending.effect.fail(error);
             return;
         }
         match pending.effect {
             Effect::Message { message, origin, waiters } => self.commit_message(message, origin, waiters),
-            Effect::State { meta, reply, subscriber } => {
+            Effect::State { meta, waiters, subscriber } => {
                 let snapshot = SessionSnapshot { meta, last_seq: self.session.durable_seq() };
                 self.hub.session_changed(&snapshot);
                 if let (Some(accepted), State::Active) = (snapshot.meta.accepted_at_ms, snapshot.meta.state) {
@@ -367,7 +439,9 @@ impl SessionActor {
                     // The accept is durable either way; a full list is reported by `attach`.
                     let _ = self.add_subscriber(subscriber);
                 }
-                let _ = reply.send(Ok(Outcome::Session(snapshot)));
+                for reply in waiters {
+                    let _ = reply.send(Ok(Outcome::Session(snapshot.clone())));
+                }
             }
         }
     }
@@ -407,14 +481,22 @@ impl SessionActor {
             }
             Decision::Escalate => {
                 tracing::error!(session = self.id, "session actor crashed too often; quarantined");
-                self.hub.registry.quarantine(self.id);
-                actix::ActorContext::stop(ctx);
+                self.quarantine(ctx);
             }
         }
     }
 
+    /// Refuse everything from now on; stop once in-flight writes have been answered.
+    fn quarantine(&mut self, ctx: &mut Context<Self>) {
+        self.quarantined = true;
+        self.hub.registry.quarantine(self.id);
+        if self.pipeline.is_empty() {
+            actix::ActorContext::stop(ctx);
+        }
+    }
+
     fn reload_when_idle(&mut self, ctx: &mut Context<Self>) {
-        if !self.needs_reload || !self.pipeline.is_empty() {
+        if self.quarantined || !self.needs_reload || !self.pipeline.is_empty() {
             return;
         }
         match load_session(&self.hub.storage, self.id, &self.hub.config) {
@@ -425,9 +507,15 @@ impl SessionActor {
             }
             Err(e) => {
                 tracing::error!(session = self.id, error = %e, "reload failed; quarantining");
-                self.hub.registry.quarantine(self.id);
-                actix::ActorContext::stop(ctx);
+                self.quarantine(ctx);
             }
         }
+    }
+}
+
+fn storage_failure(error: StorageError) -> EngineError {
+    match error {
+        StorageError::Overloaded => EngineError::Overloaded("storage write queue is full"),
+        other => EngineError::Storage(other),
     }
 }

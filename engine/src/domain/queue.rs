@@ -94,6 +94,11 @@ impl QueueView {
         *marker = (*marker).max(seq);
     }
 
+    /// `agent`'s read marker on `id` (0 when it has none).
+    pub fn marker(&self, id: SessionId, agent: AgentId) -> Seq {
+        self.read.get(&(id, agent)).copied().unwrap_or(0)
+    }
+
     /// Unread messages of `id` for `agent`: newest seq minus the agent's read marker.
     pub fn unread(&self, snapshot: &SessionSnapshot, agent: AgentId) -> u64 {
         let read = self.read.get(&(snapshot.meta.id, agent)).copied().unwrap_or(0);

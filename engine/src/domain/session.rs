@@ -155,6 +155,20 @@ impl Session {
         }))
     }
 
+    /// Take back the newest post, whose write storage refused before accepting it (nothing
+    /// was written), so the seq is handed out again and a retry is not a duplicate.
+    pub fn undo_post(&mut self, message: &ChatMessage) {
+        if message.seq == self.last_seq && self.last_seq > self.durable_seq {
+            self.last_seq -= 1;
+            self.dedup.remove(&(message.from, message.client_msg_id.clone()));
+        }
+    }
+
+    /// Put back metadata whose write storage refused before accepting it.
+    pub fn undo_meta(&mut self, previous: SessionMeta) {
+        self.meta = previous;
+    }
+
     /// A typing indicator from `from`: allowed where posting is.
     pub fn typing(&self, from: Participant) -> Result<(), SessionError> {
         self.check_participant(from)
@@ -177,7 +191,8 @@ impl Session {
         }
         match self.tail.front() {
             Some(first) if first.seq <= after_seq + 1 => {
-                let start = (after_seq + 1 - first.seq) as usize;
+                // Search rather than index: seqs are gapless except after a failed write.
+                let start = self.tail.partition_point(|m| m.seq <= after_seq);
                 let messages: Vec<ChatMessage> = self.tail.iter().skip(start).take(max).cloned().collect();
                 let has_more = messages.last().is_some_and(|m| m.seq < self.durable_seq);
                 Replay::Messages { messages, has_more }

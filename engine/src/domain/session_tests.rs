@@ -123,3 +123,20 @@ fn pending_messages_are_not_replayed_until_durable() {
     s.message_durable(m.clone());
     assert_eq!(s.replay(0, 10), Replay::Messages { messages: vec![m], has_more: false });
 }
+
+#[test]
+fn a_refused_write_can_be_undone() {
+    let mut s = waiting();
+    post_durable(&mut s, Participant::Visitor, "a");
+    let Post::New(m) = s.post(Participant::Visitor, "b", "hi", 0).unwrap() else { panic!() };
+    s.undo_post(&m);
+    let Post::New(again) = s.post(Participant::Visitor, "b", "hi", 0).unwrap() else {
+        panic!("not a duplicate")
+    };
+    assert_eq!(again.seq, 2, "the seq is handed out again");
+    let before = s.meta().clone();
+    s.accept(7, 1).unwrap();
+    s.undo_meta(before.clone());
+    assert_eq!(s.meta(), &before);
+    assert_eq!(s.accept(8, 2).unwrap().unwrap().agent_id, Some(8));
+}

@@ -1,0 +1,305 @@
+//! QUIC transport (quinn): the same protocol, frames, auth, idempotency and resume rules as
+//! the WebSocket endpoint, through the same [`connection`](crate::connection) loop.
+//!
+//! # Mapping
+//! One QUIC connection carries one bidirectional stream, opened by the client; each frame is
+//! a 4-byte big-endian length followed by that many bytes of MessagePack (the same maps as
+//! WebSocket binary frames). One stream keeps the protocol's ordering rules exactly as on
+//! WebSocket (requests to a session apply in the order sent; events arrive in seq order)
+//! without cross-stream sequencing, and costs one stream's buffers per client. A stream per
+//! conversation would add head-of-line isolation between sessions, but one agent's sessions
+//! are few and small, and ordering across streams would have to be rebuilt by the client.
+//!
+//! # Limits
+//! - ALPN must be [`ALPN`]; anything else fails the TLS handshake (`no_application_protocol`).
+//! - One concurrent bidirectional stream, no unidirectional streams: a client cannot make
+//!   the server hold more per connection. After the first stream ends, the connection ends.
+//! - Frames are limited to `frame_bytes_max` like WebSocket frames; a larger length prefix,
+//!   or a stream that ends inside a frame, closes the connection with an `error` frame.
+//! - 0-RTT is off (the TLS config allows no early data), so no request can be replayed.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::QuicServerConfig;
+use quinn::{Endpoint, RecvStream, SendStream, VarInt};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+use switchboard_engine::Engine;
+use switchboard_protocol::codec::Encoding;
+use switchboard_protocol::ErrorCode;
+use tokio::sync::{mpsc, watch};
+
+use crate::connection::{self, Closing, FrameSource, Inbound, Outlet};
+use crate::GatewayConfig;
+
+/// The ALPN protocol name clients must offer.
+pub const ALPN: &[u8] = b"switchboard/1";
+
+/// Bytes of the length prefix before every frame.
+pub const LENGTH_PREFIX_BYTES: usize = 4;
+
+/// File names of the generated self-signed identity inside the data directory.
+pub const SELF_SIGNED_CERT_FILE: &str = "quic-cert.pem";
+/// See [`SELF_SIGNED_CERT_FILE`].
+pub const SELF_SIGNED_KEY_FILE: &str = "quic-key.pem";
+
+/// QUIC application error code for a normal close by the server.
+pub const CLOSE_NORMAL: u32 = 0;
+/// QUIC application error code for a protocol violation (oversized or truncated frame).
+pub const CLOSE_PROTOCOL: u32 = 1;
+
+/// QUIC settings.
+#[derive(Debug, Clone)]
+pub struct QuicConfig {
+    /// UDP address to listen on.
+    pub addr: SocketAddr,
+    /// A connection with no traffic for this long is closed. Clients keep idle connections
+    /// alive with QUIC PINGs (the client library sends one every `idle_timeout_ms / 3`).
+    pub idle_timeout_ms: u64,
+    /// Per-stream receive window: how much a client may send ahead of the server reading.
+    /// A few frames' worth keeps a flooding client's buffered bytes small.
+    pub stream_receive_window_bytes: u32,
+    /// Per-connection receive window (one stream, so the same order of magnitude).
+    pub receive_window_bytes: u32,
+    /// Per-connection send window: bytes in flight to a client before quinn waits.
+    pub send_window_bytes: u64,
+}
+
+impl Default for QuicConfig {
+    fn default() -> Self {
+        QuicConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            idle_timeout_ms: 30_000,
+            stream_receive_window_bytes: 64 * 1024,
+            receive_window_bytes: 128 * 1024,
+            send_window_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// A certificate chain and its private key.
+pub struct Identity {
+    pub certs: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// Read a PEM certificate chain and a PEM private key.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Identity, String> {
+        let certs = CertificateDer::pem_file_iter(cert)
+            .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("reading certificate {}: {e}", cert.display()))?;
+        if certs.is_empty() {
+            return Err(format!("no certificate in {}", cert.display()));
+        }
+        let key =
+            PrivateKeyDer::from_pem_file(key).map_err(|e| format!("reading key {}: {e}", key.display()))?;
+        Ok(Identity { certs, key })
+    }
+
+    /// The self-signed identity kept in `dir` ([`SELF_SIGNED_CERT_FILE`] and its key), generated
+    /// for `localhost`/`127.0.0.1` on first use and reused afterwards.
+    pub fn self_signed_in(dir: &Path) -> Result<Identity, String> {
+        let (cert_path, key_path) = (dir.join(SELF_SIGNED_CERT_FILE), dir.join(SELF_SIGNED_KEY_FILE));
+        if !cert_path.exists() || !key_path.exists() {
+            let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+            let generated = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
+            std::fs::write(&cert_path, generated.cert.pem()).map_err(|e| e.to_string())?;
+            write_private(&key_path, &generated.signing_key.serialize_pem())?;
+        }
+        Identity::from_pem_files(&cert_path, &key_path)
+    }
+
+    /// Hex SHA-256 of the leaf certificate (what a client pins or compares).
+    pub fn fingerprint(&self) -> String {
+        hex_encode(&Sha256::digest(self.certs[0].as_ref()))
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes()).map_err(|e| e.to_string())
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Build the endpoint (binds the UDP socket).
+pub fn bind(config: &QuicConfig, identity: Identity) -> Result<Endpoint, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(identity.certs, identity.key)
+        .map_err(|e| format!("certificate: {e}"))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    let crypto = QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(VarInt::from_u32(1))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .max_idle_timeout(Some(
+            Duration::from_millis(config.idle_timeout_ms).try_into().map_err(|_| "idle timeout too large")?,
+        ))
+        .stream_receive_window(VarInt::from_u32(config.stream_receive_window_bytes))
+        .receive_window(VarInt::from_u32(config.receive_window_bytes))
+        .send_window(config.send_window_bytes);
+    server.transport_config(Arc::new(transport));
+    Endpoint::server(server, config.addr).map_err(|e| format!("binding {}: {e}", config.addr))
+}
+
+/// Close every QUIC connection (normal close) and stop accepting.
+pub fn shutdown(endpoint: &Endpoint) {
+    endpoint.close(VarInt::from_u32(CLOSE_NORMAL), b"server shutting down");
+}
+
+/// Accept QUIC connections until the endpoint is closed.
+pub async fn serve(endpoint: Endpoint, engine: Engine, config: Arc<GatewayConfig>) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.connections_max));
+    while let Some(incoming) = endpoint.accept().await {
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            metrics::counter!("switchboard_connections_refused_total").increment(1);
+            incoming.refuse();
+            continue;
+        };
+        let (engine, config) = (engine.clone(), config.clone());
+        tokio::spawn(async move {
+            match incoming.await {
+                Ok(connection) => serve_connection(connection, engine, config).await,
+                Err(e) => tracing::debug!(error = %e, "quic handshake failed"),
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(connection: quinn::Connection, engine: Engine, config: Arc<GatewayConfig>) {
+    let (send, recv) = match connection.accept_bi().await {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::debug!(error = %e, "quic connection ended before its stream");
+            return;
+        }
+    };
+    metrics::gauge!("switchboard_connections", "transport" => "quic").increment(1.0);
+    let (frames, frames_rx) = mpsc::channel::<Vec<u8>>(config.connection_out_frames_max);
+    let (close, close_rx) = watch::channel(None);
+    let writer = tokio::spawn(write_loop(connection.clone(), send, frames_rx, close_rx));
+    let source = QuicSource { recv, frame_bytes_max: config.frame_bytes_max };
+    connection::run(engine, config, Encoding::MsgPack, source, Outlet { frames, close }).await;
+    let _ = writer.await;
+    metrics::gauge!("switchboard_connections", "transport" => "quic").decrement(1.0);
+}
+
+/// How long the writer tries to deliver the closing frame before closing the connection.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+async fn write_loop(
+    connection: quinn::Connection,
+    mut send: SendStream,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    mut close: watch::Receiver<Option<Closing>>,
+) {
+    loop {
+        let bytes = tokio::select! {
+            biased;
+            _ = close.changed() => break,
+            next = frames.recv() => match next {
+                Some(bytes) => bytes,
+                None => break,
+            },
+        };
+        tokio::select! {
+            biased;
+            _ = close.changed() => break,
+            sent = write_frame(&mut send, &bytes) => if sent.is_err() { return },
+        }
+    }
+    let closing = close.borrow().clone();
+    match closing {
+        Some(closing) => {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frame(&mut send, &closing.error_frame)).await;
+            let _ = send.finish();
+            let code = if closing.code == connection::CLOSE_SEND_QUEUE_OVERFLOW {
+                u32::from(closing.code)
+            } else {
+                CLOSE_PROTOCOL
+            };
+            // Give the error frame a moment to leave before the close frame overtakes it.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, send.stopped()).await;
+            connection.close(VarInt::from_u32(code), closing.reason.as_bytes());
+        }
+        None => {
+            let _ = send.finish();
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, send.stopped()).await;
+            connection.close(VarInt::from_u32(CLOSE_NORMAL), b"bye");
+        }
+    }
+}
+
+async fn write_frame(send: &mut SendStream, bytes: &[u8]) -> Result<(), quinn::WriteError> {
+    let length = (bytes.len() as u32).to_be_bytes();
+    send.write_all(&length).await?;
+    send.write_all(bytes).await
+}
+
+struct QuicSource {
+    recv: RecvStream,
+    frame_bytes_max: usize,
+}
+
+impl FrameSource for QuicSource {
+    async fn next_frame(&mut self) -> Option<Inbound> {
+        let mut length = [0u8; LENGTH_PREFIX_BYTES];
+        match self.recv.read_exact(&mut length).await {
+            Ok(()) => {}
+            Err(quinn::ReadExactError::FinishedEarly(0)) => return None,
+            Err(quinn::ReadExactError::FinishedEarly(_)) => return Some(truncated()),
+            Err(quinn::ReadExactError::ReadError(e)) => {
+                tracing::debug!(error = %e, "quic stream read ended");
+                return None;
+            }
+        }
+        let length = u32::from_be_bytes(length) as usize;
+        if length > self.frame_bytes_max {
+            return Some(Inbound::Fatal {
+                code: ErrorCode::FrameTooLarge,
+                close_code: 1009,
+                message: format!("frame of {length} bytes exceeds the {}-byte limit", self.frame_bytes_max),
+            });
+        }
+        let mut bytes = vec![0u8; length];
+        match self.recv.read_exact(&mut bytes).await {
+            Ok(()) => Some(Inbound::Frame { bytes, encoding: Encoding::MsgPack }),
+            Err(quinn::ReadExactError::FinishedEarly(_)) => Some(truncated()),
+            Err(quinn::ReadExactError::ReadError(e)) => {
+                tracing::debug!(error = %e, "quic stream read ended inside a frame");
+                None
+            }
+        }
+    }
+}
+
+fn truncated() -> Inbound {
+    Inbound::Fatal {
+        code: ErrorCode::MalformedFrame,
+        close_code: 1002,
+        message: "stream ended inside a frame".into(),
+    }
+}

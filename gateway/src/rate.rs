@@ -1,0 +1,60 @@
+//! A token bucket: `burst` requests at once, refilled at `per_second`. Pure; time is passed
+//! in, so it is tested without sleeping.
+
+/// A token bucket.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    burst: f64,
+    per_ms: f64,
+    tokens: f64,
+    last_ms: u64,
+}
+
+impl TokenBucket {
+    /// A full bucket of `burst` tokens refilled at `per_second`.
+    pub fn new(burst: u32, per_second: u32, now_ms: u64) -> TokenBucket {
+        TokenBucket {
+            burst: burst as f64,
+            per_ms: per_second as f64 / 1000.0,
+            tokens: burst as f64,
+            last_ms: now_ms,
+        }
+    }
+
+    /// Take one token if there is one.
+    pub fn take(&mut self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64;
+        self.tokens = (self.tokens + elapsed * self.per_ms).min(self.burst);
+        self.last_ms = now_ms;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allows_a_burst_then_the_refill_rate() {
+        let mut bucket = TokenBucket::new(3, 10, 0);
+        // (time in ms, expected)
+        let script = [
+            (0, true),
+            (0, true),
+            (0, true),
+            (0, false),
+            (50, false),
+            (100, true),
+            (100, false),
+            (1000, true),
+        ];
+        for (now, expected) in script {
+            assert_eq!(bucket.take(now), expected, "at {now} ms");
+        }
+    }
+}
