@@ -8,5 +8,6 @@ mod accept_race;
 mod bad_input;
 mod durability;
 mod lifecycle;
+mod quic;
 mod resume;
 mod slow_client;

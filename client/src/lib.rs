@@ -1,4 +1,4 @@
-//! A Switchboard client over WebSocket, used by the integration tests and the load
+//! A Switchboard client over WebSocket or QUIC, used by the integration tests and the load
 //! generator. It speaks only the wire protocol (`switchboard-protocol`), never the engine.
 //!
 //! A [`Client`] owns one connection. Requests get fresh request ids and [`Client::request`]
@@ -11,13 +11,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use switchboard_protocol::codec::{self, Encoding};
 use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+pub use quic::QuicConnector;
 pub use tokio_tungstenite::tungstenite;
+
+mod quic;
+mod ws;
 
 /// Events buffered before the client stops reading (and the server sees a slow client).
 const EVENT_BUFFER: usize = 65_536;
@@ -41,9 +44,49 @@ pub enum ClientError {
 
 type Waiters = Arc<Mutex<HashMap<ReqId, oneshot::Sender<ServerFrame>>>>;
 
+/// What a client hands its transport's writer.
+pub(crate) enum Outgoing {
+    /// An encoded frame (the transport adds its own framing).
+    Frame(Vec<u8>),
+    /// A WebSocket message as is (ignored by QUIC).
+    WsRaw(Message),
+    /// Raw bytes on the QUIC stream, without a length prefix (ignored by WebSocket).
+    QuicRaw(Vec<u8>),
+}
+
+/// The reading side shared by all transports: answers go to their waiters, everything
+/// else to the event queue.
+pub(crate) struct Router {
+    waiters: Waiters,
+    events: mpsc::Sender<ServerFrame>,
+    closed: watch::Sender<Option<(u16, String)>>,
+}
+
+impl Router {
+    /// Deliver one frame; false when the client is gone.
+    pub(crate) async fn route(&self, frame: ServerFrame) -> bool {
+        let waiter = frame.re().and_then(|re| self.waiters.lock().expect("waiters").remove(&re));
+        match waiter {
+            Some(waiter) => {
+                let _ = waiter.send(frame);
+                true
+            }
+            None => self.events.send(frame).await.is_ok(),
+        }
+    }
+
+    /// The connection closed with this code and reason (the first report wins).
+    pub(crate) fn closed(&self, code: u16, reason: String) {
+        if self.closed.borrow().is_none() {
+            let _ = self.closed.send(Some((code, reason)));
+        }
+        self.waiters.lock().expect("waiters").clear();
+    }
+}
+
 /// One connection to a Switchboard server.
 pub struct Client {
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Outgoing>,
     waiters: Waiters,
     events: mpsc::Receiver<ServerFrame>,
     closed: watch::Receiver<Option<(u16, String)>>,
@@ -54,61 +97,19 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connect to `ws://host:port/ws` (the encoding query parameter is added here).
+    /// Connect over WebSocket to `ws://host:port/ws` (the encoding parameter is added here).
     pub async fn connect(base_url: &str, encoding: Encoding) -> Result<Client, ClientError> {
-        let query = match encoding {
-            Encoding::MsgPack => "msgpack",
-            Encoding::Json => "json",
-        };
-        let url = format!("{base_url}?encoding={query}");
-        let (socket, _) =
-            tokio_tungstenite::connect_async(url).await.map_err(|e| ClientError::Connect(e.to_string()))?;
-        let (mut sink, mut stream) = socket.split();
-        let (out, mut out_rx) = mpsc::channel::<Message>(1024);
-        tokio::spawn(async move {
-            while let Some(message) = out_rx.recv().await {
-                if sink.send(message).await.is_err() {
-                    break;
-                }
-            }
-            let _ = sink.close().await;
-        });
+        ws::connect(base_url, encoding).await
+    }
+
+    /// Assemble a client over a transport's outgoing channel; the transport's reader feeds
+    /// the returned [`Router`].
+    fn assemble(out: mpsc::Sender<Outgoing>, encoding: Encoding) -> (Client, Router) {
         let waiters: Waiters = Arc::default();
         let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
         let (closed_tx, closed) = watch::channel(None);
-        let route = waiters.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(message)) = stream.next().await {
-                let frame = match &message {
-                    Message::Binary(b) => codec::decode_server(b, Encoding::MsgPack),
-                    Message::Text(t) => codec::decode_server(t.as_bytes(), Encoding::Json),
-                    Message::Close(close) => {
-                        let info = close.as_ref().map(|c| (u16::from(c.code), c.reason.to_string()));
-                        let _ = closed_tx.send(Some(info.unwrap_or((1005, String::new()))));
-                        break;
-                    }
-                    _ => continue,
-                };
-                let Ok(frame) = frame else {
-                    tracing::warn!("undecodable frame from server");
-                    continue;
-                };
-                let waiter = frame.re().and_then(|re| route.lock().expect("waiters").remove(&re));
-                match waiter {
-                    Some(waiter) => drop(waiter.send(frame)),
-                    None => {
-                        if events_tx.send(frame).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            if closed_tx.borrow().is_none() {
-                let _ = closed_tx.send(Some((1006, "connection dropped".into())));
-            }
-            route.lock().expect("waiters").clear();
-        });
-        Ok(Client {
+        let router = Router { waiters: waiters.clone(), events: events_tx, closed: closed_tx };
+        let client = Client {
             out,
             waiters,
             events,
@@ -116,7 +117,8 @@ impl Client {
             next_req: AtomicU64::new(1),
             encoding,
             timeout: Duration::from_secs(10),
-        })
+        };
+        (client, router)
     }
 
     /// A fresh request id.
@@ -133,11 +135,7 @@ impl Client {
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().expect("waiters").insert(req, tx);
         let bytes = codec::encode_client(&ClientFrame { req, request }, self.encoding);
-        let message = match self.encoding {
-            Encoding::MsgPack => Message::Binary(bytes.into()),
-            Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
-        };
-        self.out.send(message).await.map_err(|_| ClientError::Closed(self.close_info()))?;
+        self.out.send(Outgoing::Frame(bytes)).await.map_err(|_| ClientError::Closed(self.close_info()))?;
         Ok((req, rx))
     }
 
@@ -182,9 +180,14 @@ impl Client {
         out
     }
 
-    /// Send any WebSocket message as is.
+    /// Send any WebSocket message as is (WebSocket clients only).
     pub async fn send_raw(&self, message: Message) -> Result<(), ClientError> {
-        self.out.send(message).await.map_err(|_| ClientError::Closed(self.close_info()))
+        self.out.send(Outgoing::WsRaw(message)).await.map_err(|_| ClientError::Closed(self.close_info()))
+    }
+
+    /// Write raw bytes on the QUIC stream, without a length prefix (QUIC clients only).
+    pub async fn send_raw_quic(&self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        self.out.send(Outgoing::QuicRaw(bytes)).await.map_err(|_| ClientError::Closed(self.close_info()))
     }
 
     /// The close code and reason, once the server closed the connection.

@@ -47,10 +47,9 @@ pub const SELF_SIGNED_CERT_FILE: &str = "quic-cert.pem";
 /// See [`SELF_SIGNED_CERT_FILE`].
 pub const SELF_SIGNED_KEY_FILE: &str = "quic-key.pem";
 
-/// QUIC application error code for a normal close by the server.
+/// QUIC application error code for a normal close by the server. Every other close uses
+/// the number of the matching WebSocket close code (1002, 1007, 1009, 4001, 4008).
 pub const CLOSE_NORMAL: u32 = 0;
-/// QUIC application error code for a protocol violation (oversized or truncated frame).
-pub const CLOSE_PROTOCOL: u32 = 1;
 
 /// QUIC settings.
 #[derive(Debug, Clone)]
@@ -236,11 +235,8 @@ async fn write_loop(
         Some(closing) => {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frame(&mut send, &closing.error_frame)).await;
             let _ = send.finish();
-            let code = if closing.code == connection::CLOSE_SEND_QUEUE_OVERFLOW {
-                u32::from(closing.code)
-            } else {
-                CLOSE_PROTOCOL
-            };
+            // The QUIC application error code is the WebSocket close code (1009, 4008, …).
+            let code = u32::from(closing.code);
             // Give the error frame a moment to leave before the close frame overtakes it.
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, send.stopped()).await;
             connection.close(VarInt::from_u32(code), closing.reason.as_bytes());

@@ -128,6 +128,20 @@ impl TestServer {
         self.spawn();
     }
 
+    /// A QUIC connector trusting this server's self-signed certificate.
+    pub fn quic_connector(&self) -> switchboard_client::QuicConnector {
+        let cert = self.dir.path().join("quic-cert.pem");
+        switchboard_client::QuicConnector::new("127.0.0.1:0".parse().unwrap(), &cert).expect("quic connector")
+    }
+
+    /// Connect a client over QUIC.
+    pub async fn connect_quic(&self) -> Client {
+        self.quic_connector()
+            .connect(self.quic_addr.parse().unwrap(), "localhost")
+            .await
+            .expect("quic connect")
+    }
+
     /// Create an agent over the HTTP API; returns (agent_id, token).
     pub async fn create_agent(&self, name: &str, max_chats: u32) -> (u64, String) {
         let response = reqwest::Client::new()
