@@ -99,7 +99,13 @@ pub struct Client {
 impl Client {
     /// Connect over WebSocket to `ws://host:port/ws` (the encoding parameter is added here).
     pub async fn connect(base_url: &str, encoding: Encoding) -> Result<Client, ClientError> {
-        ws::connect(base_url, encoding).await
+        ws::connect(base_url, encoding, None).await
+    }
+
+    /// Connect over WebSocket from a chosen local address (spreading many clients over
+    /// 127.0.0.x lifts the ~28,000-connections-per-source-address limit).
+    pub async fn connect_from(base_url: &str, encoding: Encoding, local: std::net::IpAddr) -> Result<Client, ClientError> {
+        ws::connect(base_url, encoding, Some(local)).await
     }
 
     /// Assemble a client over a transport's outgoing channel; the transport's reader feeds
@@ -169,6 +175,13 @@ impl Client {
             Ok(None) => Err(ClientError::Closed(self.close_info())),
             Err(_) => Err(ClientError::Timeout),
         }
+    }
+
+    /// Take the event queue out of the client, so one task can send while another reads
+    /// events. Afterwards [`Client::next_event`] reports the client as closed.
+    pub fn take_events(&mut self) -> mpsc::Receiver<ServerFrame> {
+        let (_, empty) = mpsc::channel(1);
+        std::mem::replace(&mut self.events, empty)
     }
 
     /// Events already received, without waiting.

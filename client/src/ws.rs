@@ -1,7 +1,10 @@
 //! WebSocket transport of the client.
 
+use std::net::{IpAddr, SocketAddr};
+
 use futures_util::{SinkExt, StreamExt};
 use switchboard_protocol::codec::{self, Encoding};
+use tokio::net::TcpSocket;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -10,14 +13,24 @@ use crate::{Client, ClientError, Outgoing};
 /// Outgoing messages buffered before `send` waits.
 const OUT_BUFFER: usize = 1024;
 
-pub(crate) async fn connect(base_url: &str, encoding: Encoding) -> Result<Client, ClientError> {
+pub(crate) async fn connect(base_url: &str, encoding: Encoding, local: Option<IpAddr>) -> Result<Client, ClientError> {
     let query = match encoding {
         Encoding::MsgPack => "msgpack",
         Encoding::Json => "json",
     };
     let url = format!("{base_url}?encoding={query}");
-    let (socket, _) =
-        tokio_tungstenite::connect_async(url).await.map_err(|e| ClientError::Connect(e.to_string()))?;
+    let err = ClientError::Connect;
+    let authority = base_url.trim_start_matches("ws://").split('/').next().unwrap_or_default();
+    let server: SocketAddr =
+        authority.parse().map_err(|_| err(format!("expected ws://IP:PORT/ws, got {base_url}")))?;
+    let socket =
+        if server.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| err(e.to_string()))?;
+    if let Some(ip) = local {
+        socket.bind(SocketAddr::new(ip, 0)).map_err(|e| err(format!("bind {ip}: {e}")))?;
+    }
+    let tcp = socket.connect(server).await.map_err(|e| err(format!("connect {server}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let (socket, _) = tokio_tungstenite::client_async(url, tcp).await.map_err(|e| err(e.to_string()))?;
     let (mut sink, mut stream) = socket.split();
     let (out, mut out_rx) = mpsc::channel::<Outgoing>(OUT_BUFFER);
     tokio::spawn(async move {
