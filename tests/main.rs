@@ -8,6 +8,7 @@ mod accept_race;
 mod bad_input;
 mod durability;
 mod lifecycle;
+mod loadtest;
 mod quic;
 mod resume;
 mod slow_client;

@@ -104,7 +104,11 @@ impl Client {
 
     /// Connect over WebSocket from a chosen local address (spreading many clients over
     /// 127.0.0.x lifts the ~28,000-connections-per-source-address limit).
-    pub async fn connect_from(base_url: &str, encoding: Encoding, local: std::net::IpAddr) -> Result<Client, ClientError> {
+    pub async fn connect_from(
+        base_url: &str,
+        encoding: Encoding,
+        local: std::net::IpAddr,
+    ) -> Result<Client, ClientError> {
         ws::connect(base_url, encoding, Some(local)).await
     }
 

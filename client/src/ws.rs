@@ -13,7 +13,11 @@ use crate::{Client, ClientError, Outgoing};
 /// Outgoing messages buffered before `send` waits.
 const OUT_BUFFER: usize = 1024;
 
-pub(crate) async fn connect(base_url: &str, encoding: Encoding, local: Option<IpAddr>) -> Result<Client, ClientError> {
+pub(crate) async fn connect(
+    base_url: &str,
+    encoding: Encoding,
+    local: Option<IpAddr>,
+) -> Result<Client, ClientError> {
     let query = match encoding {
         Encoding::MsgPack => "msgpack",
         Encoding::Json => "json",
@@ -23,8 +27,8 @@ pub(crate) async fn connect(base_url: &str, encoding: Encoding, local: Option<Ip
     let authority = base_url.trim_start_matches("ws://").split('/').next().unwrap_or_default();
     let server: SocketAddr =
         authority.parse().map_err(|_| err(format!("expected ws://IP:PORT/ws, got {base_url}")))?;
-    let socket =
-        if server.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| err(e.to_string()))?;
+    let socket = if server.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+        .map_err(|e| err(e.to_string()))?;
     if let Some(ip) = local {
         socket.bind(SocketAddr::new(ip, 0)).map_err(|e| err(format!("bind {ip}: {e}")))?;
     }

@@ -1,0 +1,228 @@
+//! `reconnect`: agents send to their visitors at a steady rate; at `--drop-after` every
+//! visitor connection is dropped at once; agents keep sending; after `--offline` seconds
+//! every visitor reconnects and resumes from the last seq it saw (paging through
+//! `has_more`). Every acknowledged message must then have reached its visitor exactly once.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Args;
+use switchboard_client::Client;
+use switchboard_protocol::{Request, ServerFrame, SessionId};
+
+use crate::chat::{setup_pairs, Pair};
+use crate::report::{self, Counters, Summary};
+use crate::setup::{Dialer, Server, Target};
+
+/// `loadtest reconnect` options.
+#[derive(Debug, Args)]
+pub struct ReconnectArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Visitor–agent pairs.
+    #[arg(long, default_value_t = 100)]
+    pub pairs: usize,
+    /// Total agent → visitor messages per second.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Seconds of traffic in all.
+    #[arg(long, default_value_t = 6.0)]
+    pub duration: f64,
+    /// Seconds after the start when every visitor drops.
+    #[arg(long, default_value_t = 2.0)]
+    pub drop_after: f64,
+    /// Seconds the visitors stay away.
+    #[arg(long, default_value_t = 1.0)]
+    pub offline: f64,
+}
+
+pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
+    let server = Server::open(&args.target)?;
+    let dialer = Arc::new(Dialer::new(&args.target, &server)?);
+    let pairs = setup_pairs(&server, &dialer, args.pairs, 0).await?;
+    let counters = Arc::new(Counters::default());
+    let progress = report::progress(counters.clone(), args.target.json);
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(args.duration);
+    let drop_at = start + Duration::from_secs_f64(args.drop_after);
+    let back_at = drop_at + Duration::from_secs_f64(args.offline);
+    let per_pair = args.rate / args.pairs as f64;
+    let mut agents = Vec::new();
+    let mut visitors = Vec::new();
+    for Pair { visitor, agent, session, token } in pairs {
+        agents.push(tokio::spawn(agent_sends(agent, session, per_pair, end, counters.clone())));
+        let plan = VisitorPlan { session, token, drop_at, back_at, end, dialer: dialer.clone() };
+        visitors.push(tokio::spawn(visitor_life(visitor, plan, counters.clone())));
+    }
+    let (mut acked, mut errors, mut lost, mut duplicates, mut delivered) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut acked_by_session = Vec::new();
+    for agent in agents {
+        let (session, seqs, errs) = agent.await??;
+        acked += seqs.len() as u64;
+        errors += errs;
+        acked_by_session.push((session, seqs));
+    }
+    let mut seen_by_session = std::collections::HashMap::new();
+    for visitor in visitors {
+        let (session, seen, dups) = visitor.await??;
+        duplicates += dups;
+        delivered += seen.len() as u64;
+        seen_by_session.insert(session, seen);
+    }
+    for (session, seqs) in acked_by_session {
+        let seen = seen_by_session.get(&session);
+        lost += seqs.iter().filter(|s| !seen.is_some_and(|set| set.contains(s))).count() as u64;
+    }
+    progress.abort();
+    Ok(Summary {
+        scenario: "reconnect".into(),
+        transport: args.target.transport.name().into(),
+        connections: 2 * args.pairs as u64,
+        offered_rate: args.rate,
+        duration_s: args.duration,
+        messages_per_s: acked as f64 / args.duration,
+        deliveries_per_s: delivered as f64 / args.duration,
+        sent: counters.sent.load(Ordering::Relaxed),
+        acked,
+        delivered,
+        lost,
+        duplicates,
+        errors,
+        server_rss_bytes: server.rss_bytes(),
+        notes: vec![format!(
+            "all {} visitors dropped at {:.1} s and resumed at {:.1} s",
+            args.pairs,
+            args.drop_after,
+            args.drop_after + args.offline
+        )],
+        json: args.target.json,
+        ..Summary::default()
+    })
+}
+
+/// Send at `rate` until `end`; returns the acknowledged seqs.
+async fn agent_sends(
+    agent: Client,
+    session: SessionId,
+    rate: f64,
+    end: Instant,
+    counters: Arc<Counters>,
+) -> anyhow::Result<(SessionId, Vec<u64>, u64)> {
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1e-9));
+    let start = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    let (mut seqs, mut errors) = (Vec::new(), 0);
+    for k in 0u64.. {
+        let intended = start + interval.mul_f64(k as f64);
+        if intended >= end {
+            break;
+        }
+        tokio::time::sleep_until(intended.into()).await;
+        let (_, rx) = agent
+            .send(Request::SendMessage {
+                session_id: session,
+                client_msg_id: format!("r{k}"),
+                text: format!("r{k}"),
+            })
+            .await?;
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+        pending.push_back(rx);
+        while pending.len() > 64 {
+            settle(&agent, pending.pop_front().expect("non-empty"), &mut seqs, &mut errors, &counters).await;
+        }
+    }
+    while let Some(rx) = pending.pop_front() {
+        settle(&agent, rx, &mut seqs, &mut errors, &counters).await;
+    }
+    Ok((session, seqs, errors))
+}
+
+async fn settle(
+    agent: &Client,
+    rx: tokio::sync::oneshot::Receiver<ServerFrame>,
+    seqs: &mut Vec<u64>,
+    errors: &mut u64,
+    counters: &Counters,
+) {
+    match agent.wait(rx).await {
+        Ok(ServerFrame::MessageAck { seq, .. }) => {
+            seqs.push(seq);
+            counters.acked.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {
+            *errors += 1;
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+struct VisitorPlan {
+    session: SessionId,
+    token: String,
+    drop_at: Instant,
+    back_at: Instant,
+    end: Instant,
+    dialer: Arc<Dialer>,
+}
+
+/// Receive, drop at `drop_at`, come back at `back_at`, resume, receive until the end.
+async fn visitor_life(
+    mut visitor: Client,
+    plan: VisitorPlan,
+    counters: Arc<Counters>,
+) -> anyhow::Result<(SessionId, HashSet<u64>, u64)> {
+    let mut seen = HashSet::new();
+    let mut duplicates = 0;
+    let mut note = |seq: u64, seen: &mut HashSet<u64>| {
+        if seen.insert(seq) {
+            counters.delivered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            duplicates += 1;
+        }
+    };
+    receive_until(&mut visitor, plan.drop_at, |seq| note(seq, &mut seen)).await;
+    drop(visitor);
+    tokio::time::sleep_until(plan.back_at.into()).await;
+    let mut visitor = plan.dialer.connect().await?;
+    loop {
+        let after_seq = contiguous(&seen);
+        let request = Request::ResumeChat { session_token: plan.token.clone(), after_seq };
+        let ServerFrame::Attached { messages, has_more, .. } = visitor.call(request).await? else {
+            bail!("resume_chat failed")
+        };
+        for m in messages {
+            note(m.seq, &mut seen);
+        }
+        if !has_more {
+            break;
+        }
+    }
+    receive_until(&mut visitor, plan.end + Duration::from_secs(3), |seq| note(seq, &mut seen)).await;
+    Ok((plan.session, seen, duplicates))
+}
+
+async fn receive_until(client: &mut Client, until: Instant, mut on_seq: impl FnMut(u64)) {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        match client.next_event(left).await {
+            Ok(ServerFrame::Message { message, .. }) => on_seq(message.seq),
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The highest seq up to which every seq was seen.
+fn contiguous(seen: &HashSet<u64>) -> u64 {
+    let mut seq = 0;
+    while seen.contains(&(seq + 1)) {
+        seq += 1;
+    }
+    seq
+}

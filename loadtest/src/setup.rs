@@ -1,0 +1,278 @@
+//! Where the server is, how to reach it, and the plumbing every scenario shares: starting
+//! a server, creating agents, dialing connections over 127.0.0.x source addresses.
+
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use switchboard_client::{Client, QuicConnector};
+use switchboard_protocol::codec::Encoding;
+use switchboard_protocol::http::AgentCreated;
+use switchboard_protocol::{Request, ServerFrame};
+
+/// Which transport the clients use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    Ws,
+    Quic,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Ws => "ws",
+            Transport::Quic => "quic",
+        }
+    }
+}
+
+/// Server location and client options shared by all scenarios.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Transport for the load's clients.
+    #[arg(long, value_enum, default_value = "ws")]
+    pub transport: Transport,
+    /// HTTP base URL of a running server (WebSocket at /ws).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    /// QUIC address of a running server.
+    #[arg(long, default_value = "127.0.0.1:4433")]
+    pub quic_target: SocketAddr,
+    /// Data directory of a running server (for its admin token and QUIC certificate).
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Administrator token (default: <data-dir>/admin-token).
+    #[arg(long)]
+    pub admin_token: Option<String>,
+    /// Start this `switchboard` binary on a temporary data dir instead of using a running one.
+    #[arg(long)]
+    pub spawn_server: Option<PathBuf>,
+    /// Pin the spawned server to these CPUs (`taskset -c` list, e.g. `0`).
+    #[arg(long)]
+    pub server_cpus: Option<String>,
+    /// Extra argument for the spawned server (repeatable), e.g. `--server-arg=--durability=buffered`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub server_arg: Vec<String>,
+    /// PID of a running server, to report its memory.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Spread client connections over 127.0.0.1 … 127.0.0.N (one source address allows
+    /// about 28,000 connections to one port).
+    #[arg(long, default_value_t = 1)]
+    pub source_ips: u8,
+    /// Print one JSON summary object on stdout instead of progress and a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A server to load: its addresses and credentials, and the process if we started it.
+pub struct Server {
+    pub ws_url: String,
+    pub http_url: String,
+    pub quic_addr: SocketAddr,
+    pub cert: PathBuf,
+    pub admin_token: String,
+    pub pid: Option<u32>,
+    child: Option<Child>,
+    spawned_dir: Option<PathBuf>,
+}
+
+impl Server {
+    /// Use the running server, or start one.
+    pub fn open(target: &Target) -> anyhow::Result<Server> {
+        match &target.spawn_server {
+            Some(binary) => spawn(binary, target),
+            None => {
+                let token = match &target.admin_token {
+                    Some(token) => token.clone(),
+                    None => read_token(&target.data_dir)?,
+                };
+                let http_url = target.target.trim_end_matches('/').to_string();
+                Ok(Server {
+                    ws_url: format!("{}/ws", http_url.replacen("http://", "ws://", 1)),
+                    http_url,
+                    quic_addr: target.quic_target,
+                    cert: target.data_dir.join("quic-cert.pem"),
+                    admin_token: token,
+                    pid: target.server_pid,
+                    child: None,
+                    spawned_dir: None,
+                })
+            }
+        }
+    }
+
+    /// The server's resident memory, when its PID is known.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    /// Create an agent; returns its token.
+    pub async fn create_agent(
+        &self,
+        http: &reqwest::Client,
+        name: &str,
+        max_chats: u32,
+    ) -> anyhow::Result<String> {
+        let body = serde_json::json!({"display_name": name, "max_concurrent_chats": max_chats});
+        let response = http
+            .post(format!("{}/api/v1/agents", self.http_url))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("creating agent: {} {}", response.status(), response.text().await.unwrap_or_default());
+        }
+        Ok(response.json::<AgentCreated>().await?.token)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(dir) = self.spawned_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn read_token(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("admin-token");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (or pass --admin-token)", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+fn spawn(binary: &std::path::Path, target: &Target) -> anyhow::Result<Server> {
+    let dir = std::env::temp_dir().join(format!("switchboard-loadtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut command = match &target.server_cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpus]).arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    };
+    command
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--log", "warn"])
+        .args(["--visitor-rate-per-s", "1000000", "--visitor-burst", "1000000", "--data-dir"])
+        .arg(&dir)
+        .args(&target.server_arg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut quic = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("switchboard quic listening on ") {
+                quic = addr.to_string();
+            }
+            if let Some(addr) = line.strip_prefix("switchboard listening on http://") {
+                let _ = tx.send((addr.to_string(), quic.clone()));
+            }
+        }
+    });
+    let (http, quic) = rx.recv_timeout(Duration::from_secs(120)).context("spawned server did not start")?;
+    let pid = child.id();
+    Ok(Server {
+        ws_url: format!("ws://{http}/ws"),
+        http_url: format!("http://{http}"),
+        quic_addr: quic.parse().context("quic address")?,
+        cert: dir.join("quic-cert.pem"),
+        admin_token: read_token(&dir)?,
+        pid: Some(pid),
+        child: Some(child),
+        spawned_dir: Some(dir),
+    })
+}
+
+/// Opens client connections round-robin over the configured source addresses.
+pub struct Dialer {
+    transport: Transport,
+    ws_url: String,
+    quic_addr: SocketAddr,
+    sources: Vec<IpAddr>,
+    quic: Vec<QuicConnector>,
+    next: AtomicUsize,
+}
+
+impl Dialer {
+    pub fn new(target: &Target, server: &Server) -> anyhow::Result<Dialer> {
+        let sources: Vec<IpAddr> =
+            (1..=target.source_ips.max(1)).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i))).collect();
+        let quic = match target.transport {
+            Transport::Quic => sources
+                .iter()
+                .map(|ip| QuicConnector::new(SocketAddr::new(*ip, 0), &server.cert))
+                .collect::<Result<Vec<_>, _>>()?,
+            Transport::Ws => Vec::new(),
+        };
+        Ok(Dialer {
+            transport: target.transport,
+            ws_url: server.ws_url.clone(),
+            quic_addr: server.quic_addr,
+            sources,
+            quic,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// A new connection (MessagePack).
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sources.len();
+        let client = match self.transport {
+            Transport::Ws => Client::connect_from(&self.ws_url, Encoding::MsgPack, self.sources[i]).await?,
+            Transport::Quic => self.quic[i].connect(self.quic_addr, "localhost").await?,
+        };
+        Ok(client)
+    }
+
+    /// A new connection authenticated as an agent.
+    pub async fn agent(&self, token: &str) -> anyhow::Result<Client> {
+        let client = self.connect().await?;
+        match client.call(Request::Auth { token: token.to_string() }).await? {
+            ServerFrame::Authed { .. } => Ok(client),
+            other => bail!("auth: {other:?}"),
+        }
+    }
+}
+
+/// Raise the soft file-descriptor limit to the hard limit; say what is possible.
+pub fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// The current soft file-descriptor limit.
+pub fn fd_limit() -> u64 {
+    // SAFETY: as above.
+    unsafe {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur
+        } else {
+            0
+        }
+    }
+}
