@@ -22,7 +22,11 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (mut visitor, mut agent, session) = system.block_on(async {
         let storage = Storage::open(dir.path(), &StorageConfig::default()).unwrap();
-        let engine = Engine::start(storage, EngineConfig { session_messages_max: u64::MAX, ..EngineConfig::default() }).unwrap();
+        let engine = Engine::start(
+            storage,
+            EngineConfig { session_messages_max: u64::MAX, ..EngineConfig::default() },
+        )
+        .unwrap();
         engine.ensure_admin_token(Some("bench")).unwrap();
         let (_, token) = engine.create_agent("Bench".into(), 5).await.unwrap();
         let config = GatewayConfig {
@@ -31,17 +35,24 @@ fn bench(c: &mut Criterion) {
             visitor_burst: u32::MAX,
             ..GatewayConfig::default()
         };
-        let server = Server::bind(config, engine, Metrics::install().unwrap()).await.unwrap().start().unwrap();
+        let server =
+            Server::bind(config, engine, Metrics::install().unwrap()).await.unwrap().start().unwrap();
         let url = format!("ws://{}/ws", server.local_addr);
         std::mem::forget(server);
         let visitor = Client::connect(&url, Encoding::MsgPack).await.unwrap();
-        let ServerFrame::ChatStarted { session, .. } = visitor.call(Request::StartChat {
-            name: None,
-            email: None,
-            page_url: None,
-            first_message: None,
-            client_msg_id: None,
-        }).await.unwrap() else { panic!() };
+        let ServerFrame::ChatStarted { session, .. } = visitor
+            .call(Request::StartChat {
+                name: None,
+                email: None,
+                page_url: None,
+                first_message: None,
+                client_msg_id: None,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
         let agent = Client::connect(&url, Encoding::MsgPack).await.unwrap();
         agent.call(Request::Auth { token }).await.unwrap();
         agent.call(Request::Accept { session_id: session.session_id }).await.unwrap();
@@ -59,12 +70,18 @@ fn bench(c: &mut Criterion) {
                 for _ in 0..iters {
                     for _ in 0..MESSAGES {
                         n += 1;
-                        let request = Request::SendMessage { session_id: session, client_msg_id: format!("m{n}"), text: "hello there".into() };
+                        let request = Request::SendMessage {
+                            session_id: session,
+                            client_msg_id: format!("m{n}"),
+                            text: "hello there".into(),
+                        };
                         visitor.send(request).await.unwrap();
                     }
                     let mut received = 0;
                     while received < MESSAGES {
-                        if let ServerFrame::Message { .. } = agent.next_event(Duration::from_secs(30)).await.unwrap() {
+                        if let ServerFrame::Message { .. } =
+                            agent.next_event(Duration::from_secs(30)).await.unwrap()
+                        {
                             received += 1;
                         }
                     }

@@ -21,8 +21,14 @@ fn bench(c: &mut Criterion) {
             let system = actix_rt::System::new();
             let dir = tempfile::tempdir().unwrap();
             let engine = system.block_on(async {
-                let storage = Storage::open(dir.path(), &StorageConfig { durability, ..StorageConfig::default() }).unwrap();
-                Engine::start(storage, EngineConfig { session_messages_max: u64::MAX, ..EngineConfig::default() }).unwrap()
+                let storage =
+                    Storage::open(dir.path(), &StorageConfig { durability, ..StorageConfig::default() })
+                        .unwrap();
+                Engine::start(
+                    storage,
+                    EngineConfig { session_messages_max: u64::MAX, ..EngineConfig::default() },
+                )
+                .unwrap()
             });
             let mut ids = Vec::new();
             let mut inboxes = Vec::new();
@@ -42,7 +48,13 @@ fn bench(c: &mut Criterion) {
                             for i in 0..POSTS {
                                 n += 1;
                                 let session = ids[(i % sessions) as usize];
-                                let post = engine.post(Participant::Visitor, session, format!("m{n}"), "hello".into(), 0);
+                                let post = engine.post(
+                                    Participant::Visitor,
+                                    session,
+                                    format!("m{n}"),
+                                    "hello".into(),
+                                    0,
+                                );
                                 pending.push(post.await.unwrap());
                             }
                             for p in pending {

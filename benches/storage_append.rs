@@ -33,10 +33,15 @@ fn append_round(storage: &Storage, next_seq: &AtomicU64) {
         let mut batch = Batch::new();
         batch.put_message(i % SESSIONS, base + i, &message);
         let done = done_tx.clone();
-        storage.submit(batch, Box::new(move |r| {
-            r.expect("append");
-            let _ = done.send(());
-        })).expect("queue has room");
+        storage
+            .submit(
+                batch,
+                Box::new(move |r| {
+                    r.expect("append");
+                    let _ = done.send(());
+                }),
+            )
+            .expect("queue has room");
     }
     for _ in 0..APPENDS {
         done_rx.recv().expect("completion");
@@ -49,7 +54,8 @@ fn appends(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(8));
     for (name, durability) in [("fsync", Durability::Fsync), ("buffered", Durability::Buffered)] {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), &StorageConfig { durability, ..StorageConfig::default() }).unwrap();
+        let storage =
+            Storage::open(dir.path(), &StorageConfig { durability, ..StorageConfig::default() }).unwrap();
         let next_seq = Arc::new(AtomicU64::new(1));
         group.bench_function(format!("{name}/{SESSIONS}_sessions"), |b| {
             b.iter_custom(|iters| {

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use actix::dev::SendError;
 use actix::MailboxError;
 use switchboard_storage::{catalog, AgentRecord, Batch, Storage};
 use tokio::sync::oneshot;
@@ -444,15 +445,26 @@ impl Engine {
     /// Hand a command to the session's actor (starting it if needed); resolves once the
     /// actor has handled it, returning the channel its answer arrives on.
     async fn command(&self, session: SessionId, kind: CommandKind) -> Result<Answer, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        let mut command = Command { kind, reply };
         // One retry covers an actor that stopped (idle) between lookup and send.
-        for attempt in 0..2 {
+        for _ in 0..2 {
             let addr = self.hub.registry.addr(&self.hub, session).await?;
-            let (reply, rx) = oneshot::channel();
-            match addr.send(Command { kind: kind.clone(), reply }).await {
+            // Enqueue without waiting for the actor to run: a connection pipelines. Order is
+            // kept because the caller awaits this before sending its next command.
+            match addr.try_send(command) {
                 Ok(()) => return Ok(Answer(rx)),
-                Err(MailboxError::Closed) if attempt == 0 => continue,
-                Err(MailboxError::Closed) => break,
-                Err(MailboxError::Timeout) => return Err(EngineError::Overloaded("session mailbox")),
+                Err(SendError::Full(back)) => {
+                    // The mailbox is full: wait for room, which pushes back on this caller.
+                    return match addr.send(back).await {
+                        Ok(()) => Ok(Answer(rx)),
+                        Err(MailboxError::Timeout) => Err(EngineError::Overloaded("session mailbox")),
+                        Err(MailboxError::Closed) => {
+                            Err(EngineError::Internal(format!("session {session} stopped")))
+                        }
+                    };
+                }
+                Err(SendError::Closed(back)) => command = back,
             }
         }
         Err(EngineError::Internal(format!("session {session} actor unavailable")))

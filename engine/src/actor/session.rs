@@ -182,7 +182,7 @@ impl Handler<Command> for SessionActor {
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(command, ctx)));
         if outcome.is_err() {
-            self.crashed(ctx);
+            self.crashed();
         }
     }
 }
@@ -381,9 +381,9 @@ impl SessionActor {
         let done = rx.into_actor(self).map(move |result, act: &mut SessionActor, ctx| {
             let result = result.unwrap_or(Err(StorageError::Closed));
             if catch_unwind(AssertUnwindSafe(|| act.written(write, result))).is_err() {
-                act.crashed(ctx);
+                act.crashed();
             }
-            act.after_writes(ctx);
+            act.reload_when_idle();
         });
         ctx.spawn(done);
         Some(write)
@@ -400,15 +400,6 @@ impl SessionActor {
         for pending in self.pipeline.complete(write) {
             self.commit(pending);
         }
-    }
-
-    /// Once nothing is in flight: stop if quarantined, rebuild if a crash or failure asked.
-    fn after_writes(&mut self, ctx: &mut Context<Self>) {
-        if self.quarantined && self.pipeline.is_empty() {
-            actix::ActorContext::stop(ctx);
-            return;
-        }
-        self.reload_when_idle(ctx);
     }
 
     fn commit(&mut self, pending: Pending) {
@@ -471,31 +462,30 @@ impl SessionActor {
         }
     }
 
-    fn crashed(&mut self, ctx: &mut Context<Self>) {
+    fn crashed(&mut self) {
         metrics::counter!("switchboard_actor_restarts_total").increment(1);
         match self.budget.on_crash(now_ms()) {
             Decision::Restart => {
                 tracing::error!(session = self.id, "session actor panicked; rebuilding from storage");
                 self.needs_reload = true;
-                self.reload_when_idle(ctx);
+                self.reload_when_idle();
             }
             Decision::Escalate => {
                 tracing::error!(session = self.id, "session actor crashed too often; quarantined");
-                self.quarantine(ctx);
+                self.quarantine();
             }
         }
     }
 
-    /// Refuse everything from now on; stop once in-flight writes have been answered.
-    fn quarantine(&mut self, ctx: &mut Context<Self>) {
+    /// Refuse everything from now on. In-flight writes are still answered; the actor stays
+    /// (answering `session_unavailable` to anything already queued for it) until the idle
+    /// check stops it; the registry refuses new lookups at once.
+    fn quarantine(&mut self) {
         self.quarantined = true;
         self.hub.registry.quarantine(self.id);
-        if self.pipeline.is_empty() {
-            actix::ActorContext::stop(ctx);
-        }
     }
 
-    fn reload_when_idle(&mut self, ctx: &mut Context<Self>) {
+    fn reload_when_idle(&mut self) {
         if self.quarantined || !self.needs_reload || !self.pipeline.is_empty() {
             return;
         }
@@ -507,7 +497,7 @@ impl SessionActor {
             }
             Err(e) => {
                 tracing::error!(session = self.id, error = %e, "reload failed; quarantining");
-                self.quarantine(ctx);
+                self.quarantine();
             }
         }
     }
