@@ -378,7 +378,7 @@ impl SessionActor {
             return None;
         }
         let write = self.pipeline.push(Pending { effect, failure: None });
-        let done = rx.into_actor(self).map(move |result, act: &mut SessionActor, ctx| {
+        let done = rx.into_actor(self).map(move |result, act: &mut SessionActor, _ctx| {
             let result = result.unwrap_or(Err(StorageError::Closed));
             if catch_unwind(AssertUnwindSafe(|| act.written(write, result))).is_err() {
                 act.crashed();
