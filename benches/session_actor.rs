@@ -26,7 +26,7 @@ fn bench(c: &mut Criterion) {
                         .unwrap();
                 Engine::start(
                     storage,
-                    EngineConfig { session_messages_max: u64::MAX, ..EngineConfig::default() },
+                    EngineConfig { session_messages_max: u64::MAX, session_inflight_max: 1 << 20, ..EngineConfig::default() },
                 )
                 .unwrap()
             });
