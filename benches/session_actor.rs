@@ -26,7 +26,11 @@ fn bench(c: &mut Criterion) {
                         .unwrap();
                 Engine::start(
                     storage,
-                    EngineConfig { session_messages_max: u64::MAX, session_inflight_max: 1 << 20, ..EngineConfig::default() },
+                    EngineConfig {
+                        session_messages_max: u64::MAX,
+                        session_inflight_max: 1 << 20,
+                        ..EngineConfig::default()
+                    },
                 )
                 .unwrap()
             });

@@ -38,16 +38,31 @@ pub(crate) async fn connect(
     let (mut sink, mut stream) = socket.split();
     let (out, mut out_rx) = mpsc::channel::<Outgoing>(OUT_BUFFER);
     tokio::spawn(async move {
+        let to_message = |item: Outgoing| match item {
+            Outgoing::Frame(bytes) => Some(match encoding {
+                Encoding::MsgPack => Message::Binary(bytes.into()),
+                Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
+            }),
+            Outgoing::WsRaw(message) => Some(message),
+            Outgoing::QuicRaw(_) => None,
+        };
+        // Write what is queued, then flush once per burst.
         while let Some(item) = out_rx.recv().await {
-            let message = match item {
-                Outgoing::Frame(bytes) => match encoding {
-                    Encoding::MsgPack => Message::Binary(bytes.into()),
-                    Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
-                },
-                Outgoing::WsRaw(message) => message,
-                Outgoing::QuicRaw(_) => continue,
+            let mut written = match to_message(item) {
+                Some(message) => sink.feed(message).await,
+                None => Ok(()),
             };
-            if sink.send(message).await.is_err() {
+            while written.is_ok() {
+                match out_rx.try_recv() {
+                    Ok(item) => {
+                        if let Some(message) = to_message(item) {
+                            written = sink.feed(message).await;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            if written.is_err() || sink.flush().await.is_err() {
                 break;
             }
         }

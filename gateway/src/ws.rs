@@ -123,6 +123,9 @@ fn ws_config(config: &GatewayConfig) -> WebSocketConfig {
         .max_frame_size(Some(config.frame_bytes_max))
 }
 
+/// Most queued frames written before one flush: bounds the time a burst holds the writer.
+const WRITE_BURST_MAX: usize = 64;
+
 /// How long the writer keeps trying to deliver the closing frames to a peer that may not
 /// be reading, before it drops the socket.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -166,10 +169,21 @@ async fn write_loop(
             },
             _ = ping.tick() => Message::Ping(Vec::new().into()),
         };
+        // Write everything already queued, then flush once: one syscall for a burst.
+        let burst = async {
+            sink.feed(message).await?;
+            for _ in 1..WRITE_BURST_MAX {
+                match frames.try_recv() {
+                    Ok(bytes) => sink.feed(to_message(bytes)).await?,
+                    Err(_) => break,
+                }
+            }
+            sink.flush().await
+        };
         tokio::select! {
             biased;
             _ = close.changed() => break,
-            sent = sink.send(message) => if sent.is_err() { return },
+            sent = burst => if sent.is_err() { return },
         }
     }
     let closing = close.borrow().clone();
