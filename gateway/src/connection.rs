@@ -100,7 +100,9 @@ pub async fn run<S: FrameSource>(
                 match inbound {
                     Some(Inbound::Frame { bytes, encoding }) => {
                         let step = match codec::decode_client(&bytes, encoding) {
-                            Ok(frame) => dispatch(&mut conn, frame).await,
+                            // Boxed: the request handling futures are large, and an idle
+                            // connection should not carry their size in its task.
+                            Ok(frame) => Box::pin(dispatch(&mut conn, frame)).await,
                             Err(e) => Step::Reply(Failure::new(e.code, e.message).frame(e.req)),
                         };
                         match step {
