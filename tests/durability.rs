@@ -78,10 +78,12 @@ type Acked = Arc<Mutex<Vec<(String, u64)>>>;
 /// Send pipelined messages until told to stop or the connection dies.
 async fn send_until_killed(client: Client, sid: u64, acked: Acked, stop: Arc<AtomicBool>) {
     const WINDOW: usize = 16;
+    const MESSAGES_MAX: u64 = 9_000;
     let mut in_flight = VecDeque::new();
     let mut n = 0u64;
     loop {
-        while in_flight.len() < WINDOW && !stop.load(Ordering::Relaxed) {
+        // Bounded below the 10,000-message session limit.
+        while in_flight.len() < WINDOW && !stop.load(Ordering::Relaxed) && n < MESSAGES_MAX {
             let id = format!("m{n}");
             n += 1;
             match client.send(say(sid, &id, &format!("text of {id}"))).await {
@@ -119,7 +121,7 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once_in_order() {
     }
     drop(agent);
     // Let the writers run, then kill the server while they are mid-flight.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     server.kill9();
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
