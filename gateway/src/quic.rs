@@ -200,7 +200,7 @@ async fn serve_connection(connection: quinn::Connection, engine: Engine, config:
     let (frames, frames_rx) = mpsc::channel::<Vec<u8>>(config.connection_out_frames_max);
     let (close, close_rx) = watch::channel(None);
     let writer = tokio::spawn(write_loop(connection.clone(), send, frames_rx, close_rx));
-    let source = QuicSource { recv, frame_bytes_max: config.frame_bytes_max };
+    let source = QuicSource { recv, frame_bytes_max: config.frame_bytes_max, buffer: Vec::new() };
     connection::run(engine, config, Encoding::MsgPack, source, Outlet { frames, close }).await;
     let _ = writer.await;
     metrics::gauge!("switchboard_connections", "transport" => "quic").decrement(1.0);
@@ -255,38 +255,53 @@ async fn write_frame(send: &mut SendStream, bytes: &[u8]) -> Result<(), quinn::W
     send.write_all(bytes).await
 }
 
+/// Reads length-prefixed frames. Cancel-safe, as the connection loop's `select!` requires:
+/// bytes are only ever moved from quinn into `buffer` (quinn's `read` is cancel-safe), and
+/// frames are cut from `buffer`, so dropping a pending `next_frame` loses nothing.
 struct QuicSource {
     recv: RecvStream,
     frame_bytes_max: usize,
+    buffer: Vec<u8>,
+}
+
+/// Bytes asked of quinn per read.
+const READ_CHUNK_BYTES: usize = 4096;
+
+/// Cut one complete length-prefixed frame off the front of `buffer`, if there is one; a
+/// length over `frame_bytes_max` is fatal at once (the body is never buffered).
+fn cut_frame(buffer: &mut Vec<u8>, frame_bytes_max: usize) -> Option<Inbound> {
+    let prefix: [u8; LENGTH_PREFIX_BYTES] = buffer.get(..LENGTH_PREFIX_BYTES)?.try_into().ok()?;
+    let length = u32::from_be_bytes(prefix) as usize;
+    if length > frame_bytes_max {
+        return Some(Inbound::Fatal {
+            code: ErrorCode::FrameTooLarge,
+            close_code: 1009,
+            message: format!("frame of {length} bytes exceeds the {frame_bytes_max}-byte limit"),
+        });
+    }
+    if buffer.len() < LENGTH_PREFIX_BYTES + length {
+        return None;
+    }
+    let bytes = buffer[LENGTH_PREFIX_BYTES..LENGTH_PREFIX_BYTES + length].to_vec();
+    buffer.drain(..LENGTH_PREFIX_BYTES + length);
+    Some(Inbound::Frame { bytes, encoding: Encoding::MsgPack })
 }
 
 impl FrameSource for QuicSource {
     async fn next_frame(&mut self) -> Option<Inbound> {
-        let mut length = [0u8; LENGTH_PREFIX_BYTES];
-        match self.recv.read_exact(&mut length).await {
-            Ok(()) => {}
-            Err(quinn::ReadExactError::FinishedEarly(0)) => return None,
-            Err(quinn::ReadExactError::FinishedEarly(_)) => return Some(truncated()),
-            Err(quinn::ReadExactError::ReadError(e)) => {
-                tracing::debug!(error = %e, "quic stream read ended");
-                return None;
+        loop {
+            if let Some(inbound) = cut_frame(&mut self.buffer, self.frame_bytes_max) {
+                return Some(inbound);
             }
-        }
-        let length = u32::from_be_bytes(length) as usize;
-        if length > self.frame_bytes_max {
-            return Some(Inbound::Fatal {
-                code: ErrorCode::FrameTooLarge,
-                close_code: 1009,
-                message: format!("frame of {length} bytes exceeds the {}-byte limit", self.frame_bytes_max),
-            });
-        }
-        let mut bytes = vec![0u8; length];
-        match self.recv.read_exact(&mut bytes).await {
-            Ok(()) => Some(Inbound::Frame { bytes, encoding: Encoding::MsgPack }),
-            Err(quinn::ReadExactError::FinishedEarly(_)) => Some(truncated()),
-            Err(quinn::ReadExactError::ReadError(e)) => {
-                tracing::debug!(error = %e, "quic stream read ended inside a frame");
-                None
+            let mut chunk = [0u8; READ_CHUNK_BYTES];
+            match self.recv.read(&mut chunk).await {
+                Ok(Some(n)) => self.buffer.extend_from_slice(&chunk[..n]),
+                Ok(None) if self.buffer.is_empty() => return None,
+                Ok(None) => return Some(truncated()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "quic stream read ended");
+                    return None;
+                }
             }
         }
     }
@@ -297,5 +312,41 @@ fn truncated() -> Inbound {
         code: ErrorCode::MalformedFrame,
         close_code: 1002,
         message: "stream ended inside a frame".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        [&(body.len() as u32).to_be_bytes()[..], body].concat()
+    }
+
+    #[test]
+    fn frames_are_cut_whole_however_the_bytes_arrive() {
+        let stream = [framed(b"first"), framed(b""), framed(b"third frame")].concat();
+        // Feed the stream one byte at a time: every frame comes out whole and in order.
+        let mut buffer = Vec::new();
+        let mut frames = Vec::new();
+        for byte in stream {
+            buffer.push(byte);
+            while let Some(Inbound::Frame { bytes, .. }) = cut_frame(&mut buffer, 64) {
+                frames.push(bytes);
+            }
+        }
+        assert_eq!(frames, vec![b"first".to_vec(), Vec::new(), b"third frame".to_vec()]);
+        assert!(buffer.is_empty());
+    }
+
+    #[test]
+    fn an_oversized_length_is_fatal_before_the_body_arrives() {
+        let mut buffer = 65u32.to_be_bytes().to_vec();
+        match cut_frame(&mut buffer, 64) {
+            Some(Inbound::Fatal { code, close_code, .. }) => {
+                assert_eq!((code, close_code), (ErrorCode::FrameTooLarge, 1009))
+            }
+            _ => panic!("expected a fatal frame_too_large"),
+        }
     }
 }
