@@ -63,16 +63,19 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    /// Deliver one frame; false when the client is gone.
+    /// Deliver one frame; false when the client is gone. Once nobody reads events any
+    /// more, events are dropped but answers still reach their waiters.
     pub(crate) async fn route(&self, frame: ServerFrame) -> bool {
         let waiter = frame.re().and_then(|re| self.waiters.lock().expect("waiters").remove(&re));
         match waiter {
             Some(waiter) => {
                 let _ = waiter.send(frame);
-                true
             }
-            None => self.events.send(frame).await.is_ok(),
+            None => {
+                let _ = self.events.send(frame).await;
+            }
         }
+        !self.closed.is_closed()
     }
 
     /// The connection closed with this code and reason (the first report wins).

@@ -45,6 +45,11 @@ pub struct ChatArgs {
     pub agents: usize,
 }
 
+/// After the traffic ends, a receiver stops once nothing arrived for this long …
+const QUIET: Duration = Duration::from_secs(2);
+/// … or at the latest this long after the end (an overloaded server's backlog).
+const DRAIN_MAX: Duration = Duration::from_secs(60);
+
 /// Per-receiver results.
 struct Received {
     latency: Histogram<u64>,
@@ -264,13 +269,13 @@ async fn receive(
     counters: Arc<Counters>,
     _client: Arc<Client>,
 ) -> Received {
-    let drain_until = end + Duration::from_secs(5);
+    let drain_until = end + DRAIN_MAX;
     let mut r = Received { latency: report::histogram(), unique: 0, duplicates: 0, out_of_order: 0 };
     let mut seen = HashSet::new();
     let mut highest: Option<u64> = None;
     loop {
-        // After the traffic ends, stop once the stream has been quiet for a second.
-        let quiet = Instant::now().max(end) + Duration::from_secs(1);
+        // After the traffic ends, stop once the stream has been quiet for a while.
+        let quiet = Instant::now().max(end) + QUIET;
         let next = tokio::time::timeout_at(quiet.min(drain_until).into(), events.recv()).await;
         let Ok(Some(frame)) = next else { break };
         let ServerFrame::Message { message, .. } = frame else { continue };
