@@ -2,13 +2,13 @@
 //! listens, and run until SIGINT or SIGTERM.
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use switchboard_engine::Engine;
 use switchboard_gateway::metrics::Metrics;
 use switchboard_gateway::{quic, Server};
+use switchboard_protocol::startup;
 use switchboard_storage::Storage;
 
 use crate::settings::Settings;
@@ -35,7 +35,7 @@ async fn serve(settings: Settings, storage: Storage) -> anyhow::Result<()> {
     let engine = Engine::start(storage.clone(), settings.engine.clone()).context("starting engine")?;
     if let Some(token) = engine.ensure_admin_token(settings.admin_token.as_deref())? {
         let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
-        write_secret(&path, &token)?;
+        quic::write_private(&path, &format!("{token}\n")).map_err(anyhow::Error::msg)?;
         tracing::warn!(path = %path.display(), "generated the administrator token: {token}");
     }
     let metrics = Metrics::install().context("installing the metrics recorder")?;
@@ -54,8 +54,8 @@ async fn serve(settings: Settings, storage: Storage) -> anyhow::Result<()> {
     let running = server.start()?;
     let quic_task = tokio::spawn(quic::serve(endpoint.clone(), engine, Arc::new(settings.gateway.clone())));
     // Tests and scripts read these lines to learn the bound addresses.
-    println!("switchboard quic listening on {quic_addr}");
-    println!("switchboard listening on http://{}", running.local_addr);
+    println!("{}{quic_addr}", startup::QUIC_LISTENING);
+    println!("{}{}", startup::HTTP_LISTENING, running.local_addr);
     std::io::stdout().flush()?;
     let cert_path = match &settings.quic_identity {
         Some((cert, _)) => cert.clone(),
@@ -70,19 +70,6 @@ async fn serve(settings: Settings, storage: Storage) -> anyhow::Result<()> {
     quic_task.abort();
     storage.sync_wal().context("syncing the write-ahead log")?;
     actix_rt::System::current().stop();
-    Ok(())
-}
-
-fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    writeln!(file, "{secret}")?;
     Ok(())
 }
 

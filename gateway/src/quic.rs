@@ -119,7 +119,8 @@ impl Identity {
     }
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
+/// Write a secret file readable only by its owner (mode 0600).
+pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()

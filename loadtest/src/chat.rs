@@ -16,7 +16,7 @@ use switchboard_client::Client;
 use switchboard_protocol::{Request, ServerFrame, SessionId};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::report::{self, Counters, Summary};
+use crate::report::{self, Counters, Summary, Traffic};
 use crate::setup::{Dialer, Server, Target};
 
 /// `loadtest chat` options.
@@ -125,24 +125,23 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<Summary> {
         out_of_order += r.out_of_order;
     }
     progress.abort();
-    let mut summary = Summary {
-        scenario: "chat".into(),
-        transport: args.target.transport.name().into(),
+    let traffic = Traffic {
+        scenario: "chat",
+        transport: args.target.transport.name(),
         connections: 2 * args.pairs as u64,
         offered_rate: args.rate,
         duration_s: args.duration,
-        messages_per_s: acked as f64 / args.duration,
-        deliveries_per_s: delivered as f64 / args.duration,
         sent: sent_total,
         acked,
         delivered,
+    };
+    let mut summary = Summary {
         lost: acked.saturating_sub(delivered),
         duplicates,
         out_of_order,
         errors,
         server_rss_bytes: server.rss_bytes().or(rss_before),
-        json: args.target.json,
-        ..Summary::default()
+        ..Summary::traffic(traffic, args.target.json)
     };
     summary.set_latency(&latency, &ack_latency);
     Ok(summary)

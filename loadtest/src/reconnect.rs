@@ -14,7 +14,7 @@ use switchboard_client::Client;
 use switchboard_protocol::{Request, ServerFrame, SessionId};
 
 use crate::chat::{setup_pairs, Pair};
-use crate::report::{self, Counters, Summary};
+use crate::report::{self, Counters, Summary, Traffic};
 use crate::setup::{Dialer, Server, Target};
 
 /// `loadtest reconnect` options.
@@ -77,29 +77,29 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
         lost += seqs.iter().filter(|s| !seen.is_some_and(|set| set.contains(s))).count() as u64;
     }
     progress.abort();
-    Ok(Summary {
-        scenario: "reconnect".into(),
-        transport: args.target.transport.name().into(),
+    let traffic = Traffic {
+        scenario: "reconnect",
+        transport: args.target.transport.name(),
         connections: 2 * args.pairs as u64,
         offered_rate: args.rate,
         duration_s: args.duration,
-        messages_per_s: acked as f64 / args.duration,
-        deliveries_per_s: delivered as f64 / args.duration,
         sent: counters.sent.load(Ordering::Relaxed),
         acked,
         delivered,
+    };
+    let drop_note = format!(
+        "all {} visitors dropped at {:.1} s and resumed at {:.1} s",
+        args.pairs,
+        args.drop_after,
+        args.drop_after + args.offline
+    );
+    Ok(Summary {
         lost,
         duplicates,
         errors,
         server_rss_bytes: server.rss_bytes(),
-        notes: vec![format!(
-            "all {} visitors dropped at {:.1} s and resumed at {:.1} s",
-            args.pairs,
-            args.drop_after,
-            args.drop_after + args.offline
-        )],
-        json: args.target.json,
-        ..Summary::default()
+        notes: vec![drop_note],
+        ..Summary::traffic(traffic, args.target.json)
     })
 }
 

@@ -44,7 +44,37 @@ pub struct Summary {
     pub json: bool,
 }
 
+/// The traffic figures shared by the scenarios that send messages.
+pub struct Traffic {
+    pub scenario: &'static str,
+    pub transport: &'static str,
+    pub connections: u64,
+    pub offered_rate: f64,
+    pub duration_s: f64,
+    pub sent: u64,
+    pub acked: u64,
+    pub delivered: u64,
+}
+
 impl Summary {
+    /// A summary of a traffic run; rates are per second of the run's duration.
+    pub fn traffic(t: Traffic, json: bool) -> Summary {
+        Summary {
+            scenario: t.scenario.into(),
+            transport: t.transport.into(),
+            connections: t.connections,
+            offered_rate: t.offered_rate,
+            duration_s: t.duration_s,
+            messages_per_s: t.acked as f64 / t.duration_s,
+            deliveries_per_s: t.delivered as f64 / t.duration_s,
+            sent: t.sent,
+            acked: t.acked,
+            delivered: t.delivered,
+            json,
+            ..Summary::default()
+        }
+    }
+
     /// Fill the delivery-latency fields from a histogram in µs.
     pub fn set_latency(&mut self, delivery: &Histogram<u64>, ack: &Histogram<u64>) {
         let ms = |v: u64| v as f64 / 1000.0;

@@ -1,7 +1,7 @@
 //! Where the server is, how to reach it, and the plumbing every scenario shares: starting
 //! a server, creating agents, dialing connections over 127.0.0.x source addresses.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -13,6 +13,7 @@ use clap::{Args, ValueEnum};
 use switchboard_client::{Client, QuicConnector};
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::http::AgentCreated;
+use switchboard_protocol::startup;
 use switchboard_protocol::{Request, ServerFrame};
 
 /// Which transport the clients use.
@@ -177,14 +178,8 @@ fn spawn(binary: &std::path::Path, target: &Target) -> anyhow::Result<Server> {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut quic = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("switchboard quic listening on ") {
-                quic = addr.to_string();
-            }
-            if let Some(addr) = line.strip_prefix("switchboard listening on http://") {
-                let _ = tx.send((addr.to_string(), quic.clone()));
-            }
+        if let Some(addresses) = startup::read_addresses(BufReader::new(stdout)) {
+            let _ = tx.send(addresses);
         }
     });
     let (http, quic) = rx.recv_timeout(Duration::from_secs(120)).context("spawned server did not start")?;

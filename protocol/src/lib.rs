@@ -13,6 +13,7 @@
 //!   decode errors that carry the request id when it could be read.
 //! - [`error_code`]: the stable error codes ([`ErrorCode`]).
 //! - [`http`]: the JSON bodies of the HTTP administration API.
+//! - [`startup`]: the lines the server prints once it listens, and their reader.
 //! - [`limits`]: default size limits and why they are what they are.
 //!
 //! `docs/PROTOCOL.md` at the repository root is the prose specification of this crate.
@@ -22,6 +23,7 @@ pub mod error_code;
 pub mod frames;
 pub mod http;
 pub mod limits;
+pub mod startup;
 
 pub use codec::{DecodeError, Encoding};
 pub use error_code::ErrorCode;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use switchboard_client::Client;
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::http::AgentCreated;
+use switchboard_protocol::startup;
 use switchboard_protocol::{Request, ServerFrame, SessionId, SessionInfo};
 
 /// How long a test waits for an event it expects.
@@ -70,14 +71,8 @@ impl TestServer {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut quic = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("switchboard quic listening on ") {
-                    quic = addr.to_string();
-                }
-                if let Some(addr) = line.strip_prefix("switchboard listening on http://") {
-                    let _ = tx.send((addr.to_string(), quic.clone()));
-                }
+            if let Some(addresses) = startup::read_addresses(BufReader::new(stdout)) {
+                let _ = tx.send(addresses);
             }
         });
         let (addr, quic_addr) =
