@@ -128,3 +128,42 @@ async fn a_retried_send_never_creates_a_duplicate() {
     assert_eq!(acks, vec![(1, false), (1, true), (1, true)]);
     assert_eq!(transcript(&agent, sid).await, vec![(1, "only once".to_string())]);
 }
+
+#[tokio::test]
+async fn the_client_library_resumes_and_retries_without_gaps_or_duplicates() {
+    use switchboard_client::Conversation;
+
+    let server = TestServer::start();
+    let (agent_client, _, token) = server.agent("Ann").await;
+    let visitor_client = server.connect(switchboard_protocol::codec::Encoding::MsgPack).await;
+    let (mut visitor, _) = Conversation::start(&visitor_client, Some("Vi".into()), "web-1").await.unwrap();
+    let (mut agent, _) = Conversation::accept(&agent_client, visitor.session_id, "desk-7").await.unwrap();
+    for text in ["one", "two"] {
+        visitor.send(&visitor_client, text).await.unwrap();
+    }
+    // The agent's connection drops; the visitor keeps talking; the agent resumes.
+    drop(agent_client);
+    visitor.send(&visitor_client, "three").await.unwrap();
+    let agent_client = server.agent_with_token(&token).await;
+    let missed: Vec<String> =
+        agent.resume(&agent_client).await.unwrap().into_iter().map(|m| m.text).collect();
+    assert_eq!(missed, vec!["one", "two", "three"]);
+
+    // The visitor's connection is gone and a message is sent on a new connection before
+    // resuming: refused, so it stays queued; resume re-sends it with the same id, and a
+    // second resume re-sends nothing: stored exactly once.
+    drop(visitor_client);
+    let not_yet_resumed = server.connect(switchboard_protocol::codec::Encoding::MsgPack).await;
+    assert!(visitor.send(&not_yet_resumed, "four").await.is_err(), "not resumed yet: refused");
+    assert_eq!(visitor.unacked(), 1);
+    let fresh = server.connect(switchboard_protocol::codec::Encoding::MsgPack).await;
+    visitor.resume(&fresh).await.unwrap();
+    assert_eq!(visitor.unacked(), 0);
+    visitor.resume(&fresh).await.unwrap();
+    let texts: Vec<String> = transcript(&server.agent("Audit").await.0, visitor.session_id)
+        .await
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(texts, vec!["one", "two", "three", "four"]);
+}

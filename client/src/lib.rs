@@ -1,6 +1,10 @@
 //! A Switchboard client over WebSocket or QUIC, used by the integration tests and the load
 //! generator. It speaks only the wire protocol (`switchboard-protocol`), never the engine.
 //!
+//! [`Conversation`] layers the protocol's idempotency and resume rules over a client: fresh
+//! message ids, re-sending unacknowledged messages with the same ids, in-order application
+//! by seq, and paged resume.
+//!
 //! A [`Client`] owns one connection. Requests get fresh request ids and [`Client::request`]
 //! waits for the frame that answers them; events and unmatched frames queue up for
 //! [`Client::next_event`]. [`Client::send_raw`] sends arbitrary WebSocket messages, for
@@ -16,9 +20,11 @@ use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+pub use conversation::{Conversation, Side};
 pub use quic::QuicConnector;
 pub use tokio_tungstenite::tungstenite;
 
+mod conversation;
 mod quic;
 mod ws;
 

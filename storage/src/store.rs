@@ -37,8 +37,25 @@ impl Default for StorageConfig {
 #[derive(Clone)]
 pub struct Storage {
     db: Arc<DB>,
-    writer: WriterHandle,
-    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    writer: Arc<Writer>,
+}
+
+/// The writer thread and its queue. Dropped with the last `Storage` clone: the queue closes,
+/// the thread finishes what was queued, and the drop waits for it, so the database is never
+/// torn down (or the process exited) under a running writer.
+struct Writer {
+    handle: Option<WriterHandle>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.handle.take();
+        let thread = self.thread.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Storage {
@@ -53,12 +70,13 @@ impl Storage {
         check_schema(&db)?;
         let (writer, thread) =
             writer::spawn(db.clone(), config.durability, config.write_queue_max, config.batch_max);
-        Ok(Storage { db, writer, thread: Arc::new(Mutex::new(Some(thread))) })
+        let writer = Writer { handle: Some(writer), thread: Mutex::new(Some(thread)) };
+        Ok(Storage { db, writer: Arc::new(writer) })
     }
 
     /// Queue `batch` for the writer; `done` runs once it is durable (or failed).
     pub fn submit(&self, batch: Batch, done: Completion) -> Result<(), StorageError> {
-        self.writer.submit(batch, done)
+        self.writer.handle.as_ref().ok_or(StorageError::Closed)?.submit(batch, done)
     }
 
     /// Write `batch` and wait for it: for start-up and admin paths, not hot paths.
@@ -77,12 +95,7 @@ impl Storage {
     /// Drop this handle; if it is the last one, wait for the writer thread to finish the
     /// queued writes and release the database (so it can be reopened in the same process).
     pub fn close(self) {
-        let last = Arc::strong_count(&self.thread) == 1;
-        let thread = if last { self.thread.lock().expect("storage thread lock").take() } else { None };
-        drop(self.writer);
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
+        drop(self);
     }
 
     /// A session's metadata.
