@@ -28,6 +28,9 @@ mod conversation;
 mod quic;
 mod ws;
 
+/// Pending requests at which abandoned waiters are pruned.
+const WAITERS_PRUNE_AT: usize = 4096;
+
 /// Events buffered before the client stops reading (and the server sees a slow client).
 const EVENT_BUFFER: usize = 65_536;
 
@@ -152,7 +155,20 @@ impl Client {
     ) -> Result<(ReqId, oneshot::Receiver<ServerFrame>), ClientError> {
         let req = self.next_req();
         let (tx, rx) = oneshot::channel();
-        self.waiters.lock().expect("waiters").insert(req, tx);
+        {
+            let mut waiters = self.waiters.lock().expect("waiters");
+            if waiters.len() >= WAITERS_PRUNE_AT {
+                // Callers that gave up (timed out) dropped their receivers.
+                waiters.retain(|_, waiter| !waiter.is_closed());
+            }
+            waiters.insert(req, tx);
+        }
+        // The router marks the connection closed before it clears the waiters, so a request
+        // registered after that clear is caught here instead of waiting for a timeout.
+        if self.closed.borrow().is_some() {
+            self.waiters.lock().expect("waiters").remove(&req);
+            return Err(ClientError::Closed(self.close_info()));
+        }
         let bytes = codec::encode_client(&ClientFrame { req, request }, self.encoding);
         self.out.send(Outgoing::Frame(bytes)).await.map_err(|_| ClientError::Closed(self.close_info()))?;
         Ok((req, rx))

@@ -25,6 +25,9 @@ const FRAME_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// QUIC keep-alive: well under the server's 30 s idle timeout.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
+/// How long the reader waits for the server's close after the stream ended.
+const SERVER_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 /// Outgoing frames buffered before `send` waits.
 const OUT_BUFFER: usize = 1024;
 
@@ -100,7 +103,17 @@ impl QuicConnector {
         let (client, router) = Client::assemble(out, Encoding::MsgPack);
         tokio::spawn(async move {
             read_loop(&mut recv, &router).await;
-            let (code, reason) = close_info(connection.closed().await);
+            // The server closes right after finishing its stream; give its close (and code)
+            // a moment to arrive, then end the connection ourselves so `closed()` resolves
+            // instead of idling on keep-alives.
+            let closed = match tokio::time::timeout(SERVER_CLOSE_WAIT, connection.closed()).await {
+                Ok(error) => error,
+                Err(_) => {
+                    connection.close(quinn::VarInt::from_u32(0), b"client done");
+                    connection.closed().await
+                }
+            };
+            let (code, reason) = close_info(closed);
             router.closed(code, reason);
         });
         Ok(client)

@@ -34,6 +34,10 @@ pub enum Inbound {
     Fatal { code: ErrorCode, close_code: u16, message: String },
 }
 
+/// How long a connection whose client stopped sending still waits for its in-flight
+/// requests to be answered (they are durable writes: normally milliseconds).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Close code for a connection that stayed anonymous too long (private-use range).
 pub const CLOSE_ANONYMOUS_TIMEOUT: u16 = 4001;
 
@@ -75,6 +79,9 @@ pub async fn run<S: FrameSource>(
     let mut conn = Conn::new(engine.clone(), outbox, config.clone());
     let anonymous_deadline = tokio::time::sleep(anonymous_timeout);
     tokio::pin!(anonymous_deadline);
+    let mut reading = true;
+    let drain_deadline = tokio::time::sleep(DRAIN_TIMEOUT);
+    tokio::pin!(drain_deadline);
     let mut in_flight = FuturesUnordered::new();
     let encode = |frame: &ServerFrame| codec::encode_server(frame, reply_encoding);
     let close = |code: ErrorCode, close_code: u16, message: String| {
@@ -90,13 +97,15 @@ pub async fn run<S: FrameSource>(
                 close(ErrorCode::NotAuthenticated, CLOSE_ANONYMOUS_TIMEOUT, message);
                 break;
             }
+            () = &mut drain_deadline, if !reading => break,
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
                 if !push(&out, &overflow, encode(&reply)).await { break; }
+                if !reading && in_flight.is_empty() { break; }
             }
             Some(event) = inbox.recv() => {
                 if !push(&out, &overflow, encode(&convert::event(&engine, &event))).await { break; }
             }
-            inbound = source.next_frame(), if in_flight.len() < config.connection_requests_max => {
+            inbound = source.next_frame(), if reading && in_flight.len() < config.connection_requests_max => {
                 match inbound {
                     Some(Inbound::Frame { bytes, encoding }) => {
                         let step = match codec::decode_client(&bytes, encoding) {
@@ -114,7 +123,12 @@ pub async fn run<S: FrameSource>(
                         close(code, close_code, message);
                         break;
                     }
-                    None => break,
+                    // The client finished sending: answer what it asked, then end.
+                    None if in_flight.is_empty() => break,
+                    None => {
+                        reading = false;
+                        drain_deadline.as_mut().reset(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                    }
                 }
             }
         }

@@ -14,8 +14,10 @@
 //! - ALPN must be [`ALPN`]; anything else fails the TLS handshake (`no_application_protocol`).
 //! - One concurrent bidirectional stream, no unidirectional streams: a client cannot make
 //!   the server hold more per connection. After the first stream ends, the connection ends.
-//! - Frames are limited to `frame_bytes_max` like WebSocket frames; a larger length prefix,
-//!   or a stream that ends inside a frame, closes the connection with an `error` frame.
+//! - Frames are limited to `frame_bytes_max` like WebSocket frames; a larger length prefix
+//!   (1009), or a stream that ends inside a frame (1002), closes the connection with an
+//!   `error` frame first.
+//! - A connection that opens no stream within the anonymous timeout is closed (4001).
 //! - 0-RTT is off (the TLS config allows no early data), so no request can be replayed.
 
 use std::net::SocketAddr;
@@ -48,7 +50,7 @@ pub const SELF_SIGNED_CERT_FILE: &str = "quic-cert.pem";
 pub const SELF_SIGNED_KEY_FILE: &str = "quic-key.pem";
 
 /// QUIC application error code for a normal close by the server. Every other close uses
-/// the number of the matching WebSocket close code (1002, 1007, 1009, 4001, 4008).
+/// the number of the matching WebSocket close code (1002, 1009, 4001, 4008).
 pub const CLOSE_NORMAL: u32 = 0;
 
 /// QUIC settings.
@@ -190,10 +192,18 @@ pub async fn serve(endpoint: Endpoint, engine: Engine, config: Arc<GatewayConfig
 }
 
 async fn serve_connection(connection: quinn::Connection, engine: Engine, config: Arc<GatewayConfig>) {
-    let (send, recv) = match connection.accept_bi().await {
-        Ok(pair) => pair,
-        Err(e) => {
+    // The anonymous timeout starts at the handshake: a client that never opens its stream
+    // (QUIC streams appear with their first byte) must not hold a connection slot.
+    let anonymous = Duration::from_millis(config.anonymous_timeout_ms);
+    let (send, recv) = match tokio::time::timeout(anonymous, connection.accept_bi()).await {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "quic connection ended before its stream");
+            return;
+        }
+        Err(_) => {
+            let code = VarInt::from_u32(u32::from(connection::CLOSE_ANONYMOUS_TIMEOUT));
+            connection.close(code, b"no stream opened in time");
             return;
         }
     };
@@ -216,25 +226,42 @@ async fn write_loop(
     mut frames: mpsc::Receiver<Vec<u8>>,
     mut close: watch::Receiver<Option<Closing>>,
 ) {
+    // `signalled` turns false when the loop drops its close sender without a close: then
+    // queued frames (replies to a client that finished its stream) are still written.
+    let mut signalled = true;
+    let mut stuck = false;
     loop {
         let bytes = tokio::select! {
             biased;
-            _ = close.changed() => break,
+            changed = close.changed(), if signalled => match changed {
+                Ok(()) => break,
+                Err(_) => { signalled = false; continue; }
+            },
             next = frames.recv() => match next {
                 Some(bytes) => bytes,
                 None => break,
             },
         };
+        let frame = write_frame(&mut send, &bytes);
+        tokio::pin!(frame);
         tokio::select! {
             biased;
-            _ = close.changed() => break,
-            sent = write_frame(&mut send, &bytes) => if sent.is_err() { return },
+            Ok(()) = close.changed(), if signalled => {
+                // Never cut a frame in half: finish it (briefly) so the error frame that
+                // follows starts on a frame boundary; a peer that will not take it is reset.
+                stuck = !matches!(tokio::time::timeout(CLOSE_TIMEOUT, &mut frame).await, Ok(Ok(())));
+                break;
+            }
+            sent = &mut frame => if sent.is_err() { return },
         }
     }
     let closing = close.borrow().clone();
     match closing {
         Some(closing) => {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, write_frame(&mut send, &closing.error_frame)).await;
+            if !stuck {
+                let _ =
+                    tokio::time::timeout(CLOSE_TIMEOUT, write_frame(&mut send, &closing.error_frame)).await;
+            }
             let _ = send.finish();
             // The QUIC application error code is the WebSocket close code (1009, 4008, …).
             let code = u32::from(closing.code);

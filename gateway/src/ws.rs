@@ -159,10 +159,16 @@ async fn write_loop(
         // JSON encoding of our frames is always valid UTF-8.
         Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
     };
+    // `signalled` turns false when the connection loop ends without a close: the frames it
+    // queued last (replies) are still written.
+    let mut signalled = true;
     loop {
         let message = tokio::select! {
             biased;
-            _ = close.changed() => break,
+            changed = close.changed(), if signalled => match changed {
+                Ok(()) => break,
+                Err(_) => { signalled = false; continue; }
+            },
             next = frames.recv() => match next {
                 Some(bytes) => to_message(bytes),
                 None => break,
@@ -182,7 +188,7 @@ async fn write_loop(
         };
         tokio::select! {
             biased;
-            _ = close.changed() => break,
+            Ok(()) = close.changed(), if signalled => break,
             sent = burst => if sent.is_err() { return },
         }
     }
