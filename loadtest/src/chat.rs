@@ -53,6 +53,7 @@ const DRAIN_MAX: Duration = Duration::from_secs(60);
 /// Per-receiver results.
 struct Received {
     latency: Histogram<u64>,
+    seen: HashSet<u64>,
     unique: u64,
     duplicates: u64,
     out_of_order: u64,
@@ -61,7 +62,8 @@ struct Received {
 /// Per-sender results.
 struct Sent {
     ack_latency: Histogram<u64>,
-    acked: u64,
+    /// The per-sender counters `k` of every acknowledged message.
+    acked: Vec<u64>,
     errors: u64,
 }
 
@@ -77,6 +79,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<Summary> {
     let per_sender = args.rate / (2.0 * args.pairs as f64);
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let rss_before = server.rss_bytes();
     for (i, Pair { mut visitor, mut agent, session, .. }) in pairs.into_iter().enumerate() {
         let (visitor_events, agent_events) = (visitor.take_events(), agent.take_events());
@@ -96,34 +99,46 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<Summary> {
             };
             senders.push(tokio::spawn(send(client, plan, counters.clone())));
         }
+        // Receiver 2i (the visitor) hears sender 2i + 1 (the agent) and vice versa.
+        let window = Window { epoch, end, senders_done: done_rx.clone() };
         receivers.push(tokio::spawn(receive(
             visitor_events,
             'a',
-            epoch,
-            end,
+            window.clone(),
             counters.clone(),
             visitor.clone(),
         )));
-        receivers.push(tokio::spawn(receive(agent_events, 'v', epoch, end, counters.clone(), agent.clone())));
+        receivers.push(tokio::spawn(receive(agent_events, 'v', window, counters.clone(), agent.clone())));
     }
     let mut ack_latency = report::histogram();
-    let (mut acked, mut errors, mut sent_total) = (0, 0, 0);
+    let (mut acked, mut errors) = (0, 0);
+    let mut acked_by_sender = Vec::with_capacity(senders.len());
     for sender in senders {
         let sent = sender.await??;
         ack_latency.add(&sent.ack_latency)?;
-        acked += sent.acked;
+        acked += sent.acked.len() as u64;
         errors += sent.errors;
+        acked_by_sender.push(sent.acked);
     }
-    sent_total += counters.sent.load(Ordering::Relaxed);
+    let _ = done_tx.send(true);
+    let sent_total = counters.sent.load(Ordering::Relaxed);
     let mut latency = report::histogram();
     let (mut delivered, mut duplicates, mut out_of_order) = (0, 0, 0);
+    let mut seen_by_receiver = Vec::with_capacity(receivers.len());
     for receiver in receivers {
         let r = receiver.await?;
         latency.add(&r.latency)?;
         delivered += r.unique;
         duplicates += r.duplicates;
         out_of_order += r.out_of_order;
+        seen_by_receiver.push(r.seen);
     }
+    // Lost: acknowledged by the server, never delivered to the other side of its pair.
+    let lost: u64 = acked_by_sender
+        .iter()
+        .enumerate()
+        .map(|(j, ks)| ks.iter().filter(|k| !seen_by_receiver[j ^ 1].contains(k)).count() as u64)
+        .sum();
     progress.abort();
     let traffic = Traffic {
         scenario: "chat",
@@ -136,7 +151,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<Summary> {
         delivered,
     };
     let mut summary = Summary {
-        lost: acked.saturating_sub(delivered),
+        lost,
         duplicates,
         out_of_order,
         errors,
@@ -205,7 +220,7 @@ struct Plan {
 
 /// Send on schedule; a companion task collects acknowledgements in order.
 async fn send(client: Arc<Client>, plan: Plan, counters: Arc<Counters>) -> anyhow::Result<Sent> {
-    let (acks_tx, acks_rx) = mpsc::channel::<(Instant, oneshot::Receiver<ServerFrame>)>(plan.window);
+    let (acks_tx, acks_rx) = mpsc::channel::<(u64, Instant, oneshot::Receiver<ServerFrame>)>(plan.window);
     let collector = tokio::spawn(collect(client.clone(), acks_rx, counters.clone()));
     let interval = Duration::from_secs_f64(1.0 / plan.rate.max(1e-9));
     let mut k: u64 = 0;
@@ -228,7 +243,7 @@ async fn send(client: Arc<Client>, plan: Plan, counters: Arc<Counters>) -> anyho
         };
         let (_, rx) = client.send(request).await?;
         counters.sent.fetch_add(1, Ordering::Relaxed);
-        if acks_tx.send((intended, rx)).await.is_err() {
+        if acks_tx.send((k, intended, rx)).await.is_err() {
             break;
         }
         k += 1;
@@ -239,14 +254,14 @@ async fn send(client: Arc<Client>, plan: Plan, counters: Arc<Counters>) -> anyho
 
 async fn collect(
     client: Arc<Client>,
-    mut acks: mpsc::Receiver<(Instant, oneshot::Receiver<ServerFrame>)>,
+    mut acks: mpsc::Receiver<(u64, Instant, oneshot::Receiver<ServerFrame>)>,
     counters: Arc<Counters>,
 ) -> anyhow::Result<Sent> {
-    let mut sent = Sent { ack_latency: report::histogram(), acked: 0, errors: 0 };
-    while let Some((intended, rx)) = acks.recv().await {
+    let mut sent = Sent { ack_latency: report::histogram(), acked: Vec::new(), errors: 0 };
+    while let Some((k, intended, rx)) = acks.recv().await {
         match client.wait(rx).await {
             Ok(ServerFrame::MessageAck { .. }) => {
-                sent.acked += 1;
+                sent.acked.push(k);
                 counters.acked.fetch_add(1, Ordering::Relaxed);
                 sent.ack_latency.saturating_record(intended.elapsed().as_micros() as u64);
             }
@@ -259,27 +274,45 @@ async fn collect(
     Ok(sent)
 }
 
-/// Receive the other side's messages until `end` plus a drain period.
+/// When a receiver may stop: after every sender finished and the stream went quiet.
+#[derive(Clone)]
+struct Window {
+    epoch: Instant,
+    end: Instant,
+    senders_done: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Receive the other side's messages until every sender is done and the stream has been
+/// quiet for [`QUIET`] (at the latest [`DRAIN_MAX`] after the end).
 async fn receive(
     mut events: mpsc::Receiver<ServerFrame>,
     from_tag: char,
-    epoch: Instant,
-    end: Instant,
+    window: Window,
     counters: Arc<Counters>,
     _client: Arc<Client>,
 ) -> Received {
-    let drain_until = end + DRAIN_MAX;
-    let mut r = Received { latency: report::histogram(), unique: 0, duplicates: 0, out_of_order: 0 };
-    let mut seen = HashSet::new();
+    let drain_until = window.end + DRAIN_MAX;
+    let mut r = Received {
+        latency: report::histogram(),
+        seen: HashSet::new(),
+        unique: 0,
+        duplicates: 0,
+        out_of_order: 0,
+    };
     let mut highest: Option<u64> = None;
     loop {
-        // After the traffic ends, stop once the stream has been quiet for a while.
-        let quiet = Instant::now().max(end) + QUIET;
-        let next = tokio::time::timeout_at(quiet.min(drain_until).into(), events.recv()).await;
-        let Ok(Some(frame)) = next else { break };
+        let done = *window.senders_done.borrow();
+        let wait = if done { QUIET } else { Duration::from_millis(500) };
+        let deadline = (Instant::now() + wait).min(drain_until);
+        let frame = match tokio::time::timeout_at(deadline.into(), events.recv()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) if done || Instant::now() >= drain_until => break,
+            Err(_) => continue,
+        };
         let ServerFrame::Message { message, .. } = frame else { continue };
         let Some((k, intended_ns)) = parse(&message.text, from_tag) else { continue };
-        if !seen.insert(k) {
+        if !r.seen.insert(k) {
             r.duplicates += 1;
             continue;
         }
@@ -289,7 +322,7 @@ async fn receive(
         highest = Some(highest.map_or(k, |h| h.max(k)));
         r.unique += 1;
         counters.delivered.fetch_add(1, Ordering::Relaxed);
-        let now_ns = epoch.elapsed().as_nanos() as u64;
+        let now_ns = window.epoch.elapsed().as_nanos() as u64;
         r.latency.saturating_record(now_ns.saturating_sub(intended_ns) / 1000);
     }
     r

@@ -17,6 +17,11 @@ use crate::chat::{setup_pairs, Pair};
 use crate::report::{self, Counters, Summary, Traffic};
 use crate::setup::{Dialer, Server, Target};
 
+/// After the agents finish, a visitor stops once nothing arrived for this long …
+const QUIET: Duration = Duration::from_secs(2);
+/// … or at the latest this long after the end.
+const DRAIN_MAX: Duration = Duration::from_secs(60);
+
 /// `loadtest reconnect` options.
 #[derive(Debug, Args)]
 pub struct ReconnectArgs {
@@ -52,9 +57,18 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
     let per_pair = args.rate / args.pairs as f64;
     let mut agents = Vec::new();
     let mut visitors = Vec::new();
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     for Pair { visitor, agent, session, token } in pairs {
         agents.push(tokio::spawn(agent_sends(agent, session, per_pair, end, counters.clone())));
-        let plan = VisitorPlan { session, token, drop_at, back_at, end, dialer: dialer.clone() };
+        let plan = VisitorPlan {
+            session,
+            token,
+            drop_at,
+            back_at,
+            end,
+            agents_done: done_rx.clone(),
+            dialer: dialer.clone(),
+        };
         visitors.push(tokio::spawn(visitor_life(visitor, plan, counters.clone())));
     }
     let (mut acked, mut errors, mut lost, mut duplicates, mut delivered) = (0u64, 0u64, 0u64, 0u64, 0u64);
@@ -65,6 +79,7 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
         errors += errs;
         acked_by_session.push((session, seqs));
     }
+    let _ = done_tx.send(true);
     let mut seen_by_session = std::collections::HashMap::new();
     for visitor in visitors {
         let (session, seen, dups) = visitor.await??;
@@ -165,6 +180,7 @@ struct VisitorPlan {
     drop_at: Instant,
     back_at: Instant,
     end: Instant,
+    agents_done: tokio::sync::watch::Receiver<bool>,
     dialer: Arc<Dialer>,
 }
 
@@ -200,7 +216,19 @@ async fn visitor_life(
             break;
         }
     }
-    receive_until(&mut visitor, plan.end + Duration::from_secs(3), |seq| note(seq, &mut seen)).await;
+    // Live again: receive until every agent has finished and the stream has gone quiet.
+    let drain_until = plan.end + DRAIN_MAX;
+    loop {
+        let done = *plan.agents_done.borrow();
+        let wait = if done { QUIET } else { Duration::from_millis(500) };
+        let deadline = (Instant::now() + wait).min(drain_until);
+        let before = seen.len();
+        receive_until(&mut visitor, deadline, |seq| note(seq, &mut seen)).await;
+        let quiet = seen.len() == before;
+        if (done && quiet) || Instant::now() >= drain_until || visitor.close_info().is_some() {
+            break;
+        }
+    }
     Ok((plan.session, seen, duplicates))
 }
 
