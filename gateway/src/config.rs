@@ -15,9 +15,9 @@ pub struct GatewayConfig {
     /// connection with 1009 and `frame_too_large`. Default: the protocol's 16 KiB.
     pub frame_bytes_max: usize,
     /// tungstenite's per-connection read buffer. Its default (128 KiB, allocated per
-    /// connection) would make idle connections expensive; 1 KiB holds most chat frames whole
-    /// (larger ones are read in several chunks) and keeps an idle connection near 10 KB of
-    /// server memory (measured: docs/BENCHMARKS.md).
+    /// connection) would make idle connections expensive; 512 B holds a typical chat frame
+    /// whole (larger ones are read in several chunks) and keeps an idle connection near 9 KB
+    /// of server memory (measured: docs/BENCHMARKS.md).
     pub ws_read_buffer_bytes: usize,
     /// Bytes tungstenite gathers before writing to the socket. Small: frames are small and
     /// latency matters more than syscall count.
@@ -61,7 +61,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             frame_bytes_max: limits::FRAME_BYTES_MAX_DEFAULT,
-            ws_read_buffer_bytes: 1024,
+            ws_read_buffer_bytes: 512,
             ws_write_buffer_bytes: 4096,
             ws_write_buffer_max_bytes: 256 * 1024,
             connection_events_max: 1024,

@@ -8,6 +8,7 @@
 //! waiting for the socket.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use switchboard_engine::{Engine, Outbox, Overflow};
 use switchboard_protocol::codec::{self, Encoding};
 use switchboard_protocol::{ErrorCode, ServerFrame};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Sleep;
 
 use crate::dispatch::{dispatch, Conn, Step};
 use crate::errors::Failure;
@@ -77,11 +79,10 @@ pub async fn run<S: FrameSource>(
     let overflow = inbox.overflow();
     let anonymous_timeout = Duration::from_millis(config.anonymous_timeout_ms);
     let mut conn = Conn::new(engine.clone(), outbox, config.clone());
-    let anonymous_deadline = tokio::time::sleep(anonymous_timeout);
-    tokio::pin!(anonymous_deadline);
     let mut reading = true;
-    let drain_deadline = tokio::time::sleep(DRAIN_TIMEOUT);
-    tokio::pin!(drain_deadline);
+    // One timer, boxed so an identified, idle connection holds none: first the anonymous
+    // deadline, later (once the client stops sending) the drain deadline.
+    let mut deadline: Option<Pin<Box<Sleep>>> = Some(Box::pin(tokio::time::sleep(anonymous_timeout)));
     let mut in_flight = FuturesUnordered::new();
     let encode = |frame: &ServerFrame| codec::encode_server(frame, reply_encoding);
     let close = |code: ErrorCode, close_code: u16, message: String| {
@@ -89,15 +90,19 @@ pub async fn run<S: FrameSource>(
         let _ = outlet.close.send(Some(Closing { error_frame, code: close_code, reason: message }));
     };
     loop {
+        if reading && conn.role != Role::Anonymous {
+            deadline = None;
+        }
         tokio::select! {
             biased;
             () = overflow.wait() => break,
-            () = &mut anonymous_deadline, if conn.role == Role::Anonymous => {
-                let message = format!("no `auth`, `start_chat` or `resume_chat` within {} s", anonymous_timeout.as_secs());
-                close(ErrorCode::NotAuthenticated, CLOSE_ANONYMOUS_TIMEOUT, message);
+            () = expiry(&mut deadline), if deadline.is_some() => {
+                if reading {
+                    let message = format!("no `auth`, `start_chat` or `resume_chat` within {} s", anonymous_timeout.as_secs());
+                    close(ErrorCode::NotAuthenticated, CLOSE_ANONYMOUS_TIMEOUT, message);
+                }
                 break;
             }
-            () = &mut drain_deadline, if !reading => break,
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
                 if !push(&out, &overflow, encode(&reply)).await { break; }
                 if !reading && in_flight.is_empty() { break; }
@@ -127,7 +132,7 @@ pub async fn run<S: FrameSource>(
                     None if in_flight.is_empty() => break,
                     None => {
                         reading = false;
-                        drain_deadline.as_mut().reset(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                        deadline = Some(Box::pin(tokio::time::sleep(DRAIN_TIMEOUT)));
                     }
                 }
             }
@@ -147,5 +152,13 @@ async fn push(out: &mpsc::Sender<Vec<u8>>, overflow: &Overflow, bytes: Vec<u8>) 
         biased;
         () = overflow.wait() => false,
         sent = out.send(bytes) => sent.is_ok(),
+    }
+}
+
+/// Resolves when the deadline (if any) passes.
+async fn expiry(deadline: &mut Option<Pin<Box<Sleep>>>) {
+    match deadline {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
     }
 }
