@@ -31,6 +31,8 @@ pub enum Event {
 pub enum Delivery {
     /// Queued for the connection.
     Queued,
+    /// An optional event left out because the connection's queue is over half full.
+    Skipped,
     /// The queue was full: the connection is now marked overflowed and will be closed.
     Overflowed,
     /// The connection is gone.
@@ -79,7 +81,7 @@ impl Outbox {
     pub fn offer(&self, event: Event) -> Delivery {
         if self.tx.capacity() * 2 < self.tx.max_capacity() {
             metrics::counter!("switchboard_events_skipped_total").increment(1);
-            return Delivery::Queued;
+            return Delivery::Skipped;
         }
         self.deliver(event)
     }
@@ -142,6 +144,19 @@ mod tests {
 
     fn typing() -> Event {
         Event::Typing { session_id: 1, from: Participant::Visitor, typing: true }
+    }
+
+    #[tokio::test]
+    async fn optional_events_are_skipped_before_the_queue_fills() {
+        let (outbox, _inbox) = Outbox::channel(1, 4);
+        // Offers go in while at least half the queue is free (2 of 4 after two) …
+        for _ in 0..3 {
+            assert_eq!(outbox.offer(typing()), Delivery::Queued);
+        }
+        // … and are skipped once less than half is free; required events still fit.
+        assert_eq!(outbox.offer(typing()), Delivery::Skipped);
+        assert_eq!(outbox.deliver(typing()), Delivery::Queued);
+        assert!(!outbox.is_closed(), "skipping never overflows the connection");
     }
 
     #[tokio::test]

@@ -38,7 +38,6 @@ pub(crate) struct Subscriber {
 }
 
 /// What a caller asks of a session.
-#[derive(Clone)]
 pub(crate) enum CommandKind {
     Accept { agent: AgentId, subscriber: Subscriber },
     Close { agent: AgentId },
