@@ -227,7 +227,8 @@ async fn a_visitor_flooding_messages_is_rate_limited_and_agents_keep_their_conne
             }
         }
     }
-    assert!((10..=12).contains(&acked), "the burst passes, the rest is limited: {acked} acked");
+    // The burst of 10 passes; refill at 5/s adds one per 200 ms of a slow run.
+    assert!((10..=15).contains(&acked), "the burst passes, the rest is limited: {acked} acked");
     assert_eq!(acked + limited, 40);
     // The agent heard about the session's activity without being disconnected.
     still_usable(&agent).await;
