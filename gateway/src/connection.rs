@@ -53,10 +53,57 @@ pub struct Closing {
     pub reason: String,
 }
 
-/// The transport's writing side: a bounded queue of encoded frames, and the close signal.
+/// The loop's side of a transport's writer: a bounded queue of encoded frames, and the
+/// close signal.
 pub struct Outlet {
     pub frames: mpsc::Sender<Vec<u8>>,
     pub close: watch::Sender<Option<Closing>>,
+}
+
+/// The writer's side: the frames to write and the close signal.
+pub struct Inlet {
+    pub frames: mpsc::Receiver<Vec<u8>>,
+    pub close: CloseWatch,
+}
+
+impl Outlet {
+    /// A connected outlet/inlet pair queueing at most `frames_max` encoded frames.
+    pub fn pair(frames_max: usize) -> (Outlet, Inlet) {
+        let (frames, frames_rx) = mpsc::channel(frames_max);
+        let (close, close_rx) = watch::channel(None);
+        (
+            Outlet { frames, close },
+            Inlet { frames: frames_rx, close: CloseWatch { rx: close_rx, live: true } },
+        )
+    }
+}
+
+/// A writer's view of the close signal.
+pub struct CloseWatch {
+    rx: watch::Receiver<Option<Closing>>,
+    /// False once the loop ended without signalling a close: the writer then just drains
+    /// the frames queued last (replies) and stops when the queue ends.
+    live: bool,
+}
+
+impl CloseWatch {
+    /// Resolves when the loop signals a close; never, once the loop has ended without one.
+    /// Cancel-safe (as `watch::Receiver::changed` is).
+    pub async fn signalled(&mut self) {
+        while self.live {
+            match self.rx.changed().await {
+                Ok(()) if self.rx.borrow().is_some() => return,
+                Ok(()) => {}
+                Err(_) => self.live = false,
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// The close the loop asked for, if any.
+    pub fn closing(&self) -> Option<Closing> {
+        self.rx.borrow().clone()
+    }
 }
 
 /// A transport's stream of incoming frames; `None` when the peer has gone.

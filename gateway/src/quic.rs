@@ -33,9 +33,8 @@ use sha2::{Digest, Sha256};
 use switchboard_engine::Engine;
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::ErrorCode;
-use tokio::sync::{mpsc, watch};
 
-use crate::connection::{self, Closing, FrameSource, Inbound, Outlet};
+use crate::connection::{self, FrameSource, Inbound, Inlet, Outlet};
 use crate::GatewayConfig;
 
 /// The ALPN protocol name clients must offer.
@@ -208,11 +207,10 @@ async fn serve_connection(connection: quinn::Connection, engine: Engine, config:
         }
     };
     metrics::gauge!("switchboard_connections", "transport" => "quic").increment(1.0);
-    let (frames, frames_rx) = mpsc::channel::<Vec<u8>>(config.connection_out_frames_max);
-    let (close, close_rx) = watch::channel(None);
-    let writer = tokio::spawn(write_loop(connection.clone(), send, frames_rx, close_rx));
+    let (outlet, inlet) = Outlet::pair(config.connection_out_frames_max);
+    let writer = tokio::spawn(write_loop(connection.clone(), send, inlet));
     let source = QuicSource { recv, frame_bytes_max: config.frame_bytes_max, buffer: Vec::new() };
-    connection::run(engine, config, Encoding::MsgPack, source, Outlet { frames, close }).await;
+    connection::run(engine, config, Encoding::MsgPack, source, outlet).await;
     let _ = writer.await;
     metrics::gauge!("switchboard_connections", "transport" => "quic").decrement(1.0);
 }
@@ -223,20 +221,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 async fn write_loop(
     connection: quinn::Connection,
     mut send: SendStream,
-    mut frames: mpsc::Receiver<Vec<u8>>,
-    mut close: watch::Receiver<Option<Closing>>,
+    Inlet { mut frames, mut close }: Inlet,
 ) {
-    // `signalled` turns false when the loop drops its close sender without a close: then
-    // queued frames (replies to a client that finished its stream) are still written.
-    let mut signalled = true;
     let mut stuck = false;
     loop {
         let bytes = tokio::select! {
             biased;
-            changed = close.changed(), if signalled => match changed {
-                Ok(()) => break,
-                Err(_) => { signalled = false; continue; }
-            },
+            () = close.signalled() => break,
             next = frames.recv() => match next {
                 Some(bytes) => bytes,
                 None => break,
@@ -246,7 +237,7 @@ async fn write_loop(
         tokio::pin!(frame);
         tokio::select! {
             biased;
-            Ok(()) = close.changed(), if signalled => {
+            () = close.signalled() => {
                 // Never cut a frame in half: finish it (briefly) so the error frame that
                 // follows starts on a frame boundary; a peer that will not take it is reset.
                 stuck = !matches!(tokio::time::timeout(CLOSE_TIMEOUT, &mut frame).await, Ok(Ok(())));
@@ -255,7 +246,7 @@ async fn write_loop(
             sent = &mut frame => if sent.is_err() { return },
         }
     }
-    let closing = close.borrow().clone();
+    let closing = close.closing();
     match closing {
         Some(closing) => {
             if !stuck {

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use switchboard_engine::Engine;
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::ErrorCode;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -28,7 +28,7 @@ use tokio_tungstenite::WebSocketStream;
 use warp::http::{header, Request, StatusCode};
 use warp::reply::Reply;
 
-use crate::connection::{self, Closing, FrameSource, Inbound, Outlet};
+use crate::connection::{self, FrameSource, Inbound, Inlet, Outlet};
 use crate::GatewayConfig;
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -133,13 +133,12 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encoding: Encoding) {
     metrics::gauge!("switchboard_connections", "transport" => "ws").increment(1.0);
     let (sink, stream) = socket.split();
-    let (frames, frames_rx) = mpsc::channel::<Vec<u8>>(config.connection_out_frames_max);
-    let (close, close_rx) = watch::channel(None);
+    let (outlet, inlet) = Outlet::pair(config.connection_out_frames_max);
     let ping_every = Duration::from_millis(config.ws_ping_interval_ms);
-    let writer = tokio::spawn(write_loop(sink, frames_rx, close_rx, encoding, ping_every));
+    let writer = tokio::spawn(write_loop(sink, inlet, encoding, ping_every));
     let idle = Duration::from_millis(config.ws_idle_timeout_ms);
     let source = WsSource { stream, idle, last_heard: Instant::now() };
-    connection::run(engine, config, encoding, source, Outlet { frames, close }).await;
+    connection::run(engine, config, encoding, source, outlet).await;
     let _ = writer.await;
     metrics::gauge!("switchboard_connections", "transport" => "ws").decrement(1.0);
 }
@@ -148,8 +147,7 @@ async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encod
 /// the error frame and the close frame ahead of anything still queued, and stop.
 async fn write_loop(
     mut sink: SplitSink<Socket, Message>,
-    mut frames: mpsc::Receiver<Vec<u8>>,
-    mut close: watch::Receiver<Option<Closing>>,
+    Inlet { mut frames, mut close }: Inlet,
     encoding: Encoding,
     ping_every: Duration,
 ) {
@@ -159,16 +157,10 @@ async fn write_loop(
         // JSON encoding of our frames is always valid UTF-8.
         Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
     };
-    // `signalled` turns false when the connection loop ends without a close: the frames it
-    // queued last (replies) are still written.
-    let mut signalled = true;
     loop {
         let message = tokio::select! {
             biased;
-            changed = close.changed(), if signalled => match changed {
-                Ok(()) => break,
-                Err(_) => { signalled = false; continue; }
-            },
+            () = close.signalled() => break,
             next = frames.recv() => match next {
                 Some(bytes) => to_message(bytes),
                 None => break,
@@ -188,11 +180,11 @@ async fn write_loop(
         };
         tokio::select! {
             biased;
-            Ok(()) = close.changed(), if signalled => break,
+            () = close.signalled() => break,
             sent = burst => if sent.is_err() { return },
         }
     }
-    let closing = close.borrow().clone();
+    let closing = close.closing();
     if let Some(closing) = closing {
         let goodbye = async {
             sink.send(to_message(closing.error_frame)).await?;
