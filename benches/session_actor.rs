@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use switchboard_engine::{Engine, EngineConfig, Outbox, Participant, Visitor};
+use switchboard_engine::{Answer, Engine, EngineConfig, Outbox, Outgoing, Participant, ReplyTo, Visitor};
 use switchboard_storage::{Durability, Storage, StorageConfig};
 
 /// Posts per iteration.
@@ -37,32 +37,33 @@ fn bench(c: &mut Criterion) {
             let mut ids = Vec::new();
             let mut inboxes = Vec::new();
             for _ in 0..sessions {
-                let (outbox, inbox) = Outbox::channel(engine.next_conn_id(), 16);
+                let (outbox, inbox) = Outbox::channel(engine.next_conn_id(), 16, 16);
                 inboxes.push(inbox);
                 let chat = system.block_on(engine.start_chat(Visitor::default(), None, outbox)).unwrap();
                 ids.push(chat.session.meta.id);
             }
+            // The poster's queue: room for a whole iteration's answers.
+            let (poster, mut answers) = Outbox::channel(engine.next_conn_id(), 16, POSTS as usize);
             let mut n = 0u64;
             group.bench_function(format!("{durability_name}/{sessions}_sessions"), |b| {
                 b.iter_custom(|iters| {
                     let start = Instant::now();
                     for _ in 0..iters {
                         system.block_on(async {
-                            let mut pending = Vec::with_capacity(POSTS as usize);
                             for i in 0..POSTS {
                                 n += 1;
                                 let session = ids[(i % sessions) as usize];
-                                let post = engine.post(
-                                    Participant::Visitor,
-                                    session,
-                                    format!("m{n}"),
-                                    "hello".into(),
-                                    0,
-                                );
-                                pending.push(post.await.unwrap());
+                                let to = ReplyTo { outbox: poster.clone(), req: i };
+                                engine
+                                    .post(Participant::Visitor, session, format!("m{n}"), "hello".into(), to)
+                                    .await
+                                    .unwrap();
                             }
-                            for p in pending {
-                                p.await.unwrap();
+                            for _ in 0..POSTS {
+                                match answers.recv().await {
+                                    Some(Outgoing::Answer { answer: Ok(Answer::Posted(_)), .. }) => {}
+                                    other => panic!("{other:?}"),
+                                }
                             }
                         });
                     }

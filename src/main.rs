@@ -13,6 +13,12 @@ mod settings;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: the server allocates and frees small buffers for every frame on every shard
+/// thread; measured in docs/BENCHMARKS.md against the system allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Switchboard: a real-time chat engine for large support centres.
 #[derive(Parser)]
 #[command(name = "switchboard", version, about)]

@@ -16,6 +16,10 @@ use crate::settings::Settings;
 /// File in the data directory holding the generated administrator token (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
+/// Worker threads of the main runtime: it only runs the HTTP accept loop and the signal
+/// handler, so one is enough and leaves the cores to the shards.
+const MAIN_RUNTIME_WORKERS: usize = 1;
+
 /// Run the server until a shutdown signal.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -26,7 +30,15 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let storage =
         Storage::open(&settings.data_dir.join("db"), &settings.storage).context("opening storage")?;
-    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    // The main runtime only accepts HTTP connections and waits for signals: connections,
+    // the QUIC endpoint and session actors all run on the engine's shards (arbiters).
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(MAIN_RUNTIME_WORKERS)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    };
     let system = actix_rt::System::with_tokio_rt(runtime);
     system.block_on(serve(settings, storage))
 }
@@ -46,13 +58,21 @@ async fn serve(settings: Settings, storage: Storage) -> anyhow::Result<()> {
     }
     .map_err(anyhow::Error::msg)?;
     let fingerprint = identity.fingerprint();
-    let endpoint = quic::bind(&settings.gateway.quic, identity).map_err(anyhow::Error::msg)?;
+    // Bound on shard 0, so quinn's endpoint and connection drivers run on a shard thread
+    // beside the connections they feed instead of waking another thread for every packet.
+    let (bound, bound_rx) = tokio::sync::oneshot::channel();
+    let quic_config = settings.gateway.quic.clone();
+    engine.spawn_on_shard(0, async move {
+        let _ = bound.send(quic::bind(&quic_config, identity));
+    });
+    let endpoint = bound_rx.await.context("shard 0 stopped")?.map_err(anyhow::Error::msg)?;
     let quic_addr = endpoint.local_addr()?;
     let server = Server::bind(settings.gateway.clone(), engine.clone(), metrics)
         .await
         .context("binding the HTTP listener")?;
     let running = server.start()?;
-    let quic_task = tokio::spawn(quic::serve(endpoint.clone(), engine, Arc::new(settings.gateway.clone())));
+    engine
+        .spawn_on_shard(0, quic::serve(endpoint.clone(), engine.clone(), Arc::new(settings.gateway.clone())));
     // Tests and scripts read these lines to learn the bound addresses.
     println!("{}{quic_addr}", startup::QUIC_LISTENING);
     println!("{}{}", startup::HTTP_LISTENING, running.local_addr);
@@ -67,8 +87,9 @@ async fn serve(settings: Settings, storage: Storage) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     running.stop().await;
     quic::shutdown(&endpoint);
-    quic_task.abort();
     storage.sync_wal().context("syncing the write-ahead log")?;
+    // The next start then replays no log: restart time does not grow with traffic.
+    storage.flush_memtables().context("flushing memtables")?;
     actix_rt::System::current().stop();
     Ok(())
 }

@@ -39,7 +39,7 @@ pub struct ServeArgs {
     /// Largest WebSocket frame accepted, in bytes [default: 16384].
     #[arg(long, env = "SWITCHBOARD_FRAME_BYTES_MAX")]
     pub frame_bytes_max: Option<usize>,
-    /// Session actor threads [default: number of CPUs].
+    /// Shards: threads running session actors and connections [default: CPUs this process may run on].
     #[arg(long, env = "SWITCHBOARD_ARBITERS")]
     pub arbiters: Option<usize>,
     /// QUIC (UDP) listen address [default: 127.0.0.1:4433].

@@ -12,3 +12,4 @@ mod loadtest;
 mod quic;
 mod resume;
 mod slow_client;
+mod ws_protocol;

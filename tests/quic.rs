@@ -153,3 +153,19 @@ async fn extra_streams_are_not_granted_and_resets_end_only_that_connection() {
     let (agent, _, _) = server.agent("Bob").await;
     still_usable(&agent).await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_stream_is_closed_with_1002() {
+    let server = TestServer::start();
+    let (_, token) = server.create_agent("Ann", 5).await;
+    let connection = raw_connection(&server).await;
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    send.write_all(&frame(1, Request::Auth { token })).await.unwrap();
+    assert!(matches!(read_frame(&mut recv).await, ServerFrame::Authed { .. }));
+    // STOP_SENDING: the client will read nothing more, so no reply could reach it. The
+    // server closes the connection at once instead of keeping a useless slot.
+    recv.stop(quinn::VarInt::from_u32(9)).unwrap();
+    assert_eq!(close_code(&connection).await, 1002);
+    let (agent, _, _) = server.agent("Bob").await;
+    still_usable(&agent).await;
+}

@@ -167,3 +167,25 @@ async fn the_client_library_resumes_and_retries_without_gaps_or_duplicates() {
         .collect();
     assert_eq!(texts, vec!["one", "two", "three", "four"]);
 }
+
+#[tokio::test]
+async fn a_replay_far_larger_than_the_socket_buffers_arrives_whole_over_json() {
+    // 500 messages of 2,000 bytes: the `attached` reply is over 1 MB in JSON, far beyond
+    // tungstenite's write buffer and the client's frame limit.
+    let server = TestServer::start();
+    let (agent, _, token) = server.agent("Ann").await;
+    let (_visitor, sid, _) = server.visitor("Vic", None).await;
+    agent.call(Request::Accept { session_id: sid }).await.unwrap();
+    let text = "x".repeat(2000);
+    for i in 0..REPLAY_MESSAGES_MAX {
+        agent.call(say(sid, &format!("a{i}"), &text)).await.unwrap();
+    }
+    let reader = server.connect(switchboard_protocol::codec::Encoding::Json).await;
+    reader.call(Request::Auth { token }).await.unwrap();
+    let reply = reader.call(Request::Attach { session_id: sid, after_seq: 0 }).await.unwrap();
+    let ServerFrame::Attached { messages, .. } = reply else { panic!("{reply:?}") };
+    assert_eq!(messages.len(), REPLAY_MESSAGES_MAX);
+    assert!(messages.iter().all(|m| m.text == text));
+    // The connection is still in order afterwards.
+    assert!(matches!(reader.call(Request::ListQueue {}).await.unwrap(), ServerFrame::Queue { .. }));
+}

@@ -4,8 +4,11 @@
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Number of actix arbiters (threads) session actors are spread over. Default: the
-    /// number of CPUs, so every core runs actors.
+    /// Number of shards: actix arbiters (threads, each a single-threaded runtime) that run
+    /// the session actors (session `id % arbiters`) and the client connections (spread
+    /// round-robin). A connection and the actor it talks to on the same shard exchange work
+    /// without a cross-thread wake-up. Default: the CPUs this process may run on (its
+    /// affinity mask), so every core it has runs one shard and no more.
     pub arbiters: usize,
     /// Mailbox capacity of each session actor. Senders wait when it is full, which pushes
     /// back on the connection that floods a session. 256 absorbs a burst from every

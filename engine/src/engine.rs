@@ -1,29 +1,27 @@
 //! [`Engine`]: the facade the gateway calls. One method per user action. Methods that go
-//! through a session actor return in two steps: the `async fn` resolves once the actor has
-//! taken the command (so commands from one connection reach a session in the order they were
-//! sent), and the returned [`Pending`] resolves with the answer (for posts: once durable).
-//! This lets a connection pipeline many requests without reordering them.
+//! through a session actor resolve once the actor's mailbox has taken the command (so
+//! commands from one connection reach a session in the order they were sent); the actor
+//! answers later, straight into the connection's queue ([`ReplyTo`]: for posts, once
+//! durable). A connection pipelines many requests this way without reordering them, and
+//! without a channel or future per request. Errors found before the command is queued are
+//! returned at once instead (and then no answer follows).
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use actix::dev::SendError;
-use actix::MailboxError;
 use switchboard_storage::{catalog, AgentRecord, Batch, Storage};
 use tokio::sync::oneshot;
 
 use crate::actor::registry::Registry;
-use crate::actor::session::{Command, CommandKind, Outcome, Subscriber};
+use crate::actor::session::{Command, CommandKind, Subscriber};
+use crate::answer::{Reply, ReplyTo, Reservation};
 use crate::domain::session::SessionError;
 use crate::domain::types::*;
 use crate::hub::{AgentProfile, Hub};
 use crate::outbox::{ConnId, Outbox};
 use crate::{auth, convert, now_ms, EngineConfig, EngineError};
-
-/// An answer still on its way (for example, a post waiting for its fsync).
-pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send>>;
 
 /// The result of starting a chat.
 #[derive(Debug, Clone)]
@@ -32,23 +30,6 @@ pub struct StartedChat {
     pub session_token: String,
     pub session: SessionSnapshot,
     pub first_message: Option<ChatMessage>,
-}
-
-/// A durable post.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Posted {
-    pub seq: Seq,
-    pub sent_at_ms: u64,
-    /// The client message id had been posted before; nothing new was written.
-    pub duplicate: bool,
-}
-
-/// The answer to an attach: missed messages and whether more remain (then not subscribed).
-#[derive(Debug, Clone)]
-pub struct Attached {
-    pub session: SessionSnapshot,
-    pub messages: Vec<ChatMessage>,
-    pub has_more: bool,
 }
 
 /// The queue as one agent sees it: each session with that agent's unread count.
@@ -97,6 +78,17 @@ impl Engine {
     /// Set the queue gauges from the current state (call once a metrics recorder exists).
     pub fn publish_gauges(&self) {
         crate::hub::update_gauges(&self.hub.queue());
+    }
+
+    /// Run a connection's task on a shard (see [`EngineConfig::arbiters`]): spread
+    /// round-robin by `key` (normally the connection id).
+    pub fn spawn_on_shard(&self, key: u64, future: impl Future<Output = ()> + Send + 'static) {
+        self.hub.registry.spawn_on_shard(key, future);
+    }
+
+    /// Number of shards: threads that run session actors and connections together.
+    pub fn shards(&self) -> usize {
+        self.hub.registry.shards()
     }
 
     /// A fresh connection id.
@@ -265,7 +257,9 @@ impl Engine {
         }
         let subscriber = Subscriber { who: Participant::Visitor, outbox };
         let attach = CommandKind::Attach { subscriber, after_seq: session.last_seq };
-        self.command(id, attach).await?.await?;
+        // Queued is enough: every later command to the session comes after it, so the
+        // visitor is subscribed before anything can be posted (its answer is not needed).
+        self.command(id, attach, Reply::silent()).await?;
         Ok(StartedChat {
             session_token: auth::token(&id.to_string(), &secret),
             session,
@@ -273,13 +267,14 @@ impl Engine {
         })
     }
 
-    /// Accept a waiting session for `agent`; `outbox` is subscribed to it on success.
+    /// Accept a waiting session for `agent`; the asking connection is subscribed to it on
+    /// success. The agent's capacity is reserved until the answer is sent.
     pub async fn accept(
         &self,
         agent: AgentId,
         session: SessionId,
-        outbox: Outbox,
-    ) -> Result<Pending<SessionSnapshot>, EngineError> {
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
         let max =
             self.hub.directory.get(&agent).map(|a| a.max_concurrent_chats).ok_or(EngineError::BadToken)?;
         let reservation = {
@@ -295,49 +290,28 @@ impl Engine {
                 return Err(EngineError::AgentAtCapacity { max });
             }
         };
-        let subscriber = Subscriber { who: Participant::Agent(agent), outbox };
-        let rx = self.command(session, CommandKind::Accept { agent, subscriber }).await?;
-        Ok(Box::pin(async move {
-            let outcome = rx.await;
-            drop(reservation);
-            match outcome? {
-                Outcome::Session(snapshot) => Ok(snapshot),
-                other => Err(unexpected(other)),
-            }
-        }))
+        let subscriber = Subscriber { who: Participant::Agent(agent), outbox: reply.outbox.clone() };
+        let reply = Reply::new(reply, reservation);
+        self.command(session, CommandKind::Accept { agent, subscriber }, reply).await
     }
 
     /// Close `agent`'s session.
-    pub async fn close(
-        &self,
-        agent: AgentId,
-        session: SessionId,
-    ) -> Result<Pending<SessionSnapshot>, EngineError> {
-        let rx = self.command(session, CommandKind::Close { agent }).await?;
-        Ok(Box::pin(async move {
-            match rx.await? {
-                Outcome::Session(snapshot) => Ok(snapshot),
-                other => Err(unexpected(other)),
-            }
-        }))
+    pub async fn close(&self, agent: AgentId, session: SessionId, reply: ReplyTo) -> Result<(), EngineError> {
+        self.command(session, CommandKind::Close { agent }, Reply::new(reply, None)).await
     }
 
-    /// Post a message; the pending answer resolves once it is durable.
+    /// Post a message; it is answered once durable.
     pub async fn post(
         &self,
         from: Participant,
         session: SessionId,
         client_msg_id: String,
         text: String,
-        origin: ConnId,
-    ) -> Result<Pending<Posted>, EngineError> {
-        let rx = self.command(session, CommandKind::Post { from, client_msg_id, text, origin }).await?;
-        Ok(Box::pin(async move {
-            match rx.await? {
-                Outcome::Posted { seq, sent_at_ms, duplicate } => Ok(Posted { seq, sent_at_ms, duplicate }),
-                other => Err(unexpected(other)),
-            }
-        }))
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let origin = reply.outbox.id();
+        let kind = CommandKind::Post { from, client_msg_id, text, origin };
+        self.command(session, kind, Reply::new(reply, None)).await
     }
 
     /// Relay a typing indicator to the session's other subscribers.
@@ -346,36 +320,29 @@ impl Engine {
         from: Participant,
         session: SessionId,
         typing: bool,
-        origin: ConnId,
-    ) -> Result<Pending<()>, EngineError> {
-        let rx = self.command(session, CommandKind::Typing { from, typing, origin }).await?;
-        Ok(Box::pin(async move { rx.await.map(|_| ()) }))
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let kind = CommandKind::Typing { from, typing, origin: reply.outbox.id() };
+        self.command(session, kind, Reply::new(reply, None)).await
     }
 
-    /// Subscribe `outbox` to a session, replaying durable messages after `after_seq`.
+    /// Subscribe the asking connection to a session, replaying durable messages after
+    /// `after_seq`.
     pub async fn attach(
         &self,
         who: Participant,
         session: SessionId,
         after_seq: Seq,
-        outbox: Outbox,
-    ) -> Result<Pending<Attached>, EngineError> {
-        let subscriber = Subscriber { who, outbox };
-        let rx = self.command(session, CommandKind::Attach { subscriber, after_seq }).await?;
-        Ok(Box::pin(async move {
-            match rx.await? {
-                Outcome::Attached { session, messages, has_more } => {
-                    Ok(Attached { session, messages, has_more })
-                }
-                other => Err(unexpected(other)),
-            }
-        }))
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let subscriber = Subscriber { who, outbox: reply.outbox.clone() };
+        self.command(session, CommandKind::Attach { subscriber, after_seq }, Reply::new(reply, None)).await
     }
 
-    /// Unsubscribe a connection from a session.
-    pub async fn detach(&self, session: SessionId, conn: ConnId) -> Result<Pending<()>, EngineError> {
-        let rx = self.command(session, CommandKind::Detach { conn }).await?;
-        Ok(Box::pin(async move { rx.await.map(|_| ()) }))
+    /// Unsubscribe the asking connection from a session.
+    pub async fn detach(&self, session: SessionId, reply: ReplyTo) -> Result<(), EngineError> {
+        let conn = reply.outbox.id();
+        self.command(session, CommandKind::Detach { conn }, Reply::new(reply, None)).await
     }
 
     /// Mark `session` read up to `seq` for `agent` (persisted in the background). Markers
@@ -443,65 +410,33 @@ impl Engine {
     }
 
     /// Hand a command to the session's actor (starting it if needed); resolves once the
-    /// actor has handled it, returning the channel its answer arrives on.
-    async fn command(&self, session: SessionId, kind: CommandKind) -> Result<Answer, EngineError> {
-        let (reply, rx) = oneshot::channel();
+    /// actor's mailbox has taken it. On an error returned here the reply is cancelled: the
+    /// caller answers with the error itself.
+    async fn command(&self, session: SessionId, kind: CommandKind, reply: Reply) -> Result<(), EngineError> {
         let mut command = Command { kind, reply };
         // One retry covers an actor that stopped (idle) between lookup and send.
         for _ in 0..2 {
-            let addr = self.hub.registry.addr(&self.hub, session).await?;
+            let addr = match self.hub.registry.addr(&self.hub, session).await {
+                Ok(addr) => addr,
+                Err(e) => {
+                    command.reply.cancel();
+                    return Err(e);
+                }
+            };
             // Enqueue without waiting for the actor to run: a connection pipelines. Order is
             // kept because the caller awaits this before sending its next command.
             match addr.try_send(command) {
-                Ok(()) => return Ok(Answer(rx)),
-                Err(SendError::Full(back)) => {
-                    // The mailbox is full: wait for room, which pushes back on this caller.
-                    return match addr.send(back).await {
-                        Ok(()) => Ok(Answer(rx)),
-                        Err(MailboxError::Timeout) => Err(EngineError::Overloaded("session mailbox")),
-                        Err(MailboxError::Closed) => {
-                            Err(EngineError::Internal(format!("session {session} stopped")))
-                        }
-                    };
-                }
+                Ok(()) => return Ok(()),
+                // The mailbox is full: wait for room, which pushes back on this caller. If
+                // the actor stops meanwhile, the command is dropped with its mailbox and its
+                // reply answers `internal` by itself.
+                Err(SendError::Full(back)) => return Ok(addr.send(back).await.unwrap_or(())),
                 Err(SendError::Closed(back)) => command = back,
             }
         }
+        command.reply.cancel();
         Err(EngineError::Internal(format!("session {session} actor unavailable")))
     }
-}
-
-/// The channel an actor answers on.
-struct Answer(oneshot::Receiver<Result<Outcome, EngineError>>);
-
-impl Future for Answer {
-    type Output = Result<Outcome, EngineError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(|r| {
-            r.unwrap_or_else(|_| {
-                Err(EngineError::Internal(
-                    "the session failed while handling this request; it was restarted".into(),
-                ))
-            })
-        })
-    }
-}
-
-/// Releases an agent's reserved chat slot when dropped.
-struct Reservation {
-    hub: Arc<Hub>,
-    agent: AgentId,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.hub.queue().release(self.agent);
-    }
-}
-
-fn unexpected(outcome: Outcome) -> EngineError {
-    EngineError::Internal(format!("unexpected actor answer {outcome:?}"))
 }
 
 fn profile(record: AgentRecord) -> AgentProfile {

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::actor::session::PANIC_TEXT;
-use crate::outbox::{Event, Inbox};
+use crate::answer::{Answer, Posted};
+use crate::outbox::{Event, Inbox, Outgoing};
 use switchboard_storage::StorageConfig;
 
 struct Fixture {
@@ -19,11 +20,37 @@ fn fixture(config: EngineConfig) -> Fixture {
 }
 
 fn outbox(engine: &Engine) -> (Outbox, Inbox) {
-    Outbox::channel(engine.next_conn_id(), 1024)
+    Outbox::channel(engine.next_conn_id(), 1024, 256)
+}
+
+/// The next answer in `inbox` (events are skipped).
+async fn answer(inbox: &mut Inbox) -> Result<Answer, EngineError> {
+    loop {
+        match inbox.recv().await.expect("an answer before the outbox closes") {
+            Outgoing::Answer { answer, .. } => return answer,
+            Outgoing::Event(_) => {}
+        }
+    }
+}
+
+/// Ask through a fresh connection queue and wait for the answer.
+async fn ask<F, Fut>(engine: &Engine, call: F) -> Result<Answer, EngineError>
+where
+    F: FnOnce(ReplyTo) -> Fut,
+    Fut: std::future::Future<Output = Result<(), EngineError>>,
+{
+    let (outbox, mut inbox) = outbox(engine);
+    call(ReplyTo { outbox, req: 1 }).await?;
+    answer(&mut inbox).await
 }
 
 async fn post(engine: &Engine, session: SessionId, id: &str, text: &str) -> Result<Posted, EngineError> {
-    engine.post(Participant::Visitor, session, id.into(), text.into(), 0).await?.await
+    let answer =
+        ask(engine, |to| engine.post(Participant::Visitor, session, id.into(), text.into(), to)).await?;
+    match answer {
+        Answer::Posted(posted) => Ok(posted),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[actix_rt::test]
@@ -72,22 +99,24 @@ async fn pipelined_posts_are_acknowledged_and_delivered_in_order() {
     let id = f.engine.start_chat(Visitor::default(), None, visitor).await.unwrap().session.meta.id;
     let (agent, _) = f.engine.create_agent("Ann".into(), 5).await.unwrap();
     let (agent_box, mut agent_inbox) = outbox(&f.engine);
-    f.engine.accept(agent.id, id, agent_box).await.unwrap().await.unwrap();
+    f.engine.accept(agent.id, id, ReplyTo { outbox: agent_box, req: 1 }).await.unwrap();
+    assert!(matches!(answer(&mut agent_inbox).await, Ok(Answer::Accepted(_))));
 
-    let mut pending = Vec::new();
+    let (poster, mut poster_inbox) = outbox(&f.engine);
     for i in 0..200 {
-        pending.push(
-            f.engine.post(Participant::Visitor, id, format!("m{i}"), format!("t{i}"), 0).await.unwrap(),
-        );
+        let to = ReplyTo { outbox: poster.clone(), req: i + 1 };
+        f.engine.post(Participant::Visitor, id, format!("m{i}"), format!("t{i}"), to).await.unwrap();
     }
-    let mut seqs = Vec::new();
-    for p in pending {
-        seqs.push(p.await.unwrap().seq);
+    let mut acks = Vec::new();
+    while acks.len() < 200 {
+        if let Some(Outgoing::Answer { req, answer: Ok(Answer::Posted(p)) }) = poster_inbox.recv().await {
+            acks.push((req, p.seq));
+        }
     }
-    assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
+    assert_eq!(acks, (1..=200).map(|i| (i, i)).collect::<Vec<_>>(), "answered in order, req i got seq i");
     let mut delivered = Vec::new();
     while delivered.len() < 200 {
-        if let Some(Event::Message { message, .. }) = agent_inbox.recv().await {
+        if let Some(Outgoing::Event(Event::Message { message, .. })) = agent_inbox.recv().await {
             delivered.push(message.seq);
         }
     }
@@ -103,10 +132,12 @@ async fn capacity_limits_accepts_per_agent() {
         let (v, _inbox) = outbox(&f.engine);
         ids.push(f.engine.start_chat(Visitor::default(), None, v).await.unwrap().session.meta.id);
     }
-    let (a, _ai) = outbox(&f.engine);
-    f.engine.accept(agent.id, ids[0], a.clone()).await.unwrap().await.unwrap();
-    let err = f.engine.accept(agent.id, ids[1], a.clone()).await.err().unwrap();
+    let accepted = ask(&f.engine, |to| f.engine.accept(agent.id, ids[0], to)).await;
+    assert!(matches!(accepted, Ok(Answer::Accepted(_))), "{accepted:?}");
+    let err = ask(&f.engine, |to| f.engine.accept(agent.id, ids[1], to)).await.err().unwrap();
     assert!(matches!(err, EngineError::AgentAtCapacity { max: 1 }), "{err:?}");
-    f.engine.close(agent.id, ids[0]).await.unwrap().await.unwrap();
-    f.engine.accept(agent.id, ids[1], a).await.unwrap().await.unwrap();
+    let closed = ask(&f.engine, |to| f.engine.close(agent.id, ids[0], to)).await;
+    assert!(matches!(closed, Ok(Answer::Closed(_))), "{closed:?}");
+    let accepted = ask(&f.engine, |to| f.engine.accept(agent.id, ids[1], to)).await;
+    assert!(matches!(accepted, Ok(Answer::Accepted(_))), "{accepted:?}");
 }

@@ -10,16 +10,22 @@
 //! - [`actor`]: the session actor that drives a `Session` (mailbox, durable writes,
 //!   delivery, supervision) and the registry that places actors on arbiters.
 //! - [`engine`]: [`Engine`], the facade the gateway calls.
+//! - [`answer`]: what actors answer ([`Answer`]) and how: straight into the asking
+//!   connection's queue ([`ReplyTo`]), exactly once.
 //! - [`hub`]: shared state: the queue view, online agents, agent directory.
-//! - [`outbox`]: each connection's bounded event queue ([`Outbox`]/[`Inbox`]) and [`Event`].
+//! - [`outbox`]: each connection's bounded queue ([`Outbox`]/[`Inbox`]) of [`Event`]s and
+//!   answers ([`Outgoing`]).
 //! - [`auth`]: token generation and checking.
 //! - [`convert`]: domain ⇄ storage record conversion.
 //!
 //! # Threads
-//! Session actors live on `EngineConfig::arbiters` actix arbiters (one per core by default).
+//! Session actors live on `EngineConfig::arbiters` actix arbiters (one per core by default),
+//! the shards; the gateway runs its connections on the same threads
+//! ([`Engine::spawn_on_shard`]).
 //! Durable writes go to storage's single writer thread; actors never block on an fsync.
 
 pub mod actor;
+pub mod answer;
 pub mod auth;
 pub mod config;
 pub mod convert;
@@ -29,12 +35,13 @@ pub mod error;
 pub mod hub;
 pub mod outbox;
 
+pub use answer::{Answer, Attached, Posted, ReplyTo};
 pub use config::EngineConfig;
 pub use domain::types::*;
-pub use engine::{Attached, Engine, Pending, Posted, QueueListing, StartedChat};
+pub use engine::{Engine, QueueListing, StartedChat};
 pub use error::EngineError;
 pub use hub::AgentProfile;
-pub use outbox::{ConnId, Event, Inbox, Outbox, Overflow};
+pub use outbox::{ConnId, Delivery, Event, Inbox, Outbox, Outgoing, Overflow};
 pub use switchboard_storage::StorageError;
 
 /// Milliseconds since the Unix epoch: the one place the engine reads the clock. The domain

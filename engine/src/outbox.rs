@@ -1,14 +1,23 @@
-//! Each connection's bounded event queue. The engine delivers events with [`Outbox::deliver`],
-//! which never waits: when the queue is full the connection is marked overflowed, and the
-//! gateway closes it with a reason (the client resumes from its last seq). A slow client
-//! therefore costs only its own queue, never another client's latency.
+//! Each connection's bounded queue of events and answers. The engine delivers events with
+//! [`Outbox::deliver`], which never waits: when the events' share of the queue is full the
+//! connection is marked overflowed, and the gateway closes it with a reason (the client
+//! resumes from its last seq). A slow client therefore costs only its own queue, never
+//! another client's latency. Answers to the connection's own requests
+//! ([`Outbox::answer`]) travel in the same queue, in room reserved for them: a connection
+//! has at most `answers_max` requests in flight, so an answer always fits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, Notify};
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Mutex;
 
+use tokio::sync::Notify;
+
+use crate::answer::Answer;
 use crate::domain::types::*;
+use crate::EngineError;
 
 /// Identifies one client connection for the server's lifetime.
 pub type ConnId = u64;
@@ -26,6 +35,15 @@ pub enum Event {
     Typing { session_id: SessionId, from: Participant, typing: bool },
 }
 
+/// What a connection's queue carries.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Something it is told without having asked.
+    Event(Event),
+    /// The answer to its request `req`.
+    Answer { req: u64, answer: Result<Answer, EngineError> },
+}
+
 /// Result of a delivery attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -39,31 +57,72 @@ pub enum Delivery {
     Gone,
 }
 
-struct Signal {
+/// Slots a drained queue keeps allocated; beyond this it frees its memory once empty.
+const QUEUE_KEPT_SLOTS: usize = 8;
+
+/// The queue both sides share. A plain deque under a lock (taken for a push or a pop,
+/// never across an await) rather than a channel: it allocates nothing until the first
+/// event and gives a burst's memory back once drained, so an idle connection holds none.
+struct Shared {
+    queue: Mutex<VecDeque<Outgoing>>,
+    /// Wakes the receiver when something was queued or the last sender left.
+    ready: Notify,
+    /// Live `Outbox` clones; the inbox ends when it reaches zero.
+    senders: AtomicUsize,
+    receiver_alive: AtomicBool,
     overflowed: AtomicBool,
-    notify: Notify,
+    overflow_notify: Notify,
+    /// Events queued beyond this count as overflow; answers may use `answers_max` more.
+    events_max: usize,
+    answers_max: usize,
 }
 
 /// The engine's handle for sending events to one connection. Cheap to clone.
-#[derive(Clone)]
 pub struct Outbox {
     id: ConnId,
-    tx: mpsc::Sender<Event>,
-    signal: Arc<Signal>,
+    shared: Arc<Shared>,
 }
 
 /// The connection's receiving side.
 pub struct Inbox {
-    rx: mpsc::Receiver<Event>,
-    signal: Arc<Signal>,
+    shared: Arc<Shared>,
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Outbox {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Outbox { id: self.id, shared: self.shared.clone() }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.ready.notify_one();
+        }
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.shared.receiver_alive.store(false, Ordering::Release);
+    }
 }
 
 impl Outbox {
-    /// A connected pair with room for `capacity` events.
-    pub fn channel(id: ConnId, capacity: usize) -> (Outbox, Inbox) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let signal = Arc::new(Signal { overflowed: AtomicBool::new(false), notify: Notify::new() });
-        (Outbox { id, tx, signal: signal.clone() }, Inbox { rx, signal })
+    /// A connected pair with room for `events_max` events and `answers_max` answers.
+    pub fn channel(id: ConnId, events_max: usize, answers_max: usize) -> (Outbox, Inbox) {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            senders: AtomicUsize::new(1),
+            receiver_alive: AtomicBool::new(true),
+            overflowed: AtomicBool::new(false),
+            overflow_notify: Notify::new(),
+            events_max,
+            answers_max,
+        });
+        (Outbox { id, shared: shared.clone() }, Inbox { shared })
     }
 
     /// The connection this outbox belongs to.
@@ -73,13 +132,14 @@ impl Outbox {
 
     /// True when the connection has gone away or overflowed (stop delivering to it).
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed() || self.signal.overflowed.load(Ordering::Relaxed)
+        !self.shared.receiver_alive.load(Ordering::Acquire) || self.shared.overflowed.load(Ordering::Relaxed)
     }
 
     /// Queue an event that may be skipped: only while the queue is less than half full, so
     /// a burst of optional events (typing, badge updates) never overflows a connection.
     pub fn offer(&self, event: Event) -> Delivery {
-        if self.tx.capacity() * 2 < self.tx.max_capacity() {
+        let queued = self.shared.queue.lock().expect("outbox lock").len();
+        if queued * 2 > self.shared.events_max {
             metrics::counter!("switchboard_events_skipped_total").increment(1);
             return Delivery::Skipped;
         }
@@ -88,49 +148,84 @@ impl Outbox {
 
     /// Queue an event without waiting.
     pub fn deliver(&self, event: Event) -> Delivery {
-        match self.tx.try_send(event) {
-            Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.signal.overflowed.swap(true, Ordering::Relaxed) {
-                    metrics::counter!("switchboard_send_queue_overflows_total").increment(1);
-                    self.signal.notify.notify_one();
-                }
-                Delivery::Overflowed
+        self.queue(Outgoing::Event(event), self.shared.events_max)
+    }
+
+    /// Queue the answer to request `req` (into the room reserved for answers).
+    pub fn answer(&self, req: u64, answer: Result<Answer, EngineError>) -> Delivery {
+        self.queue(Outgoing::Answer { req, answer }, self.shared.events_max + self.shared.answers_max)
+    }
+
+    /// Queue `item` if fewer than `max` items are queued; otherwise the connection has
+    /// overflowed (for answers: only if more were in flight than allowed).
+    fn queue(&self, item: Outgoing, max: usize) -> Delivery {
+        if !self.shared.receiver_alive.load(Ordering::Acquire) {
+            return Delivery::Gone;
+        }
+        {
+            let mut queue = self.shared.queue.lock().expect("outbox lock");
+            if queue.len() < max {
+                queue.push_back(item);
+                drop(queue);
+                self.shared.ready.notify_one();
+                return Delivery::Queued;
             }
         }
+        if !self.shared.overflowed.swap(true, Ordering::Relaxed) {
+            metrics::counter!("switchboard_send_queue_overflows_total").increment(1);
+            self.shared.overflow_notify.notify_one();
+        }
+        Delivery::Overflowed
     }
 }
 
 impl Inbox {
-    /// The next event; `None` when every outbox is dropped.
-    pub async fn recv(&mut self) -> Option<Event> {
-        self.rx.recv().await
+    /// The next event or answer; `None` once every outbox is dropped and the queue is
+    /// empty. Cancel-safe: an item leaves the queue only when this returns it.
+    pub async fn recv(&mut self) -> Option<Outgoing> {
+        loop {
+            let notified = self.shared.ready.notified();
+            {
+                let mut queue = self.shared.queue.lock().expect("outbox lock");
+                if let Some(item) = queue.pop_front() {
+                    if queue.is_empty() && queue.capacity() > QUEUE_KEPT_SLOTS {
+                        // A burst is over: give its memory back (an idle connection holds
+                        // no more than a few slots).
+                        queue.shrink_to(0);
+                    }
+                    return Some(item);
+                }
+                if self.shared.senders.load(Ordering::Acquire) == 0 {
+                    return None;
+                }
+            }
+            notified.await;
+        }
     }
 
     /// A handle that resolves once this connection's queue has overflowed; separate from
     /// the inbox so a task can wait on both at once.
     pub fn overflow(&self) -> Overflow {
-        Overflow { signal: self.signal.clone() }
+        Overflow { shared: self.shared.clone() }
     }
 }
 
 /// Waits for a connection's overflow.
 pub struct Overflow {
-    signal: Arc<Signal>,
+    shared: Arc<Shared>,
 }
 
 impl Overflow {
     /// True once the queue has overflowed.
     pub fn happened(&self) -> bool {
-        self.signal.overflowed.load(Ordering::Relaxed)
+        self.shared.overflowed.load(Ordering::Relaxed)
     }
 
     /// Resolves once the queue has overflowed.
     pub async fn wait(&self) {
         loop {
-            let notified = self.signal.notify.notified();
-            if self.signal.overflowed.load(Ordering::Relaxed) {
+            let notified = self.shared.overflow_notify.notified();
+            if self.shared.overflowed.load(Ordering::Relaxed) {
                 return;
             }
             notified.await;
@@ -148,7 +243,7 @@ mod tests {
 
     #[tokio::test]
     async fn optional_events_are_skipped_before_the_queue_fills() {
-        let (outbox, _inbox) = Outbox::channel(1, 4);
+        let (outbox, _inbox) = Outbox::channel(1, 4, 2);
         // Offers go in while at least half the queue is free (2 of 4 after two) …
         for _ in 0..3 {
             assert_eq!(outbox.offer(typing()), Delivery::Queued);
@@ -161,15 +256,17 @@ mod tests {
 
     #[tokio::test]
     async fn overflow_marks_the_connection_instead_of_waiting() {
-        let (outbox, mut inbox) = Outbox::channel(1, 2);
+        let (outbox, mut inbox) = Outbox::channel(1, 2, 1);
         assert_eq!(outbox.deliver(typing()), Delivery::Queued);
         assert_eq!(outbox.deliver(typing()), Delivery::Queued);
         assert_eq!(outbox.deliver(typing()), Delivery::Overflowed);
         assert!(outbox.is_closed());
+        // The answer's reserved room is still there.
+        assert_eq!(outbox.answer(7, Ok(Answer::Done)), Delivery::Queued);
         inbox.overflow().wait().await;
         assert!(inbox.recv().await.is_some());
         drop(inbox);
-        let (outbox, inbox) = Outbox::channel(2, 2);
+        let (outbox, inbox) = Outbox::channel(2, 2, 1);
         drop(inbox);
         assert_eq!(outbox.deliver(typing()), Delivery::Gone);
     }

@@ -22,8 +22,12 @@ pub struct GatewayConfig {
     /// Bytes tungstenite gathers before writing to the socket. Small: frames are small and
     /// latency matters more than syscall count.
     pub ws_write_buffer_bytes: usize,
-    /// Most bytes buffered for a socket that does not drain; beyond it the write fails and
-    /// the connection closes. A few frames' worth.
+    /// Largest frame tungstenite may buffer at once: a frame bigger than this cannot be
+    /// written at all (tungstenite refuses it), so it must exceed the largest frame the
+    /// server sends, a `queue` listing or an `attached` replay in JSON (about 34.5 MB in
+    /// the worst case, docs/PROTOCOL.md §9.1). It is a bound, not an allocation: the sink
+    /// waits for the socket to drain before handing tungstenite the next frame, so a slow
+    /// socket holds at most `ws_write_buffer_bytes` plus one frame.
     pub ws_write_buffer_max_bytes: usize,
     /// Events queued per connection before it counts as too slow and is closed with
     /// `send_queue_overflow` (it can resume). 1024 covers bursts from many sessions.
@@ -63,7 +67,7 @@ impl Default for GatewayConfig {
             frame_bytes_max: limits::FRAME_BYTES_MAX_DEFAULT,
             ws_read_buffer_bytes: 512,
             ws_write_buffer_bytes: 4096,
-            ws_write_buffer_max_bytes: 256 * 1024,
+            ws_write_buffer_max_bytes: 40 * 1024 * 1024,
             connection_events_max: 1024,
             connection_out_frames_max: 64,
             connection_requests_max: 256,

@@ -1,11 +1,13 @@
-//! The transport-independent connection loop. A transport (WebSocket now, QUIC later)
-//! supplies a [`FrameSource`] of incoming frames and drains an [`Outlet`] (a bounded queue
-//! of encoded frames plus a close signal); everything between is here, written once.
+//! The transport-independent connection loop. A transport (WebSocket or QUIC) supplies a
+//! [`FrameSource`] of incoming frames and a [`FrameSink`] for outgoing ones; everything
+//! between is here, written once. The loop writes to the socket itself (there is no writer
+//! task): it queues every frame that is ready, then flushes the burst with one write.
 //!
 //! Bounds: at most `connection_requests_max` requests in flight (reading pauses at the
 //! bound); at most `connection_events_max` undelivered events (beyond that the connection
 //! is closed with `send_queue_overflow`); at most `connection_out_frames_max` encoded frames
-//! waiting for the socket.
+//! queued for the socket (beyond that the loop only writes, so a peer that does not read
+//! stops the loop taking events, and its event queue overflows).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,13 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use switchboard_engine::{Engine, Outbox, Overflow};
+use switchboard_engine::{Engine, Outbox, Outgoing};
 use switchboard_protocol::codec::{self, Encoding};
 use switchboard_protocol::{ErrorCode, ServerFrame};
-use tokio::sync::{mpsc, watch};
 use tokio::time::Sleep;
 
-use crate::dispatch::{dispatch, Conn, Step};
+use crate::dispatch::{answer_frame, dispatch, Conn, Step};
 use crate::errors::Failure;
 use crate::role::Role;
 use crate::{convert, GatewayConfig};
@@ -43,9 +44,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Close code for a connection that stayed anonymous too long (private-use range).
 pub const CLOSE_ANONYMOUS_TIMEOUT: u16 = 4001;
 
+/// Close code (QUIC application error code) when the client stopped reading its stream
+/// (STOP_SENDING): replies could never reach it, so the connection is closed at once
+/// rather than holding a connection slot.
+pub const CLOSE_STREAM_STOPPED: u16 = 1002;
+
 /// How a connection ends when the server ends it: an `error` frame (already encoded), then
-/// a close with this code and reason. The transport sends these ahead of any queued frames,
-/// with a short timeout, because the reason may be a peer that does not read.
+/// a close with this code and reason. The transport sends these ahead of any frames still
+/// queued, with a short timeout, because the reason may be a peer that does not read.
 #[derive(Debug, Clone)]
 pub struct Closing {
     pub error_frame: Vec<u8>,
@@ -53,76 +59,53 @@ pub struct Closing {
     pub reason: String,
 }
 
-/// The loop's side of a transport's writer: a bounded queue of encoded frames, and the
-/// close signal.
-pub struct Outlet {
-    pub frames: mpsc::Sender<Vec<u8>>,
-    pub close: watch::Sender<Option<Closing>>,
-}
-
-/// The writer's side: the frames to write and the close signal.
-pub struct Inlet {
-    pub frames: mpsc::Receiver<Vec<u8>>,
-    pub close: CloseWatch,
-}
-
-impl Outlet {
-    /// A connected outlet/inlet pair queueing at most `frames_max` encoded frames.
-    pub fn pair(frames_max: usize) -> (Outlet, Inlet) {
-        let (frames, frames_rx) = mpsc::channel(frames_max);
-        let (close, close_rx) = watch::channel(None);
-        (
-            Outlet { frames, close },
-            Inlet { frames: frames_rx, close: CloseWatch { rx: close_rx, live: true } },
-        )
-    }
-}
-
-/// A writer's view of the close signal.
-pub struct CloseWatch {
-    rx: watch::Receiver<Option<Closing>>,
-    /// False once the loop ended without signalling a close: the writer then just drains
-    /// the frames queued last (replies) and stops when the queue ends.
-    live: bool,
-}
-
-impl CloseWatch {
-    /// Resolves when the loop signals a close; never, once the loop has ended without one.
-    /// Cancel-safe (as `watch::Receiver::changed` is).
-    pub async fn signalled(&mut self) {
-        while self.live {
-            match self.rx.changed().await {
-                Ok(()) if self.rx.borrow().is_some() => return,
-                Ok(()) => {}
-                Err(_) => self.live = false,
-            }
-        }
-        std::future::pending().await
-    }
-
-    /// The close the loop asked for, if any.
-    pub fn closing(&self) -> Option<Closing> {
-        self.rx.borrow().clone()
-    }
+/// Why a transport's sending side stopped working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkError {
+    /// The socket or stream failed (peer gone, reset).
+    Broken,
+    /// The peer said it will read no more (QUIC STOP_SENDING): the connection is useless.
+    Stopped,
 }
 
 /// A transport's stream of incoming frames; `None` when the peer has gone.
 pub trait FrameSource: Send {
-    /// The next frame.
+    /// The next frame. Cancel-safe: the connection loop polls it in a `select!`.
     fn next_frame(&mut self) -> impl Future<Output = Option<Inbound>> + Send;
 }
 
-/// Run one connection until the peer leaves, a fatal error, or an overflow.
-pub async fn run<S: FrameSource>(
+/// A transport's sending side, driven by the connection loop itself (no writer task):
+/// frames are queued without I/O, and [`FrameSink::drive`] writes them out, once per
+/// burst.
+pub trait FrameSink: Send {
+    /// Queue one encoded frame. No I/O.
+    fn push(&mut self, frame: Vec<u8>);
+    /// Frames queued and not yet handed to the transport; the loop stops producing more
+    /// at `connection_out_frames_max`.
+    fn queued(&self) -> usize;
+    /// Write and flush everything queued; with nothing queued, wait for the transport's
+    /// own needs (a keepalive to send, a peer that stopped reading). Resolves `Ok` after a
+    /// flush, `Err` when the transport can no longer send. Cancel-safe: progress is kept
+    /// in the sink.
+    fn drive(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
+    /// End the connection: flush what is queued (or, with a `closing`, send its error
+    /// frame and close code ahead of it), then close. Bounded by a short timeout.
+    fn close(self, closing: Option<Closing>) -> impl Future<Output = ()> + Send;
+}
+
+/// Run one connection until the peer leaves, a fatal error, or an overflow. It stays one
+/// function because it is one `select!` over everything a connection waits on (overflow,
+/// deadline, replies, inbox, socket reads, socket writes); each arm is a line or two.
+pub async fn run<S: FrameSource, K: FrameSink>(
     engine: Engine,
     config: Arc<GatewayConfig>,
     reply_encoding: Encoding,
     mut source: S,
-    outlet: Outlet,
+    mut sink: K,
 ) {
-    let out = outlet.frames;
     let conn_id = engine.next_conn_id();
-    let (outbox, mut inbox) = Outbox::channel(conn_id, config.connection_events_max);
+    let (outbox, mut inbox) =
+        Outbox::channel(conn_id, config.connection_events_max, config.connection_requests_max);
     let overflow = inbox.overflow();
     let anonymous_timeout = Duration::from_millis(config.anonymous_timeout_ms);
     let mut conn = Conn::new(engine.clone(), outbox, config.clone());
@@ -130,34 +113,47 @@ pub async fn run<S: FrameSource>(
     // One timer, boxed so an identified, idle connection holds none: first the anonymous
     // deadline, later (once the client stops sending) the drain deadline.
     let mut deadline: Option<Pin<Box<Sleep>>> = Some(Box::pin(tokio::time::sleep(anonymous_timeout)));
+    // Requests in flight: storage reads as futures here, actor requests as a count (their
+    // answers arrive in the inbox).
     let mut in_flight = FuturesUnordered::new();
+    let mut awaiting: usize = 0;
+    let mut closing: Option<Closing> = None;
     let encode = |frame: &ServerFrame| codec::encode_server(frame, reply_encoding);
-    let close = |code: ErrorCode, close_code: u16, message: String| {
+    let fail = |code: ErrorCode, close_code: u16, message: String| {
         let error_frame = encode(&Failure::new(code, message.clone()).frame(None));
-        let _ = outlet.close.send(Some(Closing { error_frame, code: close_code, reason: message }));
+        Some(Closing { error_frame, code: close_code, reason: message })
     };
+    let out_max = config.connection_out_frames_max;
     loop {
         if reading && conn.role != Role::Anonymous {
             deadline = None;
         }
+        // Produce frames while the sink has room; `drive` (polled last, so a whole burst
+        // is queued first) writes them with one flush.
+        let room = sink.queued() < out_max;
         tokio::select! {
             biased;
             () = overflow.wait() => break,
             () = expiry(&mut deadline), if deadline.is_some() => {
                 if reading {
                     let message = format!("no `auth`, `start_chat` or `resume_chat` within {} s", anonymous_timeout.as_secs());
-                    close(ErrorCode::NotAuthenticated, CLOSE_ANONYMOUS_TIMEOUT, message);
+                    closing = fail(ErrorCode::NotAuthenticated, CLOSE_ANONYMOUS_TIMEOUT, message);
                 }
                 break;
             }
-            Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
-                if !push(&out, &overflow, encode(&reply)).await { break; }
-                if !reading && in_flight.is_empty() { break; }
+            Some(reply) = in_flight.next(), if room && !in_flight.is_empty() => {
+                sink.push(encode(&reply));
+                if !reading && in_flight.is_empty() && awaiting == 0 { break; }
             }
-            Some(event) = inbox.recv() => {
-                if !push(&out, &overflow, encode(&convert::event(&engine, &event))).await { break; }
-            }
-            inbound = source.next_frame(), if reading && in_flight.len() < config.connection_requests_max => {
+            Some(item) = inbox.recv(), if room => match item {
+                Outgoing::Event(event) => sink.push(encode(&convert::event(&engine, &event))),
+                Outgoing::Answer { req, answer } => {
+                    awaiting = awaiting.saturating_sub(1);
+                    sink.push(encode(&answer_frame(&mut conn, req, answer)));
+                    if !reading && in_flight.is_empty() && awaiting == 0 { break; }
+                }
+            },
+            inbound = source.next_frame(), if room && reading && in_flight.len() + awaiting < config.connection_requests_max => {
                 match inbound {
                     Some(Inbound::Frame { bytes, encoding }) => {
                         let step = match codec::decode_client(&bytes, encoding) {
@@ -167,39 +163,41 @@ pub async fn run<S: FrameSource>(
                             Err(e) => Step::Reply(Failure::new(e.code, e.message).frame(e.req)),
                         };
                         match step {
-                            Step::Reply(frame) => if !push(&out, &overflow, encode(&frame)).await { break; },
+                            Step::Reply(frame) => sink.push(encode(&frame)),
                             Step::Later(future) => in_flight.push(future),
+                            Step::Awaiting => awaiting += 1,
                         }
                     }
                     Some(Inbound::Fatal { code, close_code, message }) => {
-                        close(code, close_code, message);
+                        closing = fail(code, close_code, message);
                         break;
                     }
                     // The client finished sending: answer what it asked, then end.
-                    None if in_flight.is_empty() => break,
+                    None if in_flight.is_empty() && awaiting == 0 => break,
                     None => {
                         reading = false;
                         deadline = Some(Box::pin(tokio::time::sleep(DRAIN_TIMEOUT)));
                     }
                 }
             }
+            driven = sink.drive() => match driven {
+                Ok(()) => {}
+                Err(SinkError::Broken) => break,
+                Err(SinkError::Stopped) => {
+                    let reason = "stream stopped by the client".to_string();
+                    closing = fail(ErrorCode::MalformedFrame, CLOSE_STREAM_STOPPED, reason);
+                    break;
+                }
+            },
         }
     }
     if overflow.happened() {
         let reason = "send queue overflow: this client reads too slowly; resume from your last seq";
-        close(ErrorCode::SendQueueOverflow, CLOSE_SEND_QUEUE_OVERFLOW, reason.into());
+        closing = fail(ErrorCode::SendQueueOverflow, CLOSE_SEND_QUEUE_OVERFLOW, reason.into());
     }
     engine.connection_gone(conn_id);
-}
-
-/// Queue an encoded frame for the socket. Gives up (false) when the connection overflowed
-/// while waiting for room, or the writer has gone.
-async fn push(out: &mpsc::Sender<Vec<u8>>, overflow: &Overflow, bytes: Vec<u8>) -> bool {
-    tokio::select! {
-        biased;
-        () = overflow.wait() => false,
-        sent = out.send(bytes) => sent.is_ok(),
-    }
+    drop(conn);
+    sink.close(closing).await;
 }
 
 /// Resolves when the deadline (if any) passes.

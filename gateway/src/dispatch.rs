@@ -1,15 +1,16 @@
 //! One function per request type: check the connection's role and the fields, call the
-//! engine, and produce the reply. Requests answered by a session actor come back as a
-//! [`Step::Later`] future, so a connection can have many in flight; they are handed to the
-//! actor before the next frame is read, which keeps one connection's requests in order.
+//! engine, and produce the reply. Requests answered by a session actor are
+//! [`Step::Awaiting`]: the actor answers into the connection's queue later (see
+//! [`answer_frame`]), so a connection can have many in flight; they are handed to the actor
+//! before the next frame is read, which keeps one connection's requests in order.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use switchboard_engine::{now_ms, Engine, Outbox, Pending, Visitor};
+use switchboard_engine::{now_ms, Answer, Engine, EngineError, Outbox, ReplyTo, Visitor};
 use switchboard_protocol::limits;
 use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame, SessionId};
 
@@ -25,8 +26,10 @@ pub type Later = Pin<Box<dyn Future<Output = ServerFrame> + Send>>;
 pub enum Step {
     /// The reply, ready now.
     Reply(ServerFrame),
-    /// The reply, once the engine finishes (e.g. after the fsync).
+    /// The reply, once this future finishes (storage reads).
     Later(Later),
+    /// A session actor answers into the connection's queue (e.g. after the fsync).
+    Awaiting,
 }
 
 /// One connection's protocol state.
@@ -35,7 +38,7 @@ pub struct Conn {
     pub outbox: Outbox,
     pub role: Role,
     /// Sessions this connection is subscribed to (bounded by `connection_sessions_max`).
-    pub sessions: Arc<Mutex<HashSet<SessionId>>>,
+    pub sessions: HashSet<SessionId>,
     /// The visitor's rate limit on messages and typing.
     pub bucket: TokenBucket,
     pub config: Arc<GatewayConfig>,
@@ -45,12 +48,17 @@ impl Conn {
     /// A new anonymous connection.
     pub fn new(engine: Engine, outbox: Outbox, config: Arc<GatewayConfig>) -> Conn {
         let bucket = TokenBucket::new(config.visitor_burst, config.visitor_rate_per_s, now_ms());
-        Conn { engine, outbox, role: Role::Anonymous, sessions: Arc::default(), bucket, config }
+        Conn { engine, outbox, role: Role::Anonymous, sessions: HashSet::new(), bucket, config }
+    }
+
+    /// Where the answer to request `re` goes.
+    fn reply_to(&self, re: ReqId) -> ReplyTo {
+        ReplyTo { outbox: self.outbox.clone(), req: re }
     }
 
     /// Refuse a new subscription beyond the per-connection bound.
     fn check_session_room(&self, session: SessionId) -> Result<(), Failure> {
-        let sessions = self.sessions.lock().expect("sessions lock");
+        let sessions = &self.sessions;
         if sessions.contains(&session) || sessions.len() < self.config.connection_sessions_max {
             return Ok(());
         }
@@ -103,7 +111,7 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
             let started =
                 engine.start_chat(Visitor { name, email, page_url }, first, conn.outbox.clone()).await?;
             conn.role = Role::Visitor(started.session.meta.id);
-            conn.sessions.lock().expect("sessions lock").insert(started.session.meta.id);
+            conn.sessions.insert(started.session.meta.id);
             Ok(Step::Reply(ServerFrame::ChatStarted {
                 re,
                 session_token: started.session_token,
@@ -136,41 +144,26 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         Request::Accept { session_id } => {
             let agent = conn.role.agent()?;
             conn.check_session_room(session_id)?;
-            let pending = engine.accept(agent, session_id, conn.outbox.clone()).await?;
-            let sessions = conn.sessions.clone();
-            Ok(later(re, pending, move |s| {
-                sessions.lock().expect("sessions lock").insert(session_id);
-                ServerFrame::Accepted { re, session: convert::session_info(&engine, &s, None) }
-            }))
+            engine.accept(agent, session_id, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
         }
         Request::SendMessage { session_id, client_msg_id, text } => {
             check_client_msg_id(&client_msg_id)?;
             let who = conn.role.participant(session_id)?;
             conn.check_rate()?;
-            let origin = conn.outbox.id();
-            let pending = engine.post(who, session_id, client_msg_id.clone(), text, origin).await?;
-            Ok(later(re, pending, move |p| ServerFrame::MessageAck {
-                re,
-                session_id,
-                seq: p.seq,
-                client_msg_id,
-                sent_at_ms: p.sent_at_ms,
-                duplicate: p.duplicate,
-            }))
+            engine.post(who, session_id, client_msg_id, text, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
         }
         Request::Typing { session_id, typing } => {
             let who = conn.role.participant(session_id)?;
             conn.check_rate()?;
-            let pending = engine.typing(who, session_id, typing, conn.outbox.id()).await?;
-            Ok(later(re, pending, move |()| ServerFrame::Ok { re }))
+            engine.typing(who, session_id, typing, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
         }
         Request::Close { session_id } => {
             let agent = conn.role.agent()?;
-            let pending = engine.close(agent, session_id).await?;
-            Ok(later(re, pending, move |s| ServerFrame::Closed {
-                re,
-                session: convert::session_info(&engine, &s, None),
-            }))
+            engine.close(agent, session_id, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
         }
         Request::Attach { session_id, after_seq } => {
             conn.role.agent()?;
@@ -178,9 +171,9 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         }
         Request::Detach { session_id } => {
             conn.role.agent()?;
-            conn.sessions.lock().expect("sessions lock").remove(&session_id);
-            let pending = engine.detach(session_id, conn.outbox.id()).await?;
-            Ok(later(re, pending, move |()| ServerFrame::Ok { re }))
+            conn.sessions.remove(&session_id);
+            engine.detach(session_id, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
         }
         Request::MarkRead { session_id, seq } => {
             let agent = conn.role.agent()?;
@@ -229,33 +222,46 @@ fn auth(conn: &mut Conn, re: ReqId, token: &str) -> Result<Step, Failure> {
 async fn attach(conn: &mut Conn, re: ReqId, session: SessionId, after_seq: u64) -> Result<Step, Failure> {
     let who = conn.role.participant(session)?;
     conn.check_session_room(session)?;
-    let engine = conn.engine.clone();
-    let pending = engine.attach(who, session, after_seq, conn.outbox.clone()).await?;
-    let sessions = conn.sessions.clone();
-    Ok(later(re, pending, move |a| {
-        if !a.has_more {
-            sessions.lock().expect("sessions lock").insert(session);
-        }
-        ServerFrame::Attached {
-            re,
-            session: convert::session_info(&engine, &a.session, None),
-            messages: a.messages.iter().map(convert::message).collect(),
-            has_more: a.has_more,
-        }
-    }))
+    conn.engine.attach(who, session, after_seq, conn.reply_to(re)).await?;
+    Ok(Step::Awaiting)
 }
 
-fn later<T: Send + 'static>(
-    re: ReqId,
-    pending: Pending<T>,
-    reply: impl FnOnce(T) -> ServerFrame + Send + 'static,
-) -> Step {
-    Step::Later(Box::pin(async move {
-        match pending.await {
-            Ok(value) => reply(value),
-            Err(e) => Failure::from(e).frame(Some(re)),
+/// The reply frame for a session actor's answer to request `re`; notes the subscriptions
+/// it made.
+pub fn answer_frame(conn: &mut Conn, re: ReqId, answer: Result<Answer, EngineError>) -> ServerFrame {
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => return Failure::from(e).frame(Some(re)),
+    };
+    match answer {
+        Answer::Accepted(s) => {
+            conn.sessions.insert(s.meta.id);
+            ServerFrame::Accepted { re, session: convert::session_info(&conn.engine, &s, None) }
         }
-    }))
+        Answer::Closed(s) => {
+            ServerFrame::Closed { re, session: convert::session_info(&conn.engine, &s, None) }
+        }
+        Answer::Posted(p) => ServerFrame::MessageAck {
+            re,
+            session_id: p.session_id,
+            seq: p.seq,
+            client_msg_id: p.client_msg_id,
+            sent_at_ms: p.sent_at_ms,
+            duplicate: p.duplicate,
+        },
+        Answer::Attached(a) => {
+            if !a.has_more {
+                conn.sessions.insert(a.session.meta.id);
+            }
+            ServerFrame::Attached {
+                re,
+                session: convert::session_info(&conn.engine, &a.session, None),
+                messages: a.messages.iter().map(convert::message).collect(),
+                has_more: a.has_more,
+            }
+        }
+        Answer::Done => ServerFrame::Ok { re },
+    }
 }
 
 fn invalid(message: impl Into<String>) -> Failure {

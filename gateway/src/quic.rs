@@ -34,7 +34,7 @@ use switchboard_engine::Engine;
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::ErrorCode;
 
-use crate::connection::{self, FrameSource, Inbound, Inlet, Outlet};
+use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, SinkError};
 use crate::GatewayConfig;
 
 /// The ALPN protocol name clients must offer.
@@ -173,14 +173,17 @@ pub fn shutdown(endpoint: &Endpoint) {
 /// Accept QUIC connections until the endpoint is closed.
 pub async fn serve(endpoint: Endpoint, engine: Engine, config: Arc<GatewayConfig>) {
     let permits = Arc::new(tokio::sync::Semaphore::new(config.connections_max));
+    let mut accepted_total: u64 = 0;
     while let Some(incoming) = endpoint.accept().await {
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             metrics::counter!("switchboard_connections_refused_total").increment(1);
             incoming.refuse();
             continue;
         };
-        let (engine, config) = (engine.clone(), config.clone());
-        tokio::spawn(async move {
+        let (shards, config) = (engine.clone(), config.clone());
+        let engine = engine.clone();
+        accepted_total += 1;
+        shards.spawn_on_shard(accepted_total, async move {
             match incoming.await {
                 Ok(connection) => serve_connection(connection, engine, config).await,
                 Err(e) => tracing::debug!(error = %e, "quic handshake failed"),
@@ -207,71 +210,101 @@ async fn serve_connection(connection: quinn::Connection, engine: Engine, config:
         }
     };
     metrics::gauge!("switchboard_connections", "transport" => "quic").increment(1.0);
-    let (outlet, inlet) = Outlet::pair(config.connection_out_frames_max);
-    let writer = tokio::spawn(write_loop(connection.clone(), send, inlet));
+    let sink = QuicSink { connection: connection.clone(), send, buffer: Vec::new(), written: 0, frames: 0 };
     let source = QuicSource { recv, frame_bytes_max: config.frame_bytes_max, buffer: Vec::new() };
-    connection::run(engine, config, Encoding::MsgPack, source, outlet).await;
-    let _ = writer.await;
+    connection::run(engine, config, Encoding::MsgPack, source, sink).await;
     metrics::gauge!("switchboard_connections", "transport" => "quic").decrement(1.0);
 }
 
-/// How long the writer tries to deliver the closing frame before closing the connection.
+/// How long closing may take: the frame being written, the closing error frame, and its
+/// delivery, before the connection is closed regardless.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-async fn write_loop(
+/// The sending half: length-prefixed frames gathered in one buffer by the connection loop
+/// and written by `drive` (one write per burst).
+struct QuicSink {
     connection: quinn::Connection,
-    mut send: SendStream,
-    Inlet { mut frames, mut close }: Inlet,
-) {
-    let mut stuck = false;
-    loop {
-        let bytes = tokio::select! {
-            biased;
-            () = close.signalled() => break,
-            next = frames.recv() => match next {
-                Some(bytes) => bytes,
-                None => break,
-            },
-        };
-        let frame = write_frame(&mut send, &bytes);
-        tokio::pin!(frame);
-        tokio::select! {
-            biased;
-            () = close.signalled() => {
-                // Never cut a frame in half: finish it (briefly) so the error frame that
-                // follows starts on a frame boundary; a peer that will not take it is reset.
-                stuck = !matches!(tokio::time::timeout(CLOSE_TIMEOUT, &mut frame).await, Ok(Ok(())));
-                break;
-            }
-            sent = &mut frame => if sent.is_err() { return },
+    send: SendStream,
+    /// Queued frames, each with its length prefix.
+    buffer: Vec<u8>,
+    /// Bytes of `buffer` already written to the stream.
+    written: usize,
+    /// Frames in `buffer`.
+    frames: usize,
+}
+
+impl QuicSink {
+    /// Write the buffer out. Cancel-safe: quinn's `write` either wrote some bytes (counted
+    /// in `written`) or none.
+    async fn write_buffer(&mut self) -> Result<(), quinn::WriteError> {
+        while self.written < self.buffer.len() {
+            self.written += self.send.write(&self.buffer[self.written..]).await?;
         }
+        self.buffer.clear();
+        self.written = 0;
+        self.frames = 0;
+        Ok(())
     }
-    let closing = close.closing();
-    match closing {
-        Some(closing) => {
-            if !stuck {
-                let _ =
-                    tokio::time::timeout(CLOSE_TIMEOUT, write_frame(&mut send, &closing.error_frame)).await;
-            }
-            let _ = send.finish();
-            // The QUIC application error code is the WebSocket close code (1009, 4008, …).
-            let code = u32::from(closing.code);
-            // Give the error frame a moment to leave before the close frame overtakes it.
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, send.stopped()).await;
-            connection.close(VarInt::from_u32(code), closing.reason.as_bytes());
+
+    /// Drop the queued frames that have not started: never cut a frame in half, so an
+    /// error frame written next starts on a frame boundary.
+    fn keep_started_frame(&mut self) {
+        let mut end = 0;
+        while end < self.written {
+            let prefix: [u8; LENGTH_PREFIX_BYTES] =
+                self.buffer[end..end + LENGTH_PREFIX_BYTES].try_into().expect("prefix");
+            end += LENGTH_PREFIX_BYTES + u32::from_be_bytes(prefix) as usize;
         }
-        None => {
-            let _ = send.finish();
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, send.stopped()).await;
-            connection.close(VarInt::from_u32(CLOSE_NORMAL), b"bye");
-        }
+        self.buffer.truncate(end);
     }
 }
 
-async fn write_frame(send: &mut SendStream, bytes: &[u8]) -> Result<(), quinn::WriteError> {
-    let length = (bytes.len() as u32).to_be_bytes();
-    send.write_all(&length).await?;
-    send.write_all(bytes).await
+impl FrameSink for QuicSink {
+    fn push(&mut self, frame: Vec<u8>) {
+        self.buffer.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+        self.buffer.extend_from_slice(&frame);
+        self.frames += 1;
+    }
+
+    fn queued(&self) -> usize {
+        self.frames
+    }
+
+    async fn drive(&mut self) -> Result<(), SinkError> {
+        if self.buffer.is_empty() {
+            // Nothing to write: notice at once a client that stopped reading.
+            return match self.send.stopped().await {
+                Ok(_) => Err(SinkError::Stopped),
+                Err(_) => Err(SinkError::Broken),
+            };
+        }
+        match self.write_buffer().await {
+            Ok(()) => Ok(()),
+            Err(quinn::WriteError::Stopped(_)) => Err(SinkError::Stopped),
+            Err(_) => Err(SinkError::Broken),
+        }
+    }
+
+    async fn close(mut self, closing: Option<Closing>) {
+        let (code, reason) = match &closing {
+            Some(closing) => (u32::from(closing.code), closing.reason.clone()),
+            None => (CLOSE_NORMAL, "bye".to_string()),
+        };
+        let goodbye = async {
+            if let Some(closing) = closing {
+                self.keep_started_frame();
+                self.push(closing.error_frame);
+            }
+            self.write_buffer().await?;
+            let _ = self.send.finish();
+            // Give the last frames a moment to leave before the close overtakes them.
+            let _ = self.send.stopped().await;
+            Ok::<(), quinn::WriteError>(())
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await;
+        // The QUIC application error code is the WebSocket close code (1009, 4008, …).
+        self.connection.close(VarInt::from_u32(code), reason.as_bytes());
+    }
 }
 
 /// Reads length-prefixed frames. Cancel-safe, as the connection loop's `select!` requires:

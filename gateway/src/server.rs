@@ -58,6 +58,7 @@ impl Server {
     async fn accept_loop(self, mut stopped: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.connections_max));
         let routes = warp::service(api::routes(self.engine.clone(), self.metrics.clone()));
+        let mut accepted_total: u64 = 0;
         loop {
             let (tcp, _) = tokio::select! {
                 _ = stopped.changed() => break,
@@ -81,7 +82,10 @@ impl Server {
             // upgrade: the slot is free only when both are done.
             let permit = Arc::new(permit);
             let (engine, config, routes) = (self.engine.clone(), self.config.clone(), routes.clone());
-            tokio::spawn(async move {
+            accepted_total += 1;
+            // The connection (and, after an upgrade, its WebSocket task) runs on a shard,
+            // beside session actors, not on this runtime.
+            self.engine.spawn_on_shard(accepted_total, async move {
                 let header_timeout = Duration::from_millis(config.header_read_timeout_ms);
                 let slot = permit.clone();
                 let service = service_fn(move |request: Request<Incoming>| {

@@ -9,8 +9,12 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::Poll;
+
 use futures_util::stream::{SplitSink, SplitStream, StreamExt};
-use futures_util::SinkExt;
+use futures_util::{Sink, SinkExt};
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -18,7 +22,7 @@ use switchboard_engine::Engine;
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::ErrorCode;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::Instant;
+use tokio::time::{Instant, Interval, Sleep};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -28,7 +32,7 @@ use tokio_tungstenite::WebSocketStream;
 use warp::http::{header, Request, StatusCode};
 use warp::reply::Reply;
 
-use crate::connection::{self, FrameSource, Inbound, Inlet, Outlet};
+use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, SinkError};
 use crate::GatewayConfig;
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -123,93 +127,137 @@ fn ws_config(config: &GatewayConfig) -> WebSocketConfig {
         .max_frame_size(Some(config.frame_bytes_max))
 }
 
-/// Most queued frames written before one flush: bounds the time a burst holds the writer.
-const WRITE_BURST_MAX: usize = 64;
+/// WebSocket close code for a protocol violation by the peer (RFC 6455 §7.4.1).
+pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 
-/// How long the writer keeps trying to deliver the closing frames to a peer that may not
-/// be reading, before it drops the socket.
+/// How long closing may take: the error and close frames to a peer that may not be
+/// reading, then the closing handshake. Past it the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encoding: Encoding) {
     metrics::gauge!("switchboard_connections", "transport" => "ws").increment(1.0);
     let (sink, stream) = socket.split();
-    let (outlet, inlet) = Outlet::pair(config.connection_out_frames_max);
     let ping_every = Duration::from_millis(config.ws_ping_interval_ms);
-    let writer = tokio::spawn(write_loop(sink, inlet, encoding, ping_every));
+    let sink = WsSink {
+        sink,
+        queue: VecDeque::new(),
+        unflushed: false,
+        encoding,
+        ping: tokio::time::interval_at(Instant::now() + ping_every, ping_every),
+    };
     let idle = Duration::from_millis(config.ws_idle_timeout_ms);
-    let source = WsSource { stream, idle, last_heard: Instant::now() };
-    connection::run(engine, config, encoding, source, outlet).await;
-    let _ = writer.await;
+    let source = WsSource::new(stream, idle);
+    connection::run(engine, config, encoding, source, sink).await;
     metrics::gauge!("switchboard_connections", "transport" => "ws").decrement(1.0);
 }
 
-/// Write queued frames until the queue closes, or until a close is signalled: then send
-/// the error frame and the close frame ahead of anything still queued, and stop.
-async fn write_loop(
-    mut sink: SplitSink<Socket, Message>,
-    Inlet { mut frames, mut close }: Inlet,
+/// The sending half: frames queued by the connection loop, written and flushed by `drive`
+/// (one flush per burst), pings every `ws_ping_interval_ms`.
+struct WsSink {
+    sink: SplitSink<Socket, Message>,
+    /// Frames not yet handed to tungstenite (bounded by the loop's `connection_out_frames_max`).
+    queue: VecDeque<Message>,
+    /// Frames handed to tungstenite since the last completed flush.
+    unflushed: bool,
     encoding: Encoding,
-    ping_every: Duration,
-) {
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-    let to_message = |bytes: Vec<u8>| match encoding {
-        Encoding::MsgPack => Message::Binary(bytes.into()),
-        // JSON encoding of our frames is always valid UTF-8.
-        Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
-    };
-    loop {
-        let message = tokio::select! {
-            biased;
-            () = close.signalled() => break,
-            next = frames.recv() => match next {
-                Some(bytes) => to_message(bytes),
-                None => break,
-            },
-            _ = ping.tick() => Message::Ping(Vec::new().into()),
-        };
-        // Write everything already queued, then flush once: one syscall for a burst.
-        let burst = async {
-            sink.feed(message).await?;
-            for _ in 1..WRITE_BURST_MAX {
-                match frames.try_recv() {
-                    Ok(bytes) => sink.feed(to_message(bytes)).await?,
-                    Err(_) => break,
-                }
-            }
-            sink.flush().await
-        };
-        tokio::select! {
-            biased;
-            () = close.signalled() => break,
-            sent = burst => if sent.is_err() { return },
+    ping: Interval,
+}
+
+impl WsSink {
+    fn message(&self, bytes: Vec<u8>) -> Message {
+        match self.encoding {
+            Encoding::MsgPack => Message::Binary(bytes.into()),
+            // JSON encoding of our frames is always valid UTF-8.
+            Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
         }
     }
-    let closing = close.closing();
-    if let Some(closing) = closing {
+
+    /// Hand every queued frame to tungstenite and flush. Cancel-safe: a frame leaves the
+    /// queue only once tungstenite took it, and tungstenite keeps what it has not written.
+    async fn flush_queue(&mut self) -> Result<(), WsError> {
+        std::future::poll_fn(|cx| {
+            while !self.queue.is_empty() {
+                std::task::ready!(Pin::new(&mut self.sink).poll_ready(cx))?;
+                let message = self.queue.pop_front().expect("not empty");
+                Pin::new(&mut self.sink).start_send(message)?;
+                self.unflushed = true;
+            }
+            std::task::ready!(Pin::new(&mut self.sink).poll_flush(cx))?;
+            self.unflushed = false;
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+}
+
+impl FrameSink for WsSink {
+    fn push(&mut self, frame: Vec<u8>) {
+        let message = self.message(frame);
+        self.queue.push_back(message);
+    }
+
+    fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    async fn drive(&mut self) -> Result<(), SinkError> {
+        if self.queue.is_empty() && !self.unflushed {
+            self.ping.tick().await;
+            self.queue.push_back(Message::Ping(Vec::new().into()));
+        }
+        self.flush_queue().await.map_err(|_| SinkError::Broken)
+    }
+
+    async fn close(mut self, closing: Option<Closing>) {
         let goodbye = async {
-            sink.send(to_message(closing.error_frame)).await?;
-            let frame = CloseFrame { code: CloseCode::from(closing.code), reason: closing.reason.into() };
-            sink.send(Message::Close(Some(frame))).await
+            match closing {
+                Some(closing) => {
+                    // The reason may be a peer that does not read: the error and the close
+                    // go ahead of anything still queued.
+                    self.queue.clear();
+                    let error = self.message(closing.error_frame);
+                    self.sink.send(error).await?;
+                    let frame =
+                        CloseFrame { code: CloseCode::from(closing.code), reason: closing.reason.into() };
+                    self.sink.send(Message::Close(Some(frame))).await?;
+                }
+                None => self.flush_queue().await?,
+            }
+            self.sink.close().await
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await;
     }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
 }
 
+/// The receiving half, with the idle check: one timer per connection, re-armed only when it
+/// fires (not on every frame).
 struct WsSource {
     stream: SplitStream<Socket>,
     /// Close the connection when nothing (not even a pong) arrived for this long.
     idle: Duration,
     last_heard: Instant,
+    idle_timer: Pin<Box<Sleep>>,
+}
+
+impl WsSource {
+    fn new(stream: SplitStream<Socket>, idle: Duration) -> WsSource {
+        let now = Instant::now();
+        WsSource { stream, idle, last_heard: now, idle_timer: Box::pin(tokio::time::sleep_until(now + idle)) }
+    }
 }
 
 impl FrameSource for WsSource {
     async fn next_frame(&mut self) -> Option<Inbound> {
         loop {
-            let deadline = self.last_heard + self.idle;
-            let next = match tokio::time::timeout_at(deadline, self.stream.next()).await {
-                Ok(next) => next?,
-                Err(_) => {
+            let next = tokio::select! {
+                biased;
+                next = self.stream.next() => next?,
+                () = self.idle_timer.as_mut() => {
+                    let deadline = self.last_heard + self.idle;
+                    if deadline > Instant::now() {
+                        self.idle_timer.as_mut().reset(deadline);
+                        continue;
+                    }
                     return Some(Inbound::Fatal {
                         code: ErrorCode::IdleTimeout,
                         close_code: 1001,
@@ -232,6 +280,16 @@ impl FrameSource for WsSource {
                         code: ErrorCode::InvalidUtf8,
                         close_code: 1007,
                         message: "text frame is not valid UTF-8".into(),
+                    });
+                }
+                // RFC 6455 §7.4.1: a protocol violation (reserved bits or opcodes, bad
+                // fragmentation, an oversized or fragmented control frame, a 1-byte close
+                // payload, an unmasked client frame) is answered with close code 1002.
+                Err(WsError::Protocol(e)) => {
+                    return Some(Inbound::Fatal {
+                        code: ErrorCode::MalformedFrame,
+                        close_code: CLOSE_PROTOCOL_ERROR,
+                        message: format!("websocket protocol error: {e}"),
                     });
                 }
                 Err(e) => {

@@ -69,8 +69,19 @@ fn to_bytes<T: Serialize>(value: &T, encoding: Encoding) -> Vec<u8> {
     }
 }
 
-/// Decode a client frame (server side).
+/// Decode a client frame (server side). The per-message requests take a single-pass fast
+/// path ([`codec_fast`](crate::codec_fast)); everything else, and every error, the general
+/// two-step decoder below.
 pub fn decode_client(bytes: &[u8], encoding: Encoding) -> Result<ClientFrame, DecodeError> {
+    if let Some(frame) = crate::codec_fast::decode_hot(bytes, encoding) {
+        return Ok(frame);
+    }
+    decode_client_general(bytes, encoding)
+}
+
+/// The general decoder: the envelope first (for the request id and type), then the typed
+/// request, so each failure gets its most specific code.
+pub fn decode_client_general(bytes: &[u8], encoding: Encoding) -> Result<ClientFrame, DecodeError> {
     let envelope: Envelope = match from_bytes(bytes, encoding) {
         Ok(envelope) => envelope,
         Err(detail) => {

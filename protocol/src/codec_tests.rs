@@ -136,3 +136,60 @@ fn server_frames_round_trip() {
         serde_json::json!({"type": "error", "re": 3, "code": "already_taken", "message": "taken"})
     );
 }
+
+/// Frames the fast path must decode exactly as the general decoder does (or leave to it).
+fn tricky_frames() -> Vec<(Encoding, Vec<u8>)> {
+    let json = |s: &str| (Encoding::Json, s.as_bytes().to_vec());
+    let mut frames = vec![
+        json(r#"{"type":"send_message","req":1,"session_id":7,"client_msg_id":"c","text":"hi"}"#),
+        json(
+            r#"  {"req":1,"text":"hi","session_id":7,"client_msg_id":"c","type":"send_message","extra":[1]}"#,
+        ),
+        json(r#"{"type":"send_message","req":1,"session_id":7,"client_msg_id":"c","text":null}"#),
+        json(r#"{"type":"send_message","req":1,"session_id":7,"client_msg_id":"c"}"#),
+        json(r#"{"type":"send_message","req":1,"session_id":"7","client_msg_id":"c","text":"x"}"#),
+        json(r#"{"type":"send_message","req":1,"session_id":7.5,"client_msg_id":"c","text":"x"}"#),
+        json(
+            r#"{"type":"send_message","req":1,"session_id":7,"session_id":8,"client_msg_id":"c","text":"x"}"#,
+        ),
+        json(r#"{"type":"typing","req":2,"session_id":7,"typing":false}"#),
+        json(r#"{"type":"typing","req":2,"session_id":7,"typing":1}"#),
+        json(r#"{"type":"mark_read","req":3,"session_id":7,"seq":9,"text":5}"#),
+        json(r#"{"type":"history","req":4,"session_id":7,"after_seq":null}"#),
+        json(r#"{"type":"list_queue","req":5,"text":5}"#),
+        json(r#"["send_message",1,7,"c","hi"]"#),
+        json(r#"{"type":"send_message","req":1,"session_id":7,"client_msg_id":"c","text":"x"} trailing"#),
+        json(r#"{"type":"s\u0065nd_message","req":1,"session_id":7,"client_msg_id":"c","text":"\u00e9"}"#),
+    ];
+    for request in sample_requests() {
+        frames.push((Encoding::MsgPack, encode_client(&ClientFrame { req: 9, request }, Encoding::MsgPack)));
+    }
+    let array = rmp_serde::to_vec(&("send_message", 1u64, 7u64, "c", "hi")).unwrap();
+    frames.push((Encoding::MsgPack, array));
+    frames
+}
+
+#[test]
+fn the_fast_path_agrees_with_the_general_decoder_on_every_frame() {
+    for (encoding, bytes) in tricky_frames() {
+        let general = decode_client_general(&bytes, encoding);
+        assert_eq!(decode_client(&bytes, encoding), general, "{}", String::from_utf8_lossy(&bytes));
+        if let Some(fast) = crate::codec_fast::decode_hot(&bytes, encoding) {
+            assert_eq!(Ok(fast), general, "fast path answered differently");
+        }
+    }
+}
+
+#[test]
+fn the_per_message_requests_take_the_fast_path() {
+    for request in sample_requests() {
+        let hot = matches!(
+            request,
+            Request::SendMessage { .. } | Request::Typing { .. } | Request::MarkRead { .. }
+        );
+        for encoding in BOTH {
+            let bytes = encode_client(&ClientFrame { req: 1, request: request.clone() }, encoding);
+            assert_eq!(crate::codec_fast::decode_hot(&bytes, encoding).is_some(), hot, "{request:?}");
+        }
+    }
+}

@@ -10,7 +10,8 @@
 //! - [`frames`]: client requests ([`ClientFrame`], [`Request`]) and server frames
 //!   ([`ServerFrame`]: replies, errors and events) with their payload types.
 //! - [`codec`]: encoding and decoding for both directions and both encodings, with typed
-//!   decode errors that carry the request id when it could be read.
+//!   decode errors that carry the request id when it could be read; the per-message
+//!   requests decode in one pass (`codec_fast`), checked against the general decoder.
 //! - [`error_code`]: the stable error codes ([`ErrorCode`]).
 //! - [`http`]: the JSON bodies of the HTTP administration API.
 //! - [`startup`]: the lines the server prints once it listens, and their reader.
@@ -19,6 +20,7 @@
 //! `docs/PROTOCOL.md` at the repository root is the prose specification of this crate.
 
 pub mod codec;
+mod codec_fast;
 pub mod error_code;
 pub mod frames;
 pub mod http;

@@ -157,3 +157,20 @@ fn a_full_queue_refuses_instead_of_growing() {
     release_tx.send(()).unwrap();
     assert!(refused, "a queue of one must refuse while the writer is busy");
 }
+
+#[test]
+fn flushed_memtables_read_back_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let storage = open(dir.path());
+        let mut batch = Batch::new();
+        batch.put_session(&session(1, None)).put_message(1, 1, &message("kept"));
+        storage.write_blocking(batch).unwrap();
+        storage.sync_wal().unwrap();
+        storage.flush_memtables().unwrap();
+        storage.close();
+    }
+    let storage = open(dir.path());
+    let texts: Vec<_> = storage.messages(1, 0, 10).unwrap().into_iter().map(|(_, m)| m.text).collect();
+    assert_eq!(texts, vec!["kept".to_string()]);
+}

@@ -85,6 +85,25 @@ impl Registry {
         (addr, generation)
     }
 
+    /// Run `future` on shard `key % shards`: the same threads that host session actors, so
+    /// a connection's work and its sessions' actors share a thread (no cross-thread wake-up
+    /// between them) whenever they land on the same shard; always with one shard.
+    pub(crate) fn spawn_on_shard(
+        &self,
+        key: u64,
+        future: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let arbiter = &self.arbiters[(key % self.arbiters.len() as u64) as usize];
+        if !arbiter.spawn(future) {
+            tracing::error!(shard = key % self.arbiters.len() as u64, "shard is gone; task dropped");
+        }
+    }
+
+    /// Number of shards (arbiter threads).
+    pub(crate) fn shards(&self) -> usize {
+        self.arbiters.len()
+    }
+
     /// Mark a session quarantined: its actor gave up after repeated crashes.
     pub(crate) fn quarantine(&self, id: SessionId) {
         self.slots.insert(id, Slot::Quarantined);

@@ -14,10 +14,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, WrapFuture};
+use actix::{Actor, AsyncContext, Context, Handler, StreamHandler};
 use switchboard_storage::{Batch, Storage, StorageError};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
+use crate::answer::{Answer, Attached, Posted, Reply};
 use crate::convert;
 use crate::domain::pipeline::Pipeline;
 use crate::domain::restart::{Decision, RestartBudget};
@@ -26,9 +27,6 @@ use crate::domain::types::*;
 use crate::hub::Hub;
 use crate::outbox::{ConnId, Event, Outbox};
 use crate::{now_ms, EngineConfig, EngineError};
-
-/// Where a command's answer goes.
-pub(crate) type Reply = oneshot::Sender<Result<Outcome, EngineError>>;
 
 /// A live subscriber of a session's messages.
 #[derive(Clone)]
@@ -57,19 +55,17 @@ impl actix::Message for Command {
     type Result = ();
 }
 
-/// A command's successful answer.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    Session(SessionSnapshot),
-    Posted { seq: Seq, sent_at_ms: u64, duplicate: bool },
-    Attached { session: SessionSnapshot, messages: Vec<ChatMessage>, has_more: bool },
-    Done,
+/// Which answer a state write's waiter gets once it is durable.
+#[derive(Debug, Clone, Copy)]
+enum StateAnswer {
+    Accepted,
+    Closed,
 }
 
 /// What to do once a write is durable.
 enum Effect {
     Message { message: ChatMessage, origin: ConnId, waiters: Vec<(Reply, bool)> },
-    State { meta: SessionMeta, waiters: Vec<Reply>, subscriber: Option<Subscriber> },
+    State { meta: SessionMeta, waiters: Vec<(Reply, StateAnswer)>, subscriber: Option<Subscriber> },
 }
 
 impl Effect {
@@ -78,12 +74,12 @@ impl Effect {
         match self {
             Effect::Message { waiters, .. } => {
                 for (reply, _) in waiters {
-                    let _ = reply.send(Err(error.clone()));
+                    reply.send(Err(error.clone()));
                 }
             }
             Effect::State { waiters, .. } => {
-                for reply in waiters {
-                    let _ = reply.send(Err(error.clone()));
+                for (reply, _) in waiters {
+                    reply.send(Err(error.clone()));
                 }
             }
         }
@@ -100,6 +96,13 @@ struct Pending {
     effect: Effect,
     failure: Option<EngineError>,
 }
+
+/// A write's outcome, sent by the storage writer thread to the actor that submitted it.
+type Written = (u64, Result<(), StorageError>);
+
+/// State writes (accept, close) a session may have in flight beyond `session_inflight_max`
+/// posts: a handful at most in practice.
+const STATE_WRITES_INFLIGHT_MAX: usize = 16;
 
 /// Text that makes the actor panic, so tests can exercise supervision for real.
 #[cfg(test)]
@@ -121,6 +124,12 @@ pub struct SessionActor {
     /// The newest state write (accept/close), so an accept retry can wait for it.
     state_write: Option<u64>,
     last_activity_ms: u64,
+    /// Where storage reports finished writes: one channel per actor (not one per write),
+    /// so a group commit that finishes many of this session's writes wakes it once. Never
+    /// full: it has room for every write the pipeline may hold.
+    written_tx: mpsc::Sender<Written>,
+    written_rx: Option<mpsc::Receiver<Written>>,
+    writes_inflight_max: usize,
 }
 
 /// Build a session's state from storage.
@@ -151,6 +160,9 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(mut written) = self.written_rx.take() {
+            ctx.add_stream(futures_util::stream::poll_fn(move |cx| written.poll_recv(cx)));
+        }
         let every = Duration::from_millis((self.hub.config.session_idle_ms / 4).clamp(1000, 30_000));
         ctx.run_interval(every, |act, ctx| {
             act.subscribers.retain(|s| !s.outbox.is_closed());
@@ -169,26 +181,37 @@ impl Actor for SessionActor {
 impl Handler<Command> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, command: Command, ctx: &mut Context<Self>) {
+    fn handle(&mut self, command: Command, _ctx: &mut Context<Self>) {
         self.last_activity_ms = now_ms();
         if self.quarantined {
-            let _ = command.reply.send(Err(EngineError::SessionUnavailable(self.id)));
+            command.reply.send(Err(EngineError::SessionUnavailable(self.id)));
             return;
         }
         if self.needs_reload {
-            let _ = command.reply.send(Err(EngineError::Overloaded("session is restarting")));
+            command.reply.send(Err(EngineError::Overloaded("session is restarting")));
             return;
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(command, ctx)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(command)));
         if outcome.is_err() {
             self.crashed();
         }
     }
 }
 
+impl StreamHandler<Written> for SessionActor {
+    fn handle(&mut self, (write, result): Written, _ctx: &mut Context<Self>) {
+        if catch_unwind(AssertUnwindSafe(|| self.written(write, result))).is_err() {
+            self.crashed();
+        }
+        self.reload_when_idle();
+    }
+}
+
 impl SessionActor {
     pub(crate) fn new(id: SessionId, generation: u64, hub: Arc<Hub>, session: Session) -> SessionActor {
         let budget = RestartBudget::new(hub.config.restarts_max, hub.config.restart_window_ms);
+        let writes_inflight_max = hub.config.session_inflight_max + STATE_WRITES_INFLIGHT_MAX;
+        let (written_tx, written_rx) = mpsc::channel(writes_inflight_max);
         SessionActor {
             id,
             generation,
@@ -202,41 +225,44 @@ impl SessionActor {
             quarantined: false,
             state_write: None,
             last_activity_ms: now_ms(),
+            written_tx,
+            written_rx: Some(written_rx),
+            writes_inflight_max,
         }
     }
 
-    fn dispatch(&mut self, command: Command, ctx: &mut Context<Self>) {
+    fn dispatch(&mut self, command: Command) {
         let Command { kind, reply } = command;
         let now = now_ms();
         match kind {
             CommandKind::Accept { agent, subscriber } => {
                 let previous = self.session.meta().clone();
                 match self.session.accept(agent, now) {
-                    Err(e) => drop(reply.send(Err(e.into()))),
+                    Err(e) => reply.send(Err(e.into())),
                     Ok(None) => self.accept_again(subscriber, reply),
                     Ok(Some(meta)) => {
                         let effect = Effect::State {
                             meta: meta.clone(),
-                            waiters: vec![reply],
+                            waiters: vec![(reply, StateAnswer::Accepted)],
                             subscriber: Some(subscriber),
                         };
-                        self.write_state(meta, effect, previous, ctx)
+                        self.write_state(meta, effect, previous)
                     }
                 }
             }
             CommandKind::Close { agent } => {
                 let previous = self.session.meta().clone();
                 match self.session.close(agent, now) {
-                    Err(e) => drop(reply.send(Err(e.into()))),
+                    Err(e) => reply.send(Err(e.into())),
                     Ok(meta) => {
-                        let effect =
-                            Effect::State { meta: meta.clone(), waiters: vec![reply], subscriber: None };
-                        self.write_state(meta, effect, previous, ctx)
+                        let waiters = vec![(reply, StateAnswer::Closed)];
+                        let effect = Effect::State { meta: meta.clone(), waiters, subscriber: None };
+                        self.write_state(meta, effect, previous)
                     }
                 }
             }
             CommandKind::Post { from, client_msg_id, text, origin } => {
-                self.post(from, &client_msg_id, &text, origin, reply, now, ctx)
+                self.post(from, &client_msg_id, &text, origin, reply, now)
             }
             CommandKind::Typing { from, typing, origin } => {
                 let result = self.session.typing(from).map(|()| {
@@ -246,16 +272,16 @@ impl SessionActor {
                         // Typing indicators are optional: skipped for a busy connection.
                         subscriber.outbox.offer(event.clone());
                     }
-                    Outcome::Done
+                    Answer::Done
                 });
-                let _ = reply.send(result.map_err(Into::into));
+                reply.send(result.map_err(Into::into));
             }
             CommandKind::Attach { subscriber, after_seq } => {
-                let _ = reply.send(self.attach(subscriber, after_seq));
+                reply.send(self.attach(subscriber, after_seq));
             }
             CommandKind::Detach { conn } => {
                 self.subscribers.retain(|s| s.outbox.id() != conn);
-                let _ = reply.send(Ok(Outcome::Done));
+                reply.send(Ok(Answer::Done));
             }
         }
     }
@@ -269,25 +295,30 @@ impl SessionActor {
         origin: ConnId,
         reply: Reply,
         now: u64,
-        ctx: &mut Context<Self>,
     ) {
         #[cfg(test)]
         if text == PANIC_TEXT {
             panic!("test-injected panic in session {}", self.id);
         }
         if self.pipeline.len() >= self.hub.config.session_inflight_max {
-            let _ = reply.send(Err(EngineError::Overloaded("too many writes in flight for this session")));
+            reply.send(Err(EngineError::Overloaded("too many writes in flight for this session")));
             return;
         }
         match self.session.post(from, client_msg_id, text, now) {
-            Err(e) => drop(reply.send(Err(e.into()))),
+            Err(e) => reply.send(Err(e.into())),
             Ok(Post::Duplicate { seq, sent_at_ms }) => {
                 let in_flight = self.inflight.get(&seq).copied();
                 match in_flight.and_then(|write| self.pipeline.get_mut(write)) {
                     Some(Pending { effect: Effect::Message { waiters, .. }, .. }) => {
                         waiters.push((reply, true))
                     }
-                    _ => drop(reply.send(Ok(Outcome::Posted { seq, sent_at_ms, duplicate: true }))),
+                    _ => reply.send(Ok(Answer::Posted(Posted {
+                        session_id: self.id,
+                        seq,
+                        sent_at_ms,
+                        client_msg_id: client_msg_id.to_string(),
+                        duplicate: true,
+                    }))),
                 }
             }
             Ok(Post::New(message)) => {
@@ -299,7 +330,7 @@ impl SessionActor {
                 let seq = message.seq;
                 let undo = Undo::Post(message.clone());
                 let effect = Effect::Message { message, origin, waiters: vec![(reply, false)] };
-                if let Some(write) = self.write(batch, effect, undo, ctx) {
+                if let Some(write) = self.write(batch, effect, undo) {
                     self.inflight.insert(seq, write);
                 }
             }
@@ -310,12 +341,14 @@ impl SessionActor {
     fn accept_again(&mut self, subscriber: Subscriber, reply: Reply) {
         let _ = self.add_subscriber(subscriber);
         match self.state_write.and_then(|write| self.pipeline.get_mut(write)) {
-            Some(Pending { effect: Effect::State { waiters, .. }, .. }) => waiters.push(reply),
-            _ => drop(reply.send(Ok(Outcome::Session(self.session.snapshot())))),
+            Some(Pending { effect: Effect::State { waiters, .. }, .. }) => {
+                waiters.push((reply, StateAnswer::Accepted))
+            }
+            _ => reply.send(Ok(Answer::Accepted(self.session.snapshot()))),
         }
     }
 
-    fn attach(&mut self, subscriber: Subscriber, after_seq: Seq) -> Result<Outcome, EngineError> {
+    fn attach(&mut self, subscriber: Subscriber, after_seq: Seq) -> Result<Answer, EngineError> {
         let max = self.hub.config.replay_max;
         let (messages, has_more) = match self.session.replay(after_seq, max) {
             Replay::Messages { messages, has_more } => (messages, has_more),
@@ -334,7 +367,7 @@ impl SessionActor {
         if !has_more && !self.add_subscriber(subscriber) {
             return Err(EngineError::Overloaded("too many connections attached to this session"));
         }
-        Ok(Outcome::Attached { session: self.session.snapshot(), messages, has_more })
+        Ok(Answer::Attached(Attached { session: self.session.snapshot(), messages, has_more }))
     }
 
     /// Subscribe a connection (replacing its earlier subscription); false when the session
@@ -349,16 +382,10 @@ impl SessionActor {
         true
     }
 
-    fn write_state(
-        &mut self,
-        meta: SessionMeta,
-        effect: Effect,
-        previous: SessionMeta,
-        ctx: &mut Context<Self>,
-    ) {
+    fn write_state(&mut self, meta: SessionMeta, effect: Effect, previous: SessionMeta) {
         let mut batch = Batch::new();
         batch.put_session(&convert::session_record(&meta));
-        if let Some(write) = self.write(batch, effect, Undo::Meta(previous), ctx) {
+        if let Some(write) = self.write(batch, effect, Undo::Meta(previous)) {
             self.state_write = Some(write);
         }
     }
@@ -366,9 +393,17 @@ impl SessionActor {
     /// Submit a write; its effect runs once it and every earlier write are durable. When
     /// storage refuses the write outright (queue full), nothing was written: the change is
     /// taken back and the waiters are told to retry.
-    fn write(&mut self, batch: Batch, effect: Effect, undo: Undo, ctx: &mut Context<Self>) -> Option<u64> {
-        let (tx, rx) = oneshot::channel();
-        if let Err(e) = self.hub.storage.submit(batch, Box::new(move |result| drop(tx.send(result)))) {
+    fn write(&mut self, batch: Batch, effect: Effect, undo: Undo) -> Option<u64> {
+        let write = self.pipeline.next_id();
+        let done = self.written_tx.clone();
+        let submitted = if self.pipeline.len() >= self.writes_inflight_max {
+            Err(StorageError::Overloaded)
+        } else {
+            // `try_send` cannot fail for lack of room (the channel fits the whole pipeline);
+            // it fails only when the actor is gone, and then nobody waits for the answer.
+            self.hub.storage.submit(batch, Box::new(move |result| drop(done.try_send((write, result)))))
+        };
+        if let Err(e) = submitted {
             match undo {
                 Undo::Post(message) => self.session.undo_post(&message),
                 Undo::Meta(previous) => self.session.undo_meta(previous),
@@ -376,15 +411,8 @@ impl SessionActor {
             effect.fail(storage_failure(e));
             return None;
         }
-        let write = self.pipeline.push(Pending { effect, failure: None });
-        let done = rx.into_actor(self).map(move |result, act: &mut SessionActor, _ctx| {
-            let result = result.unwrap_or(Err(StorageError::Closed));
-            if catch_unwind(AssertUnwindSafe(|| act.written(write, result))).is_err() {
-                act.crashed();
-            }
-            act.reload_when_idle();
-        });
-        ctx.spawn(done);
+        let pushed = self.pipeline.push(Pending { effect, failure: None });
+        debug_assert_eq!(pushed, write);
         Some(write)
     }
 
@@ -429,8 +457,11 @@ impl SessionActor {
                     // The accept is durable either way; a full list is reported by `attach`.
                     let _ = self.add_subscriber(subscriber);
                 }
-                for reply in waiters {
-                    let _ = reply.send(Ok(Outcome::Session(snapshot.clone())));
+                for (reply, kind) in waiters {
+                    reply.send(Ok(match kind {
+                        StateAnswer::Accepted => Answer::Accepted(snapshot.clone()),
+                        StateAnswer::Closed => Answer::Closed(snapshot.clone()),
+                    }));
                 }
             }
         }
@@ -438,6 +469,7 @@ impl SessionActor {
 
     fn commit_message(&mut self, message: ChatMessage, origin: ConnId, waiters: Vec<(Reply, bool)>) {
         let (seq, sent_at_ms, from) = (message.seq, message.sent_at_ms, message.from);
+        let message_id = message.client_msg_id.clone();
         self.inflight.remove(&seq);
         if !self.needs_reload {
             self.session.message_durable(message.clone());
@@ -447,7 +479,14 @@ impl SessionActor {
         self.hub.message_committed(self.id, seq, from);
         metrics::counter!("switchboard_messages_total").increment(1);
         for (reply, duplicate) in waiters {
-            let _ = reply.send(Ok(Outcome::Posted { seq, sent_at_ms, duplicate }));
+            let client_msg_id = message_id.clone();
+            reply.send(Ok(Answer::Posted(Posted {
+                session_id: self.id,
+                seq,
+                sent_at_ms,
+                client_msg_id,
+                duplicate,
+            })));
         }
     }
 

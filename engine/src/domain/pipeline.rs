@@ -20,6 +20,11 @@ impl<T> Default for Pipeline<T> {
 
 impl<T> Pipeline<T> {
     /// Register a new in-flight write; returns its id.
+    /// The id the next [`push`](Pipeline::push) will return.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     pub fn push(&mut self, effects: T) -> u64 {
         let id = self.next_id;
         self.next_id += 1;

@@ -1,0 +1,108 @@
+//! Answers to a connection's requests. A session actor answers straight into the asking
+//! connection's queue (its [`Outbox`], tagged with the request id), the same queue its
+//! events travel in: no channel, future or task per request.
+//!
+//! Every request handed to an actor is answered exactly once: [`Reply`] answers `internal`
+//! if it is dropped unanswered (the actor panicked or stopped with the command queued), and
+//! the engine [`Reply::cancel`]s it when it returns the error itself instead.
+
+use std::sync::Arc;
+
+use crate::domain::types::*;
+use crate::hub::Hub;
+use crate::outbox::Outbox;
+use crate::EngineError;
+
+/// A durable post (or a retry of one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub session_id: SessionId,
+    pub seq: Seq,
+    pub sent_at_ms: u64,
+    /// The client's id for the message, echoed in the acknowledgement.
+    pub client_msg_id: String,
+    /// The client message id had been posted before; nothing new was written.
+    pub duplicate: bool,
+}
+
+/// The answer to an attach: missed messages and whether more remain (then not subscribed).
+#[derive(Debug, Clone)]
+pub struct Attached {
+    pub session: SessionSnapshot,
+    pub messages: Vec<ChatMessage>,
+    pub has_more: bool,
+}
+
+/// What a session actor answers.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// The session is this agent's (durable).
+    Accepted(SessionSnapshot),
+    /// The session is closed (durable).
+    Closed(SessionSnapshot),
+    /// The message is durable.
+    Posted(Posted),
+    /// Subscribed (unless `has_more`), with the missed messages.
+    Attached(Attached),
+    /// Done; nothing to report (typing, detach).
+    Done,
+}
+
+/// Where an answer goes: a connection's queue and the request id it answers.
+#[derive(Clone)]
+pub struct ReplyTo {
+    pub outbox: Outbox,
+    pub req: u64,
+}
+
+/// Releases an agent's reserved chat slot when dropped.
+pub(crate) struct Reservation {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) agent: AgentId,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.hub.queue().release(self.agent);
+    }
+}
+
+/// The actor's handle for answering one request exactly once.
+pub(crate) struct Reply {
+    to: Option<ReplyTo>,
+    /// Held until the answer is sent (an accept's capacity reservation).
+    hold: Option<Reservation>,
+}
+
+impl Reply {
+    pub(crate) fn new(to: ReplyTo, hold: Option<Reservation>) -> Reply {
+        Reply { to: Some(to), hold }
+    }
+
+    /// A reply nobody waits for (the engine's own commands).
+    pub(crate) fn silent() -> Reply {
+        Reply { to: None, hold: None }
+    }
+
+    /// Answer. Whatever the reply held is released after the answer is queued.
+    pub(crate) fn send(mut self, answer: Result<Answer, EngineError>) {
+        if let Some(to) = self.to.take() {
+            to.outbox.answer(to.req, answer);
+        }
+        self.hold = None;
+    }
+
+    /// Give up answering: the caller reports the error itself.
+    pub(crate) fn cancel(&mut self) {
+        self.to = None;
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(to) = self.to.take() {
+            let error = "the session failed while handling this request; it was restarted";
+            to.outbox.answer(to.req, Err(EngineError::Internal(error.into())));
+        }
+    }
+}
