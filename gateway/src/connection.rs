@@ -20,7 +20,7 @@ use switchboard_protocol::codec::{self, Encoding};
 use switchboard_protocol::{ErrorCode, ServerFrame};
 use tokio::time::Sleep;
 
-use crate::dispatch::{answer_frame, dispatch, Conn, Step};
+use crate::dispatch::{answer_frame, dispatch, Conn, Later, Step};
 use crate::errors::Failure;
 use crate::role::Role;
 use crate::{convert, GatewayConfig};
@@ -113,9 +113,10 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     // One timer, boxed so an identified, idle connection holds none: first the anonymous
     // deadline, later (once the client stops sending) the drain deadline.
     let mut deadline: Option<Pin<Box<Sleep>>> = Some(Box::pin(tokio::time::sleep(anonymous_timeout)));
-    // Requests in flight: storage reads as futures here, actor requests as a count (their
-    // answers arrive in the inbox).
-    let mut in_flight = FuturesUnordered::new();
+    // Requests in flight: storage reads as futures here (the set exists only while one is
+    // in flight: idle connections hold none), actor requests as a count (their answers
+    // arrive in the inbox).
+    let mut reads: Option<FuturesUnordered<Later>> = None;
     let mut awaiting: usize = 0;
     let mut closing: Option<Closing> = None;
     let encode = |frame: &ServerFrame| codec::encode_server(frame, reply_encoding);
@@ -141,19 +142,20 @@ pub async fn run<S: FrameSource, K: FrameSink>(
                 }
                 break;
             }
-            Some(reply) = in_flight.next(), if room && !in_flight.is_empty() => {
+            Some(reply) = next_read(&mut reads), if room && reads.is_some() => {
                 sink.push(encode(&reply));
-                if !reading && in_flight.is_empty() && awaiting == 0 { break; }
+                if reads.as_ref().is_some_and(|r| r.is_empty()) { reads = None; }
+                if !reading && reads.is_none() && awaiting == 0 { break; }
             }
             Some(item) = inbox.recv(), if room => match item {
                 Outgoing::Event(event) => sink.push(encode(&convert::event(&engine, &event))),
                 Outgoing::Answer { req, answer } => {
                     awaiting = awaiting.saturating_sub(1);
                     sink.push(encode(&answer_frame(&mut conn, req, answer)));
-                    if !reading && in_flight.is_empty() && awaiting == 0 { break; }
+                    if !reading && reads.is_none() && awaiting == 0 { break; }
                 }
             },
-            inbound = source.next_frame(), if room && reading && in_flight.len() + awaiting < config.connection_requests_max => {
+            inbound = source.next_frame(), if room && reading && reads.as_ref().map_or(0, |r| r.len()) + awaiting < config.connection_requests_max => {
                 match inbound {
                     Some(Inbound::Frame { bytes, encoding }) => {
                         let step = match codec::decode_client(&bytes, encoding) {
@@ -164,7 +166,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
                         };
                         match step {
                             Step::Reply(frame) => sink.push(encode(&frame)),
-                            Step::Later(future) => in_flight.push(future),
+                            Step::Later(future) => reads.get_or_insert_with(FuturesUnordered::new).push(future),
                             Step::Awaiting => awaiting += 1,
                         }
                     }
@@ -173,7 +175,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
                         break;
                     }
                     // The client finished sending: answer what it asked, then end.
-                    None if in_flight.is_empty() && awaiting == 0 => break,
+                    None if reads.is_none() && awaiting == 0 => break,
                     None => {
                         reading = false;
                         deadline = Some(Box::pin(tokio::time::sleep(DRAIN_TIMEOUT)));
@@ -197,7 +199,16 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     }
     engine.connection_gone(conn_id);
     drop(conn);
-    sink.close(closing).await;
+    // Boxed: closing happens once, and its state should not widen every connection.
+    Box::pin(sink.close(closing)).await;
+}
+
+/// The next finished storage read, if any are in flight.
+async fn next_read(reads: &mut Option<FuturesUnordered<Later>>) -> Option<ServerFrame> {
+    match reads {
+        Some(reads) => reads.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves when the deadline (if any) passes.

@@ -212,7 +212,8 @@ async fn serve_connection(connection: quinn::Connection, engine: Engine, config:
     metrics::gauge!("switchboard_connections", "transport" => "quic").increment(1.0);
     let sink = QuicSink { connection: connection.clone(), send, buffer: Vec::new(), written: 0, frames: 0 };
     let source = QuicSource { recv, frame_bytes_max: config.frame_bytes_max, buffer: Vec::new() };
-    connection::run(engine, config, Encoding::MsgPack, source, sink).await;
+    // Boxed, as on WebSocket: the task keeps no room for the halves moved into it.
+    Box::pin(connection::run(engine, config, Encoding::MsgPack, source, sink)).await;
     metrics::gauge!("switchboard_connections", "transport" => "quic").decrement(1.0);
 }
 

@@ -57,7 +57,7 @@ pub fn upgrade(
         }
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    tokio::spawn(async move {
+    let task = async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(
@@ -71,7 +71,8 @@ pub fn upgrade(
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
-    });
+    };
+    tokio::spawn(task);
     let mut response =
         warp::reply::with_status(warp::reply(), StatusCode::SWITCHING_PROTOCOLS).into_response();
     let headers = response.headers_mut();
@@ -147,7 +148,9 @@ async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encod
     };
     let idle = Duration::from_millis(config.ws_idle_timeout_ms);
     let source = WsSource::new(stream, idle);
-    connection::run(engine, config, encoding, source, sink).await;
+    // Boxed: its own allocation, so the upgrade task does not also keep room for the
+    // halves it moved into it (async state machines do not overlap moved-from locals).
+    Box::pin(connection::run(engine, config, encoding, source, sink)).await;
     metrics::gauge!("switchboard_connections", "transport" => "ws").decrement(1.0);
 }
 
