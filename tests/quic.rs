@@ -65,6 +65,16 @@ async fn raw_connection(server: &TestServer) -> quinn::Connection {
     connecting.await.expect("raw quic connection")
 }
 
+/// A raw QUIC connection whose stream is authenticated as a new agent.
+async fn authed_raw_stream(server: &TestServer) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
+    let (_, token) = server.create_agent("Ann", 5).await;
+    let connection = raw_connection(server).await;
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    send.write_all(&frame(1, Request::Auth { token })).await.unwrap();
+    assert!(matches!(read_frame(&mut recv).await, ServerFrame::Authed { .. }));
+    (connection, send, recv)
+}
+
 fn frame(req: u64, request: Request) -> Vec<u8> {
     let body = codec::encode_client(&ClientFrame { req, request }, Encoding::MsgPack);
     let mut bytes = (body.len() as u32).to_be_bytes().to_vec();
@@ -123,11 +133,7 @@ async fn still_usable(client: &switchboard_client::Client) {
 #[tokio::test]
 async fn extra_streams_are_not_granted_and_resets_end_only_that_connection() {
     let server = TestServer::start();
-    let (_, token) = server.create_agent("Ann", 5).await;
-    let connection = raw_connection(&server).await;
-    let (mut send, mut recv) = connection.open_bi().await.unwrap();
-    send.write_all(&frame(1, Request::Auth { token })).await.unwrap();
-    assert!(matches!(read_frame(&mut recv).await, ServerFrame::Authed { .. }));
+    let (connection, mut send, mut recv) = authed_raw_stream(&server).await;
 
     // The server grants one bidirectional stream and no unidirectional ones: more cannot
     // even be opened (flow control), so they cost the server nothing.
@@ -157,11 +163,7 @@ async fn extra_streams_are_not_granted_and_resets_end_only_that_connection() {
 #[tokio::test]
 async fn a_client_that_stops_reading_its_stream_is_closed_with_1002() {
     let server = TestServer::start();
-    let (_, token) = server.create_agent("Ann", 5).await;
-    let connection = raw_connection(&server).await;
-    let (mut send, mut recv) = connection.open_bi().await.unwrap();
-    send.write_all(&frame(1, Request::Auth { token })).await.unwrap();
-    assert!(matches!(read_frame(&mut recv).await, ServerFrame::Authed { .. }));
+    let (connection, _send, mut recv) = authed_raw_stream(&server).await;
     // STOP_SENDING: the client will read nothing more, so no reply could reach it. The
     // server closes the connection at once instead of keeping a useless slot.
     recv.stop(quinn::VarInt::from_u32(9)).unwrap();
