@@ -16,6 +16,7 @@ use switchboard_client::Client;
 use switchboard_protocol::{Request, ServerFrame, SessionId};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cpu::CpuWindow;
 use crate::report::{self, Counters, Summary, Traffic};
 use crate::setup::{Dialer, Server, Target};
 
@@ -81,6 +82,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<Summary> {
     let mut receivers = Vec::new();
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let rss_before = server.rss_bytes();
+    let mut cpu = CpuWindow::start(server.pid);
     for (i, Pair { mut visitor, mut agent, session, .. }) in pairs.into_iter().enumerate() {
         let (visitor_events, agent_events) = (visitor.take_events(), agent.take_events());
         let (visitor, agent) = (Arc::new(visitor), Arc::new(agent));
@@ -120,6 +122,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<Summary> {
         errors += sent.errors;
         acked_by_sender.push(sent.acked);
     }
+    cpu.mark_busy_end();
     let _ = done_tx.send(true);
     let sent_total = counters.sent.load(Ordering::Relaxed);
     let mut latency = report::histogram();
@@ -139,6 +142,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<Summary> {
         .enumerate()
         .map(|(j, ks)| ks.iter().filter(|k| !seen_by_receiver[j ^ 1].contains(k)).count() as u64)
         .sum();
+    let cpu = cpu.finish(delivered);
     progress.abort();
     let traffic = Traffic {
         scenario: "chat",
@@ -159,6 +163,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<Summary> {
         ..Summary::traffic(traffic, args.target.json)
     };
     summary.set_latency(&latency, &ack_latency);
+    summary.set_cpu(&cpu);
     Ok(summary)
 }
 

@@ -13,9 +13,16 @@
 //!
 //! The server is either a running one (`--target`, `--quic-target`, `--admin-token`) or
 //! started by the tool itself (`--spawn-server PATH`).
+//!
+//! Every scenario reports the server's CPU per message (from `/proc/PID/stat`, so the PID
+//! must be known: `--spawn-server` or `--server-pid`) and the generator's own CPU, and
+//! warns when the generator saturates its CPUs (see `cpu`). `--client-cpus` pins the
+//! generator and sizes its runtime to the CPUs it may use; `--server-cpus` pins a server
+//! it starts.
 
 mod chat;
 mod connections;
+mod cpu;
 mod reconnect;
 mod report;
 mod setup;
@@ -23,9 +30,18 @@ mod setup;
 use clap::{Parser, Subcommand};
 
 /// Switchboard load generator.
+///
+/// For numbers that measure the server, pin the server and the generator to different
+/// CPUs: `--server-cpus 0 --client-cpus 1`. Every scenario reports both processes' CPU and
+/// warns when the generator used more than 80 % of its CPUs.
 #[derive(Parser)]
-#[command(name = "loadtest", about)]
+#[command(name = "loadtest", about, long_about)]
 struct Cli {
+    /// Pin the load generator (every thread) to these CPUs, a `taskset -c` list such as
+    /// `1` or `0-1`, and run one runtime worker thread per allowed CPU. Without it the
+    /// generator uses every CPU in its inherited affinity mask.
+    #[arg(long, global = true)]
+    client_cpus: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -43,7 +59,13 @@ enum Scenario {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     setup::raise_fd_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Some(list) = &cli.client_cpus {
+        cpu::pin_process(&cpu::parse_cpu_list(list)?)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cpu::allowed_cpus())
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let summary = match cli.scenario {
             Scenario::Chat(args) => chat::run(args).await?,

@@ -14,6 +14,7 @@ use switchboard_client::Client;
 use switchboard_protocol::{Request, ServerFrame, SessionId};
 
 use crate::chat::{setup_pairs, Pair};
+use crate::cpu::CpuWindow;
 use crate::report::{self, Counters, Summary, Traffic};
 use crate::setup::{Dialer, Server, Target};
 
@@ -50,6 +51,7 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
     let pairs = setup_pairs(&server, &dialer, args.pairs, 0).await?;
     let counters = Arc::new(Counters::default());
     let progress = report::progress(counters.clone(), args.target.json);
+    let mut cpu = CpuWindow::start(server.pid);
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(args.duration);
     let drop_at = start + Duration::from_secs_f64(args.drop_after);
@@ -79,6 +81,7 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
         errors += errs;
         acked_by_session.push((session, seqs));
     }
+    cpu.mark_busy_end();
     let _ = done_tx.send(true);
     let mut seen_by_session = std::collections::HashMap::new();
     for visitor in visitors {
@@ -91,6 +94,7 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
         let seen = seen_by_session.get(&session);
         lost += seqs.iter().filter(|s| !seen.is_some_and(|set| set.contains(s))).count() as u64;
     }
+    let cpu = cpu.finish(delivered);
     progress.abort();
     let traffic = Traffic {
         scenario: "reconnect",
@@ -108,14 +112,16 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
         args.drop_after,
         args.drop_after + args.offline
     );
-    Ok(Summary {
+    let mut summary = Summary {
         lost,
         duplicates,
         errors,
         server_rss_bytes: server.rss_bytes(),
         notes: vec![drop_note],
         ..Summary::traffic(traffic, args.target.json)
-    })
+    };
+    summary.set_cpu(&cpu);
+    Ok(summary)
 }
 
 /// Send at `rate` until `end`; returns the acknowledged seqs.

@@ -1,5 +1,6 @@
 //! The summary every scenario produces: one JSON object (`--json`) or a readable table,
-//! plus a once-a-second progress line on stderr while it runs.
+//! plus a once-a-second progress line on stderr while it runs. A warning goes to stderr in
+//! both forms when the load generator saturated its CPUs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -7,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+use crate::cpu::{self, CpuReport};
 
 /// A latency histogram in microseconds, 1 µs to 5 minutes, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
@@ -38,6 +41,22 @@ pub struct Summary {
     pub errors: u64,
     pub server_rss_bytes: Option<u64>,
     pub server_rss_per_connection_bytes: Option<u64>,
+    /// Wall time of the CPU window: start of traffic to the end of the drain.
+    pub cpu_window_s: Option<f64>,
+    /// Server CPU (user + system, all threads) over the window; needs the server's PID.
+    pub server_cpu_s: Option<f64>,
+    /// Server CPU per delivered (relayed) message.
+    pub server_cpu_us_per_msg: Option<f64>,
+    /// The load generator's own CPU over the window.
+    pub client_cpu_s: Option<f64>,
+    pub client_cpu_us_per_msg: Option<f64>,
+    /// The generator's CPU as a fraction of its allowed CPUs, over the busy part of the
+    /// window (start of traffic to the last acknowledgement).
+    pub client_cpu_util: Option<f64>,
+    /// CPUs in the generator's affinity mask.
+    pub client_cpus: Option<usize>,
+    /// The generator used more than 80 % of its CPUs: the result measures the client.
+    pub client_saturated: bool,
     /// Anything else worth knowing (limits hit, notes).
     pub notes: Vec<String>,
     #[serde(skip)]
@@ -86,6 +105,18 @@ impl Summary {
         self.ack_p99_ms = ms(ack.value_at_quantile(0.99));
     }
 
+    /// Fill the CPU fields from a closed CPU window.
+    pub fn set_cpu(&mut self, r: &CpuReport) {
+        self.cpu_window_s = Some(r.window_s);
+        self.server_cpu_s = r.server_cpu_s;
+        self.server_cpu_us_per_msg = r.server_cpu_us_per_msg;
+        self.client_cpu_s = Some(r.client_cpu_s);
+        self.client_cpu_us_per_msg = r.client_cpu_us_per_msg;
+        self.client_cpu_util = Some(r.client_cpu_util);
+        self.client_cpus = Some(r.client_cpus);
+        self.client_saturated = r.client_saturated;
+    }
+
     /// True when correctness failed (anything lost, duplicated or reordered).
     pub fn failed(&self) -> bool {
         self.lost > 0 || self.duplicates > 0 || self.out_of_order > 0
@@ -93,6 +124,16 @@ impl Summary {
 
     /// Print as JSON (one object on stdout) or as a table.
     pub fn print(&self) {
+        if self.client_saturated {
+            eprintln!(
+                "\nWARNING: the load generator used {:.0} % of its {} CPU(s) (over {:.0} %): \
+                 this result measures the client, not the server. Give it more or other \
+                 CPUs (--client-cpus) or offer less load.",
+                self.client_cpu_util.unwrap_or(0.0) * 100.0,
+                self.client_cpus.unwrap_or(0),
+                cpu::SATURATION_UTIL * 100.0
+            );
+        }
         if self.json {
             println!("{}", serde_json::to_string(self).expect("summary serializes"));
             return;
@@ -121,6 +162,8 @@ impl Summary {
                 self.server_rss_bytes
                     .map_or("unknown".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0)),
             ),
+            ("server CPU", self.server_cpu_line()),
+            ("client CPU", self.client_cpu_line()),
         ];
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         eprintln!();
@@ -134,6 +177,27 @@ impl Summary {
             println!("note: {note}");
         }
     }
+}
+
+impl Summary {
+    fn server_cpu_line(&self) -> String {
+        match self.server_cpu_s {
+            Some(s) => format!("{s:.2} s{}", per_msg(self.server_cpu_us_per_msg)),
+            None => "unknown (pass --server-pid)".into(),
+        }
+    }
+
+    fn client_cpu_line(&self) -> String {
+        let Some(s) = self.client_cpu_s else { return "not measured".into() };
+        let util = self.client_cpu_util.unwrap_or(0.0) * 100.0;
+        let cpus = self.client_cpus.unwrap_or(0);
+        let saturated = if self.client_saturated { "  SATURATED" } else { "" };
+        format!("{s:.2} s{}, {util:.0} % of {cpus} CPU(s){saturated}", per_msg(self.client_cpu_us_per_msg))
+    }
+}
+
+fn per_msg(us: Option<f64>) -> String {
+    us.map_or(String::new(), |us| format!(", {us:.1} µs/msg"))
 }
 
 /// Counters shared by a scenario's tasks, read by the progress line.
@@ -152,18 +216,25 @@ pub fn progress(counters: Arc<Counters>, quiet: bool) -> tokio::task::JoinHandle
             return;
         }
         let start = Instant::now();
+        let cpus = cpu::allowed_cpus() as f64;
         let mut every = tokio::time::interval(Duration::from_secs(1));
         every.tick().await;
+        let mut last = (Instant::now(), cpu::self_cpu());
         loop {
             every.tick().await;
+            let now = (Instant::now(), cpu::self_cpu());
+            let wall = now.0.duration_since(last.0).as_secs_f64().max(1e-9);
+            let util = now.1.saturating_sub(last.1).as_secs_f64() / (wall * cpus);
+            last = now;
             let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
             eprint!(
-                "\r[{:>4.0}s] sent {:>10}  acked {:>10}  delivered {:>10}  errors {:>6}",
+                "\r[{:>4.0}s] sent {:>10}  acked {:>10}  delivered {:>10}  errors {:>6}  client CPU {:>3.0} %",
                 start.elapsed().as_secs_f64(),
                 get(&counters.sent),
                 get(&counters.acked),
                 get(&counters.delivered),
                 get(&counters.errors),
+                util * 100.0,
             );
         }
     })

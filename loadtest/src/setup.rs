@@ -53,13 +53,14 @@ pub struct Target {
     /// Start this `switchboard` binary on a temporary data dir instead of using a running one.
     #[arg(long)]
     pub spawn_server: Option<PathBuf>,
-    /// Pin the spawned server to these CPUs (`taskset -c` list, e.g. `0`).
+    /// Pin the spawned server to these CPUs (`taskset -c` list, e.g. `0`); pair it with
+    /// `--client-cpus` naming other CPUs so the two do not compete.
     #[arg(long)]
     pub server_cpus: Option<String>,
     /// Extra argument for the spawned server (repeatable), e.g. `--server-arg=--durability=buffered`.
     #[arg(long, allow_hyphen_values = true)]
     pub server_arg: Vec<String>,
-    /// PID of a running server, to report its memory.
+    /// PID of a running server (`--target`), to report its memory and CPU per message.
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Spread client connections over 127.0.0.1 … 127.0.0.N (one source address allows
