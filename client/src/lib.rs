@@ -8,7 +8,8 @@
 //! A [`Client`] owns one connection. Requests get fresh request ids and [`Client::request`]
 //! waits for the frame that answers them; events and unmatched frames queue up for
 //! [`Client::next_event`]. [`Client::send_raw`] sends arbitrary WebSocket messages, for
-//! testing how the server treats bad input.
+//! testing how the server treats bad input; [`Client::send_encoded`] sends a frame the
+//! caller encoded (the load generator's pre-encoded template), answered on the event queue.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -172,6 +173,14 @@ impl Client {
         let bytes = codec::encode_client(&ClientFrame { req, request }, self.encoding);
         self.out.send(Outgoing::Frame(bytes)).await.map_err(|_| ClientError::Closed(self.close_info()))?;
         Ok((req, rx))
+    }
+
+    /// Send a frame the caller encoded itself (in this client's encoding, with a request id
+    /// from [`Client::next_req`]), without registering a waiter: its answer arrives on the
+    /// event queue like any unmatched frame, and the caller matches it by `re`. For load
+    /// generators that encode frames from a template and track many answers themselves.
+    pub async fn send_encoded(&self, frame: Vec<u8>) -> Result<(), ClientError> {
+        self.out.send(Outgoing::Frame(frame)).await.map_err(|_| ClientError::Closed(self.close_info()))
     }
 
     /// Send a request and wait for the frame answering it (which may be an `error` frame).

@@ -10,6 +10,7 @@
 //!   per connection.
 //! - `reconnect`: pairs exchange messages, every visitor drops at once, agents keep sending,
 //!   visitors resume from their last seq: nothing may be missed or duplicated.
+//! - `nats-chat`: the `chat` load against NATS JetStream, the peer for side-by-side runs.
 //!
 //! The server is either a running one (`--target`, `--quic-target`, `--admin-token`) or
 //! started by the tool itself (`--spawn-server PATH`).
@@ -23,9 +24,13 @@
 mod chat;
 mod connections;
 mod cpu;
+mod nats_chat;
+mod nats_server;
+mod payload;
 mod reconnect;
 mod report;
 mod setup;
+mod shape;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +59,9 @@ enum Scenario {
     Connections(connections::ConnectionsArgs),
     /// Drop all visitor connections at once, resume, and verify nothing was missed.
     Reconnect(reconnect::ReconnectArgs),
+    /// The `chat` load against NATS JetStream (file storage, awaited publish acks, core
+    /// subscribers), for a side-by-side peer run.
+    NatsChat(nats_chat::NatsChatArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +79,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Chat(args) => chat::run(args).await?,
             Scenario::Connections(args) => connections::run(args).await?,
             Scenario::Reconnect(args) => reconnect::run(args).await?,
+            Scenario::NatsChat(args) => nats_chat::run(args).await?,
         };
         summary.print();
         if summary.failed() {

@@ -17,11 +17,7 @@ use crate::chat::{setup_pairs, Pair};
 use crate::cpu::CpuWindow;
 use crate::report::{self, Counters, Summary, Traffic};
 use crate::setup::{Dialer, Server, Target};
-
-/// After the agents finish, a visitor stops once nothing arrived for this long …
-const QUIET: Duration = Duration::from_secs(2);
-/// … or at the latest this long after the end.
-const DRAIN_MAX: Duration = Duration::from_secs(60);
+use crate::shape::{DRAIN_MAX, QUIET};
 
 /// `loadtest reconnect` options.
 #[derive(Debug, Args)]

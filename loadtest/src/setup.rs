@@ -111,10 +111,7 @@ impl Server {
 
     /// The server's resident memory, when its PID is known.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
+        rss_bytes(self.pid?)
     }
 
     /// Create an agent; returns its token.
@@ -246,6 +243,14 @@ impl Dialer {
             other => bail!("auth: {other:?}"),
         }
     }
+}
+
+/// A process's resident memory, from `/proc/PID/status`.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Raise the soft file-descriptor limit to the hard limit; say what is possible.
