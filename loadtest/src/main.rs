@@ -11,6 +11,8 @@
 //! - `reconnect`: pairs exchange messages, every visitor drops at once, agents keep sending,
 //!   visitors resume from their last seq: nothing may be missed or duplicated.
 //! - `nats-chat`: the `chat` load against NATS JetStream, the peer for side-by-side runs.
+//! - `restart`: populate a server, stop it with SIGTERM, start it again, and time until it
+//!   answers `/healthz` and its first `resume_chat`.
 //!
 //! The server is either a running one (`--target`, `--quic-target`, `--admin-token`) or
 //! started by the tool itself (`--spawn-server PATH`).
@@ -29,6 +31,7 @@ mod nats_server;
 mod payload;
 mod reconnect;
 mod report;
+mod restart;
 mod setup;
 mod shape;
 
@@ -62,6 +65,8 @@ enum Scenario {
     /// The `chat` load against NATS JetStream (file storage, awaited publish acks, core
     /// subscribers), for a side-by-side peer run.
     NatsChat(nats_chat::NatsChatArgs),
+    /// Populate a server, stop it with SIGTERM, start it again and time until it serves.
+    Restart(restart::RestartArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Connections(args) => connections::run(args).await?,
             Scenario::Reconnect(args) => reconnect::run(args).await?,
             Scenario::NatsChat(args) => nats_chat::run(args).await?,
+            Scenario::Restart(args) => restart::run(args).await?,
         };
         summary.print();
         if summary.failed() {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Args;
+use futures_util::{stream, StreamExt};
 use switchboard_client::Client;
 use switchboard_protocol::{Request, ServerFrame, SessionId};
 
@@ -39,12 +40,32 @@ pub struct ReconnectArgs {
     /// Seconds the visitors stay away.
     #[arg(long, default_value_t = 1.0)]
     pub offline: f64,
+    /// Agent connections the pairs share, each its own identity accepting at most 500
+    /// chats (the protocol's per-connection limit); 0: one agent connection per pair. Past
+    /// ~9,000 pairs a connection per side exceeds one process's ~20,000 file descriptors.
+    #[arg(long, default_value_t = 0)]
+    pub agents: usize,
+    /// Pairs set up at once (connect, start a chat, accept it).
+    #[arg(long, default_value_t = 64)]
+    pub setup_parallelism: usize,
+}
+
+/// Sessions one connection may be subscribed to (the protocol's limit, docs/PROTOCOL.md §9).
+const SESSIONS_PER_CONNECTION: usize = 500;
+
+/// A visitor, the (possibly shared) agent connection that accepted its chat, the session
+/// and the visitor's token.
+struct Visit {
+    visitor: Client,
+    agent: Arc<Client>,
+    session: SessionId,
+    token: String,
 }
 
 pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
     let server = Server::open(&args.target)?;
     let dialer = Arc::new(Dialer::new(&args.target, &server)?);
-    let pairs = setup_pairs(&server, &dialer, args.pairs, 0).await?;
+    let pairs = setup(&server, &dialer, &args).await?;
     let counters = Arc::new(Counters::default());
     let progress = report::progress(counters.clone(), args.target.json);
     let mut cpu = CpuWindow::start(server.pid);
@@ -56,7 +77,7 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
     let mut agents = Vec::new();
     let mut visitors = Vec::new();
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-    for Pair { visitor, agent, session, token } in pairs {
+    for Visit { visitor, agent, session, token } in pairs {
         agents.push(tokio::spawn(agent_sends(agent, session, per_pair, end, counters.clone())));
         let plan = VisitorPlan {
             session,
@@ -120,9 +141,67 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
     Ok(summary)
 }
 
+/// Set up the pairs: one agent connection each, or `--agents` shared ones.
+async fn setup(server: &Server, dialer: &Arc<Dialer>, args: &ReconnectArgs) -> anyhow::Result<Vec<Visit>> {
+    if args.agents == 0 {
+        let pairs = setup_pairs(server, dialer, args.pairs, 0).await?;
+        return Ok(pairs
+            .into_iter()
+            .map(|Pair { visitor, agent, session, token }| Visit {
+                visitor,
+                agent: shared(agent),
+                session,
+                token,
+            })
+            .collect());
+    }
+    let connections = args.agents.max(args.pairs.div_ceil(SESSIONS_PER_CONNECTION));
+    let chats_each = args.pairs.div_ceil(connections) as u32;
+    let http = reqwest::Client::new();
+    let mut agents = Vec::with_capacity(connections);
+    for i in 0..connections {
+        let token = server.create_agent(&http, &format!("reconnect agent {i}"), chats_each).await?;
+        agents.push(shared(dialer.agent(&token).await?));
+    }
+    let visits = stream::iter(0..args.pairs)
+        .map(|i| visit(dialer.clone(), agents[i % connections].clone(), i))
+        .buffer_unordered(args.setup_parallelism.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    visits.into_iter().collect()
+}
+
+/// An agent connection for sharing; nobody reads its events, so they are discarded (a
+/// full event queue would stop the client from routing answers).
+fn shared(mut agent: Client) -> Arc<Client> {
+    let mut events = agent.take_events();
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    Arc::new(agent)
+}
+
+/// Visitor i starts a chat and `agent` accepts it.
+async fn visit(dialer: Arc<Dialer>, agent: Arc<Client>, i: usize) -> anyhow::Result<Visit> {
+    let visitor = dialer.connect().await?;
+    let reply = visitor.call(Request::StartChat {
+        name: Some(format!("reconnect visitor {i}")),
+        email: None,
+        page_url: None,
+        first_message: None,
+        client_msg_id: None,
+    });
+    let ServerFrame::ChatStarted { session, session_token, .. } = reply.await? else {
+        bail!("start_chat failed")
+    };
+    match agent.call(Request::Accept { session_id: session.session_id }).await? {
+        ServerFrame::Accepted { .. } => {}
+        other => bail!("accept: {other:?}"),
+    }
+    Ok(Visit { visitor, agent, session: session.session_id, token: session_token })
+}
+
 /// Send at `rate` until `end`; returns the acknowledged seqs.
 async fn agent_sends(
-    agent: Client,
+    agent: Arc<Client>,
     session: SessionId,
     rate: f64,
     end: Instant,

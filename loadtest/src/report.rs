@@ -2,6 +2,7 @@
 //! plus a once-a-second progress line on stderr while it runs. A warning goes to stderr in
 //! both forms when the load generator saturated its CPUs.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +58,10 @@ pub struct Summary {
     pub client_cpus: Option<usize>,
     /// The generator used more than 80 % of its CPUs: the result measures the client.
     pub client_saturated: bool,
+    /// Scenario-specific figures (e.g. `restart`'s timings), named with their unit last;
+    /// top-level fields in JSON.
+    #[serde(flatten)]
+    pub figures: BTreeMap<String, f64>,
     /// Anything else worth knowing (limits hit, notes).
     pub notes: Vec<String>,
     #[serde(skip)]
@@ -172,6 +177,9 @@ impl Summary {
         }
         if let Some(per) = self.server_rss_per_connection_bytes {
             println!("{:<width$}  {per} B", "server memory per connection");
+        }
+        for (name, value) in &self.figures {
+            println!("{name:<width$}  {value:.1}");
         }
         for note in &self.notes {
             println!("note: {note}");
