@@ -5,9 +5,10 @@
 //!
 //! One task per connection does everything for its side: it sends on schedule from a
 //! pre-encoded frame template (through `Client::send_encoded`, no waiter per request),
-//! matches acknowledgements by `client_msg_id`, and tallies the other side's messages. One
-//! timer per task, reset only when its next deadline moves, keeps the generator's cost per
-//! message well below the server's.
+//! reads the connection's frames undecoded (`Client::take_raw`, then `scan`: only the
+//! fields it checks), matches acknowledgements by `client_msg_id`, and tallies the other
+//! side's messages. One timer per task, reset only when its next deadline moves. All of
+//! this keeps the generator's cost per message well below the server's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 use crate::cpu::CpuWindow;
 use crate::payload::{self, SendTemplate};
 use crate::report::{self, Counters, Summary, Traffic};
+use crate::scan::{scan, Seen};
 use crate::setup::{Dialer, Server, Target};
 use crate::shape::{self, Plan, Received, Sent, Totals, ACK_WAIT, DRAIN_MAX, QUIET};
 
@@ -188,7 +190,7 @@ impl Side {
     /// send, giving up on missing acknowledgements, the next `done` check, the end of the
     /// quiet drain.
     async fn run(mut self, mut client: Client) -> anyhow::Result<Received> {
-        let mut events = client.take_events();
+        let mut frames = client.take_raw();
         let (me, peer) = (shape::tag(self.j), shape::tag(self.j ^ 1));
         let template = SendTemplate::new(self.session, me, self.size);
         let (plan, counters) = (self.plan, self.counters.clone());
@@ -219,25 +221,25 @@ impl Side {
                 timer_at = wake;
             }
             tokio::select! {
-                frame = events.recv() => {
+                frame = frames.recv() => {
                     let Some(frame) = frame else { break };
                     let now = Instant::now();
-                    match frame {
-                        ServerFrame::Message { message, .. } => {
-                            if let Some((k, ns)) = payload::parse(message.text.as_bytes(), peer) {
+                    match scan(&frame) {
+                        Some(Seen::Message { text }) => {
+                            if let Some((k, ns)) = payload::parse(text, peer) {
                                 let latency_us = plan.ns(now).saturating_sub(ns) / 1000;
                                 received.note(k, latency_us, &counters);
                                 quiet_since = quiet_since.map(|_| now);
                             }
                         }
-                        ServerFrame::MessageAck { client_msg_id, .. } => {
-                            if let Some(acked) = payload::parse_id(&client_msg_id, me) {
+                        Some(Seen::Ack { client_msg_id }) => {
+                            if let Some(acked) = payload::parse_id(client_msg_id, me) {
                                 inflight = inflight.saturating_sub(1);
                                 sent.ack(acked, plan.us_since(acked, now), &counters);
                                 last_ack = now;
                             }
                         }
-                        ServerFrame::Error { re: Some(_), .. } => {
+                        Some(Seen::Error { answers: true }) => {
                             inflight = inflight.saturating_sub(1);
                             sent.error(1, &counters);
                         }

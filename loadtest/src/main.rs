@@ -32,6 +32,7 @@ mod payload;
 mod reconnect;
 mod report;
 mod restart;
+mod scan;
 mod setup;
 mod shape;
 
@@ -75,10 +76,12 @@ fn main() -> anyhow::Result<()> {
     if let Some(list) = &cli.client_cpus {
         cpu::pin_process(&cpu::parse_cpu_list(list)?)?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cpu::allowed_cpus())
-        .enable_all()
-        .build()?;
+    // One allowed CPU: a current-thread runtime (no work-stealing machinery to pay for);
+    // more: one worker thread per allowed CPU.
+    let runtime = match cpu::allowed_cpus() {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
+    };
     runtime.block_on(async {
         let summary = match cli.scenario {
             Scenario::Chat(args) => chat::run(args).await?,

@@ -57,8 +57,8 @@ pub fn parse(text: &[u8], tag: u8) -> Option<(u64, u64)> {
 }
 
 /// The counter in a `client_msg_id` `<tag><k>`.
-pub fn parse_id(id: &str, tag: u8) -> Option<u64> {
-    parse_digits(id.as_bytes().strip_prefix(&[tag])?)
+pub fn parse_id(id: &[u8], tag: u8) -> Option<u64> {
+    parse_digits(id.strip_prefix(&[tag])?)
 }
 
 fn parse_digits(digits: &[u8]) -> Option<u64> {
@@ -141,8 +141,8 @@ mod tests {
         assert_eq!(parse(&t, b'a'), None);
         assert_eq!(parse(b"v1", b'v'), None);
         assert_eq!(text(b'a', 1, 2, 4).len(), HEADER_LEN, "short sizes still carry the header");
-        assert_eq!(parse_id("a0000000042", b'a'), Some(42));
-        assert_eq!(parse_id("v42", b'a'), None);
+        assert_eq!(parse_id(b"a0000000042", b'a'), Some(42));
+        assert_eq!(parse_id(b"v42", b'a'), None);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use switchboard_protocol::{Request, ServerFrame, SessionId};
 use crate::cpu::{self, CpuWindow};
 use crate::payload::SendTemplate;
 use crate::report::{self, Counters, Summary, Traffic};
+use crate::scan::{scan, Seen};
 use crate::setup::{Dialer, Server, Target};
 use crate::shape::ACK_WAIT;
 
@@ -225,7 +226,7 @@ impl Post {
                 other => bail!("accept: {other:?}"),
             }
         }
-        let mut events = client.take_events();
+        let mut frames = client.take_raw();
         let templates: Vec<SendTemplate> =
             sessions.iter().map(|&s| SendTemplate::new(s, b'a', self.size)).collect();
         let total = self.per_session * sessions.len() as u64;
@@ -238,16 +239,18 @@ impl Post {
                 sent += 1;
                 self.counters.sent.fetch_add(1, Relaxed);
             }
-            match tokio::time::timeout(ACK_WAIT, events.recv()).await {
-                Ok(Some(ServerFrame::MessageAck { .. })) => {
-                    acked += 1;
-                    self.counters.acked.fetch_add(1, Relaxed);
-                }
-                Ok(Some(ServerFrame::Error { re: Some(_), .. })) => {
-                    errors += 1;
-                    self.counters.errors.fetch_add(1, Relaxed);
-                }
-                Ok(Some(_)) => {}
+            match tokio::time::timeout(ACK_WAIT, frames.recv()).await {
+                Ok(Some(frame)) => match scan(&frame) {
+                    Some(Seen::Ack { .. }) => {
+                        acked += 1;
+                        self.counters.acked.fetch_add(1, Relaxed);
+                    }
+                    Some(Seen::Error { answers: true }) => {
+                        errors += 1;
+                        self.counters.errors.fetch_add(1, Relaxed);
+                    }
+                    _ => {}
+                },
                 Ok(None) => bail!("agent connection closed while populating: {:?}", client.close_info()),
                 Err(_) => bail!("no acknowledgement within {ACK_WAIT:?} while populating"),
             }
