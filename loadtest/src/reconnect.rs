@@ -116,7 +116,7 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
     let traffic = Traffic {
         scenario: "reconnect",
         transport: args.target.transport.name(),
-        connections: 2 * args.pairs as u64,
+        connections: (args.pairs + agent_connections(&args)) as u64,
         offered_rate: args.rate,
         duration_s: args.duration,
         sent: counters.sent.load(Ordering::Relaxed),
@@ -155,7 +155,7 @@ async fn setup(server: &Server, dialer: &Arc<Dialer>, args: &ReconnectArgs) -> a
             })
             .collect());
     }
-    let connections = args.agents.max(args.pairs.div_ceil(SESSIONS_PER_CONNECTION));
+    let connections = agent_connections(args);
     let chats_each = args.pairs.div_ceil(connections) as u32;
     let http = reqwest::Client::new();
     let mut agents = Vec::with_capacity(connections);
@@ -169,6 +169,14 @@ async fn setup(server: &Server, dialer: &Arc<Dialer>, args: &ReconnectArgs) -> a
         .collect::<Vec<_>>()
         .await;
     visits.into_iter().collect()
+}
+
+/// How many agent connections the pairs use.
+fn agent_connections(args: &ReconnectArgs) -> usize {
+    match args.agents {
+        0 => args.pairs,
+        n => n.max(args.pairs.div_ceil(SESSIONS_PER_CONNECTION)),
+    }
 }
 
 /// An agent connection for sharing; nobody reads its events, so they are discarded (a
