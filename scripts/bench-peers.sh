@@ -38,7 +38,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 ./scripts/setup.sh
 cargo build --release -p switchboard-loadtest -p switchboard
-bin="$CARGO_TARGET_DIR/release"
+# Other checkouts may build into the same target directory: run private copies.
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+cp "$CARGO_TARGET_DIR/release/loadtest" "$CARGO_TARGET_DIR/release/switchboard" "$bin/"
 
 echo "== machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $(nats-server --version)"
