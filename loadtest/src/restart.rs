@@ -10,7 +10,7 @@
 //! (`DIR/loadtest-sessions`), so a later run skips populating.
 //!
 //! The CPU fields of the summary cover populating; `restart_server_cpu_ms` is the new
-//! process's CPU from its start until it served.
+//! process's CPU from its start until it served, and the server RSS is the restarted one.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -112,6 +112,7 @@ async fn measure(args: &RestartArgs, binary: &Path, dir: &Path) -> anyhow::Resul
     let healthz = healthz.await??;
     let (serving, last_seq) = resume.await??;
     let restart_cpu = server.pid.and_then(cpu::process_cpu);
+    summary.server_rss_bytes = server.rss_bytes();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let figures = [
         ("restart_stop_ms", ms(stop)),
