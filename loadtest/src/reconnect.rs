@@ -2,6 +2,7 @@
 //! visitor connection is dropped at once; agents keep sending; after `--offline` seconds
 //! every visitor reconnects and resumes from the last seq it saw (paging through
 //! `has_more`). Every acknowledged message must then have reached its visitor exactly once.
+//! Reports how long the visitors took to reconnect and resume (`resume_*_ms`).
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -101,11 +102,13 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
     cpu.mark_busy_end();
     let _ = done_tx.send(true);
     let mut seen_by_session = std::collections::HashMap::new();
+    let mut resume = report::histogram();
     for visitor in visitors {
-        let (session, seen, dups) = visitor.await??;
-        duplicates += dups;
-        delivered += seen.len() as u64;
-        seen_by_session.insert(session, seen);
+        let visited = visitor.await??;
+        duplicates += visited.duplicates;
+        delivered += visited.seen.len() as u64;
+        resume.saturating_record(visited.resume_us);
+        seen_by_session.insert(visited.session, visited.seen);
     }
     for (session, seqs) in acked_by_session {
         let seen = seen_by_session.get(&session);
@@ -138,7 +141,23 @@ pub async fn run(args: ReconnectArgs) -> anyhow::Result<Summary> {
         ..Summary::traffic(traffic, args.target.json)
     };
     summary.set_cpu(&cpu);
+    let ms = |us: u64| us as f64 / 1000.0;
+    let figures = [
+        ("resume_p50_ms", ms(resume.value_at_quantile(0.5))),
+        ("resume_p99_ms", ms(resume.value_at_quantile(0.99))),
+        ("resume_max_ms", ms(resume.max())),
+    ];
+    summary.figures.extend(figures.map(|(k, v)| (k.to_string(), v)));
     Ok(summary)
+}
+
+/// One visitor's results: what it saw, and how long its reconnect and resume took.
+struct Visited {
+    session: SessionId,
+    seen: HashSet<u64>,
+    duplicates: u64,
+    /// From the intended reconnect time to the last `attached` page.
+    resume_us: u64,
 }
 
 /// Set up the pairs: one agent connection each, or `--agents` shared ones.
@@ -278,7 +297,7 @@ async fn visitor_life(
     mut visitor: Client,
     plan: VisitorPlan,
     counters: Arc<Counters>,
-) -> anyhow::Result<(SessionId, HashSet<u64>, u64)> {
+) -> anyhow::Result<Visited> {
     let mut seen = HashSet::new();
     let mut duplicates = 0;
     let mut note = |seq: u64, seen: &mut HashSet<u64>| {
@@ -305,6 +324,7 @@ async fn visitor_life(
             break;
         }
     }
+    let resume_us = plan.back_at.elapsed().as_micros() as u64;
     // Live again: receive until every agent has finished and the stream has gone quiet.
     let drain_until = plan.end + DRAIN_MAX;
     loop {
@@ -318,7 +338,7 @@ async fn visitor_life(
             break;
         }
     }
-    Ok((plan.session, seen, duplicates))
+    Ok(Visited { session: plan.session, seen, duplicates, resume_us })
 }
 
 async fn receive_until(client: &mut Client, until: Instant, mut on_seq: impl FnMut(u64)) {
