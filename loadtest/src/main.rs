@@ -47,8 +47,9 @@ use clap::{Parser, Subcommand};
 #[command(name = "loadtest", about, long_about)]
 struct Cli {
     /// Pin the load generator (every thread) to these CPUs, a `taskset -c` list such as
-    /// `1` or `0-1`, and run one runtime worker thread per allowed CPU. Without it the
-    /// generator uses every CPU in its inherited affinity mask.
+    /// `1` or `0-1`, and size its runtime to them: one worker thread per allowed CPU, a
+    /// single-threaded runtime on one. Without it the generator uses every CPU in its
+    /// inherited affinity mask.
     #[arg(long, global = true)]
     client_cpus: Option<String>,
     #[command(subcommand)]
