@@ -79,7 +79,8 @@ row "server CPU (s)" '.server_cpu_s // "?" | if type == "number" then (. * 100 |
 row "server CPU per message (µs)" '.server_cpu_us_per_msg // "?" | if type == "number" then (. * 10 | round / 10) else . end'
 row "generator CPU per message (µs)" '.client_cpu_us_per_msg // "?" | if type == "number" then (. * 10 | round / 10) else . end'
 row "generator CPU use of its CPUs (%)" '.client_cpu_util * 100 | round'
-row "generator saturated" '.client_saturated'
+row "generator wait for its CPUs (%)" '.client_cpu_wait * 100 | round'
+row "generator saturated / starved" '"\(.client_saturated) / \(.client_starved)"'
 ratio=$(jq -rn --argjson a "$sb" --argjson b "$nats" \
   'if ($a.server_cpu_us_per_msg and $b.server_cpu_us_per_msg and $b.server_cpu_us_per_msg > 0)
    then ($a.server_cpu_us_per_msg / $b.server_cpu_us_per_msg * 100 | round / 100) else "?" end')
@@ -89,4 +90,7 @@ echo "note: nats-server 2.9 has no per-write sync setting (JetStream syncs its f
 echo "      periodically); Switchboard fsyncs before every acknowledgement."
 if jq -e '.client_saturated' <<<"$sb" >/dev/null || jq -e '.client_saturated' <<<"$nats" >/dev/null; then
   echo "WARNING: a load generator saturated its CPUs: that run measures the client." >&2
+elif jq -e '.client_starved' <<<"$sb" >/dev/null || jq -e '.client_starved' <<<"$nats" >/dev/null; then
+  echo "WARNING: a load generator waited for its CPUs (other work runs there): its latencies" \
+    "include its own scheduling delays." >&2
 fi

@@ -6,8 +6,12 @@
 //! the process) and the generator's own from `getrusage(RUSAGE_SELF)`. The generator's
 //! utilisation is taken over the busy part of the window (start of traffic to the last
 //! acknowledgement, [`CpuWindow::mark_busy_end`]) so the quiet drain tail does not dilute
-//! it, and is a fraction of the CPUs in its affinity mask: above
-//! [`SATURATION_UTIL`] the result measures the generator, not the server.
+//! it, and is a fraction of the CPUs in its affinity mask. Its threads' run-queue wait
+//! (`/proc/self/task/*/schedstat`, field 2) over the same part says how much more CPU it
+//! wanted and did not get (a generator sharing its CPUs with the server, or with other
+//! work, is starved long before it uses 80 % of them). Use above [`SATURATION_UTIL`]:
+//! saturated, the result measures the generator, not the server. Use plus wait above it:
+//! starved, latencies include the generator's own scheduling delays.
 //!
 //! Linux only (`/proc`, `sched_setaffinity`).
 
@@ -60,6 +64,19 @@ pub fn self_cpu() -> Duration {
     };
     let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
     Duration::from_micros(us(usage.ru_utime) + us(usage.ru_stime))
+}
+
+/// Time this process's threads spent runnable but waiting for a CPU (all live threads;
+/// zero where the kernel keeps no scheduler statistics).
+pub fn self_runqueue_wait() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Duration::ZERO };
+    let ns: u64 = tasks
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            stat.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum();
+    Duration::from_nanos(ns)
 }
 
 /// How many CPUs this process may run on (its affinity mask).
@@ -128,12 +145,18 @@ pub fn pin_process(cpus: &[usize]) -> anyhow::Result<()> {
 struct Snapshot {
     at: Instant,
     client: Duration,
+    client_wait: Duration,
     server: Option<Duration>,
 }
 
 impl Snapshot {
     fn take(server_pid: Option<u32>) -> Snapshot {
-        Snapshot { at: Instant::now(), client: self_cpu(), server: server_pid.and_then(process_cpu) }
+        Snapshot {
+            at: Instant::now(),
+            client: self_cpu(),
+            client_wait: self_runqueue_wait(),
+            server: server_pid.and_then(process_cpu),
+        }
     }
 }
 
@@ -154,8 +177,11 @@ pub struct CpuReport {
     pub client_cpu_s: f64,
     pub client_cpu_us_per_msg: Option<f64>,
     pub client_cpu_util: f64,
+    /// Run-queue wait over the busy part, as a fraction of the allowed CPUs' time.
+    pub client_cpu_wait: f64,
     pub client_cpus: usize,
     pub client_saturated: bool,
+    pub client_starved: bool,
 }
 
 impl CpuWindow {
@@ -181,7 +207,9 @@ impl CpuWindow {
         };
         let client = end.client.saturating_sub(self.start.client);
         let busy_wall = busy.at.duration_since(self.start.at).as_secs_f64().max(1e-9);
-        let util = busy.client.saturating_sub(self.start.client).as_secs_f64() / (busy_wall * cpus as f64);
+        let of_cpus = |d: Duration| d.as_secs_f64() / (busy_wall * cpus as f64);
+        let util = of_cpus(busy.client.saturating_sub(self.start.client));
+        let wait = of_cpus(busy.client_wait.saturating_sub(self.start.client_wait));
         CpuReport {
             window_s: end.at.duration_since(self.start.at).as_secs_f64(),
             server_cpu_s: server.map(|d| d.as_secs_f64()),
@@ -189,8 +217,10 @@ impl CpuWindow {
             client_cpu_s: client.as_secs_f64(),
             client_cpu_us_per_msg: per_msg(client),
             client_cpu_util: util,
+            client_cpu_wait: wait,
             client_cpus: cpus,
             client_saturated: util > SATURATION_UTIL,
+            client_starved: util + wait > SATURATION_UTIL,
         }
     }
 }
@@ -224,5 +254,6 @@ mod tests {
         assert!(self_cpu() > Duration::ZERO);
         assert!(process_cpu(std::process::id()).is_some());
         assert!(allowed_cpus() >= 1);
+        let _ = self_runqueue_wait(); // zero without scheduler statistics; never fails
     }
 }

@@ -54,10 +54,16 @@ pub struct Summary {
     /// The generator's CPU as a fraction of its allowed CPUs, over the busy part of the
     /// window (start of traffic to the last acknowledgement).
     pub client_cpu_util: Option<f64>,
+    /// Time the generator's threads waited for a CPU over the same part, as a fraction of
+    /// its allowed CPUs' time (high when it shares them with the server).
+    pub client_cpu_wait: Option<f64>,
     /// CPUs in the generator's affinity mask.
     pub client_cpus: Option<usize>,
     /// The generator used more than 80 % of its CPUs: the result measures the client.
     pub client_saturated: bool,
+    /// The generator used and waited for more than 80 % of its CPUs' time: something else
+    /// competes for them, and latencies include the generator's scheduling delays.
+    pub client_starved: bool,
     /// Scenario-specific figures (e.g. `restart`'s timings), named with their unit last;
     /// top-level fields in JSON.
     #[serde(flatten)]
@@ -118,8 +124,10 @@ impl Summary {
         self.client_cpu_s = Some(r.client_cpu_s);
         self.client_cpu_us_per_msg = r.client_cpu_us_per_msg;
         self.client_cpu_util = Some(r.client_cpu_util);
+        self.client_cpu_wait = Some(r.client_cpu_wait);
         self.client_cpus = Some(r.client_cpus);
         self.client_saturated = r.client_saturated;
+        self.client_starved = r.client_starved;
     }
 
     /// True when correctness failed (anything lost, duplicated or reordered).
@@ -129,14 +137,21 @@ impl Summary {
 
     /// Print as JSON (one object on stdout) or as a table.
     pub fn print(&self) {
+        let (util, wait) =
+            (self.client_cpu_util.unwrap_or(0.0) * 100.0, self.client_cpu_wait.unwrap_or(0.0) * 100.0);
+        let (cpus, limit) = (self.client_cpus.unwrap_or(0), cpu::SATURATION_UTIL * 100.0);
         if self.client_saturated {
             eprintln!(
-                "\nWARNING: the load generator used {:.0} % of its {} CPU(s) (over {:.0} %): \
-                 this result measures the client, not the server. Give it more or other \
-                 CPUs (--client-cpus) or offer less load.",
-                self.client_cpu_util.unwrap_or(0.0) * 100.0,
-                self.client_cpus.unwrap_or(0),
-                cpu::SATURATION_UTIL * 100.0
+                "\nWARNING: the load generator used {util:.0} % of its {cpus} CPU(s) (over {limit:.0} %): \
+                 this result measures the client, not the server. Give it more or other CPUs \
+                 (--client-cpus) or offer less load."
+            );
+        } else if self.client_starved {
+            eprintln!(
+                "\nWARNING: the load generator used {util:.0} % of its {cpus} CPU(s) and waited \
+                 {wait:.0} % more for them (over {limit:.0} % in all): something else runs on its \
+                 CPUs, and latencies include the generator's own scheduling delays. Pin it apart \
+                 from the server (--client-cpus, --server-cpus)."
             );
         }
         if self.json {
@@ -198,9 +213,15 @@ impl Summary {
     fn client_cpu_line(&self) -> String {
         let Some(s) = self.client_cpu_s else { return "not measured".into() };
         let util = self.client_cpu_util.unwrap_or(0.0) * 100.0;
+        let wait = self.client_cpu_wait.unwrap_or(0.0) * 100.0;
         let cpus = self.client_cpus.unwrap_or(0);
-        let saturated = if self.client_saturated { "  SATURATED" } else { "" };
-        format!("{s:.2} s{}, {util:.0} % of {cpus} CPU(s){saturated}", per_msg(self.client_cpu_us_per_msg))
+        let saturated = match (self.client_saturated, self.client_starved) {
+            (true, _) => "  SATURATED",
+            (false, true) => "  STARVED",
+            _ => "",
+        };
+        let per = per_msg(self.client_cpu_us_per_msg);
+        format!("{s:.2} s{per}, {util:.0} % of {cpus} CPU(s) (+{wait:.0} % waiting){saturated}")
     }
 }
 
