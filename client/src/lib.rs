@@ -8,13 +8,16 @@
 //! A [`Client`] owns one connection. Requests get fresh request ids and [`Client::request`]
 //! waits for the frame that answers them; events and unmatched frames queue up for
 //! [`Client::next_event`]. [`Client::send_raw`] sends arbitrary WebSocket messages, for
-//! testing how the server treats bad input.
+//! testing how the server treats bad input. For load generators, [`Client::send_encoded`]
+//! sends a frame the caller encoded (answered on the event queue) and [`Client::take_raw`]
+//! hands over every later frame undecoded, so the caller reads only the fields it needs.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use switchboard_protocol::codec::{self, Encoding};
 use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -52,6 +55,8 @@ pub enum ClientError {
 }
 
 type Waiters = Arc<Mutex<HashMap<ReqId, oneshot::Sender<ServerFrame>>>>;
+/// Where undecoded frames go once the client asked for them ([`Client::take_raw`]).
+type RawFrames = Arc<OnceLock<mpsc::Sender<Bytes>>>;
 
 /// What a client hands its transport's writer.
 pub(crate) enum Outgoing {
@@ -69,9 +74,26 @@ pub(crate) struct Router {
     waiters: Waiters,
     events: mpsc::Sender<ServerFrame>,
     closed: watch::Sender<Option<(u16, String)>>,
+    raw: RawFrames,
 }
 
 impl Router {
+    /// Deliver one frame's bytes: undecoded when the client asked for raw frames, else
+    /// decoded and routed. False when the client is gone.
+    pub(crate) async fn deliver(&self, bytes: Bytes, encoding: Encoding) -> bool {
+        if let Some(raw) = self.raw.get() {
+            let _ = raw.send(bytes).await;
+            return !self.closed.is_closed();
+        }
+        match codec::decode_server(&bytes, encoding) {
+            Ok(frame) => self.route(frame).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable frame from server");
+                true
+            }
+        }
+    }
+
     /// Deliver one frame; false when the client is gone. Once nobody reads events any
     /// more, events are dropped but answers still reach their waiters.
     pub(crate) async fn route(&self, frame: ServerFrame) -> bool {
@@ -104,6 +126,7 @@ pub struct Client {
     closed: watch::Receiver<Option<(u16, String)>>,
     next_req: AtomicU64,
     encoding: Encoding,
+    raw: RawFrames,
     /// How long [`Client::request`] waits for an answer.
     pub timeout: Duration,
 }
@@ -130,7 +153,9 @@ impl Client {
         let waiters: Waiters = Arc::default();
         let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
         let (closed_tx, closed) = watch::channel(None);
-        let router = Router { waiters: waiters.clone(), events: events_tx, closed: closed_tx };
+        let raw = RawFrames::default();
+        let router =
+            Router { waiters: waiters.clone(), events: events_tx, closed: closed_tx, raw: raw.clone() };
         let client = Client {
             out,
             waiters,
@@ -138,6 +163,7 @@ impl Client {
             closed,
             next_req: AtomicU64::new(1),
             encoding,
+            raw,
             timeout: Duration::from_secs(10),
         };
         (client, router)
@@ -172,6 +198,14 @@ impl Client {
         let bytes = codec::encode_client(&ClientFrame { req, request }, self.encoding);
         self.out.send(Outgoing::Frame(bytes)).await.map_err(|_| ClientError::Closed(self.close_info()))?;
         Ok((req, rx))
+    }
+
+    /// Send a frame the caller encoded itself (in this client's encoding, with a request id
+    /// from [`Client::next_req`]), without registering a waiter: its answer arrives on the
+    /// event queue like any unmatched frame, and the caller matches it by `re`. For load
+    /// generators that encode frames from a template and track many answers themselves.
+    pub async fn send_encoded(&self, frame: Vec<u8>) -> Result<(), ClientError> {
+        self.out.send(Outgoing::Frame(frame)).await.map_err(|_| ClientError::Closed(self.close_info()))
     }
 
     /// Send a request and wait for the frame answering it (which may be an `error` frame).
@@ -211,6 +245,20 @@ impl Client {
     pub fn take_events(&mut self) -> mpsc::Receiver<ServerFrame> {
         let (_, empty) = mpsc::channel(1);
         std::mem::replace(&mut self.events, empty)
+    }
+
+    /// From now on, hand over every frame the server sends as its undecoded bytes (in this
+    /// client's encoding), in order, instead of routing it: answers to later requests no
+    /// longer reach their waiters (send with [`Client::send_encoded`] and match `re`
+    /// yourself), and events no longer reach [`Client::next_event`]. Frames received
+    /// before the call stay where they were routed. For load generators that read only a
+    /// few fields; a second call returns a receiver that stays empty.
+    pub fn take_raw(&mut self) -> mpsc::Receiver<Bytes> {
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        match self.raw.set(tx) {
+            Ok(()) => rx,
+            Err(_) => mpsc::channel(1).1,
+        }
     }
 
     /// Events already received, without waiting.

@@ -10,7 +10,7 @@ use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{ConnectionError, Endpoint};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use switchboard_protocol::codec::{self, Encoding};
+use switchboard_protocol::codec::Encoding;
 use tokio::sync::mpsc;
 
 use crate::{Client, ClientError, Outgoing, Router};
@@ -145,13 +145,8 @@ async fn read_loop(recv: &mut quinn::RecvStream, router: &Router) {
         if recv.read_exact(&mut bytes).await.is_err() {
             return;
         }
-        match codec::decode_server(&bytes, Encoding::MsgPack) {
-            Ok(frame) => {
-                if !router.route(frame).await {
-                    return;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "undecodable frame from server"),
+        if !router.deliver(bytes.into(), Encoding::MsgPack).await {
+            return;
         }
     }
 }

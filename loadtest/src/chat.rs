@@ -1,30 +1,48 @@
 //! `chat`: N visitor–agent pairs, both sides sending at `rate / (2 N)` messages per second,
-//! open loop. Each message's text starts with `<tag><k> <intended_ns>`: the sender (v or a),
-//! its per-sender counter, and the intended send time in ns since the run's epoch. The
-//! receiver measures latency from that intended time and checks k for loss, duplicates and
-//! order.
+//! open loop (see `shape`). Each message carries its sender's tag, counter and intended
+//! send time (see `payload`); the receiver measures latency from that intended time and
+//! checks the counter for loss, duplicates and order.
+//!
+//! One task per connection does everything for its side: it sends on schedule from a
+//! pre-encoded frame template (through `Client::send_encoded`, no waiter per request),
+//! reads the connection's frames undecoded (`Client::take_raw`, then `scan`: only the
+//! fields it checks), matches acknowledgements by `client_msg_id`, and tallies the other
+//! side's messages. One timer per task, reset only when its next deadline moves. All of
+//! this keeps the generator's cost per message well below the server's.
 
-use std::collections::HashSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Args;
-use hdrhistogram::Histogram;
 use switchboard_client::Client;
 use switchboard_protocol::{Request, ServerFrame, SessionId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use crate::cpu::CpuWindow;
+use crate::payload::{self, SendTemplate};
 use crate::report::{self, Counters, Summary, Traffic};
+use crate::scan::{scan, Seen};
 use crate::setup::{Dialer, Server, Target};
+use crate::shape::{self, Plan, Received, Sent, Totals, ACK_WAIT, DRAIN_MAX, QUIET};
 
 /// `loadtest chat` options.
 #[derive(Debug, Args)]
 pub struct ChatArgs {
     #[command(flatten)]
     pub target: Target,
-    /// Visitor–agent pairs (each pair is two connections).
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Agent identities the agent connections share (each takes pairs / agents chats).
+    #[arg(long, default_value_t = 0)]
+    pub agents: usize,
+}
+
+/// The load shape, shared with `nats-chat`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Pairs (each pair is two connections, both sending).
     #[arg(long, default_value_t = 50)]
     pub pairs: usize,
     /// Total offered rate, messages per second (split evenly over all 2 × pairs senders).
@@ -33,132 +51,75 @@ pub struct ChatArgs {
     /// Seconds of traffic.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
-    /// Message text size in bytes (at least the header).
+    /// Message text size in bytes (at least the 26-byte header).
     #[arg(long, default_value_t = 64)]
     pub size: usize,
     /// Most unacknowledged messages per sender; beyond it the sender waits (still measured
     /// from the intended time, so the wait shows up as latency).
     #[arg(long, default_value_t = 256)]
     pub window: usize,
-    /// Agent identities the agent connections share (each takes pairs / agents chats).
-    #[arg(long, default_value_t = 0)]
-    pub agents: usize,
 }
 
-/// After the traffic ends, a receiver stops once nothing arrived for this long …
-const QUIET: Duration = Duration::from_secs(2);
-/// … or at the latest this long after the end (an overloaded server's backlog).
-const DRAIN_MAX: Duration = Duration::from_secs(60);
-
-/// Per-receiver results.
-struct Received {
-    latency: Histogram<u64>,
-    seen: HashSet<u64>,
-    unique: u64,
-    duplicates: u64,
-    out_of_order: u64,
-}
-
-/// Per-sender results.
-struct Sent {
-    ack_latency: Histogram<u64>,
-    /// The per-sender counters `k` of every acknowledged message.
-    acked: Vec<u64>,
-    errors: u64,
-}
+/// How often a side that waits for nothing sooner looks at the run's `done` flag.
+const DONE_CHECK: Duration = Duration::from_millis(100);
 
 pub async fn run(args: ChatArgs) -> anyhow::Result<Summary> {
+    let load = args.load.clone();
     let server = Server::open(&args.target)?;
     let dialer = Dialer::new(&args.target, &server)?;
-    let pairs = setup_pairs(&server, &dialer, args.pairs, args.agents).await?;
+    let pairs = setup_pairs(&server, &dialer, load.pairs, args.agents).await?;
     let counters = Arc::new(Counters::default());
     let progress = report::progress(counters.clone(), args.target.json);
-    let epoch = Instant::now();
-    let start = epoch + Duration::from_millis(200);
-    let end = start + Duration::from_secs_f64(args.duration);
-    let per_sender = args.rate / (2.0 * args.pairs as f64);
-    let mut senders = Vec::new();
-    let mut receivers = Vec::new();
-    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let rss_before = server.rss_bytes();
-    for (i, Pair { mut visitor, mut agent, session, .. }) in pairs.into_iter().enumerate() {
-        let (visitor_events, agent_events) = (visitor.take_events(), agent.take_events());
-        let (visitor, agent) = (Arc::new(visitor), Arc::new(agent));
-        let phase = Duration::from_secs_f64((i as f64 / args.pairs as f64) / per_sender.max(1e-9))
-            .min(Duration::from_secs(1));
-        for (client, tag) in [(visitor.clone(), 'v'), (agent.clone(), 'a')] {
-            let plan = Plan {
-                session,
-                tag,
-                rate: per_sender,
-                start: start + phase,
-                end,
-                epoch,
-                size: args.size,
-                window: args.window,
+    let done = Arc::new(AtomicBool::new(false));
+    let (acks_tx, mut acks_rx) = mpsc::channel(2 * load.pairs);
+    let epoch = Instant::now();
+    let mut cpu = CpuWindow::start(server.pid);
+    let mut sides = Vec::with_capacity(2 * load.pairs);
+    for (i, pair) in pairs.into_iter().enumerate() {
+        let plan = Plan::new(epoch, i, load.pairs, load.rate, load.duration);
+        for (j, client) in [(2 * i, pair.visitor), (2 * i + 1, pair.agent)] {
+            let side = Side {
+                j,
+                session: pair.session,
+                plan,
+                size: load.size,
+                window: load.window.max(1),
+                counters: counters.clone(),
+                acks: Some(acks_tx.clone()),
+                done: done.clone(),
             };
-            senders.push(tokio::spawn(send(client, plan, counters.clone())));
+            sides.push(tokio::spawn(side.run(client)));
         }
-        // Receiver 2i (the visitor) hears sender 2i + 1 (the agent) and vice versa.
-        let window = Window { epoch, end, senders_done: done_rx.clone() };
-        receivers.push(tokio::spawn(receive(
-            visitor_events,
-            'a',
-            window.clone(),
-            counters.clone(),
-            visitor.clone(),
-        )));
-        receivers.push(tokio::spawn(receive(agent_events, 'v', window, counters.clone(), agent.clone())));
     }
-    let mut ack_latency = report::histogram();
-    let (mut acked, mut errors) = (0, 0);
-    let mut acked_by_sender = Vec::with_capacity(senders.len());
-    for sender in senders {
-        let sent = sender.await??;
-        ack_latency.add(&sent.ack_latency)?;
-        acked += sent.acked.len() as u64;
-        errors += sent.errors;
-        acked_by_sender.push(sent.acked);
+    drop(acks_tx);
+    // Every side reports its acknowledgements once all are in (or given up on).
+    let mut sent: Vec<Sent> = (0..sides.len()).map(|_| Sent::new()).collect();
+    while let Some((j, s)) = acks_rx.recv().await {
+        sent[j] = s;
     }
-    let _ = done_tx.send(true);
-    let sent_total = counters.sent.load(Ordering::Relaxed);
-    let mut latency = report::histogram();
-    let (mut delivered, mut duplicates, mut out_of_order) = (0, 0, 0);
-    let mut seen_by_receiver = Vec::with_capacity(receivers.len());
-    for receiver in receivers {
-        let r = receiver.await?;
-        latency.add(&r.latency)?;
-        delivered += r.unique;
-        duplicates += r.duplicates;
-        out_of_order += r.out_of_order;
-        seen_by_receiver.push(r.seen);
+    cpu.mark_busy_end();
+    done.store(true, Ordering::Relaxed);
+    let mut received = Vec::with_capacity(sides.len());
+    for side in sides {
+        received.push(side.await??);
     }
-    // Lost: acknowledged by the server, never delivered to the other side of its pair.
-    let lost: u64 = acked_by_sender
-        .iter()
-        .enumerate()
-        .map(|(j, ks)| ks.iter().filter(|k| !seen_by_receiver[j ^ 1].contains(k)).count() as u64)
-        .sum();
+    let totals = Totals::new(&sent, &received)?;
+    let cpu = cpu.finish(totals.delivered);
     progress.abort();
     let traffic = Traffic {
         scenario: "chat",
         transport: args.target.transport.name(),
-        connections: 2 * args.pairs as u64,
-        offered_rate: args.rate,
-        duration_s: args.duration,
-        sent: sent_total,
-        acked,
-        delivered,
+        connections: 2 * load.pairs as u64,
+        offered_rate: load.rate,
+        duration_s: load.duration,
+        sent: counters.sent.load(Ordering::Relaxed),
+        acked: totals.acked,
+        delivered: totals.delivered,
     };
-    let mut summary = Summary {
-        lost,
-        duplicates,
-        out_of_order,
-        errors,
-        server_rss_bytes: server.rss_bytes().or(rss_before),
-        ..Summary::traffic(traffic, args.target.json)
-    };
-    summary.set_latency(&latency, &ack_latency);
+    let mut summary = totals.summary(traffic, args.target.json);
+    summary.server_rss_bytes = server.rss_bytes().or(rss_before);
+    summary.set_cpu(&cpu);
     Ok(summary)
 }
 
@@ -207,144 +168,122 @@ pub(crate) struct Pair {
     pub token: String,
 }
 
-struct Plan {
+/// One connection's side of a pair: side `j` sends tag `shape::tag(j)` and hears side
+/// `j ^ 1`.
+struct Side {
+    j: usize,
     session: SessionId,
-    tag: char,
-    rate: f64,
-    start: Instant,
-    end: Instant,
-    epoch: Instant,
+    plan: Plan,
     size: usize,
     window: usize,
-}
-
-/// Send on schedule; a companion task collects acknowledgements in order.
-async fn send(client: Arc<Client>, plan: Plan, counters: Arc<Counters>) -> anyhow::Result<Sent> {
-    let (acks_tx, acks_rx) = mpsc::channel::<(u64, Instant, oneshot::Receiver<ServerFrame>)>(plan.window);
-    let collector = tokio::spawn(collect(client.clone(), acks_rx, counters.clone()));
-    let interval = Duration::from_secs_f64(1.0 / plan.rate.max(1e-9));
-    let mut k: u64 = 0;
-    loop {
-        let intended = plan.start + interval.mul_f64(k as f64);
-        if intended >= plan.end {
-            break;
-        }
-        tokio::time::sleep_until(intended.into()).await;
-        let header = format!("{}{} {}", plan.tag, k, (intended - plan.epoch).as_nanos());
-        let text = if header.len() >= plan.size {
-            header
-        } else {
-            format!("{header} {}", "x".repeat(plan.size - header.len() - 1))
-        };
-        let request = Request::SendMessage {
-            session_id: plan.session,
-            client_msg_id: format!("{}{k}", plan.tag),
-            text,
-        };
-        let (_, rx) = client.send(request).await?;
-        counters.sent.fetch_add(1, Ordering::Relaxed);
-        if acks_tx.send((k, intended, rx)).await.is_err() {
-            break;
-        }
-        k += 1;
-    }
-    drop(acks_tx);
-    collector.await?
-}
-
-async fn collect(
-    client: Arc<Client>,
-    mut acks: mpsc::Receiver<(u64, Instant, oneshot::Receiver<ServerFrame>)>,
     counters: Arc<Counters>,
-) -> anyhow::Result<Sent> {
-    let mut sent = Sent { ack_latency: report::histogram(), acked: Vec::new(), errors: 0 };
-    while let Some((k, intended, rx)) = acks.recv().await {
-        match client.wait(rx).await {
-            Ok(ServerFrame::MessageAck { .. }) => {
-                sent.acked.push(k);
-                counters.acked.fetch_add(1, Ordering::Relaxed);
-                sent.ack_latency.saturating_record(intended.elapsed().as_micros() as u64);
+    /// Where the side reports its acknowledgements once they are all in.
+    acks: Option<mpsc::Sender<(usize, Sent)>>,
+    /// Set by the run once every side reported: drain, then stop.
+    done: Arc<AtomicBool>,
+}
+
+impl Side {
+    /// Send on schedule, take acknowledgements and the peer's messages as they come, and
+    /// stop once the run is done and nothing arrived for [`QUIET`]. One `select!` over the
+    /// event queue and a single timer whose deadline is the soonest of: the next intended
+    /// send, giving up on missing acknowledgements, the next `done` check, the end of the
+    /// quiet drain.
+    async fn run(mut self, mut client: Client) -> anyhow::Result<Received> {
+        let mut frames = client.take_raw();
+        let (me, peer) = (shape::tag(self.j), shape::tag(self.j ^ 1));
+        let template = SendTemplate::new(self.session, me, self.size);
+        let (plan, counters) = (self.plan, self.counters.clone());
+        let (mut sent, mut received) = (Sent::new(), Received::new());
+        let mut k = 0u64;
+        let mut next = plan.intended(0);
+        let mut inflight = 0usize;
+        let mut last_ack = Instant::now();
+        let mut check_at = Instant::now() + DONE_CHECK;
+        let mut quiet_since: Option<Instant> = None;
+        let drain_until = plan.end + DRAIN_MAX;
+        let timer = tokio::time::sleep_until(check_at.into());
+        tokio::pin!(timer);
+        let mut timer_at = check_at;
+        loop {
+            if next.is_none() && inflight == 0 {
+                self.report_acks(&mut sent).await;
             }
-            Ok(_) | Err(_) => {
-                sent.errors += 1;
-                counters.errors.fetch_add(1, Ordering::Relaxed);
+            let wake = [
+                next.filter(|_| inflight < self.window),
+                (next.is_none() && inflight > 0).then(|| last_ack + ACK_WAIT),
+                Some(check_at),
+                quiet_since.map(|q| (q + QUIET).min(drain_until)),
+            ];
+            let wake = wake.into_iter().flatten().min().unwrap_or(check_at);
+            if wake != timer_at {
+                timer.as_mut().reset(wake.into());
+                timer_at = wake;
+            }
+            tokio::select! {
+                frame = frames.recv() => {
+                    let Some(frame) = frame else { break };
+                    let now = Instant::now();
+                    match scan(&frame) {
+                        Some(Seen::Message { text }) => {
+                            if let Some((k, ns)) = payload::parse(text, peer) {
+                                let latency_us = plan.ns(now).saturating_sub(ns) / 1000;
+                                received.note(k, latency_us, &counters);
+                                quiet_since = quiet_since.map(|_| now);
+                            }
+                        }
+                        Some(Seen::Ack { client_msg_id }) => {
+                            if let Some(acked) = payload::parse_id(client_msg_id, me) {
+                                inflight = inflight.saturating_sub(1);
+                                sent.ack(acked, plan.us_since(acked, now), &counters);
+                                last_ack = now;
+                            }
+                        }
+                        Some(Seen::Error { answers: true }) => {
+                            inflight = inflight.saturating_sub(1);
+                            sent.error(1, &counters);
+                        }
+                        _ => {}
+                    }
+                }
+                () = &mut timer => {
+                    let now = Instant::now();
+                    while let Some(at) = next.filter(|&at| at <= now && inflight < self.window) {
+                        let frame = template.frame(client.next_req(), k, plan.ns(at));
+                        client.send_encoded(frame).await?;
+                        counters.sent.fetch_add(1, Ordering::Relaxed);
+                        (k, inflight) = (k + 1, inflight + 1);
+                        next = plan.intended(k);
+                        if next.is_none() {
+                            last_ack = now; // the wait for the last acks starts now
+                        }
+                    }
+                    if next.is_none() && inflight > 0 && now >= last_ack + ACK_WAIT {
+                        sent.error(inflight as u64, &counters);
+                        inflight = 0;
+                    }
+                    if now >= check_at {
+                        check_at = now + DONE_CHECK;
+                        if quiet_since.is_none() && self.done.load(Ordering::Relaxed) {
+                            quiet_since = Some(now);
+                        }
+                    }
+                    if quiet_since.is_some_and(|q| now >= q + QUIET) || now >= drain_until {
+                        break;
+                    }
+                }
             }
         }
+        // Closed or drained: whatever is still unacknowledged failed.
+        sent.error(inflight as u64, &counters);
+        self.report_acks(&mut sent).await;
+        Ok(received)
     }
-    Ok(sent)
-}
 
-/// When a receiver may stop: after every sender finished and the stream went quiet.
-#[derive(Clone)]
-struct Window {
-    epoch: Instant,
-    end: Instant,
-    senders_done: tokio::sync::watch::Receiver<bool>,
-}
-
-/// Receive the other side's messages until every sender is done and the stream has been
-/// quiet for [`QUIET`] (at the latest [`DRAIN_MAX`] after the end).
-async fn receive(
-    mut events: mpsc::Receiver<ServerFrame>,
-    from_tag: char,
-    window: Window,
-    counters: Arc<Counters>,
-    _client: Arc<Client>,
-) -> Received {
-    let drain_until = window.end + DRAIN_MAX;
-    let mut r = Received {
-        latency: report::histogram(),
-        seen: HashSet::new(),
-        unique: 0,
-        duplicates: 0,
-        out_of_order: 0,
-    };
-    let mut highest: Option<u64> = None;
-    loop {
-        let done = *window.senders_done.borrow();
-        let wait = if done { QUIET } else { Duration::from_millis(500) };
-        let deadline = (Instant::now() + wait).min(drain_until);
-        let frame = match tokio::time::timeout_at(deadline.into(), events.recv()).await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
-            Err(_) if done || Instant::now() >= drain_until => break,
-            Err(_) => continue,
-        };
-        let ServerFrame::Message { message, .. } = frame else { continue };
-        let Some((k, intended_ns)) = parse(&message.text, from_tag) else { continue };
-        if !r.seen.insert(k) {
-            r.duplicates += 1;
-            continue;
+    /// Hand this side's acknowledgements to the run (once).
+    async fn report_acks(&mut self, sent: &mut Sent) {
+        if let Some(acks) = self.acks.take() {
+            let _ = acks.send((self.j, std::mem::replace(sent, Sent::new()))).await;
         }
-        if highest.is_some_and(|h| k < h) {
-            r.out_of_order += 1;
-        }
-        highest = Some(highest.map_or(k, |h| h.max(k)));
-        r.unique += 1;
-        counters.delivered.fetch_add(1, Ordering::Relaxed);
-        let now_ns = window.epoch.elapsed().as_nanos() as u64;
-        r.latency.saturating_record(now_ns.saturating_sub(intended_ns) / 1000);
-    }
-    r
-}
-
-/// `<tag><k> <intended_ns> …` → (k, intended_ns).
-fn parse(text: &str, tag: char) -> Option<(u64, u64)> {
-    let rest = text.strip_prefix(tag)?;
-    let mut parts = rest.split(' ');
-    let k = parts.next()?.parse().ok()?;
-    let ns = parts.next()?.parse().ok()?;
-    Some((k, ns))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse;
-
-    #[test]
-    fn payload_header_round_trips() {
-        assert_eq!(parse("v12 3456 xxxx", 'v'), Some((12, 3456)));
-        assert_eq!(parse("a1 2", 'v'), None);
-        assert_eq!(parse("v1", 'v'), None);
     }
 }

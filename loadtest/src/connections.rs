@@ -1,6 +1,7 @@
 //! `connections`: ramp to N idle, authenticated connections, hold them, and report the
 //! server's memory per connection (from /proc/<pid>/status, so the server's PID must be
-//! known: `--spawn-server` or `--server-pid`).
+//! known: `--spawn-server` or `--server-pid`). Its CPU window covers the ramp and the
+//! hold; there are no messages, so CPU is also reported per connection opened.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use tokio::sync::Semaphore;
 
+use crate::cpu::CpuWindow;
 use crate::report::Summary;
 use crate::setup::{fd_limit, Dialer, Server, Target};
 
@@ -49,6 +51,7 @@ pub async fn run(args: ConnectionsArgs) -> anyhow::Result<Summary> {
     let warm = dialer.agent(&token).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_bytes();
+    let mut cpu = CpuWindow::start(server.pid);
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.ramp_parallelism));
     let mut tasks = Vec::with_capacity(args.connections);
@@ -73,6 +76,7 @@ pub async fn run(args: ConnectionsArgs) -> anyhow::Result<Summary> {
         }
     }
     let ramp = started.elapsed();
+    cpu.mark_busy_end();
     if !args.target.json {
         eprintln!(
             "{} connections up in {:.1} s, holding {:.0} s",
@@ -87,8 +91,17 @@ pub async fn run(args: ConnectionsArgs) -> anyhow::Result<Summary> {
         (Some(b), Some(a)) if !clients.is_empty() => Some(a.saturating_sub(b) / clients.len() as u64),
         _ => None,
     };
+    let cpu = cpu.finish(0);
     notes.push(format!("ramp took {:.1} s", ramp.as_secs_f64()));
-    let summary = Summary {
+    if let (Some(server_s), false) = (cpu.server_cpu_s, clients.is_empty()) {
+        let per = |s: f64| s * 1e6 / clients.len() as f64;
+        notes.push(format!(
+            "CPU per connection opened: server {:.0} µs, client {:.0} µs",
+            per(server_s),
+            per(cpu.client_cpu_s)
+        ));
+    }
+    let mut summary = Summary {
         scenario: "connections".into(),
         transport: args.target.transport.name().into(),
         connections: clients.len() as u64,
@@ -100,6 +113,7 @@ pub async fn run(args: ConnectionsArgs) -> anyhow::Result<Summary> {
         json: args.target.json,
         ..Summary::default()
     };
+    summary.set_cpu(&cpu);
     drop(clients);
     drop(warm);
     Ok(summary)

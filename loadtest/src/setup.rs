@@ -3,7 +3,7 @@
 
 use std::io::BufReader;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,6 +15,10 @@ use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::http::AgentCreated;
 use switchboard_protocol::startup;
 use switchboard_protocol::{Request, ServerFrame};
+
+/// How long a spawned server may take to print where it listens (it opens RocksDB and
+/// replays its write-ahead log first; a large data dir takes a while).
+const SPAWN_WAIT: Duration = Duration::from_secs(120);
 
 /// Which transport the clients use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,13 +57,14 @@ pub struct Target {
     /// Start this `switchboard` binary on a temporary data dir instead of using a running one.
     #[arg(long)]
     pub spawn_server: Option<PathBuf>,
-    /// Pin the spawned server to these CPUs (`taskset -c` list, e.g. `0`).
+    /// Pin the spawned server to these CPUs (`taskset -c` list, e.g. `0`); pair it with
+    /// `--client-cpus` naming other CPUs so the two do not compete.
     #[arg(long)]
     pub server_cpus: Option<String>,
     /// Extra argument for the spawned server (repeatable), e.g. `--server-arg=--durability=buffered`.
     #[arg(long, allow_hyphen_values = true)]
     pub server_arg: Vec<String>,
-    /// PID of a running server, to report its memory.
+    /// PID of a running server (`--target`), to report its memory and CPU per message.
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Spread client connections over 127.0.0.1 … 127.0.0.N (one source address allows
@@ -87,7 +92,12 @@ impl Server {
     /// Use the running server, or start one.
     pub fn open(target: &Target) -> anyhow::Result<Server> {
         match &target.spawn_server {
-            Some(binary) => spawn(binary, target),
+            Some(binary) => {
+                let dir = std::env::temp_dir().join(format!("switchboard-loadtest-{}", std::process::id()));
+                let mut server = spawn(binary, target, &dir, None)?;
+                server.spawned_dir = Some(dir);
+                Ok(server)
+            }
             None => {
                 let token = match &target.admin_token {
                     Some(token) => token.clone(),
@@ -110,10 +120,7 @@ impl Server {
 
     /// The server's resident memory, when its PID is known.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
+        rss_bytes(self.pid?)
     }
 
     /// Create an agent; returns its token.
@@ -134,6 +141,37 @@ impl Server {
             bail!("creating agent: {} {}", response.status(), response.text().await.unwrap_or_default());
         }
         Ok(response.json::<AgentCreated>().await?.token)
+    }
+
+    /// Start `binary` on data dir `dir` (kept afterwards), on fixed addresses (http, quic)
+    /// or, with `None`, on ports the server picks. Returns once the server listens.
+    pub fn spawn_in(
+        binary: &Path,
+        target: &Target,
+        dir: &Path,
+        addrs: Option<(SocketAddr, SocketAddr)>,
+    ) -> anyhow::Result<Server> {
+        spawn(binary, target, dir, addrs)
+    }
+
+    /// The HTTP address, for starting a server again where it was.
+    pub fn http_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.http_url.trim_start_matches("http://").parse()?)
+    }
+
+    /// Stop a spawned server with SIGTERM and wait for it to exit; returns how long it took.
+    pub fn terminate(&mut self) -> anyhow::Result<Duration> {
+        let Some(mut child) = self.child.take() else { bail!("no spawned server to stop") };
+        let started = std::time::Instant::now();
+        // SAFETY: kill only sends a signal to our own child's PID.
+        if unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) } != 0 {
+            bail!("SIGTERM: {}", std::io::Error::last_os_error());
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("server exited with {status} after SIGTERM");
+        }
+        Ok(started.elapsed())
     }
 }
 
@@ -156,9 +194,17 @@ fn read_token(data_dir: &std::path::Path) -> anyhow::Result<String> {
     Ok(text.trim().to_string())
 }
 
-fn spawn(binary: &std::path::Path, target: &Target) -> anyhow::Result<Server> {
-    let dir = std::env::temp_dir().join(format!("switchboard-loadtest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+fn spawn(
+    binary: &Path,
+    target: &Target,
+    dir: &Path,
+    addrs: Option<(SocketAddr, SocketAddr)>,
+) -> anyhow::Result<Server> {
+    std::fs::create_dir_all(dir)?;
+    let (http_addr, quic_addr) = match addrs {
+        Some((http, quic)) => (http.to_string(), quic.to_string()),
+        None => ("127.0.0.1:0".to_string(), "127.0.0.1:0".to_string()),
+    };
     let mut command = match &target.server_cpus {
         Some(cpus) => {
             let mut c = Command::new("taskset");
@@ -168,9 +214,9 @@ fn spawn(binary: &std::path::Path, target: &Target) -> anyhow::Result<Server> {
         None => Command::new(binary),
     };
     command
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--log", "warn"])
+        .args(["serve", "--http-addr", &http_addr, "--quic-addr", &quic_addr, "--log", "warn"])
         .args(["--visitor-rate-per-s", "1000000", "--visitor-burst", "1000000", "--data-dir"])
-        .arg(&dir)
+        .arg(dir)
         .args(&target.server_arg)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -182,17 +228,22 @@ fn spawn(binary: &std::path::Path, target: &Target) -> anyhow::Result<Server> {
             let _ = tx.send(addresses);
         }
     });
-    let (http, quic) = rx.recv_timeout(Duration::from_secs(120)).context("spawned server did not start")?;
+    let started = rx.recv_timeout(SPAWN_WAIT);
+    let Ok((http, quic)) = started else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("spawned server did not start within {SPAWN_WAIT:?}");
+    };
     let pid = child.id();
     Ok(Server {
         ws_url: format!("ws://{http}/ws"),
         http_url: format!("http://{http}"),
         quic_addr: quic.parse().context("quic address")?,
         cert: dir.join("quic-cert.pem"),
-        admin_token: read_token(&dir)?,
+        admin_token: read_token(dir)?,
         pid: Some(pid),
         child: Some(child),
-        spawned_dir: Some(dir),
+        spawned_dir: None,
     })
 }
 
@@ -245,6 +296,14 @@ impl Dialer {
             other => bail!("auth: {other:?}"),
         }
     }
+}
+
+/// A process's resident memory, from `/proc/PID/status`.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Raise the soft file-descriptor limit to the hard limit; say what is possible.
