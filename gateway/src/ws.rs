@@ -31,7 +31,7 @@ use warp::reply::Reply;
 use crate::connection::{self, FrameSource, Inbound, Inlet, Outlet};
 use crate::GatewayConfig;
 
-type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Answer an upgrade request: 101 and a spawned connection, or an HTTP error.
 pub fn upgrade(
@@ -89,7 +89,7 @@ fn requested_encoding(query: Option<&str>) -> Result<Encoding, String> {
     }
 }
 
-fn handshake_key<B>(request: &Request<B>) -> Result<String, &'static str> {
+pub(crate) fn handshake_key<B>(request: &Request<B>) -> Result<String, &'static str> {
     let headers = request.headers();
     let has_token = |name: header::HeaderName, token: &str| {
         headers
@@ -114,7 +114,7 @@ fn handshake_key<B>(request: &Request<B>) -> Result<String, &'static str> {
     Ok(derive_accept_key(key.as_bytes()))
 }
 
-fn ws_config(config: &GatewayConfig) -> WebSocketConfig {
+pub(crate) fn ws_config(config: &GatewayConfig) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(config.ws_read_buffer_bytes)
         .write_buffer_size(config.ws_write_buffer_bytes)
@@ -128,7 +128,7 @@ const WRITE_BURST_MAX: usize = 64;
 
 /// How long the writer keeps trying to deliver the closing frames to a peer that may not
 /// be reading, before it drops the socket.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encoding: Encoding) {
     metrics::gauge!("switchboard_connections", "transport" => "ws").increment(1.0);
@@ -196,11 +196,11 @@ async fn write_loop(
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
 }
 
-struct WsSource {
-    stream: SplitStream<Socket>,
+pub(crate) struct WsSource {
+    pub(crate) stream: SplitStream<Socket>,
     /// Close the connection when nothing (not even a pong) arrived for this long.
-    idle: Duration,
-    last_heard: Instant,
+    pub(crate) idle: Duration,
+    pub(crate) last_heard: Instant,
 }
 
 impl FrameSource for WsSource {
