@@ -5,7 +5,8 @@
 //! Usage: `ws_echo [--addr 127.0.0.1:0] [--frame-bytes-max N]`. Prints
 //! `ws_echo listening on ws://ADDR` once it accepts connections, then runs until killed.
 //! `--frame-bytes-max` overrides the one limit the size cases run into (default: the
-//! server's 16 KiB), to show which failures are that limit and nothing else.
+//! server's 16 KiB), to show which failures are that limit and nothing else; the write
+//! buffer's bound grows with it if needed, so that the largest message can be echoed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +33,9 @@ async fn main() {
             _ => usage(&format!("unknown argument `{flag}`")),
         }
     }
+    // tungstenite refuses to queue a frame larger than the write buffer's bound, so an echo
+    // of the largest accepted message needs room for it and its 14-byte header.
+    config.ws_write_buffer_max_bytes = config.ws_write_buffer_max_bytes.max(config.frame_bytes_max + 14);
     let listener = TcpListener::bind(addr).await.unwrap_or_else(|e| {
         eprintln!("ws_echo: cannot bind {addr}: {e}");
         std::process::exit(1)
