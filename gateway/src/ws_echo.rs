@@ -18,8 +18,9 @@
 //! product's fires after 30 s, longer than any case).
 //!
 //! One addition the product lacks: after a Close the harness sent first, it half-closes TCP
-//! and drains the peer's remaining input before dropping the socket ([`linger`]), so that the
-//! Close frame is not destroyed by a TCP reset (docs/CONFORMANCE.md, case 1.2.8).
+//! and drains the peer's remaining input before dropping the socket ([`linger`]), so that a
+//! peer still sending gets no TCP reset before it has read the Close (docs/CONFORMANCE.md,
+//! case 1.2.8).
 //!
 //! Bounds: at most `connections_max` connections; request headers within
 //! `header_read_timeout_ms`; a connection silent for `ws_idle_timeout_ms`, or whose peer does
@@ -176,8 +177,9 @@ const LINGER_BYTES_MAX: usize = 1 << 20;
 /// After a Close the server sent first (the peer may still be sending): half-close TCP,
 /// then read and discard until the peer closes too, for at most `ws::CLOSE_TIMEOUT` and
 /// `LINGER_BYTES_MAX`. Dropping a socket with unread input makes the kernel answer with a
-/// reset, and a reset can destroy the Close frame in the peer's receive buffer before the
-/// peer reads it: the peer then never learns the close code (seen with Autobahn case 1.2.8).
+/// reset; a peer still writing then fails on its next write, and a client that writes
+/// before it reads never sees the Close nor its code (seen with Autobahn case 1.2.8 under
+/// wstest).
 /// This is the lingering close HTTP servers do; the product's `/ws` does not do it yet
 /// (docs/CONFORMANCE.md has the change).
 async fn linger(mut socket: Socket) {
