@@ -243,3 +243,24 @@ async fn a_connection_that_never_identifies_itself_is_closed() {
     let (code, _) = idle.closed(WAIT).await.unwrap();
     assert_eq!(code, 4001);
 }
+
+#[tokio::test]
+async fn a_client_still_sending_an_oversized_message_gets_the_error_and_1009() {
+    use futures_util::{SinkExt, StreamExt};
+    let server = TestServer::start();
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await.unwrap();
+    // 64 KiB in 997-byte frames (Autobahn case 1.2.8), all written before reading: the
+    // server refuses the message after 16 KiB while the rest is still on the way.
+    let frames = (64 << 10) / 997 + 1;
+    for i in 0..frames {
+        let opcode = OpCode::Data(if i == 0 { Data::Binary } else { Data::Continue });
+        let frame = Frame::message(vec![0u8; 997], opcode, i == frames - 1);
+        ws.send(Message::Frame(frame)).await.expect("the server drains instead of resetting");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(matches!(ws.next().await, Some(Ok(Message::Binary(_)))), "the error frame");
+    match ws.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected a 1009 close, got {other:?}"),
+    }
+}

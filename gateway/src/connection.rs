@@ -78,6 +78,8 @@ pub trait FrameSource: Send {
 /// frames are queued without I/O, and [`FrameSink::drive`] writes them out, once per
 /// burst.
 pub trait FrameSink: Send {
+    /// The transport's receiving half, handed back for closing (a WebSocket lingers on it).
+    type Source: FrameSource;
     /// Queue one encoded frame. No I/O.
     fn push(&mut self, frame: Vec<u8>);
     /// Frames queued and not yet handed to the transport; the loop stops producing more
@@ -89,14 +91,14 @@ pub trait FrameSink: Send {
     /// in the sink.
     fn drive(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
     /// End the connection: flush what is queued (or, with a `closing`, send its error
-    /// frame and close code ahead of it), then close. Bounded by a short timeout.
-    fn close(self, closing: Option<Closing>) -> impl Future<Output = ()> + Send;
+    /// frame and close code ahead of it), then close. Bounded by short timeouts.
+    fn close(self, closing: Option<Closing>, source: Self::Source) -> impl Future<Output = ()> + Send;
 }
 
 /// Run one connection until the peer leaves, a fatal error, or an overflow. It stays one
 /// function because it is one `select!` over everything a connection waits on (overflow,
 /// deadline, replies, inbox, socket reads, socket writes); each arm is a line or two.
-pub async fn run<S: FrameSource, K: FrameSink>(
+pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     engine: Engine,
     config: Arc<GatewayConfig>,
     reply_encoding: Encoding,
@@ -200,7 +202,7 @@ pub async fn run<S: FrameSource, K: FrameSink>(
     engine.connection_gone(conn_id);
     drop(conn);
     // Boxed: closing happens once, and its state should not widen every connection.
-    Box::pin(sink.close(closing)).await;
+    Box::pin(sink.close(closing, source)).await;
 }
 
 /// The next finished storage read, if any are in flight.

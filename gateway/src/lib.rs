@@ -19,6 +19,9 @@
 //! - [`quic`]: the QUIC transport (quinn): TLS identity, endpoint limits, length-prefixed
 //!   frames over one bidirectional stream, into the same connection loop.
 //! - [`metrics`]: the Prometheus recorder and its upkeep.
+//! - [`ws_echo`]: a WebSocket echo server over the same handshake, tungstenite settings and
+//!   read-error mapping as [`ws`]: the conformance harness for the Autobahn suite
+//!   (`docs/CONFORMANCE.md`), not a product endpoint.
 
 pub mod api;
 pub mod config;
@@ -32,6 +35,7 @@ pub mod rate;
 pub mod role;
 pub mod server;
 pub mod ws;
+pub mod ws_echo;
 
 pub use config::GatewayConfig;
 pub use server::{RunningServer, Server};

@@ -261,6 +261,8 @@ impl QuicSink {
 }
 
 impl FrameSink for QuicSink {
+    type Source = QuicSource;
+
     fn push(&mut self, frame: Vec<u8>) {
         self.buffer.extend_from_slice(&(frame.len() as u32).to_be_bytes());
         self.buffer.extend_from_slice(&frame);
@@ -286,7 +288,7 @@ impl FrameSink for QuicSink {
         }
     }
 
-    async fn close(mut self, closing: Option<Closing>) {
+    async fn close(mut self, closing: Option<Closing>, _source: QuicSource) {
         let (code, reason) = match &closing {
             Some(closing) => (u32::from(closing.code), closing.reason.clone()),
             None => (CLOSE_NORMAL, "bye".to_string()),

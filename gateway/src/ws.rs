@@ -23,7 +23,7 @@ use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::ErrorCode;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Interval, Sleep};
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -35,7 +35,7 @@ use warp::reply::Reply;
 use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, SinkError};
 use crate::GatewayConfig;
 
-type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Answer an upgrade request: 101 and a spawned connection, or an HTTP error.
 pub fn upgrade(
@@ -94,7 +94,7 @@ fn requested_encoding(query: Option<&str>) -> Result<Encoding, String> {
     }
 }
 
-fn handshake_key<B>(request: &Request<B>) -> Result<String, &'static str> {
+pub(crate) fn handshake_key<B>(request: &Request<B>) -> Result<String, &'static str> {
     let headers = request.headers();
     let has_token = |name: header::HeaderName, token: &str| {
         headers
@@ -119,7 +119,7 @@ fn handshake_key<B>(request: &Request<B>) -> Result<String, &'static str> {
     Ok(derive_accept_key(key.as_bytes()))
 }
 
-fn ws_config(config: &GatewayConfig) -> WebSocketConfig {
+pub(crate) fn ws_config(config: &GatewayConfig) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(config.ws_read_buffer_bytes)
         .write_buffer_size(config.ws_write_buffer_bytes)
@@ -133,7 +133,7 @@ pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 
 /// How long closing may take: the error and close frames to a peer that may not be
 /// reading, then the closing handshake. Past it the socket is dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encoding: Encoding) {
     metrics::gauge!("switchboard_connections", "transport" => "ws").increment(1.0);
@@ -194,6 +194,8 @@ impl WsSink {
 }
 
 impl FrameSink for WsSink {
+    type Source = WsSource;
+
     fn push(&mut self, frame: Vec<u8>) {
         let message = self.message(frame);
         self.queue.push_back(message);
@@ -211,7 +213,8 @@ impl FrameSink for WsSink {
         self.flush_queue().await.map_err(|_| SinkError::Broken)
     }
 
-    async fn close(mut self, closing: Option<Closing>) {
+    async fn close(mut self, closing: Option<Closing>, source: WsSource) {
+        let server_closed = closing.is_some();
         let goodbye = async {
             match closing {
                 Some(closing) => {
@@ -229,13 +232,46 @@ impl FrameSink for WsSink {
             self.sink.close().await
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await;
+        if server_closed {
+            if let Ok(socket) = source.stream.reunite(self.sink) {
+                linger(socket).await;
+            }
+        }
     }
+}
+
+/// Most bytes read and discarded while lingering: a peer still sending after this much has
+/// not stopped for our Close, and a reset is then the answer it gets.
+const LINGER_BYTES_MAX: usize = 1 << 20;
+
+/// After a Close the server sent first (the peer may still be sending): half-close TCP,
+/// then read and discard until the peer closes too, for at most `CLOSE_TIMEOUT` and
+/// `LINGER_BYTES_MAX`. Dropping a socket with unread input makes the kernel answer with a
+/// reset; a peer still writing then fails on its next write, and a client that writes
+/// before it reads never sees the error frame, the Close nor its code (found with
+/// Autobahn case 1.2.8, docs/CONFORMANCE.md). This is the lingering close HTTP servers do.
+pub(crate) async fn linger(mut socket: Socket) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = socket.get_mut();
+    let drain = async {
+        io.shutdown().await?;
+        let mut buf = [0u8; 4096];
+        let mut read = 0;
+        while read < LINGER_BYTES_MAX {
+            match io.read(&mut buf).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
 }
 
 /// The receiving half, with the idle check: one timer per connection, re-armed only when it
 /// fires (not on every frame).
-struct WsSource {
-    stream: SplitStream<Socket>,
+pub(crate) struct WsSource {
+    pub(crate) stream: SplitStream<Socket>,
     /// Close the connection when nothing (not even a pong) arrived for this long.
     idle: Duration,
     last_heard: Instant,
@@ -243,7 +279,7 @@ struct WsSource {
 }
 
 impl WsSource {
-    fn new(stream: SplitStream<Socket>, idle: Duration) -> WsSource {
+    pub(crate) fn new(stream: SplitStream<Socket>, idle: Duration) -> WsSource {
         let now = Instant::now();
         WsSource { stream, idle, last_heard: now, idle_timer: Box::pin(tokio::time::sleep_until(now + idle)) }
     }
@@ -288,6 +324,9 @@ impl FrameSource for WsSource {
                 // RFC 6455 §7.4.1: a protocol violation (reserved bits or opcodes, bad
                 // fragmentation, an oversized or fragmented control frame, a 1-byte close
                 // payload, an unmasked client frame) is answered with close code 1002.
+                // A peer that dropped TCP without a Close frame just left: like a Close,
+                // its requests in flight are still answered.
+                Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => return None,
                 Err(WsError::Protocol(e)) => {
                     return Some(Inbound::Fatal {
                         code: ErrorCode::MalformedFrame,
