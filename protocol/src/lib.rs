@@ -12,6 +12,7 @@
 //! - [`codec`]: encoding and decoding for both directions and both encodings, with typed
 //!   decode errors that carry the request id when it could be read.
 //! - [`error_code`]: the stable error codes ([`ErrorCode`]).
+//! - [`framing`]: the 4-byte length prefix that delimits frames on a byte stream (QUIC).
 //! - [`http`]: the JSON bodies of the HTTP administration API.
 //! - [`startup`]: the lines the server prints once it listens, and their reader.
 //! - [`limits`]: default size limits and why they are what they are.
@@ -21,6 +22,7 @@
 pub mod codec;
 pub mod error_code;
 pub mod frames;
+pub mod framing;
 pub mod http;
 pub mod limits;
 pub mod startup;
