@@ -136,3 +136,102 @@ fn server_frames_round_trip() {
         serde_json::json!({"type": "error", "re": 3, "code": "already_taken", "message": "taken"})
     );
 }
+
+/// Heap bytes allocated by the current thread, for tests that bound what decoding holds.
+/// Per thread, so tests running in parallel do not disturb each other's numbers.
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static LIVE: Cell<usize> = const { Cell::new(0) };
+        static PEAK: Cell<usize> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    // SAFETY: forwards every call unchanged to the system allocator; the thread-local
+    // counters are plain cells without destructors, so touching them never allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = LIVE.try_with(|live| {
+                live.set(live.get() + layout.size());
+                let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+            });
+            System.alloc(layout)
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let _ = LIVE.try_with(|live| live.set(live.get().saturating_sub(layout.size())));
+            System.dealloc(ptr, layout)
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// The most heap bytes `f` held at once on this thread, beyond what was live before it.
+    pub fn peak_of<T>(f: impl FnOnce() -> T) -> usize {
+        let start = LIVE.with(Cell::get);
+        PEAK.with(|peak| peak.set(start));
+        let value = f();
+        drop(value);
+        PEAK.with(Cell::get) - start
+    }
+}
+
+/// MessagePack with `n` nested arrays that each announce 2^32 - 1 elements and hold none.
+fn announced_arrays(prefix: &[u8], n: usize) -> Vec<u8> {
+    [prefix, &[0xdd, 0xff, 0xff, 0xff, 0xff].repeat(n)].concat()
+}
+
+#[test]
+fn announced_lengths_reserve_no_memory() {
+    // A map whose first entries are fine, then an unknown field of nested announced arrays.
+    let auth: &[u8] =
+        &[&[0x83, 0xa4][..], b"type", &[0xa4], b"auth", &[0xa3], b"req", &[0x01, 0xa1, b'x']].concat();
+    let ok: &[u8] =
+        &[&[0x83, 0xa4][..], b"type", &[0xa2], b"ok", &[0xa2], b"re", &[0x01, 0xa1, b'x']].concat();
+    // Regression inputs found by fuzzing (docs/FUZZING.md): before the fix, the first made
+    // the server reserve 1.6 MiB and the last made a client reserve 1 GiB.
+    // (input, decoded by the server (client frame) or by a client (server frame))
+    let cases: Vec<(Vec<u8>, bool)> = vec![
+        (vec![0xde, 0xff, 0xff], true),
+        (vec![0xdf, 0xff, 0xff, 0xff, 0xff], true),
+        (announced_arrays(auth, 1000), true),
+        (vec![0xdf, 0xff, 0xff, 0xff, 0xff], false),
+        (vec![0xdd, 0xff, 0xff, 0xff, 0xff], false),
+        (announced_arrays(ok, 1000), false),
+    ];
+    for (input, server_side) in cases {
+        let peak = heap::peak_of(|| match server_side {
+            true => decode_client(&input, Encoding::MsgPack).map(drop),
+            false => decode_server(&input, Encoding::MsgPack).map(drop),
+        });
+        let side = if server_side { "a client frame" } else { "a server frame" };
+        assert!(peak < 16 * 1024, "decoding {} bytes as {side} held {peak} heap bytes", input.len());
+        let code = match server_side {
+            true => decode_client(&input, Encoding::MsgPack).unwrap_err().code,
+            false => decode_server(&input, Encoding::MsgPack).unwrap_err().code,
+        };
+        assert_eq!(code, ErrorCode::MalformedFrame);
+    }
+}
+
+#[test]
+fn a_map_is_told_from_a_non_map_as_before() {
+    // Maps with string keys (also as MessagePack bin keys) are invalid requests; anything
+    // else is malformed.
+    let cases: Vec<(Vec<u8>, ErrorCode)> = vec![
+        ([&[0x81, 0xa1][..], b"a", &[0x01]].concat(), ErrorCode::InvalidRequest),
+        ([&[0x81, 0xc4, 0x01][..], b"a", &[0x01]].concat(), ErrorCode::InvalidRequest),
+        (vec![0x80], ErrorCode::InvalidRequest),
+        (vec![0x81, 0x01, 0x01], ErrorCode::MalformedFrame),
+        (vec![0x81, 0xc4, 0x01, 0xff, 0x01], ErrorCode::MalformedFrame),
+        (vec![0x82, 0xa1, b'a', 0x01], ErrorCode::MalformedFrame),
+        (vec![0x93, 0x01, 0x02, 0x03], ErrorCode::MalformedFrame),
+    ];
+    for (input, code) in cases {
+        assert_eq!(decode_client(&input, Encoding::MsgPack).unwrap_err().code, code, "{input:x?}");
+    }
+}
