@@ -19,6 +19,11 @@
 //! pass every announced length is one the bytes really contain, and decoding holds memory
 //! linear in the frame's size. Before, a 3-byte frame made the server reserve 1.6 MiB and a
 //! 5 KB server frame made a client reserve 1 GiB (found by fuzzing: docs/FUZZING.md).
+//!
+//! # Stack
+//! Decoding recurses once per level of nesting, so MessagePack frames may nest at most
+//! [`limits::NESTING_DEPTH_MAX`] levels (JSON: serde_json's fixed limit, about 128); deeper
+//! ones are malformed.
 
 use std::fmt;
 
@@ -26,7 +31,7 @@ use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::frames::{ClientFrame, ReqId, Request, ServerFrame};
-use crate::ErrorCode;
+use crate::{limits, ErrorCode};
 
 /// How a frame's bytes are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +70,12 @@ struct ClientWire<'a> {
 
 fn from_bytes<T: DeserializeOwned>(bytes: &[u8], encoding: Encoding) -> Result<T, String> {
     match encoding {
-        Encoding::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+        Encoding::MsgPack => {
+            let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
+            // rmp-serde refuses the level at which its counter reaches zero.
+            deserializer.set_max_depth(limits::NESTING_DEPTH_MAX + 1);
+            T::deserialize(&mut deserializer).map_err(|e| e.to_string())
+        }
         Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
     }
 }
