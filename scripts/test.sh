@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: formatting, then every crate's unit tests and the end-to-end
-# tests (real server processes, real sockets, real RocksDB). Fails loudly if any test fails
-# or if no test ran at all.
+# tests (real server processes, real sockets, real RocksDB), then a short fuzzing pass.
+# Fails loudly if any test fails, if no test ran at all, or if a fuzz target crashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -28,3 +28,8 @@ if [ "$passed" -eq 0 ]; then
   echo "FAILED: no test ran" >&2
   exit 1
 fi
+
+# A short coverage-guided pass over every frame decoder (about 1.5 minutes warm; the build
+# is kept in $FUZZ_TARGET_DIR). The full run and its results: docs/FUZZING.md.
+echo "== fuzz"
+./scripts/fuzz.sh --seconds 15

@@ -11,6 +11,7 @@ use quinn::{ConnectionError, Endpoint};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use switchboard_protocol::codec::Encoding;
+use switchboard_protocol::framing;
 use tokio::sync::mpsc;
 
 use crate::{Client, ClientError, Outgoing, Router};
@@ -84,13 +85,7 @@ impl QuicConnector {
         tokio::spawn(async move {
             while let Some(item) = out_rx.recv().await {
                 let written = match item {
-                    Outgoing::Frame(bytes) => {
-                        let length = (bytes.len() as u32).to_be_bytes();
-                        match send.write_all(&length).await {
-                            Ok(()) => send.write_all(&bytes).await,
-                            Err(e) => Err(e),
-                        }
-                    }
+                    Outgoing::Frame(bytes) => send.write_all(&framing::encode_length_prefixed(&bytes)).await,
                     Outgoing::QuicRaw(bytes) => send.write_all(&bytes).await,
                     Outgoing::WsRaw(_) => continue,
                 };
@@ -130,23 +125,32 @@ impl QuicConnector {
     }
 }
 
+/// Bytes asked of quinn per read.
+const READ_CHUNK_BYTES: usize = 4096;
+
+/// Read length-prefixed frames (cut by the protocol's [`framing`], like the server's) and
+/// route them, until the stream ends, fails, or announces a frame over [`FRAME_BYTES_MAX`].
 async fn read_loop(recv: &mut quinn::RecvStream, router: &Router) {
+    let mut buffer = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     loop {
-        let mut length = [0u8; 4];
-        if recv.read_exact(&mut length).await.is_err() {
-            return;
+        match framing::take_frame(&mut buffer, FRAME_BYTES_MAX) {
+            Ok(Some(bytes)) => {
+                if !router.deliver(bytes.into(), Encoding::MsgPack).await {
+                    return;
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "oversized frame from server");
+                return;
+            }
         }
-        let length = u32::from_be_bytes(length) as usize;
-        if length > FRAME_BYTES_MAX {
-            tracing::warn!(length, "oversized frame from server");
-            return;
-        }
-        let mut bytes = vec![0u8; length];
-        if recv.read_exact(&mut bytes).await.is_err() {
-            return;
-        }
-        if !router.deliver(bytes.into(), Encoding::MsgPack).await {
-            return;
+        match recv.read(&mut chunk).await {
+            Ok(Some(n)) => buffer.extend_from_slice(&chunk[..n]),
+            // The stream ended (a partial frame at the end is dropped) or failed.
+            Ok(None) | Err(_) => return,
         }
     }
 }

@@ -32,6 +32,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use switchboard_engine::Engine;
 use switchboard_protocol::codec::Encoding;
+use switchboard_protocol::framing;
 use switchboard_protocol::ErrorCode;
 
 use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, SinkError};
@@ -39,9 +40,6 @@ use crate::GatewayConfig;
 
 /// The ALPN protocol name clients must offer.
 pub const ALPN: &[u8] = b"switchboard/1";
-
-/// Bytes of the length prefix before every frame.
-pub const LENGTH_PREFIX_BYTES: usize = 4;
 
 /// File names of the generated self-signed identity inside the data directory.
 pub const SELF_SIGNED_CERT_FILE: &str = "quic-cert.pem";
@@ -252,9 +250,9 @@ impl QuicSink {
     fn keep_started_frame(&mut self) {
         let mut end = 0;
         while end < self.written {
-            let prefix: [u8; LENGTH_PREFIX_BYTES] =
-                self.buffer[end..end + LENGTH_PREFIX_BYTES].try_into().expect("prefix");
-            end += LENGTH_PREFIX_BYTES + u32::from_be_bytes(prefix) as usize;
+            let prefix: [u8; framing::LENGTH_PREFIX_BYTES] =
+                self.buffer[end..end + framing::LENGTH_PREFIX_BYTES].try_into().expect("prefix");
+            end += framing::LENGTH_PREFIX_BYTES + u32::from_be_bytes(prefix) as usize;
         }
         self.buffer.truncate(end);
     }
@@ -264,7 +262,7 @@ impl FrameSink for QuicSink {
     type Source = QuicSource;
 
     fn push(&mut self, frame: Vec<u8>) {
-        self.buffer.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+        self.buffer.extend_from_slice(&framing::length_prefix(frame.len()));
         self.buffer.extend_from_slice(&frame);
         self.frames += 1;
     }
@@ -325,21 +323,14 @@ const READ_CHUNK_BYTES: usize = 4096;
 /// Cut one complete length-prefixed frame off the front of `buffer`, if there is one; a
 /// length over `frame_bytes_max` is fatal at once (the body is never buffered).
 fn cut_frame(buffer: &mut Vec<u8>, frame_bytes_max: usize) -> Option<Inbound> {
-    let prefix: [u8; LENGTH_PREFIX_BYTES] = buffer.get(..LENGTH_PREFIX_BYTES)?.try_into().ok()?;
-    let length = u32::from_be_bytes(prefix) as usize;
-    if length > frame_bytes_max {
-        return Some(Inbound::Fatal {
+    match framing::take_frame(buffer, frame_bytes_max) {
+        Ok(frame) => frame.map(|bytes| Inbound::Frame { bytes, encoding: Encoding::MsgPack }),
+        Err(too_large) => Some(Inbound::Fatal {
             code: ErrorCode::FrameTooLarge,
             close_code: 1009,
-            message: format!("frame of {length} bytes exceeds the {frame_bytes_max}-byte limit"),
-        });
+            message: too_large.to_string(),
+        }),
     }
-    if buffer.len() < LENGTH_PREFIX_BYTES + length {
-        return None;
-    }
-    let bytes = buffer[LENGTH_PREFIX_BYTES..LENGTH_PREFIX_BYTES + length].to_vec();
-    buffer.drain(..LENGTH_PREFIX_BYTES + length);
-    Some(Inbound::Frame { bytes, encoding: Encoding::MsgPack })
 }
 
 impl FrameSource for QuicSource {
@@ -367,41 +358,5 @@ fn truncated() -> Inbound {
         code: ErrorCode::MalformedFrame,
         close_code: 1002,
         message: "stream ended inside a frame".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn framed(body: &[u8]) -> Vec<u8> {
-        [&(body.len() as u32).to_be_bytes()[..], body].concat()
-    }
-
-    #[test]
-    fn frames_are_cut_whole_however_the_bytes_arrive() {
-        let stream = [framed(b"first"), framed(b""), framed(b"third frame")].concat();
-        // Feed the stream one byte at a time: every frame comes out whole and in order.
-        let mut buffer = Vec::new();
-        let mut frames = Vec::new();
-        for byte in stream {
-            buffer.push(byte);
-            while let Some(Inbound::Frame { bytes, .. }) = cut_frame(&mut buffer, 64) {
-                frames.push(bytes);
-            }
-        }
-        assert_eq!(frames, vec![b"first".to_vec(), Vec::new(), b"third frame".to_vec()]);
-        assert!(buffer.is_empty());
-    }
-
-    #[test]
-    fn an_oversized_length_is_fatal_before_the_body_arrives() {
-        let mut buffer = 65u32.to_be_bytes().to_vec();
-        match cut_frame(&mut buffer, 64) {
-            Some(Inbound::Fatal { code, close_code, .. }) => {
-                assert_eq!((code, close_code), (ErrorCode::FrameTooLarge, 1009))
-            }
-            _ => panic!("expected a fatal frame_too_large"),
-        }
     }
 }

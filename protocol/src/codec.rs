@@ -9,14 +9,29 @@
 //! (`invalid_request`), a `type` nobody defined (`unknown_type`), then the fields of a known
 //! type (`invalid_request`). From the second step on, the error carries the request id when
 //! it could be read, so the client can match it.
+//!
+//! # Memory
+//! A MessagePack map or array header announces its length before its contents, and serde
+//! reserves room for up to 1 MiB of entries on the strength of that announcement when it
+//! builds a `HashMap` or buffers an internally tagged enum (`Request`, `ServerFrame`). So
+//! nothing is buffered from a frame before a pass that reserves nothing (the envelope, whose
+//! unknown fields are `IgnoredAny`, or `IgnoredAny` itself) has walked all of it: after that
+//! pass every announced length is one the bytes really contain, and decoding holds memory
+//! linear in the frame's size. Before, a 3-byte frame made the server reserve 1.6 MiB and a
+//! 5 KB server frame made a client reserve 1 GiB (found by fuzzing: docs/FUZZING.md).
+//!
+//! # Stack
+//! Decoding recurses once per level of nesting, so MessagePack frames may nest at most
+//! [`limits::NESTING_DEPTH_MAX`] levels (JSON: serde_json's fixed limit, about 128); deeper
+//! ones are malformed.
 
-use std::collections::HashMap;
+use std::fmt;
 
-use serde::de::{DeserializeOwned, IgnoredAny};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::frames::{ClientFrame, ReqId, Request, ServerFrame};
-use crate::ErrorCode;
+use crate::{limits, ErrorCode};
 
 /// How a frame's bytes are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +68,16 @@ struct ClientWire<'a> {
     request: &'a Request,
 }
 
-fn from_bytes<T: DeserializeOwned>(bytes: &[u8], encoding: Encoding) -> Result<T, String> {
+/// The one place frames are deserialized (both decoders, the fast path included), so the
+/// nesting limit applies everywhere.
+pub(crate) fn from_bytes<'a, T: Deserialize<'a>>(bytes: &'a [u8], encoding: Encoding) -> Result<T, String> {
     match encoding {
-        Encoding::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+        Encoding::MsgPack => {
+            let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
+            // rmp-serde refuses the level at which its counter reaches zero.
+            deserializer.set_max_depth(limits::NESTING_DEPTH_MAX + 1);
+            T::deserialize(&mut deserializer).map_err(|e| e.to_string())
+        }
         Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
     }
 }
@@ -85,7 +107,7 @@ pub fn decode_client_general(bytes: &[u8], encoding: Encoding) -> Result<ClientF
     let envelope: Envelope = match from_bytes(bytes, encoding) {
         Ok(envelope) => envelope,
         Err(detail) => {
-            let is_map = from_bytes::<HashMap<String, IgnoredAny>>(bytes, encoding).is_ok();
+            let is_map = from_bytes::<StringKeyedMap>(bytes, encoding).is_ok();
             let (code, message) = if is_map {
                 (
                     ErrorCode::InvalidRequest,
@@ -124,11 +146,58 @@ pub fn encode_server(frame: &ServerFrame, encoding: Encoding) -> Vec<u8> {
 
 /// Decode a server frame (client side).
 pub fn decode_server(bytes: &[u8], encoding: Encoding) -> Result<ServerFrame, DecodeError> {
-    from_bytes(bytes, encoding).map_err(|message| DecodeError {
-        code: ErrorCode::MalformedFrame,
-        message,
-        req: None,
-    })
+    let malformed = |message| DecodeError { code: ErrorCode::MalformedFrame, message, req: None };
+    // JSON announces no lengths, so only MessagePack needs the walk first (see # Memory).
+    if encoding == Encoding::MsgPack {
+        from_bytes::<IgnoredAny>(bytes, encoding).map_err(malformed)?;
+    }
+    from_bytes(bytes, encoding).map_err(malformed)
+}
+
+/// A map with string keys, checked entry by entry without building it (what
+/// `HashMap<String, IgnoredAny>` accepts, without reserving room for the announced length).
+struct StringKeyedMap;
+
+impl<'de> Deserialize<'de> for StringKeyedMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = StringKeyedMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map with string keys")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringKeyedMap, A::Error> {
+                while map.next_entry::<StringKey, IgnoredAny>()?.is_some() {}
+                Ok(StringKeyedMap)
+            }
+        }
+        deserializer.deserialize_map(MapVisitor)
+    }
+}
+
+/// A string map key, checked without copying it (accepts what `String` accepts).
+struct StringKey;
+
+impl<'de> Deserialize<'de> for StringKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = StringKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<StringKey, E> {
+                Ok(StringKey)
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<StringKey, E> {
+                match std::str::from_utf8(v) {
+                    Ok(_) => Ok(StringKey),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Bytes(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_string(KeyVisitor)
+    }
 }
 
 #[cfg(test)]

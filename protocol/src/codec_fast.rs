@@ -43,10 +43,9 @@ pub(crate) fn decode_hot(bytes: &[u8], encoding: Encoding) -> Option<ClientFrame
     if !is_map(bytes, encoding) {
         return None;
     }
-    let flat: Flat = match encoding {
-        Encoding::MsgPack => rmp_serde::from_slice(bytes).ok()?,
-        Encoding::Json => serde_json::from_slice(bytes).ok()?,
-    };
+    // The shared deserializer: the nesting limit holds here too (unknown fields are
+    // skipped recursively).
+    let flat: Flat = crate::codec::from_bytes(bytes, encoding).ok()?;
     let req = flat.req?;
     let request = match flat.kind?.as_ref() {
         "send_message" => Request::SendMessage {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::frames::*;
+use crate::limits;
 
 const BOTH: [Encoding; 2] = [Encoding::MsgPack, Encoding::Json];
 
@@ -137,6 +138,139 @@ fn server_frames_round_trip() {
     );
 }
 
+/// Heap bytes allocated by the current thread, for tests that bound what decoding holds.
+/// Per thread, so tests running in parallel do not disturb each other's numbers.
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static LIVE: Cell<usize> = const { Cell::new(0) };
+        static PEAK: Cell<usize> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    // SAFETY: forwards every call unchanged to the system allocator; the thread-local
+    // counters are plain cells without destructors, so touching them never allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = LIVE.try_with(|live| {
+                live.set(live.get() + layout.size());
+                let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+            });
+            System.alloc(layout)
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let _ = LIVE.try_with(|live| live.set(live.get().saturating_sub(layout.size())));
+            System.dealloc(ptr, layout)
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// The most heap bytes `f` held at once on this thread, beyond what was live before it.
+    pub fn peak_of<T>(f: impl FnOnce() -> T) -> usize {
+        let start = LIVE.with(Cell::get);
+        PEAK.with(|peak| peak.set(start));
+        let value = f();
+        drop(value);
+        PEAK.with(Cell::get) - start
+    }
+}
+
+/// MessagePack with `n` nested arrays that each announce 2^32 - 1 elements and hold none.
+fn announced_arrays(prefix: &[u8], n: usize) -> Vec<u8> {
+    [prefix, &[0xdd, 0xff, 0xff, 0xff, 0xff].repeat(n)].concat()
+}
+
+#[test]
+fn announced_lengths_reserve_no_memory() {
+    // A map whose first entries are fine, then an unknown field of nested announced arrays.
+    let auth: &[u8] =
+        &[&[0x83, 0xa4][..], b"type", &[0xa4], b"auth", &[0xa3], b"req", &[0x01, 0xa1, b'x']].concat();
+    let ok: &[u8] =
+        &[&[0x83, 0xa4][..], b"type", &[0xa2], b"ok", &[0xa2], b"re", &[0x01, 0xa1, b'x']].concat();
+    // Regression inputs found by fuzzing (docs/FUZZING.md): before the fix, the first made
+    // the server reserve 1.6 MiB and the last made a client reserve 1 GiB.
+    // (input, decoded by the server (client frame) or by a client (server frame))
+    let cases: Vec<(Vec<u8>, bool)> = vec![
+        (vec![0xde, 0xff, 0xff], true),
+        (vec![0xdf, 0xff, 0xff, 0xff, 0xff], true),
+        (announced_arrays(auth, 1000), true),
+        (vec![0xdf, 0xff, 0xff, 0xff, 0xff], false),
+        (vec![0xdd, 0xff, 0xff, 0xff, 0xff], false),
+        (announced_arrays(ok, 1000), false),
+    ];
+    for (input, server_side) in cases {
+        let peak = heap::peak_of(|| match server_side {
+            true => decode_client(&input, Encoding::MsgPack).map(drop),
+            false => decode_server(&input, Encoding::MsgPack).map(drop),
+        });
+        let side = if server_side { "a client frame" } else { "a server frame" };
+        assert!(peak < 16 * 1024, "decoding {} bytes as {side} held {peak} heap bytes", input.len());
+        let code = match server_side {
+            true => decode_client(&input, Encoding::MsgPack).unwrap_err().code,
+            false => decode_server(&input, Encoding::MsgPack).unwrap_err().code,
+        };
+        assert_eq!(code, ErrorCode::MalformedFrame);
+    }
+}
+
+#[test]
+fn a_map_is_told_from_a_non_map_as_before() {
+    // Maps with string keys (also as MessagePack bin keys) are invalid requests; anything
+    // else is malformed.
+    let cases: Vec<(Vec<u8>, ErrorCode)> = vec![
+        ([&[0x81, 0xa1][..], b"a", &[0x01]].concat(), ErrorCode::InvalidRequest),
+        ([&[0x81, 0xc4, 0x01][..], b"a", &[0x01]].concat(), ErrorCode::InvalidRequest),
+        (vec![0x80], ErrorCode::InvalidRequest),
+        (vec![0x81, 0x01, 0x01], ErrorCode::MalformedFrame),
+        (vec![0x81, 0xc4, 0x01, 0xff, 0x01], ErrorCode::MalformedFrame),
+        (vec![0x82, 0xa1, b'a', 0x01], ErrorCode::MalformedFrame),
+        (vec![0x93, 0x01, 0x02, 0x03], ErrorCode::MalformedFrame),
+    ];
+    for (input, code) in cases {
+        assert_eq!(decode_client(&input, Encoding::MsgPack).unwrap_err().code, code, "{input:x?}");
+    }
+}
+
+/// A MessagePack `auth` frame whose unknown field `x` nests `levels` maps.
+fn nested_auth(levels: usize) -> Vec<u8> {
+    let head: &[u8] = &[&[0x84, 0xa4][..], b"type", &[0xa4], b"auth", &[0xa3], b"req", &[0x01]].concat();
+    [head, &[0xa5], b"token", &[0xa1, b't', 0xa1, b'x'], &[0x81, 0xa1, b'k'].repeat(levels), &[0x00]].concat()
+}
+
+#[test]
+fn nesting_is_limited_before_it_costs_much_stack() {
+    // Run where a deep recursion would overflow: before the limit, 1022 levels took 0.5 to
+    // 1 MiB of stack in release builds and over 2 MiB (a tokio worker's) in debug builds.
+    let small_stack = std::thread::Builder::new().stack_size(256 * 1024);
+    let codes = small_stack
+        .spawn(|| {
+            // (levels below the frame's own map, expected outcome)
+            [
+                (limits::NESTING_DEPTH_MAX - 1, None),
+                (limits::NESTING_DEPTH_MAX, Some(ErrorCode::MalformedFrame)),
+            ]
+            .into_iter()
+            .chain([(1022, Some(ErrorCode::MalformedFrame))])
+            .map(|(levels, expected)| {
+                let got = decode_client(&nested_auth(levels), Encoding::MsgPack).err().map(|e| e.code);
+                (levels, got, expected)
+            })
+            .collect::<Vec<_>>()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    for (levels, got, expected) in codes {
+        assert_eq!(got, expected, "{levels} levels");
+    }
+}
+
 /// Frames the fast path must decode exactly as the general decoder does (or leave to it).
 fn tricky_frames() -> Vec<(Encoding, Vec<u8>)> {
     let json = |s: &str| (Encoding::Json, s.as_bytes().to_vec());
@@ -192,4 +326,37 @@ fn the_per_message_requests_take_the_fast_path() {
             assert_eq!(crate::codec_fast::decode_hot(&bytes, encoding).is_some(), hot, "{request:?}");
         }
     }
+}
+
+#[test]
+fn the_fast_path_keeps_the_nesting_limit() {
+    // A `send_message` whose unknown field nests far too deep: refused, not recursed into.
+    let head: &[u8] = &[
+        &[0x86, 0xa4][..],
+        b"type",
+        &[0xac],
+        b"send_message",
+        &[0xa3],
+        b"req",
+        &[0x01],
+        &[0xaa],
+        b"session_id",
+        &[0x07],
+        &[0xad],
+        b"client_msg_id",
+        &[0xa1, b'c'],
+        &[0xa4],
+        b"text",
+        &[0xa1, b'x'],
+        &[0xa1, b'z'],
+    ]
+    .concat();
+    let deep = [head, &[0x81, 0xa1, b'k'].repeat(limits::NESTING_DEPTH_MAX + 8), &[0x00]].concat();
+    let small_stack = std::thread::Builder::new().stack_size(256 * 1024);
+    let code = small_stack
+        .spawn(move || decode_client(&deep, Encoding::MsgPack).err().map(|e| e.code))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(code, Some(ErrorCode::MalformedFrame));
 }

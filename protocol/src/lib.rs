@@ -13,6 +13,7 @@
 //!   decode errors that carry the request id when it could be read; the per-message
 //!   requests decode in one pass (`codec_fast`), checked against the general decoder.
 //! - [`error_code`]: the stable error codes ([`ErrorCode`]).
+//! - [`framing`]: the 4-byte length prefix that delimits frames on a byte stream (QUIC).
 //! - [`http`]: the JSON bodies of the HTTP administration API.
 //! - [`startup`]: the lines the server prints once it listens, and their reader.
 //! - [`limits`]: default size limits and why they are what they are.
@@ -23,6 +24,7 @@ pub mod codec;
 mod codec_fast;
 pub mod error_code;
 pub mod frames;
+pub mod framing;
 pub mod http;
 pub mod limits;
 pub mod startup;

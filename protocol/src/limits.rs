@@ -31,3 +31,11 @@ pub const HISTORY_PAGE_MAX: u32 = 200;
 /// Most missed messages one `attached` reply carries. A client that missed more receives
 /// `has_more: true`, is not yet subscribed, and attaches again from the last seq it got.
 pub const REPLAY_MESSAGES_MAX: usize = 500;
+
+/// Deepest nesting of maps and arrays a MessagePack frame may have, the frame's own map
+/// counting as one (JSON's is serde_json's fixed limit, about 128). The deepest frame of this protocol nests 4 levels (a `queue` reply's
+/// sessions' visitor info), so 32 leaves room for new frame types. Decoding recurses once
+/// per level: at rmp-serde's default of 1024 levels a 3 KB frame took 0.5 to 1 MiB of
+/// stack in a release build and overflowed the 2 MiB of a tokio worker thread (aborting
+/// the process) in a debug build; 32 levels take a few tens of KiB.
+pub const NESTING_DEPTH_MAX: usize = 32;
