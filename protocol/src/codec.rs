@@ -27,7 +27,7 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::frames::{ClientFrame, ReqId, Request, ServerFrame};
