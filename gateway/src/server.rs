@@ -107,14 +107,7 @@ impl Server {
                         routes.call(request).await
                     }
                 });
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .with_upgrades();
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "http connection ended with an error");
-                }
+                serve_http1(tcp, header_timeout, service).await;
                 drop(permit);
             });
         }
@@ -126,5 +119,24 @@ impl RunningServer {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+    }
+}
+
+/// Serve one HTTP/1.1 connection, upgrades allowed, with the header-read timeout (the
+/// slow-loris guard, which hyper applies only with a timer set).
+pub(crate) async fn serve_http1<S, B>(tcp: tokio::net::TcpStream, header_timeout: Duration, service: S)
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(tcp), service)
+        .with_upgrades();
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "http connection ended with an error");
     }
 }

@@ -73,6 +73,11 @@ pub fn upgrade(
         }
     };
     tokio::spawn(task);
+    switching_protocols(&key)
+}
+
+/// The 101 answer to an upgrade: no subprotocol, no extension (no permessage-deflate).
+pub(crate) fn switching_protocols(accept_key: &str) -> warp::reply::Response {
     let mut response =
         warp::reply::with_status(warp::reply(), StatusCode::SWITCHING_PROTOCOLS).into_response();
     let headers = response.headers_mut();
@@ -80,7 +85,7 @@ pub fn upgrade(
     headers.insert(header::CONNECTION, header::HeaderValue::from_static("Upgrade"));
     headers.insert(
         header::SEC_WEBSOCKET_ACCEPT,
-        header::HeaderValue::from_str(&key).expect("base64 is a valid header"),
+        header::HeaderValue::from_str(accept_key).expect("base64 is a valid header"),
     );
     response
 }

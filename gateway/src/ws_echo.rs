@@ -33,9 +33,8 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::ErrorCode;
 use tokio::net::{TcpListener, TcpStream};
@@ -44,8 +43,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use warp::http::{header, Request, StatusCode};
-use warp::reply::{Reply, Response};
+use warp::http::{Request, StatusCode};
+use warp::reply::Response;
 
 use crate::connection::{FrameSource, Inbound};
 use crate::ws::{self, Socket, WsSource};
@@ -85,14 +84,7 @@ async fn http_connection(tcp: TcpStream, config: Arc<GatewayConfig>, permit: Own
         let response = upgrade(request, config.clone(), slot.clone());
         async move { Ok::<_, Infallible>(response) }
     });
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(tcp), service)
-        .with_upgrades();
-    if let Err(e) = connection.await {
-        tracing::debug!(error = %e, "http connection ended with an error");
-    }
+    crate::server::serve_http1(tcp, header_timeout, service).await;
 }
 
 /// Answer an upgrade request on any path: 101 and a spawned echo, or 400 as `/ws` answers.
@@ -123,17 +115,8 @@ fn upgrade(
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
     });
-    // The same response as `ws::upgrade`: no subprotocol, no extension (no permessage-deflate).
-    let mut response =
-        warp::reply::with_status(warp::reply(), StatusCode::SWITCHING_PROTOCOLS).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
-    headers.insert(header::CONNECTION, header::HeaderValue::from_static("Upgrade"));
-    headers.insert(
-        header::SEC_WEBSOCKET_ACCEPT,
-        header::HeaderValue::from_str(&key).expect("base64 is a valid header"),
-    );
-    response
+    // The same response as `ws::upgrade`.
+    ws::switching_protocols(&key)
 }
 
 /// Read through the product's [`WsSource`] and write each message back, until the peer
