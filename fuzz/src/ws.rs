@@ -22,14 +22,13 @@ use tungstenite::{Message, WebSocket};
 use crate::alloc_meter;
 use crate::frames::{check_client_frame, decode_heap_bytes_max};
 
-/// The gateway's `GatewayConfig::default()` values that `ws_config` (gateway/src/ws.rs)
-/// passes to tungstenite. Copied, because this crate must not depend on the gateway: keep
-/// them in step with gateway/src/config.rs.
-pub const READ_BUFFER_BYTES: usize = 512;
+/// The values `GatewayConfig::default()` passes to tungstenite (through `ws_config` in
+/// gateway/src/ws.rs): both take them from the protocol crate's limits.
+pub const READ_BUFFER_BYTES: usize = switchboard_protocol::limits::WS_READ_BUFFER_BYTES;
 /// See [`READ_BUFFER_BYTES`].
-pub const WRITE_BUFFER_BYTES: usize = 4096;
+pub const WRITE_BUFFER_BYTES: usize = switchboard_protocol::limits::WS_WRITE_BUFFER_BYTES;
 /// See [`READ_BUFFER_BYTES`].
-pub const WRITE_BUFFER_MAX_BYTES: usize = 256 * 1024;
+pub const WRITE_BUFFER_MAX_BYTES: usize = switchboard_protocol::limits::WS_WRITE_BUFFER_MAX_BYTES;
 /// See [`READ_BUFFER_BYTES`]: the gateway's `frame_bytes_max`, for messages and frames.
 pub const FRAME_BYTES_MAX: usize = FRAME_BYTES_MAX_DEFAULT;
 

@@ -65,9 +65,9 @@ impl Default for GatewayConfig {
         GatewayConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             frame_bytes_max: limits::FRAME_BYTES_MAX_DEFAULT,
-            ws_read_buffer_bytes: 512,
-            ws_write_buffer_bytes: 4096,
-            ws_write_buffer_max_bytes: 40 * 1024 * 1024,
+            ws_read_buffer_bytes: limits::WS_READ_BUFFER_BYTES,
+            ws_write_buffer_bytes: limits::WS_WRITE_BUFFER_BYTES,
+            ws_write_buffer_max_bytes: limits::WS_WRITE_BUFFER_MAX_BYTES,
             connection_events_max: 1024,
             connection_out_frames_max: 64,
             connection_requests_max: 256,

@@ -39,3 +39,15 @@ pub const REPLAY_MESSAGES_MAX: usize = 500;
 /// stack in a release build and overflowed the 2 MiB of a tokio worker thread (aborting
 /// the process) in a debug build; 32 levels take a few tens of KiB.
 pub const NESTING_DEPTH_MAX: usize = 32;
+
+/// The server's WebSocket buffer sizes (tungstenite's settings, `GatewayConfig` defaults),
+/// here so the fuzz targets exercise exactly what the server configures. Read buffer per
+/// connection: its default (128 KiB, allocated per connection) would dominate an idle
+/// connection's memory; frames are a few hundred bytes.
+pub const WS_READ_BUFFER_BYTES: usize = 512;
+/// Bytes tungstenite gathers before writing to the socket.
+pub const WS_WRITE_BUFFER_BYTES: usize = 4096;
+/// Largest frame tungstenite may buffer at once: above the largest frame the server sends
+/// (a JSON `queue` or `attached`, about 34.5 MB at worst, docs/PROTOCOL.md §9.1). A bound,
+/// not an allocation.
+pub const WS_WRITE_BUFFER_MAX_BYTES: usize = 40 * 1024 * 1024;
