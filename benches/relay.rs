@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use switchboard_client::Client;
 use switchboard_engine::{Engine, EngineConfig};
-use switchboard_gateway::metrics::Metrics;
+use switchboard_gateway::drain::Drain;
+use switchboard_gateway::metrics::{BuildInfo, Metrics};
 use switchboard_gateway::{GatewayConfig, Server};
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::{Request, ServerFrame};
@@ -35,8 +36,9 @@ fn bench(c: &mut Criterion) {
             visitor_burst: u32::MAX,
             ..GatewayConfig::default()
         };
-        let server =
-            Server::bind(config, engine, Metrics::install().unwrap()).await.unwrap().start().unwrap();
+        let build = BuildInfo { version: "bench".into(), commit: "bench".into() };
+        let metrics = Metrics::install(build).unwrap();
+        let server = Server::bind(config).unwrap().start(engine, metrics, Drain::new()).unwrap();
         let url = format!("ws://{}/ws", server.local_addr);
         std::mem::forget(server);
         let visitor = Client::connect(&url, Encoding::MsgPack).await.unwrap();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the whole test suite: formatting, then every crate's unit tests and the end-to-end
-# tests (real server processes, real sockets, real RocksDB), then a short fuzzing pass.
+# Run the whole test suite: formatting, the deployment kit's checks, then every crate's unit
+# tests and the end-to-end tests (real server processes, real sockets, real RocksDB; some
+# mount a small tmpfs, so run as root), then a short fuzzing pass.
 # Fails loudly if any test fails, if no test ran at all, or if a fuzz target crashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,10 @@ cd "$(dirname "$0")/.."
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+
+# The deployment kit: alert rules and their unit tests (promtool), the dashboard, the unit.
+echo "== deploy kit"
+./scripts/check_deploy.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

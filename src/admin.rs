@@ -10,7 +10,7 @@ use switchboard_protocol::http::{AgentCreated, AgentSummary, CreateAgent, HttpEr
 use crate::serve::ADMIN_TOKEN_FILE;
 
 /// Where the server is and how to authenticate.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Target {
     /// Base URL of the running server.
     #[arg(long, env = "SWITCHBOARD_SERVER", default_value = "http://127.0.0.1:8080")]
@@ -79,6 +79,20 @@ pub fn run(command: AgentCommand) -> anyhow::Result<()> {
             }
         }
         Ok(())
+    })
+}
+
+/// POST `body` as JSON to `path` with the administrator token; parse the answer.
+pub fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    target: &Target,
+    path: &str,
+    body: &B,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let response =
+            client(target)?.post(url(target, path)).bearer_auth(token(target)?).json(body).send().await?;
+        parse(response).await
     })
 }
 

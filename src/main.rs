@@ -3,11 +3,15 @@
 //! - `switchboard serve` runs the server (settings from flags, `SWITCHBOARD_*` environment
 //!   variables, or a TOML file; see `settings`).
 //! - `switchboard agent create|list` talk to a running server's HTTP API.
+//! - `switchboard backup create` makes a checkpoint on a running server; `backup restore`
+//!   puts one back into a data directory (server stopped).
 //!
 //! This is the only place that reads flags, the environment and files; everything below
 //! receives plain config structs.
 
 mod admin;
+mod backup;
+mod logging;
 mod serve;
 mod settings;
 
@@ -34,6 +38,9 @@ enum Command {
     /// Manage agents on a running server.
     #[command(subcommand)]
     Agent(admin::AgentCommand),
+    /// Back up and restore the database.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +48,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(settings::Settings::resolve(args)?),
         Command::Agent(command) => admin::run(command),
+        Command::Backup(command) => backup::run(command),
     }
 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -10,6 +11,15 @@ use serde::Deserialize;
 use switchboard_engine::EngineConfig;
 use switchboard_gateway::GatewayConfig;
 use switchboard_storage::{Durability, StorageConfig};
+
+use crate::logging::LogFormat;
+
+/// Default drain grace period: long enough for in-flight durable writes (milliseconds) and
+/// clients' goodbyes, short enough for a rolling restart.
+pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 10_000;
+
+/// Longest grace period accepted: systemd's default stop timeout is 90 s.
+const SHUTDOWN_GRACE_MS_MAX: u64 = 600_000;
 
 /// Durability of acknowledged writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -70,6 +80,18 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `switchboard=debug` [default: info; RUST_LOG also works].
     #[arg(long, env = "SWITCHBOARD_LOG")]
     pub log: Option<String>,
+    /// Log line format: `human` (coloured only on a terminal, never with NO_COLOR) or `json`
+    /// [default: human].
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// On SIGTERM/SIGINT, how long connected clients get to finish in-flight requests
+    /// before they are cut, in ms [default: 10000].
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_MS")]
+    pub shutdown_grace_ms: Option<u64>,
+    /// Directory for RocksDB checkpoints made by `switchboard backup create`
+    /// [default: <data-dir>/backups].
+    #[arg(long, env = "SWITCHBOARD_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
 }
 
 /// The same settings as read from a TOML file.
@@ -90,6 +112,9 @@ struct FileSettings {
     quic_key: Option<PathBuf>,
     admin_token: Option<String>,
     log: Option<String>,
+    log_format: Option<LogFormat>,
+    shutdown_grace_ms: Option<u64>,
+    backup_dir: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -99,6 +124,9 @@ pub struct Settings {
     pub quic_identity: Option<(PathBuf, PathBuf)>,
     pub admin_token: Option<String>,
     pub log: String,
+    pub log_format: LogFormat,
+    /// How long a drain may take before the remaining connections are cut.
+    pub shutdown_grace: Duration,
     pub storage: StorageConfig,
     pub engine: EngineConfig,
     pub gateway: GatewayConfig,
@@ -109,9 +137,10 @@ impl Settings {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         let file = match &args.config {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the settings file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing the settings file {}", path.display()))?
             }
             None => FileSettings::default(),
         };
@@ -155,8 +184,17 @@ impl Settings {
             DurabilityArg::Fsync => Durability::Fsync,
             DurabilityArg::Buffered => Durability::Buffered,
         };
+        let shutdown_grace_ms =
+            args.shutdown_grace_ms.or(file.shutdown_grace_ms).unwrap_or(SHUTDOWN_GRACE_MS_DEFAULT);
+        anyhow::ensure!(
+            shutdown_grace_ms <= SHUTDOWN_GRACE_MS_MAX,
+            "shutdown_grace_ms must be at most {SHUTDOWN_GRACE_MS_MAX}"
+        );
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let backup_dir = args.backup_dir.or(file.backup_dir).unwrap_or_else(|| data_dir.join("backups"));
+        gateway.backup_dir = Some(backup_dir);
         Ok(Settings {
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            data_dir,
             quic_identity,
             admin_token: args.admin_token.or(file.admin_token),
             log: args
@@ -164,9 +202,54 @@ impl Settings {
                 .or(file.log)
                 .or_else(|| std::env::var("RUST_LOG").ok())
                 .unwrap_or_else(|| "info".into()),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            shutdown_grace: Duration::from_millis(shutdown_grace_ms),
             storage: StorageConfig { durability, ..StorageConfig::default() },
             engine,
             gateway,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn resolve(argv: &[&str]) -> Settings {
+        let command = Command::try_parse_from(std::iter::once("serve").chain(argv.iter().copied())).unwrap();
+        Settings::resolve(command.args).unwrap()
+    }
+
+    fn summary(s: &Settings) -> String {
+        format!(
+            "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?}",
+            s.data_dir, s.quic_identity, s.admin_token, s.log, s.log_format, s.shutdown_grace, s.storage, s.engine, s.gateway
+        )
+    }
+
+    #[test]
+    fn the_example_settings_file_loads_and_states_exactly_the_defaults() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/switchboard.toml");
+        assert_eq!(summary(&resolve(&["--config", example])), summary(&resolve(&[])));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "log_format = \"json\"\nshutdown_grace_ms = 2000\nhttp_addr = \"127.0.0.1:9000\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        let settings = resolve(&["--config", path, "--shutdown-grace-ms", "500"]);
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.shutdown_grace, Duration::from_millis(500));
+        assert_eq!(settings.gateway.http_addr.port(), 9000);
+        assert_eq!(settings.gateway.backup_dir, Some(PathBuf::from("data/backups")));
     }
 }

@@ -1,12 +1,10 @@
 //! Restart recovery (graceful and kill -9) and the durability promise: every acknowledged
 //! message survives a SIGKILL exactly once and in order.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_client::Client;
 use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::{Request, ServerFrame, SessionState};
 
@@ -72,37 +70,6 @@ async fn state_survives_kill_9() {
     state_survives(TestServer::kill9).await;
 }
 
-/// Messages acknowledged to one visitor: (client_msg_id, seq).
-type Acked = Arc<Mutex<Vec<(String, u64)>>>;
-
-/// Send pipelined messages until told to stop or the connection dies.
-async fn send_until_killed(client: Client, sid: u64, acked: Acked, stop: Arc<AtomicBool>) {
-    const WINDOW: usize = 16;
-    const MESSAGES_MAX: u64 = 9_000;
-    let mut in_flight = VecDeque::new();
-    let mut n = 0u64;
-    loop {
-        // Bounded below the 10,000-message session limit.
-        while in_flight.len() < WINDOW && !stop.load(Ordering::Relaxed) && n < MESSAGES_MAX {
-            let id = format!("m{n}");
-            n += 1;
-            match client.send(say(sid, &id, &format!("text of {id}"))).await {
-                Ok((_, rx)) => in_flight.push_back((id, rx)),
-                Err(_) => return,
-            }
-        }
-        let Some((id, rx)) = in_flight.pop_front() else { return };
-        match client.wait(rx).await {
-            Ok(ServerFrame::MessageAck { seq, client_msg_id, .. }) => {
-                assert_eq!(client_msg_id, id);
-                acked.lock().unwrap().push((id, seq));
-            }
-            Ok(other) => panic!("unexpected reply {other:?}"),
-            Err(_) => return, // the server died: this message was not acknowledged
-        }
-    }
-}
-
 #[tokio::test]
 async fn every_acknowledged_message_survives_sigkill_exactly_once_in_order() {
     let mut server = TestServer::start();
@@ -129,28 +96,6 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once_in_order() {
     }
     server.restart();
     let agent = server.agent_with_token(&token).await;
-    let mut total_acked = 0;
-    for (sid, acked) in sessions {
-        let acked = acked.lock().unwrap().clone();
-        total_acked += acked.len();
-        let stored = transcript(&agent, sid).await;
-        let seqs: Vec<u64> = stored.iter().map(|(s, _)| *s).collect();
-        assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>(), "no gaps in session {sid}");
-        let by_seq: HashMap<u64, &String> = stored.iter().map(|(s, t)| (*s, t)).collect();
-        for (id, seq) in &acked {
-            assert_eq!(
-                by_seq.get(seq).map(|t| t.as_str()),
-                Some(format!("text of {id}").as_str()),
-                "acked {id} lost"
-            );
-        }
-        let numbers: Vec<u64> =
-            stored.iter().map(|(_, t)| t.trim_start_matches("text of m").parse().unwrap()).collect();
-        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "stored in the order sent in session {sid}");
-        let mut texts: Vec<&String> = stored.iter().map(|(_, t)| t).collect();
-        texts.sort();
-        texts.dedup();
-        assert_eq!(texts.len(), stored.len(), "no duplicates in session {sid}");
-    }
+    let total_acked = check_acknowledged(&agent, &sessions).await;
     assert!(total_acked > 100, "the test must acknowledge real traffic before the kill (got {total_acked})");
 }

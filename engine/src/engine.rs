@@ -47,7 +47,7 @@ pub struct QueueListing {
 /// The engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    hub: Arc<Hub>,
+    pub(crate) hub: Arc<Hub>,
     next_session: Arc<AtomicU64>,
     next_agent: Arc<AtomicU64>,
     next_conn: Arc<AtomicU64>,
@@ -252,6 +252,7 @@ impl Engine {
         let session = SessionSnapshot { meta, last_seq: first.as_ref().map_or(0, |m| m.seq) };
         self.hub.session_created(&session);
         metrics::counter!("switchboard_sessions_started_total").increment(1);
+        tracing::debug!(target: "session", session = id, "session started (waiting)");
         if first.is_some() {
             metrics::counter!("switchboard_messages_total").increment(1);
         }

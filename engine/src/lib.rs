@@ -9,7 +9,8 @@
 //!   [`domain::restart::RestartBudget`].
 //! - [`actor`]: the session actor that drives a `Session` (mailbox, durable writes,
 //!   delivery, supervision) and the registry that places actors on arbiters.
-//! - [`engine`]: [`Engine`], the facade the gateway calls.
+//! - [`engine`]: [`Engine`], the facade the gateway calls; [`operations`] adds what
+//!   operators ask of it (storage probe and statistics, checkpoints).
 //! - [`answer`]: what actors answer ([`Answer`]) and how: straight into the asking
 //!   connection's queue ([`ReplyTo`]), exactly once.
 //! - [`hub`]: shared state: the queue view, online agents, agent directory.
@@ -33,6 +34,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod hub;
+pub mod operations;
 pub mod outbox;
 
 pub use answer::{Answer, Attached, Posted, ReplyTo};
@@ -42,7 +44,7 @@ pub use engine::{Engine, QueueListing, StartedChat};
 pub use error::EngineError;
 pub use hub::AgentProfile;
 pub use outbox::{ConnId, Delivery, Event, Inbox, Outbox, Outgoing, Overflow};
-pub use switchboard_storage::StorageError;
+pub use switchboard_storage::{StorageError, StorageStats};
 
 /// Milliseconds since the Unix epoch: the one place the engine reads the clock. The domain
 /// state machines receive this value as an argument.

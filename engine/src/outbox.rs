@@ -29,8 +29,9 @@ pub enum Event {
     SessionCreated { session: Arc<SessionSnapshot>, unread: u64 },
     /// A session changed; `unread` is the receiving agent's count (`None` for visitors).
     SessionUpdated { session: Arc<SessionSnapshot>, unread: Option<u64> },
-    /// A new durable message in a session the connection is attached to.
-    Message { session_id: SessionId, message: Arc<ChatMessage> },
+    /// A new durable message in a session the connection is attached to; `received` is
+    /// when its session actor took the post (the start of its delivery latency).
+    Message { session_id: SessionId, message: Arc<ChatMessage>, received: std::time::Instant },
     /// Someone started or stopped typing in an attached session.
     Typing { session_id: SessionId, from: Participant, typing: bool },
 }

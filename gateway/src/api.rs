@@ -1,16 +1,46 @@
-//! The HTTP routes served by warp: health, metrics, and the administration API. Rejections
-//! become JSON error bodies in one place ([`recover`]).
+//! The HTTP routes served by warp: health, readiness, metrics, and the administration API
+//! (every administrative action is written to the audit log). Rejections become JSON error
+//! bodies in one place ([`recover`]).
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use switchboard_engine::Engine;
-use switchboard_protocol::http::{self as api, AgentCreated, AgentSummary, CreateAgent, HttpError};
+use switchboard_engine::{now_ms, Engine};
+use switchboard_protocol::http::{
+    self as api, AgentCreated, AgentSummary, CheckpointCreated, CreateAgent, CreateCheckpoint, HttpError,
+    Readiness,
+};
 use switchboard_protocol::ErrorCode;
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
+use crate::audit::{self, Credential};
+use crate::drain::Drain;
 use crate::metrics::Metrics;
+use crate::{health, GatewayConfig};
+
+/// The client's address, put into every request's extensions by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// A request that presented the administrator token.
+#[derive(Clone)]
+struct Admin {
+    engine: Engine,
+    peer: SocketAddr,
+}
+
+impl Admin {
+    /// Who acted, for the audit log: the one administrator credential there is today.
+    const WHO: &'static str = "admin";
+
+    fn audit(&self, action: &'static str, detail: &str) {
+        audit::admin_action(Self::WHO, Some(self.peer), action, detail);
+    }
+}
 
 #[derive(Debug)]
 struct ApiFailure {
@@ -27,6 +57,7 @@ fn reject(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Re
 
 /// A JSON error response.
 pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    crate::errors::count(code);
     let body = HttpError { code, message: message.to_string() };
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
@@ -35,13 +66,30 @@ pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Res
 pub fn routes(
     engine: Engine,
     metrics: Metrics,
+    drain: Drain,
+    config: Arc<GatewayConfig>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let health = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
-    let metrics_route = warp::path!("metrics").and(warp::get()).map(move || {
-        let text = metrics.render();
-        warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4").into_response()
+    let (ready_engine, ready_drain) = (engine.clone(), drain.clone());
+    let ready = warp::path!("readyz").and(warp::get()).then(move || {
+        let (engine, drain) = (ready_engine.clone(), ready_drain.clone());
+        async move { readiness(&engine, &drain).await }
+    });
+    let metrics_engine = engine.clone();
+    let metrics_route = warp::path!("metrics").and(warp::get()).then(move || {
+        let (engine, drain, metrics) = (metrics_engine.clone(), drain.clone(), metrics.clone());
+        async move {
+            match engine.storage_stats() {
+                Ok(stats) => crate::metrics::publish_storage(&stats),
+                Err(e) => tracing::warn!(error = %e, "reading RocksDB's properties failed"),
+            }
+            // Readiness is what alerts watch: measure it at each scrape.
+            let _ = health::readiness(&engine, &drain).await;
+            let text = metrics.render();
+            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4").into_response()
+        }
     });
     let admin = admin(engine.clone());
     let create = warp::path!("api" / "v1" / "agents")
@@ -49,41 +97,120 @@ pub fn routes(
         .and(admin.clone())
         .and(warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX))
         .and(warp::body::bytes())
-        .and_then(move |engine: Engine, body: bytes::Bytes| create_agent(engine, body));
-    let list = warp::path!("api" / "v1" / "agents").and(warp::get()).and(admin).map(|engine: Engine| {
-        let agents: Vec<AgentSummary> = engine.agents().into_iter().map(summary).collect();
+        .and_then(move |admin: Admin, body: bytes::Bytes| create_agent(admin, body));
+    let list = warp::path!("api" / "v1" / "agents").and(warp::get()).and(admin.clone()).map(|admin: Admin| {
+        let agents: Vec<AgentSummary> = admin.engine.agents().into_iter().map(summary).collect();
         warp::reply::json(&agents).into_response()
     });
-    health.or(metrics_route).unify().or(create).unify().or(list).unify().recover(recover).unify()
+    let backup_dir = config.backup_dir.clone();
+    let checkpoint = warp::path!("api" / "v1" / "admin" / "checkpoints")
+        .and(warp::post())
+        .and(admin)
+        .and(warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX))
+        .and(warp::body::bytes())
+        .and_then(move |admin: Admin, body: bytes::Bytes| create_checkpoint(admin, backup_dir.clone(), body));
+    health
+        .or(ready)
+        .unify()
+        .or(metrics_route)
+        .unify()
+        .or(create)
+        .unify()
+        .or(list)
+        .unify()
+        .or(checkpoint)
+        .unify()
+        .recover(recover)
+        .unify()
 }
 
-fn admin(engine: Engine) -> impl Filter<Extract = (Engine,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
-        let engine = engine.clone();
-        async move {
-            let token = header
-                .as_deref()
-                .and_then(|h| h.strip_prefix(api::AUTHORIZATION_SCHEME))
-                .and_then(|rest| rest.strip_prefix(' '))
-                .map(str::trim);
-            match token {
-                Some(token) if engine.check_admin(token) => Ok(engine),
-                Some(_) => Err(reject(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::Unauthorized,
-                    "wrong administrator token",
-                )),
-                None => Err(reject(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::Unauthorized,
-                    "missing `Authorization: Bearer <admin token>`",
-                )),
-            }
+async fn readiness(engine: &Engine, drain: &Drain) -> Response {
+    let (status, body) = match health::readiness(engine, drain).await {
+        Ok(()) => (StatusCode::OK, Readiness { status: "ready".into(), reason: None }),
+        Err(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Readiness { status: "not_ready".into(), reason: Some(reason) })
         }
-    })
+    };
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
 
-async fn create_agent(engine: Engine, body: bytes::Bytes) -> Result<Response, Rejection> {
+fn admin(engine: Engine) -> impl Filter<Extract = (Admin,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and(warp::ext::get::<PeerAddr>()).and_then(
+        move |header: Option<String>, PeerAddr(peer)| {
+            let engine = engine.clone();
+            async move {
+                let token = header
+                    .as_deref()
+                    .and_then(|h| h.strip_prefix(api::AUTHORIZATION_SCHEME))
+                    .and_then(|rest| rest.strip_prefix(' '))
+                    .map(str::trim);
+                let message = match token {
+                    Some(token) if engine.check_admin(token) => return Ok(Admin { engine, peer }),
+                    Some(_) => "wrong administrator token",
+                    None => "missing `Authorization: Bearer <admin token>`",
+                };
+                audit::auth_failed(peer, Credential::Admin, message);
+                Err(reject(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message))
+            }
+        },
+    )
+}
+
+async fn create_checkpoint(
+    admin: Admin,
+    backup_dir: Option<PathBuf>,
+    body: bytes::Bytes,
+) -> Result<Response, Rejection> {
+    let Some(backup_dir) = backup_dir else {
+        return Err(reject(StatusCode::NOT_FOUND, ErrorCode::NotFound, "checkpoints are not configured"));
+    };
+    let request: CreateCheckpoint = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateCheckpoint::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| bad_request(format!("bad body: {e}")))?
+    };
+    let created_at_ms = now_ms();
+    let name = request.name.unwrap_or_else(|| format!("checkpoint-{created_at_ms}"));
+    check_checkpoint_name(&name).map_err(bad_request)?;
+    let path = backup_dir.join(&name);
+    if path.exists() {
+        let message = format!("a checkpoint named `{name}` already exists in {}", backup_dir.display());
+        return Err(reject(StatusCode::CONFLICT, ErrorCode::InvalidRequest, message));
+    }
+    if let Err(e) = std::fs::create_dir_all(&backup_dir) {
+        let message = format!("creating the backup directory {}: {e}", backup_dir.display());
+        return Err(reject(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::StorageError, message));
+    }
+    if let Err(e) = admin.engine.checkpoint(path.clone()).await {
+        let failure = crate::errors::Failure::from(e);
+        return Err(reject(StatusCode::INTERNAL_SERVER_ERROR, failure.code, failure.message));
+    }
+    admin.audit("backup.create", &format!("checkpoint {}", path.display()));
+    let body = CheckpointCreated { name, path: path.display().to_string(), created_at_ms };
+    Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response())
+}
+
+/// Checkpoint names become directory names: a safe alphabet, no path separators, no `..`.
+fn check_checkpoint_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty()
+        || name.len() > api::CHECKPOINT_NAME_BYTES_MAX
+        || name.starts_with('.')
+        || !name.chars().all(allowed)
+    {
+        return Err(format!(
+            "`name` must be 1 to {} characters of A-Z a-z 0-9 . _ - and not start with `.`",
+            api::CHECKPOINT_NAME_BYTES_MAX
+        ));
+    }
+    Ok(())
+}
+
+fn bad_request(message: String) -> Rejection {
+    reject(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
+}
+
+async fn create_agent(admin: Admin, body: bytes::Bytes) -> Result<Response, Rejection> {
     let request: CreateAgent = serde_json::from_slice(&body)
         .map_err(|e| reject(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, format!("bad body: {e}")))?;
     let name = request.display_name.trim().to_string();
@@ -95,8 +222,10 @@ async fn create_agent(engine: Engine, body: bytes::Bytes) -> Result<Response, Re
         let message = format!("`max_concurrent_chats` must be 1 to {}", api::AGENT_CHATS_MAX);
         return Err(reject(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message));
     }
-    match engine.create_agent(name, request.max_concurrent_chats).await {
+    match admin.engine.create_agent(name, request.max_concurrent_chats).await {
         Ok((profile, token)) => {
+            let detail = format!("agent {} ({:?}), max {} chats", profile.id, profile.display_name, profile.max_concurrent_chats);
+            admin.audit("agent.create", &detail);
             let body = AgentCreated { agent: summary(profile), token };
             Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response())
         }

@@ -1,6 +1,7 @@
 //! Gateway settings with documented defaults.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use switchboard_protocol::limits;
 
@@ -58,6 +59,9 @@ pub struct GatewayConfig {
     pub connection_sessions_max: usize,
     /// The QUIC endpoint's settings.
     pub quic: QuicConfig,
+    /// Where `POST /api/v1/admin/checkpoints` puts RocksDB checkpoints; `None` turns the
+    /// route off. The server sets `<data dir>/backups` unless configured.
+    pub backup_dir: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -80,6 +84,7 @@ impl Default for GatewayConfig {
             visitor_burst: 30,
             connection_sessions_max: 500,
             quic: QuicConfig::default(),
+            backup_dir: None,
         }
     }
 }

@@ -10,17 +10,19 @@
 //! stops the loop taking events, and its event queue overflows).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use switchboard_engine::{Engine, Outbox, Outgoing};
+use switchboard_engine::{Engine, Event, Outbox, Outgoing};
 use switchboard_protocol::codec::{self, Encoding};
 use switchboard_protocol::{ErrorCode, ServerFrame};
 use tokio::time::Sleep;
 
 use crate::dispatch::{answer_frame, dispatch, Conn, Later, Step};
+use crate::drain::{Live, CLOSE_GOING_AWAY, DRAIN_REASON};
 use crate::errors::Failure;
 use crate::role::Role;
 use crate::{convert, GatewayConfig};
@@ -51,12 +53,48 @@ pub const CLOSE_STREAM_STOPPED: u16 = 1002;
 
 /// How a connection ends when the server ends it: an `error` frame (already encoded), then
 /// a close with this code and reason. The transport sends these ahead of any frames still
-/// queued, with a short timeout, because the reason may be a peer that does not read.
+/// queued, with a short timeout, because the reason may be a peer that does not read;
+/// except with `flush_first` (a drain: the queued answers are acknowledgements the client
+/// must get), when they go after the queued frames.
 #[derive(Debug, Clone)]
 pub struct Closing {
     pub error_frame: Vec<u8>,
     pub code: u16,
     pub reason: String,
+    pub flush_first: bool,
+}
+
+/// Which transport a connection came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    WebSocket,
+    Quic,
+}
+
+impl Transport {
+    /// `ws` or `quic`: the label in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "ws",
+            Transport::Quic => "quic",
+        }
+    }
+
+    /// The code of a normal close: WebSocket's 1000, QUIC's application code 0.
+    pub fn normal_close_code(self) -> u16 {
+        match self {
+            Transport::WebSocket => 1000,
+            Transport::Quic => crate::quic::CLOSE_NORMAL as u16,
+        }
+    }
+}
+
+/// What the loop knows of the connection beyond its frames: where it came from (for logs)
+/// and its registration with the drain.
+pub struct Link {
+    pub transport: Transport,
+    pub peer: SocketAddr,
+    pub live: Live,
 }
 
 /// Why a transport's sending side stopped working.
@@ -101,17 +139,23 @@ pub trait FrameSink: Send {
 pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     engine: Engine,
     config: Arc<GatewayConfig>,
+    mut link: Link,
     reply_encoding: Encoding,
     mut source: S,
     mut sink: K,
 ) {
     let conn_id = engine.next_conn_id();
+    let (transport, peer, opened) = (link.transport.as_str(), link.peer, Instant::now());
+    tracing::info!(target: "connection", conn = conn_id, transport, %peer, "connection opened");
+    metrics::counter!("switchboard_connections_opened_total", "transport" => transport).increment(1);
+    metrics::gauge!("switchboard_connections", "transport" => transport).increment(1.0);
     let (outbox, mut inbox) =
         Outbox::channel(conn_id, config.connection_events_max, config.connection_requests_max);
     let overflow = inbox.overflow();
     let anonymous_timeout = Duration::from_millis(config.anonymous_timeout_ms);
-    let mut conn = Conn::new(engine.clone(), outbox, config.clone());
+    let mut conn = Conn::new(engine.clone(), outbox, config.clone(), peer);
     let mut reading = true;
+    let mut draining = false;
     // One timer, boxed so an identified, idle connection holds none: first the anonymous
     // deadline, later (once the client stops sending) the drain deadline.
     let mut deadline: Option<Pin<Box<Sleep>>> = Some(Box::pin(tokio::time::sleep(anonymous_timeout)));
@@ -124,7 +168,7 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     let encode = |frame: &ServerFrame| codec::encode_server(frame, reply_encoding);
     let fail = |code: ErrorCode, close_code: u16, message: String| {
         let error_frame = encode(&Failure::new(code, message.clone()).frame(None));
-        Some(Closing { error_frame, code: close_code, reason: message })
+        Some(Closing { error_frame, code: close_code, reason: message, flush_first: false })
     };
     let out_max = config.connection_out_frames_max;
     loop {
@@ -137,6 +181,17 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
         tokio::select! {
             biased;
             () = overflow.wait() => break,
+            // Shutting down: take no new request, answer those in flight, then close.
+            () = link.live.draining(), if !draining => {
+                draining = true;
+                closing = fail(ErrorCode::ShuttingDown, CLOSE_GOING_AWAY, DRAIN_REASON.into());
+                if let Some(closing) = closing.as_mut() { closing.flush_first = true; }
+                if reads.is_none() && awaiting == 0 { break; }
+                if reading {
+                    reading = false;
+                    deadline = Some(Box::pin(tokio::time::sleep(DRAIN_TIMEOUT)));
+                }
+            }
             () = expiry(&mut deadline), if deadline.is_some() => {
                 if reading {
                     let message = format!("no `auth`, `start_chat` or `resume_chat` within {} s", anonymous_timeout.as_secs());
@@ -150,7 +205,12 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
                 if !reading && reads.is_none() && awaiting == 0 { break; }
             }
             Some(item) = inbox.recv(), if room => match item {
-                Outgoing::Event(event) => sink.push(encode(&convert::event(&engine, &event))),
+                Outgoing::Event(event) => {
+                    if let Event::Message { received, .. } = &event {
+                        crate::metrics::delivery_latency().record(received.elapsed().as_secs_f64());
+                    }
+                    sink.push(encode(&convert::event(&engine, &event)));
+                }
                 Outgoing::Answer { req, answer } => {
                     awaiting = awaiting.saturating_sub(1);
                     sink.push(encode(&answer_frame(&mut conn, req, answer)));
@@ -200,10 +260,20 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
         closing = fail(ErrorCode::SendQueueOverflow, CLOSE_SEND_QUEUE_OVERFLOW, reason.into());
     }
     engine.connection_gone(conn_id);
+    let role = conn.role.kind();
     drop(conn);
+    let (close_code, reason) = match &closing {
+        Some(closing) => (closing.code, closing.reason.clone()),
+        None => (link.transport.normal_close_code(), "client left".to_string()),
+    };
     // Boxed: closing happens once, and its state should not widen every connection.
     Box::pin(sink.close(closing, source)).await;
+    metrics::gauge!("switchboard_connections", "transport" => transport).decrement(1.0);
+    metrics::counter!("switchboard_connections_closed_total", "transport" => transport).increment(1);
+    let duration_ms = opened.elapsed().as_millis() as u64;
+    tracing::info!(target: "connection", conn = conn_id, transport, %peer, role, duration_ms, close_code, reason, "connection closed");
 }
+
 
 /// The next finished storage read, if any are in flight.
 async fn next_read(reads: &mut Option<FuturesUnordered<Later>>) -> Option<ServerFrame> {

@@ -58,7 +58,7 @@ pub fn event(engine: &Engine, event: &Event) -> wire::ServerFrame {
         Event::SessionUpdated { session, unread } => {
             wire::ServerFrame::SessionUpdated { session: session_info(engine, session, *unread) }
         }
-        Event::Message { session_id, message: m } => {
+        Event::Message { session_id, message: m, .. } => {
             wire::ServerFrame::Message { session_id: *session_id, message: message(m) }
         }
         Event::Typing { session_id, from, typing } => {

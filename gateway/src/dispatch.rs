@@ -8,12 +8,14 @@ use std::future::Future;
 use std::pin::Pin;
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use switchboard_engine::{now_ms, Answer, Engine, EngineError, Outbox, ReplyTo, Visitor};
 use switchboard_protocol::limits;
 use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame, SessionId};
 
+use crate::audit::{self, Credential};
 use crate::errors::Failure;
 use crate::rate::TokenBucket;
 use crate::role::Role;
@@ -42,13 +44,15 @@ pub struct Conn {
     /// The visitor's rate limit on messages and typing.
     pub bucket: TokenBucket,
     pub config: Arc<GatewayConfig>,
+    /// The client's address, for the authentication-failure log.
+    pub peer: SocketAddr,
 }
 
 impl Conn {
     /// A new anonymous connection.
-    pub fn new(engine: Engine, outbox: Outbox, config: Arc<GatewayConfig>) -> Conn {
+    pub fn new(engine: Engine, outbox: Outbox, config: Arc<GatewayConfig>, peer: SocketAddr) -> Conn {
         let bucket = TokenBucket::new(config.visitor_burst, config.visitor_rate_per_s, now_ms());
-        Conn { engine, outbox, role: Role::Anonymous, sessions: HashSet::new(), bucket, config }
+        Conn { engine, outbox, role: Role::Anonymous, sessions: HashSet::new(), bucket, config, peer }
     }
 
     /// Where the answer to request `re` goes.
@@ -121,7 +125,11 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         }
         Request::ResumeChat { session_token, after_seq } => {
             check_len("session_token", Some(&session_token), limits::TOKEN_BYTES_MAX)?;
-            let session = engine.authenticate_visitor(&session_token).await?;
+            let session = engine.authenticate_visitor(&session_token).await.inspect_err(|e| {
+                if matches!(e, EngineError::BadToken) {
+                    audit::auth_failed(conn.peer, Credential::Session, "unknown session token");
+                }
+            })?;
             conn.role.may_become(Role::Visitor(session))?;
             conn.role = Role::Visitor(session);
             attach(conn, re, session, after_seq).await
@@ -203,7 +211,11 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
 
 fn auth(conn: &mut Conn, re: ReqId, token: &str) -> Result<Step, Failure> {
     check_len("token", Some(token), limits::TOKEN_BYTES_MAX)?;
-    let agent = conn.engine.authenticate_agent(token)?;
+    let agent = conn.engine.authenticate_agent(token).inspect_err(|e| {
+        if matches!(e, EngineError::BadToken) {
+            audit::auth_failed(conn.peer, Credential::Agent, "unknown agent token");
+        }
+    })?;
     conn.role.may_become(Role::Agent(agent.id))?;
     if conn.role == Role::Anonymous {
         conn.engine.agent_online(agent.id, conn.outbox.clone());

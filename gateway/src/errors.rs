@@ -18,8 +18,10 @@ impl Failure {
         Failure { code, message: message.into() }
     }
 
-    /// The `error` frame answering request `re`.
+    /// The `error` frame answering request `re`. Every error frame the server sends is
+    /// made here, so this is where `switchboard_errors_total{code}` counts them.
     pub fn frame(self, re: Option<ReqId>) -> ServerFrame {
+        count(self.code);
         ServerFrame::Error { re, code: self.code, message: self.message }
     }
 }
@@ -50,4 +52,9 @@ impl From<EngineError> for Failure {
         }
         Failure { code, message }
     }
+}
+
+/// Count one error sent to a client (a frame, or an HTTP error body).
+pub fn count(code: ErrorCode) {
+    metrics::counter!("switchboard_errors_total", "code" => code.as_str()).increment(1);
 }

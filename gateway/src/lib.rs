@@ -18,17 +18,27 @@
 //! - [`convert`]: engine types → wire types. [`errors`]: engine errors → wire error codes.
 //! - [`quic`]: the QUIC transport (quinn): TLS identity, endpoint limits, length-prefixed
 //!   frames over one bidirectional stream, into the same connection loop.
-//! - [`metrics`]: the Prometheus recorder and its upkeep.
+//! - [`metrics`]: the Prometheus recorder, every series created at zero, the values read at
+//!   each scrape (process, RocksDB), HTTP route labels.
+//! - [`health`]: liveness (`/healthz`) and readiness (`/readyz`: storage takes a write and
+//!   the node is not draining).
+//! - [`drain`]: graceful shutdown: connections answer what is in flight, then close with
+//!   1001 and `shutting_down`; the server waits for them up to its grace period.
+//! - [`audit`]: the audit log of administrative actions and the rate-limited log of
+//!   authentication failures.
 //! - [`ws_echo`]: a WebSocket echo server over the same handshake, tungstenite settings and
 //!   read-error mapping as [`ws`]: the conformance harness for the Autobahn suite
 //!   (`docs/CONFORMANCE.md`), not a product endpoint.
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod connection;
 pub mod convert;
 pub mod dispatch;
+pub mod drain;
 pub mod errors;
+pub mod health;
 pub mod metrics;
 pub mod quic;
 pub mod rate;

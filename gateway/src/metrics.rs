@@ -1,10 +1,20 @@
 //! The Prometheus recorder. Metrics are recorded through the `metrics` facade everywhere;
 //! this module installs the exporter (without its HTTP server and TLS stack: see
 //! NOTES.md), renders the text format for `GET /metrics`, and runs the exporter's upkeep.
+//!
+//! Every counter and gauge is created at zero when the recorder is installed, so a fresh
+//! server exports every series (dashboards and `rate()` need them to exist). What is read
+//! rather than counted is refreshed at each scrape: process figures (`metrics-process`:
+//! resident memory, open and maximum file descriptors, CPU, threads) and RocksDB's own
+//! properties (`Engine::storage_stats`). `deploy/metrics.txt` lists every name; a test
+//! checks a fresh server exports each.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use switchboard_engine::StorageStats;
+use switchboard_protocol::ErrorCode;
 
 /// How often histogram buckets are compacted by the exporter's upkeep.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -20,15 +30,27 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256
 /// Wait-time buckets in seconds: a visitor's wait from start to accept.
 const WAIT_BUCKETS: &[f64] = &[1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
 
+/// HTTP request-duration buckets in seconds: health checks take microseconds, a checkpoint
+/// seconds.
+const HTTP_BUCKETS: &[f64] = &[0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
+
+/// What `switchboard_build_info` reports.
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    pub version: String,
+    pub commit: String,
+}
+
 /// Handle to the installed recorder.
 #[derive(Clone)]
 pub struct Metrics {
     handle: PrometheusHandle,
+    process: Arc<metrics_process::Collector>,
 }
 
 impl Metrics {
     /// Install the process-wide recorder. Call once, from the binary.
-    pub fn install() -> Result<Metrics, BuildError> {
+    pub fn install(build: BuildInfo) -> Result<Metrics, BuildError> {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("latency_seconds".into()), LATENCY_BUCKETS)?
             .set_buckets_for_metric(
@@ -36,8 +58,17 @@ impl Metrics {
                 BATCH_BUCKETS,
             )?
             .set_buckets_for_metric(Matcher::Full("switchboard_wait_time_seconds".into()), WAIT_BUCKETS)?
+            .set_buckets_for_metric(
+                Matcher::Full("switchboard_http_request_duration_seconds".into()),
+                HTTP_BUCKETS,
+            )?
             .install_recorder()?;
         describe();
+        metrics::describe_gauge!("switchboard_build_info", "Always 1; the labels say which build runs.");
+        metrics::gauge!("switchboard_build_info", "version" => build.version, "commit" => build.commit).set(1.0);
+        let process = metrics_process::Collector::default();
+        process.describe();
+        process.collect();
         let upkeep = handle.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(UPKEEP_INTERVAL);
@@ -46,13 +77,54 @@ impl Metrics {
                 upkeep.run_upkeep();
             }
         });
-        Ok(Metrics { handle })
+        Ok(Metrics { handle, process: Arc::new(process) })
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition, with the process figures read now.
     pub fn render(&self) -> String {
+        self.process.collect();
         self.handle.render()
     }
+}
+
+/// Publish RocksDB's properties (read at each scrape).
+pub fn publish_storage(stats: &StorageStats) {
+    use metrics::gauge;
+    gauge!("switchboard_rocksdb_live_data_bytes").set(stats.live_data_bytes as f64);
+    gauge!("switchboard_rocksdb_sst_bytes").set(stats.sst_bytes as f64);
+    gauge!("switchboard_rocksdb_wal_bytes").set(stats.wal_bytes as f64);
+    gauge!("switchboard_rocksdb_memtable_bytes").set(stats.memtable_bytes as f64);
+    gauge!("switchboard_rocksdb_pending_compaction_bytes").set(stats.pending_compaction_bytes as f64);
+    gauge!("switchboard_rocksdb_running_compactions").set(stats.running_compactions as f64);
+    gauge!("switchboard_rocksdb_write_stopped").set(if stats.write_stopped { 1.0 } else { 0.0 });
+    gauge!("switchboard_rocksdb_delayed_write_rate_bytes").set(stats.delayed_write_rate_bytes as f64);
+    gauge!("switchboard_rocksdb_background_errors").set(stats.background_errors as f64);
+    metrics::counter!("switchboard_rocksdb_stall_seconds_total").absolute(stats.stall_micros / 1_000_000);
+}
+
+/// The delivery-latency histogram, looked up once (it is recorded for every delivered
+/// message, on the hot path).
+pub fn delivery_latency() -> &'static metrics::Histogram {
+    static HISTOGRAM: OnceLock<metrics::Histogram> = OnceLock::new();
+    HISTOGRAM.get_or_init(|| metrics::histogram!("switchboard_delivery_latency_seconds"))
+}
+
+/// The routes HTTP metrics are labelled with; any other path counts as `other` (a label
+/// per unknown path would let any client grow the series without bound).
+pub const HTTP_ROUTES: &[&str] =
+    &["/healthz", "/readyz", "/metrics", "/ws", "/api/v1/agents", "/api/v1/admin/checkpoints"];
+
+/// The route label of a request path.
+pub fn route_label(path: &str) -> &'static str {
+    HTTP_ROUTES.iter().find(|route| **route == path).copied().unwrap_or("other")
+}
+
+/// Count one HTTP request and its duration.
+pub fn record_http(route: &'static str, status: u16, elapsed: Duration) {
+    let status = status.to_string();
+    metrics::counter!("switchboard_http_requests_total", "route" => route, "status" => status).increment(1);
+    metrics::histogram!("switchboard_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
 }
 
 /// Describe every metric and create the counters and gauges at zero, so a fresh server
@@ -69,13 +141,56 @@ fn describe() {
         ("switchboard_connections_refused_total", "TCP connections refused at the connection limit."),
         ("switchboard_subscribers_refused_total", "Attaches refused at the per-session subscriber limit."),
         ("switchboard_session_actors_started_total", "Session actors started (lazily loaded from storage)."),
+        ("switchboard_auth_failures_total", "Failed authentications (agent, session or admin tokens)."),
+        ("switchboard_storage_write_errors_total", "Storage writes that failed (disk full, I/O error)."),
+        ("switchboard_rocksdb_stall_seconds_total", "Seconds RocksDB stalled writes (whole seconds)."),
     ];
     for (name, help) in counters {
         describe_counter!(name, help);
         metrics::counter!(name).increment(0);
     }
+    describe_counter!("switchboard_errors_total", "Error frames and HTTP error bodies sent, by code.");
+    for code in ErrorCode::ALL {
+        metrics::counter!("switchboard_errors_total", "code" => code.as_str()).increment(0);
+    }
+    describe_counter!("switchboard_admin_actions_total", "Administrative actions, by action (the audit log has each).");
+    for action in crate::audit::ADMIN_ACTIONS {
+        metrics::counter!("switchboard_admin_actions_total", "action" => *action).increment(0);
+    }
+    describe_counter!("switchboard_http_requests_total", "HTTP requests by route and status.");
+    describe_histogram!(
+        "switchboard_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request handling time by route (for /ws: the upgrade)."
+    );
+    for route in HTTP_ROUTES {
+        metrics::counter!("switchboard_http_requests_total", "route" => *route, "status" => "200").increment(0);
+    }
     describe_gauge!("switchboard_connections", "Open client connections by transport.");
-    metrics::gauge!("switchboard_connections", "transport" => "ws").increment(0.0);
+    describe_counter!("switchboard_connections_opened_total", "Client connections opened, by transport.");
+    describe_counter!("switchboard_connections_closed_total", "Client connections closed, by transport.");
+    for transport in ["ws", "quic"] {
+        metrics::gauge!("switchboard_connections", "transport" => transport).increment(0.0);
+        metrics::counter!("switchboard_connections_opened_total", "transport" => transport).increment(0);
+        metrics::counter!("switchboard_connections_closed_total", "transport" => transport).increment(0);
+    }
+    let gauges = [
+        ("switchboard_ready", "1 when this node serves: storage takes writes and it is not draining."),
+        ("switchboard_draining", "1 once a graceful shutdown began."),
+        ("switchboard_rocksdb_live_data_bytes", "RocksDB's estimate of live data."),
+        ("switchboard_rocksdb_sst_bytes", "Bytes of SST files in use."),
+        ("switchboard_rocksdb_wal_bytes", "Bytes of write-ahead log files."),
+        ("switchboard_rocksdb_memtable_bytes", "Bytes in memtables."),
+        ("switchboard_rocksdb_pending_compaction_bytes", "Bytes compaction must rewrite to catch up."),
+        ("switchboard_rocksdb_running_compactions", "Compactions running."),
+        ("switchboard_rocksdb_write_stopped", "1 while RocksDB stops writes."),
+        ("switchboard_rocksdb_delayed_write_rate_bytes", "Write rate allowed while RocksDB delays writes (0: not delayed)."),
+        ("switchboard_rocksdb_background_errors", "RocksDB background errors since start."),
+    ];
+    for (name, help) in gauges {
+        describe_gauge!(name, help);
+        metrics::gauge!(name).set(0.0);
+    }
     describe_gauge!("switchboard_sessions", "Listed sessions by state (waiting, active).");
     describe_gauge!("switchboard_queue_length", "Sessions waiting for an agent.");
     describe_gauge!("switchboard_agents_online", "Authenticated agent connections.");
@@ -91,4 +206,18 @@ fn describe() {
         Unit::Seconds,
         "Visitor wait from chat start to accept."
     );
+    describe_histogram!(
+        "switchboard_delivery_latency_seconds",
+        Unit::Seconds,
+        "From a session taking a message to its frame being queued for each subscriber's socket."
+    );
+    for name in [
+        "switchboard_append_latency_seconds",
+        "switchboard_group_commit_batch_size",
+        "switchboard_wait_time_seconds",
+        "switchboard_delivery_latency_seconds",
+    ] {
+        // Registered now, so the series exist before the first observation.
+        let _ = metrics::histogram!(name);
+    }
 }

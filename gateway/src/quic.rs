@@ -35,7 +35,8 @@ use switchboard_protocol::codec::Encoding;
 use switchboard_protocol::framing;
 use switchboard_protocol::ErrorCode;
 
-use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, SinkError};
+use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, Link, SinkError, Transport};
+use crate::drain::{Drain, CLOSE_GOING_AWAY};
 use crate::GatewayConfig;
 
 /// The ALPN protocol name clients must offer.
@@ -136,8 +137,14 @@ fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Build the endpoint (binds the UDP socket).
-pub fn bind(config: &QuicConfig, identity: Identity) -> Result<Endpoint, String> {
+/// Bind the UDP socket (before anything else starts, so a taken address fails first). The
+/// error names the address.
+pub fn bind_socket(config: &QuicConfig) -> Result<std::net::UdpSocket, String> {
+    std::net::UdpSocket::bind(config.addr).map_err(|e| format!("binding the QUIC (UDP) socket on {}: {e}", config.addr))
+}
+
+/// Build the endpoint on a bound socket. Call on the runtime that should drive it.
+pub fn endpoint(config: &QuicConfig, identity: Identity, socket: std::net::UdpSocket) -> Result<Endpoint, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -160,16 +167,26 @@ pub fn bind(config: &QuicConfig, identity: Identity) -> Result<Endpoint, String>
         .receive_window(VarInt::from_u32(config.receive_window_bytes))
         .send_window(config.send_window_bytes);
     server.transport_config(Arc::new(transport));
-    Endpoint::server(server, config.addr).map_err(|e| format!("binding {}: {e}", config.addr))
+    let runtime = quinn::default_runtime().ok_or("no async runtime for the QUIC endpoint")?;
+    Endpoint::new(quinn::EndpointConfig::default(), Some(server), socket, runtime)
+        .map_err(|e| format!("starting the QUIC endpoint on {}: {e}", config.addr))
 }
 
-/// Close every QUIC connection (normal close) and stop accepting.
-pub fn shutdown(endpoint: &Endpoint) {
-    endpoint.close(VarInt::from_u32(CLOSE_NORMAL), b"server shutting down");
+/// Stop accepting new connections (a drain): handshakes are refused from now on, open
+/// connections go on until the drain closes them.
+pub fn stop_accepting(endpoint: &Endpoint) {
+    endpoint.set_server_config(None);
+}
+
+/// Close every QUIC connection still open (the drain's grace period is over) and the
+/// endpoint, and give the close packets a moment to leave.
+pub async fn shutdown(endpoint: &Endpoint) {
+    endpoint.close(VarInt::from_u32(u32::from(CLOSE_GOING_AWAY)), crate::drain::DRAIN_REASON.as_bytes());
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, endpoint.wait_idle()).await;
 }
 
 /// Accept QUIC connections until the endpoint is closed.
-pub async fn serve(endpoint: Endpoint, engine: Engine, config: Arc<GatewayConfig>) {
+pub async fn serve(endpoint: Endpoint, engine: Engine, config: Arc<GatewayConfig>, drain: Drain) {
     let permits = Arc::new(tokio::sync::Semaphore::new(config.connections_max));
     let mut accepted_total: u64 = 0;
     while let Some(incoming) = endpoint.accept().await {
@@ -178,12 +195,12 @@ pub async fn serve(endpoint: Endpoint, engine: Engine, config: Arc<GatewayConfig
             incoming.refuse();
             continue;
         };
-        let (shards, config) = (engine.clone(), config.clone());
+        let (shards, config, drain) = (engine.clone(), config.clone(), drain.clone());
         let engine = engine.clone();
         accepted_total += 1;
         shards.spawn_on_shard(accepted_total, async move {
             match incoming.await {
-                Ok(connection) => serve_connection(connection, engine, config).await,
+                Ok(connection) => serve_connection(connection, engine, config, drain).await,
                 Err(e) => tracing::debug!(error = %e, "quic handshake failed"),
             }
             drop(permit);
@@ -191,7 +208,12 @@ pub async fn serve(endpoint: Endpoint, engine: Engine, config: Arc<GatewayConfig
     }
 }
 
-async fn serve_connection(connection: quinn::Connection, engine: Engine, config: Arc<GatewayConfig>) {
+async fn serve_connection(
+    connection: quinn::Connection,
+    engine: Engine,
+    config: Arc<GatewayConfig>,
+    drain: Drain,
+) {
     // The anonymous timeout starts at the handshake: a client that never opens its stream
     // (QUIC streams appear with their first byte) must not hold a connection slot.
     let anonymous = Duration::from_millis(config.anonymous_timeout_ms);
@@ -207,12 +229,11 @@ async fn serve_connection(connection: quinn::Connection, engine: Engine, config:
             return;
         }
     };
-    metrics::gauge!("switchboard_connections", "transport" => "quic").increment(1.0);
+    let link = Link { transport: Transport::Quic, peer: connection.remote_address(), live: drain.enter() };
     let sink = QuicSink { connection: connection.clone(), send, buffer: Vec::new(), written: 0, frames: 0 };
     let source = QuicSource { recv, frame_bytes_max: config.frame_bytes_max, buffer: Vec::new() };
     // Boxed, as on WebSocket: the task keeps no room for the halves moved into it.
-    Box::pin(connection::run(engine, config, Encoding::MsgPack, source, sink)).await;
-    metrics::gauge!("switchboard_connections", "transport" => "quic").decrement(1.0);
+    Box::pin(connection::run(engine, config, link, Encoding::MsgPack, source, sink)).await;
 }
 
 /// How long closing may take: the frame being written, the closing error frame, and its
@@ -293,7 +314,9 @@ impl FrameSink for QuicSink {
         };
         let goodbye = async {
             if let Some(closing) = closing {
-                self.keep_started_frame();
+                if !closing.flush_first {
+                    self.keep_started_frame();
+                }
                 self.push(closing.error_frame);
             }
             self.write_buffer().await?;

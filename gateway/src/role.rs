@@ -15,6 +15,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// `anonymous`, `agent` or `visitor`, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Role::Anonymous => "anonymous",
+            Role::Agent(_) => "agent",
+            Role::Visitor(_) => "visitor",
+        }
+    }
+
     /// The agent behind this connection, for agent-only requests.
     pub fn agent(&self) -> Result<AgentId, Failure> {
         match self {

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -16,6 +16,8 @@ use tokio::sync::{watch, Semaphore};
 use tower_service::Service;
 use warp::http::Request;
 
+use crate::api::PeerAddr;
+use crate::drain::Drain;
 use crate::metrics::Metrics;
 use crate::{api, ws, GatewayConfig};
 
@@ -29,8 +31,15 @@ const LISTEN_BACKLOG: u32 = 4096;
 pub struct Server {
     listener: TcpListener,
     config: Arc<GatewayConfig>,
+}
+
+/// What the accept loop serves with.
+struct Serving {
+    listener: TcpListener,
+    config: Arc<GatewayConfig>,
     engine: Engine,
     metrics: Metrics,
+    drain: Drain,
 }
 
 /// A running server.
@@ -42,13 +51,12 @@ pub struct RunningServer {
 }
 
 impl Server {
-    /// Bind the listener.
-    pub async fn bind(config: GatewayConfig, engine: Engine, metrics: Metrics) -> std::io::Result<Server> {
-        let socket = if config.http_addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        socket.set_reuseaddr(true)?;
-        socket.bind(config.http_addr)?;
-        let listener = socket.listen(LISTEN_BACKLOG)?;
-        Ok(Server { listener, config: Arc::new(config), engine, metrics })
+    /// Bind the listener (before anything else starts, so a taken address fails first).
+    /// The error names the address. Call inside a tokio runtime.
+    pub fn bind(config: GatewayConfig) -> Result<Server, String> {
+        let addr = config.http_addr;
+        let listener = listen(addr).map_err(|e| format!("binding the HTTP listener on {addr}: {e}"))?;
+        Ok(Server { listener, config: Arc::new(config) })
     }
 
     /// The bound address.
@@ -57,19 +65,27 @@ impl Server {
     }
 
     /// Start accepting connections.
-    pub fn start(self) -> std::io::Result<RunningServer> {
+    pub fn start(self, engine: Engine, metrics: Metrics, drain: Drain) -> std::io::Result<RunningServer> {
         let local_addr = self.listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(self.accept_loop(stopped));
+        let serving = Serving { listener: self.listener, config: self.config, engine, metrics, drain };
+        let task = tokio::spawn(serving.accept_loop(stopped));
         Ok(RunningServer { local_addr, stop, task })
     }
+}
 
+impl Serving {
     async fn accept_loop(self, mut stopped: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.connections_max));
-        let routes = warp::service(api::routes(self.engine.clone(), self.metrics.clone()));
+        let routes = warp::service(api::routes(
+            self.engine.clone(),
+            self.metrics.clone(),
+            self.drain.clone(),
+            self.config.clone(),
+        ));
         let mut accepted_total: u64 = 0;
         loop {
-            let (tcp, _) = tokio::select! {
+            let (tcp, peer) = tokio::select! {
                 _ = stopped.changed() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok(pair) => pair,
@@ -91,20 +107,26 @@ impl Server {
             // upgrade: the slot is free only when both are done.
             let permit = Arc::new(permit);
             let (engine, config, routes) = (self.engine.clone(), self.config.clone(), routes.clone());
+            let drain = self.drain.clone();
             accepted_total += 1;
             // The connection (and, after an upgrade, its WebSocket task) runs on a shard,
             // beside session actors, not on this runtime.
             self.engine.spawn_on_shard(accepted_total, async move {
                 let header_timeout = Duration::from_millis(config.header_read_timeout_ms);
                 let slot = permit.clone();
-                let service = service_fn(move |request: Request<Incoming>| {
+                let service = service_fn(move |mut request: Request<Incoming>| {
                     let (engine, config, mut routes) = (engine.clone(), config.clone(), routes.clone());
-                    let slot = slot.clone();
+                    let (slot, drain) = (slot.clone(), drain.clone());
                     async move {
-                        if request.uri().path() == "/ws" {
-                            return Ok::<_, Infallible>(ws::upgrade(request, engine, config, slot));
-                        }
-                        routes.call(request).await
+                        let (started, route) = (Instant::now(), crate::metrics::route_label(request.uri().path()));
+                        let response = if request.uri().path() == "/ws" {
+                            ws::upgrade(request, engine, config, peer, drain, slot)
+                        } else {
+                            request.extensions_mut().insert(PeerAddr(peer));
+                            routes.call(request).await?
+                        };
+                        crate::metrics::record_http(route, response.status().as_u16(), started.elapsed());
+                        Ok::<_, Infallible>(response)
                     }
                 });
                 serve_http1(tcp, header_timeout, service).await;
@@ -112,6 +134,14 @@ impl Server {
             });
         }
     }
+}
+
+/// A listening socket with the backlog a reconnect storm needs.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 impl RunningServer {

@@ -5,8 +5,8 @@
 //! Binary messages carry MessagePack frames, text messages JSON frames. Replies and events
 //! use the encoding chosen at connect time: `/ws?encoding=msgpack` (default) or `json`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use std::collections::VecDeque;
@@ -32,7 +32,8 @@ use tokio_tungstenite::WebSocketStream;
 use warp::http::{header, Request, StatusCode};
 use warp::reply::Reply;
 
-use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, SinkError};
+use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, Link, SinkError, Transport};
+use crate::drain::Drain;
 use crate::GatewayConfig;
 
 pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -42,6 +43,8 @@ pub fn upgrade(
     mut request: Request<Incoming>,
     engine: Engine,
     config: Arc<GatewayConfig>,
+    peer: SocketAddr,
+    drain: Drain,
     slot: Arc<OwnedSemaphorePermit>,
 ) -> warp::reply::Response {
     let encoding = match requested_encoding(request.uri().query()) {
@@ -66,7 +69,8 @@ pub fn upgrade(
                     Some(ws_config(&config)),
                 )
                 .await;
-                serve(socket, engine, config, encoding).await;
+                let link = Link { transport: Transport::WebSocket, peer, live: drain.enter() };
+                serve(socket, engine, config, link, encoding).await;
                 drop(slot);
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
@@ -140,8 +144,7 @@ pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 /// reading, then the closing handshake. Past it the socket is dropped.
 pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encoding: Encoding) {
-    metrics::gauge!("switchboard_connections", "transport" => "ws").increment(1.0);
+async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, link: Link, encoding: Encoding) {
     let (sink, stream) = socket.split();
     let ping_every = Duration::from_millis(config.ws_ping_interval_ms);
     let sink = WsSink {
@@ -155,8 +158,7 @@ async fn serve(socket: Socket, engine: Engine, config: Arc<GatewayConfig>, encod
     let source = WsSource::new(stream, idle);
     // Boxed: its own allocation, so the upgrade task does not also keep room for the
     // halves it moved into it (async state machines do not overlap moved-from locals).
-    Box::pin(connection::run(engine, config, encoding, source, sink)).await;
-    metrics::gauge!("switchboard_connections", "transport" => "ws").decrement(1.0);
+    Box::pin(connection::run(engine, config, link, encoding, source, sink)).await;
 }
 
 /// The sending half: frames queued by the connection loop, written and flushed by `drive`
@@ -224,8 +226,12 @@ impl FrameSink for WsSink {
             match closing {
                 Some(closing) => {
                     // The reason may be a peer that does not read: the error and the close
-                    // go ahead of anything still queued.
-                    self.queue.clear();
+                    // go ahead of anything still queued (a drain's answers excepted).
+                    if closing.flush_first {
+                        self.flush_queue().await?;
+                    } else {
+                        self.queue.clear();
+                    }
                     let error = self.message(closing.error_frame);
                     self.sink.send(error).await?;
                     let frame =

@@ -58,6 +58,10 @@ pub enum ErrorCode {
     Unauthorized,
     /// HTTP only: no such route.
     NotFound,
+    /// The server is shutting down (graceful drain): sent just before the close (WebSocket
+    /// 1001, QUIC application code 1001). Reconnect and resume, on another node or after the
+    /// restart; every request answered before it is durable.
+    ShuttingDown,
 }
 
 impl ErrorCode {
@@ -90,8 +94,40 @@ impl ErrorCode {
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::ShuttingDown => "shutting_down",
         }
     }
+
+    /// Every code, for exporting a zero counter per code from the start.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::MalformedFrame,
+        ErrorCode::UnknownType,
+        ErrorCode::InvalidRequest,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::InvalidUtf8,
+        ErrorCode::TextTooLong,
+        ErrorCode::NotAuthenticated,
+        ErrorCode::BadToken,
+        ErrorCode::WrongRole,
+        ErrorCode::Forbidden,
+        ErrorCode::UnknownSession,
+        ErrorCode::AlreadyTaken,
+        ErrorCode::SessionClosed,
+        ErrorCode::NotYourSession,
+        ErrorCode::AgentAtCapacity,
+        ErrorCode::SessionFull,
+        ErrorCode::Overloaded,
+        ErrorCode::SessionUnavailable,
+        ErrorCode::SendQueueOverflow,
+        ErrorCode::StorageError,
+        ErrorCode::Internal,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitReached,
+        ErrorCode::IdleTimeout,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::ShuttingDown,
+    ];
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -106,14 +142,10 @@ mod tests {
 
     #[test]
     fn wire_name_matches_as_str() {
-        for code in [
-            ErrorCode::MalformedFrame,
-            ErrorCode::AlreadyTaken,
-            ErrorCode::SendQueueOverflow,
-            ErrorCode::NotFound,
-        ] {
+        for &code in ErrorCode::ALL {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
         }
     }
 }

@@ -40,6 +40,35 @@ pub struct AgentCreated {
     pub token: String,
 }
 
+/// Largest checkpoint name, in bytes (names are `[A-Za-z0-9._-]`, not starting with `.`).
+pub const CHECKPOINT_NAME_BYTES_MAX: usize = 64;
+
+/// `POST /api/v1/admin/checkpoints` request body (optional: an empty body takes the
+/// default name `checkpoint-<unix ms>`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCheckpoint {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /api/v1/admin/checkpoints` response body (201).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointCreated {
+    pub name: String,
+    /// The checkpoint's directory on the server: an openable copy of the database.
+    pub path: String,
+    pub created_at_ms: u64,
+}
+
+/// `GET /readyz` body: `status` is `ready` (200) or `not_ready` (503) with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Readiness {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// Body of every HTTP error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpError {

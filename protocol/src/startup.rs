@@ -8,6 +8,10 @@ pub const QUIC_LISTENING: &str = "switchboard quic listening on ";
 /// Prefix of the line naming the HTTP/WebSocket address (`http://` + address), printed last.
 pub const HTTP_LISTENING: &str = "switchboard listening on http://";
 
+/// Prefix of the line carrying a newly generated administrator token, printed once (before
+/// the address lines) and never logged; the token is also in `<data dir>/admin-token`.
+pub const ADMIN_TOKEN_GENERATED: &str = "switchboard generated the administrator token: ";
+
 /// Read the server's stdout until the HTTP line; returns (http address, QUIC address).
 /// `None` when the output ends first (the server failed to start).
 pub fn read_addresses(stdout: impl BufRead) -> Option<(String, String)> {

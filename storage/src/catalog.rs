@@ -29,5 +29,7 @@ pub const ALL: &[&str] = &[META, AGENT, SESSION, SESSION_OPEN, SESSION_CLOSED, S
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 /// `meta` key of the administrator token's SHA-256 (value: 32 bytes).
 pub const META_ADMIN_TOKEN_HASH: &str = "admin_token_sha256";
+/// `meta` key the readiness probe writes (value: the probe's wall-clock time, ms, u64 BE).
+pub const META_READINESS_PROBE: &str = "readiness_probe";
 /// The schema version this code writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;

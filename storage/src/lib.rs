@@ -11,6 +11,8 @@
 //! - [`records`]: the stored record types and their versioned encodings.
 //! - [`writer`]: the group-commit writer thread; [`Batch`] is what it writes atomically.
 //! - [`store`]: [`Storage`], the handle: open, submit batches, read.
+//! - [`operations`]: what operators need of it: [`StorageStats`] (RocksDB's own
+//!   properties), a write probe for readiness, and checkpoints for backups.
 //!
 //! # Durability
 //! [`Durability::Fsync`] (the default) completes a submitted batch only after RocksDB's
@@ -22,11 +24,13 @@
 
 pub mod catalog;
 pub mod keys;
+pub mod operations;
 pub mod records;
 pub mod store;
 pub mod writer;
 
 pub use records::{AgentRecord, MessageRecord, SessionRecord, StoredSender, StoredState};
+pub use operations::StorageStats;
 pub use store::{Storage, StorageConfig};
 pub use writer::{Batch, Durability};
 

@@ -36,8 +36,12 @@ impl Default for StorageConfig {
 /// Handle to the database. Cheap to clone; the writer thread stops when the last clone drops.
 #[derive(Clone)]
 pub struct Storage {
-    db: Arc<DB>,
+    pub(crate) db: Arc<DB>,
     writer: Arc<Writer>,
+    /// The database directory (for its write-ahead log files and in error messages).
+    pub(crate) dir: Arc<std::path::PathBuf>,
+    /// The options the database was opened with: they hold RocksDB's statistics.
+    pub(crate) options: Arc<Options>,
 }
 
 /// The writer thread and its queue. Dropped with the last `Storage` clone: the queue closes,
@@ -65,13 +69,21 @@ impl Storage {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Tickers only (write stalls, for the metrics): no histograms, no timers.
+        options.enable_statistics();
+        options.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptHistogramOrTimers);
         let families = catalog::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = Arc::new(DB::open_cf_descriptors(&options, dir, families)?);
         check_schema(&db)?;
         let (writer, thread) =
             writer::spawn(db.clone(), config.durability, config.write_queue_max, config.batch_max);
         let writer = Writer { handle: Some(writer), thread: Mutex::new(Some(thread)) };
-        Ok(Storage { db, writer: Arc::new(writer) })
+        Ok(Storage {
+            db,
+            writer: Arc::new(writer),
+            dir: Arc::new(dir.to_path_buf()),
+            options: Arc::new(options),
+        })
     }
 
     /// Queue `batch` for the writer; `done` runs once it is durable (or failed).

@@ -145,6 +145,7 @@ fn run(db: Arc<DB>, durability: Durability, batch_max: usize, rx: Receiver<Job>)
     let mut options = WriteOptions::default();
     options.set_sync(durability == Durability::Fsync);
     let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
+    let mut failing = false;
     while let Ok(first) = rx.recv() {
         jobs.push(first);
         while jobs.len() < batch_max {
@@ -154,6 +155,21 @@ fn run(db: Arc<DB>, durability: Durability, batch_max: usize, rx: Receiver<Job>)
             }
         }
         let result = write_all(&db, &options, &jobs);
+        match &result {
+            Err(e) => {
+                metrics::counter!("switchboard_storage_write_errors_total").increment(jobs.len() as u64);
+                // Logged when writes start failing, not for every batch of a full disk.
+                if !failing {
+                    tracing::error!(error = %e, "storage writes are failing");
+                }
+                failing = true;
+            }
+            Ok(()) if failing => {
+                tracing::warn!("storage writes succeed again");
+                failing = false;
+            }
+            Ok(()) => {}
+        }
         metrics::histogram!("switchboard_group_commit_batch_size").record(jobs.len() as f64);
         for job in jobs.drain(..) {
             metrics::histogram!("switchboard_append_latency_seconds")

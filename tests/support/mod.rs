@@ -3,9 +3,12 @@
 
 #![allow(dead_code)]
 
-use std::io::BufReader;
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchboard_client::Client;
@@ -26,6 +29,10 @@ pub struct TestServer {
     pub addr: String,
     pub quic_addr: String,
     extra: Vec<String>,
+    /// Where stderr (the log) goes, when captured; appended to across restarts.
+    log_path: Option<PathBuf>,
+    /// Every line the server printed on stdout, across restarts.
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl TestServer {
@@ -37,12 +44,40 @@ impl TestServer {
 
     /// Start a server with extra `serve` flags.
     pub fn start_with(extra: &[&str]) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
+        TestServer::start_in(tempfile::tempdir().expect("tempdir"), extra, false)
+    }
+
+    /// Start a server whose log (stderr) is kept in `<data dir>/server.log`; pass `--log`
+    /// in `extra` to choose the level (default `error`).
+    pub fn start_logged(extra: &[&str]) -> TestServer {
+        TestServer::start_in(tempfile::tempdir().expect("tempdir"), extra, true)
+    }
+
+    /// Start a server on `dir` (e.g. one inside a small tmpfs).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str], logged: bool) -> TestServer {
         let extra = extra.iter().map(|s| s.to_string()).collect();
-        let mut server =
-            TestServer { dir, child: None, addr: String::new(), quic_addr: String::new(), extra };
+        let log_path = logged.then(|| dir.path().join("server.log"));
+        let mut server = TestServer {
+            dir,
+            child: None,
+            addr: String::new(),
+            quic_addr: String::new(),
+            extra,
+            log_path,
+            stdout: Arc::default(),
+        };
         server.spawn();
         server
+    }
+
+    /// The log so far (with `start_logged`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path.as_ref().expect("started with start_logged")).unwrap_or_default()
+    }
+
+    /// Every stdout line so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// The data directory.
@@ -51,28 +86,38 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args([
-                "serve",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--quic-addr",
-                "127.0.0.1:0",
-                "--log",
-                "error",
-                "--data-dir",
-            ])
-            .arg(self.dir.path())
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command.args(["serve", "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--data-dir"]);
+        command.arg(self.dir.path());
+        if !self.extra.iter().any(|a| a == "--log") {
+            command.args(["--log", "error"]);
+        }
+        let stderr = match &self.log_path {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new().create(true).append(true).open(path).expect("log file"),
+            ),
+            None => Stdio::inherit(),
+        };
+        let mut child = command
             .args(&self.extra)
+            .env_remove("NO_COLOR")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn switchboard");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let lines = self.stdout.clone();
         std::thread::spawn(move || {
-            if let Some(addresses) = startup::read_addresses(BufReader::new(stdout)) {
-                let _ = tx.send(addresses);
+            let mut quic = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line.clone());
+                if let Some(addr) = line.strip_prefix(startup::QUIC_LISTENING) {
+                    quic = addr.to_string();
+                }
+                if let Some(addr) = line.strip_prefix(startup::HTTP_LISTENING) {
+                    let _ = tx.send((addr.to_string(), quic.clone()));
+                }
             }
         });
         let (addr, quic_addr) =
@@ -105,6 +150,19 @@ impl TestServer {
         let mut child = self.child.take().expect("running");
         child.kill().expect("kill -9");
         child.wait().expect("reap");
+    }
+
+    /// Send SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        let child = self.child.as_ref().expect("running");
+        let status =
+            Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+        assert!(status.success());
+    }
+
+    /// Wait for the server to exit (after `signal_term`).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        self.child.take().expect("running").wait().expect("reap")
     }
 
     /// SIGTERM the server and wait for a clean exit.
@@ -261,4 +319,65 @@ pub async fn transcript(agent: &Client, session_id: SessionId) -> Vec<(u64, Stri
 /// Path of the built binary (for subcommand tests).
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+/// Messages acknowledged to one visitor: (client_msg_id, seq).
+pub type Acked = Arc<Mutex<Vec<(String, u64)>>>;
+
+/// Send pipelined messages until told to stop or the connection dies.
+pub async fn send_until_killed(client: Client, sid: u64, acked: Acked, stop: Arc<AtomicBool>) {
+    const WINDOW: usize = 16;
+    const MESSAGES_MAX: u64 = 9_000;
+    let mut in_flight = VecDeque::new();
+    let mut n = 0u64;
+    loop {
+        // Bounded below the 10,000-message session limit.
+        while in_flight.len() < WINDOW && !stop.load(Ordering::Relaxed) && n < MESSAGES_MAX {
+            let id = format!("m{n}");
+            n += 1;
+            match client.send(say(sid, &id, &format!("text of {id}"))).await {
+                Ok((_, rx)) => in_flight.push_back((id, rx)),
+                Err(_) => return,
+            }
+        }
+        let Some((id, rx)) = in_flight.pop_front() else { return };
+        match client.wait(rx).await {
+            Ok(ServerFrame::MessageAck { seq, client_msg_id, .. }) => {
+                assert_eq!(client_msg_id, id);
+                acked.lock().unwrap().push((id, seq));
+            }
+            Ok(other) => panic!("unexpected reply {other:?}"),
+            Err(_) => return, // the server died: this message was not acknowledged
+        }
+    }
+}
+
+/// After a crash or a drain: every acknowledged message of each session is stored exactly
+/// once, in the order sent, with no gap. Returns how many were acknowledged in all.
+pub async fn check_acknowledged(agent: &Client, sessions: &[(SessionId, Acked)]) -> usize {
+    let mut total_acked = 0;
+    for (sid, acked) in sessions {
+        let sid = *sid;
+        let acked = acked.lock().unwrap().clone();
+        total_acked += acked.len();
+        let stored = transcript(agent, sid).await;
+        let seqs: Vec<u64> = stored.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>(), "no gaps in session {sid}");
+        let by_seq: HashMap<u64, &String> = stored.iter().map(|(s, t)| (*s, t)).collect();
+        for (id, seq) in &acked {
+            assert_eq!(
+                by_seq.get(seq).map(|t| t.as_str()),
+                Some(format!("text of {id}").as_str()),
+                "acked {id} lost"
+            );
+        }
+        let numbers: Vec<u64> =
+            stored.iter().map(|(_, t)| t.trim_start_matches("text of m").parse().unwrap()).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "stored in the order sent in session {sid}");
+        let mut texts: Vec<&String> = stored.iter().map(|(_, t)| t).collect();
+        texts.sort();
+        texts.dedup();
+        assert_eq!(texts.len(), stored.len(), "no duplicates in session {sid}");
+    }
+    total_acked
 }

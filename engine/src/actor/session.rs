@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context, Handler, StreamHandler};
 use switchboard_storage::{Batch, Storage, StorageError};
@@ -64,7 +64,7 @@ enum StateAnswer {
 
 /// What to do once a write is durable.
 enum Effect {
-    Message { message: ChatMessage, origin: ConnId, waiters: Vec<(Reply, bool)> },
+    Message { message: ChatMessage, origin: ConnId, waiters: Vec<(Reply, bool)>, received: Instant },
     State { meta: SessionMeta, waiters: Vec<(Reply, StateAnswer)>, subscriber: Option<Subscriber> },
 }
 
@@ -329,7 +329,8 @@ impl SessionActor {
                 }
                 let seq = message.seq;
                 let undo = Undo::Post(message.clone());
-                let effect = Effect::Message { message, origin, waiters: vec![(reply, false)] };
+                let received = Instant::now();
+                let effect = Effect::Message { message, origin, waiters: vec![(reply, false)], received };
                 if let Some(write) = self.write(batch, effect, undo) {
                     self.inflight.insert(seq, write);
                 }
@@ -440,16 +441,20 @@ impl SessionActor {
             return;
         }
         match pending.effect {
-            Effect::Message { message, origin, waiters } => self.commit_message(message, origin, waiters),
+            Effect::Message { message, origin, waiters, received } => {
+                self.commit_message(message, origin, waiters, received)
+            }
             Effect::State { meta, waiters, subscriber } => {
                 let snapshot = SessionSnapshot { meta, last_seq: self.session.durable_seq() };
                 self.hub.session_changed(&snapshot);
                 if let (Some(accepted), State::Active) = (snapshot.meta.accepted_at_ms, snapshot.meta.state) {
                     let waited = accepted.saturating_sub(snapshot.meta.created_at_ms) as f64 / 1000.0;
                     metrics::histogram!("switchboard_wait_time_seconds").record(waited);
+                    tracing::debug!(target: "session", session = self.id, agent = ?snapshot.meta.agent_id, waited_s = waited, "session accepted (active)");
                 }
                 if snapshot.meta.state == State::Closed {
                     metrics::counter!("switchboard_sessions_closed_total").increment(1);
+                    tracing::debug!(target: "session", session = self.id, messages = snapshot.last_seq, "session closed");
                 }
                 let event = Event::SessionUpdated { session: Arc::new(snapshot.clone()), unread: None };
                 self.deliver(&event, None, |who| who == Participant::Visitor);
@@ -467,14 +472,20 @@ impl SessionActor {
         }
     }
 
-    fn commit_message(&mut self, message: ChatMessage, origin: ConnId, waiters: Vec<(Reply, bool)>) {
+    fn commit_message(
+        &mut self,
+        message: ChatMessage,
+        origin: ConnId,
+        waiters: Vec<(Reply, bool)>,
+        received: Instant,
+    ) {
         let (seq, sent_at_ms, from) = (message.seq, message.sent_at_ms, message.from);
         let message_id = message.client_msg_id.clone();
         self.inflight.remove(&seq);
         if !self.needs_reload {
             self.session.message_durable(message.clone());
         }
-        let event = Event::Message { session_id: self.id, message: Arc::new(message) };
+        let event = Event::Message { session_id: self.id, message: Arc::new(message), received };
         self.deliver(&event, Some(origin), |_| true);
         self.hub.message_committed(self.id, seq, from);
         metrics::counter!("switchboard_messages_total").increment(1);
