@@ -51,7 +51,7 @@ verify_unit() {
   }
 }
 
-py="python3 scripts/check_deploy.py"
+py=(python3 scripts/check_deploy.py)
 
 if command -v promtool >/dev/null 2>&1; then
   check "promtool check rules deploy/prometheus/alerts.yml" promtool check rules deploy/prometheus/alerts.yml
@@ -60,17 +60,17 @@ else
   echo "FAILED: promtool is missing (apt-get install prometheus, or run scripts/setup.sh)" >&2
   failed=$((failed + 1))
 fi
-check "every alert has a test that fires it and one that does not" $py alerts-tested
-check "every alert has summary, description and a runbook section in docs/OPERATIONS.md" $py runbooks
-check "deploy/grafana/switchboard.json is valid JSON with the expected variables, rows and data source" $py dashboard
-check "deploy/grafana/switchboard.json is what deploy/grafana/build_dashboard.py generates" $py dashboard-generated
+check "every alert has a test that fires it and one that does not" "${py[@]}" alerts-tested
+check "every alert has summary, description and a runbook section in docs/OPERATIONS.md" "${py[@]}" runbooks
+check "deploy/grafana/switchboard.json is valid JSON with the expected variables, rows and data source" "${py[@]}" dashboard
+check "deploy/grafana/switchboard.json is what deploy/grafana/build_dashboard.py generates" "${py[@]}" dashboard-generated
 if command -v promtool >/dev/null 2>&1; then
   check "the dashboard's queries parse as PromQL" \
-    bash -c "$py dashboard-rules '$scratch/dashboard-rules.yml' && promtool check rules '$scratch/dashboard-rules.yml'"
+    bash -c "${py[*]} dashboard-rules '$scratch/dashboard-rules.yml' && promtool check rules '$scratch/dashboard-rules.yml'"
 fi
-check "every metric in the dashboard and alert expressions is in deploy/metrics.txt" $py metric-names
-check "docs/OPERATIONS.md's metric table lists exactly deploy/metrics.txt" $py metrics-documented
-check "deploy/switchboard.toml names every FileSettings field of src/settings.rs, and no other" $py settings
+check "every metric in the dashboard and alert expressions is in deploy/metrics.txt" "${py[@]}" metric-names
+check "docs/OPERATIONS.md's metric table lists exactly deploy/metrics.txt" "${py[@]}" metrics-documented
+check "deploy/switchboard.toml names every FileSettings field of src/settings.rs, and no other" "${py[@]}" settings
 if command -v systemd-analyze >/dev/null 2>&1; then
   check "systemd-analyze verify deploy/switchboard.service" verify_unit
 else
