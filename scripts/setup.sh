@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what building Switchboard needs on a fresh Debian machine: a C/C++ toolchain and
-# libclang (bindgen, for the bundled RocksDB). Idempotent and quiet when all is present.
+# libclang (bindgen, for the bundled RocksDB), and promtool (Debian's prometheus package) for
+# scripts/check_deploy.sh. Checks that cargo and rustfmt are there (rustup installs those).
+# Idempotent and quiet when all is present.
 set -euo pipefail
 
 need=()
@@ -9,6 +11,7 @@ command -v clang >/dev/null 2>&1 || need+=(clang)
 if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
   need+=(libclang-dev)
 fi
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   SUDO=""
@@ -17,3 +20,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is missing; install Rust with rustup" >&2; exit 1; }
+missing=""
+cargo fmt --version >/dev/null 2>&1 || missing="\`cargo fmt --version\`"
+rustfmt --version >/dev/null 2>&1 || missing="${missing:+$missing and }\`rustfmt --version\`"
+if [ -n "$missing" ]; then
+  echo "setup: rustfmt is missing ($missing failed); install it with: rustup component add rustfmt" >&2
+  exit 1
+fi
