@@ -78,7 +78,8 @@ pub fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<PathBuf> {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);
     }
-    std::fs::rename(&staging, &db).with_context(|| format!("renaming {} to {}", staging.display(), db.display()))?;
+    std::fs::rename(&staging, &db)
+        .with_context(|| format!("renaming {} to {}", staging.display(), db.display()))?;
     Ok(db)
 }
 

@@ -88,7 +88,9 @@ async fn start(
     created: &mut Created,
 ) -> anyhow::Result<Node> {
     let data_dir = &settings.data_dir;
-    created.create_dir_all(data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    created
+        .create_dir_all(data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let db_dir = data_dir.join(DB_DIR);
     created.note(&db_dir);
     let storage = Storage::open(&db_dir, &settings.storage)
@@ -150,13 +152,20 @@ async fn start(
 async fn drain(settings: &Settings, node: Node) -> anyhow::Result<()> {
     let began = Instant::now();
     let grace = settings.shutdown_grace;
-    tracing::info!(grace_ms = grace.as_millis() as u64, connections = node.drain.live(), "shutdown: draining");
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        connections = node.drain.live(),
+        "shutdown: draining"
+    );
     node.drain.start();
     quic::stop_accepting(&node.endpoint);
     node.running.stop().await;
     tracing::info!("shutdown: no longer accepting connections; readiness fails");
     match tokio::time::timeout(grace, node.drain.idle()).await {
-        Ok(()) => tracing::info!(elapsed_ms = began.elapsed().as_millis() as u64, "shutdown: every connection closed"),
+        Ok(()) => tracing::info!(
+            elapsed_ms = began.elapsed().as_millis() as u64,
+            "shutdown: every connection closed"
+        ),
         Err(_) => tracing::warn!(
             connections = node.drain.live(),
             "shutdown: grace period over; closing the connections still open"
@@ -166,7 +175,10 @@ async fn drain(settings: &Settings, node: Node) -> anyhow::Result<()> {
     node.storage.sync_wal().context("syncing the write-ahead log")?;
     // The next start then replays no log: restart time does not grow with traffic.
     node.storage.flush_memtables().context("flushing memtables")?;
-    tracing::info!(elapsed_ms = began.elapsed().as_millis() as u64, "shutdown: storage synced and flushed; exiting");
+    tracing::info!(
+        elapsed_ms = began.elapsed().as_millis() as u64,
+        "shutdown: storage synced and flushed; exiting"
+    );
     actix_rt::System::current().stop();
     Ok(())
 }
@@ -215,7 +227,9 @@ impl Created {
             match removed {
                 Ok(()) => tracing::info!(path = %path.display(), "start-up failed: removed what it created"),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "start-up failed: could not remove"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "start-up failed: could not remove")
+                }
             }
         }
     }

@@ -230,7 +230,15 @@ mod tests {
     fn summary(s: &Settings) -> String {
         format!(
             "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?}",
-            s.data_dir, s.quic_identity, s.admin_token, s.log, s.log_format, s.shutdown_grace, s.storage, s.engine, s.gateway
+            s.data_dir,
+            s.quic_identity,
+            s.admin_token,
+            s.log,
+            s.log_format,
+            s.shutdown_grace,
+            s.storage,
+            s.engine,
+            s.gateway
         )
     }
 
@@ -244,7 +252,11 @@ mod tests {
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.toml");
-        std::fs::write(&file, "log_format = \"json\"\nshutdown_grace_ms = 2000\nhttp_addr = \"127.0.0.1:9000\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "log_format = \"json\"\nshutdown_grace_ms = 2000\nhttp_addr = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
         let path = file.to_str().unwrap();
         let settings = resolve(&["--config", path, "--shutdown-grace-ms", "500"]);
         assert_eq!(settings.log_format, LogFormat::Json);

@@ -16,7 +16,9 @@ const RAISED_RATE: [&str; 4] = ["--visitor-rate-per-s", "1000000", "--visitor-bu
 /// The log's JSON lines.
 fn json_lines(log: &str) -> Vec<serde_json::Value> {
     log.lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}")))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"))
+        })
         .collect()
 }
 
@@ -48,11 +50,13 @@ async fn json_logs_record_connections_failures_and_admin_actions_and_never_a_tok
     agent.call(Request::Close { session_id: sid }).await.unwrap();
     let intruder = server.connect(Encoding::Json).await;
     let wrong_agent = "not-an-agent-token-0123456789";
-    let reply = intruder.call(Request::Auth { token: wrong_agent.into() }).await.unwrap();
+    let reply = intruder.request(Request::Auth { token: wrong_agent.into() }).await.unwrap();
     assert_eq!(error_code(&reply), ErrorCode::BadToken);
     let wrong_session = "not-a-session-token-0123456789";
-    let reply =
-        intruder.call(Request::ResumeChat { session_token: wrong_session.into(), after_seq: 0 }).await.unwrap();
+    let reply = intruder
+        .request(Request::ResumeChat { session_token: wrong_session.into(), after_seq: 0 })
+        .await
+        .unwrap();
     assert_eq!(error_code(&reply), ErrorCode::BadToken);
     let wrong_admin = "not-the-admin-token-0123456789";
     let response = reqwest::Client::new()
@@ -67,8 +71,10 @@ async fn json_logs_record_connections_failures_and_admin_actions_and_never_a_tok
     server.terminate();
 
     let log = server.log();
-    for secret in [&admin_token, &agent_token, &session_token, wrong_agent, wrong_session, wrong_admin] {
-        assert!(!log.contains(secret.as_str()), "a token is in the log:\n{log}");
+    let secrets =
+        [admin_token.as_str(), &agent_token, &session_token, wrong_agent, wrong_session, wrong_admin];
+    for secret in secrets {
+        assert!(!log.contains(secret), "a token is in the log:\n{log}");
     }
     assert!(!log.contains('\u{1b}'), "no colour codes in a log that is not a terminal");
     let lines = json_lines(&log);
@@ -116,7 +122,7 @@ async fn authentication_failures_are_counted_always_but_logged_at_a_bounded_rate
     let mut server = TestServer::start_logged(&["--log", "info", "--log-format", "json"]);
     let intruder = server.connect(Encoding::MsgPack).await;
     for i in 0..200 {
-        let reply = intruder.call(Request::Auth { token: format!("guess-{i}") }).await.unwrap();
+        let reply = intruder.request(Request::Auth { token: format!("guess-{i}") }).await.unwrap();
         assert_eq!(error_code(&reply), ErrorCode::BadToken);
     }
     let metrics = scrape(&server).await;
@@ -226,9 +232,12 @@ async fn a_fresh_server_exports_every_documented_metric_and_traffic_moves_them()
     for i in 0..20 {
         agent.call(say(sid, &format!("a{i}"), "hello")).await.unwrap();
     }
-    wait_for(&mut visitor, |f| matches!(f, ServerFrame::Message { message, .. } if message.client_msg_id == "a19").then_some(())).await;
+    wait_for(&mut visitor, |f| {
+        matches!(f, ServerFrame::Message { message, .. } if message.client_msg_id == "a19").then_some(())
+    })
+    .await;
     let bad = server.connect(Encoding::Json).await;
-    bad.call(Request::Auth { token: "wrong".into() }).await.unwrap();
+    bad.request(Request::Auth { token: "wrong".into() }).await.unwrap();
     let after = scrape(&server).await;
     assert!(sample(&after, "switchboard_delivery_latency_seconds_count").unwrap() >= 20.0, "{after}");
     assert_eq!(sample(&after, "switchboard_errors_total{code=\"bad_token\"}"), Some(1.0));
@@ -330,7 +339,8 @@ async fn a_checkpoint_restores_into_a_new_data_directory() {
     // The same name again is refused; so are a bad name and a missing token.
     let http = reqwest::Client::new();
     let url = format!("{}/api/v1/admin/checkpoints", server.http_url());
-    let again = http.post(&url).bearer_auth(server.admin_token()).json(&serde_json::json!({"name": "nightly"}));
+    let again =
+        http.post(&url).bearer_auth(server.admin_token()).json(&serde_json::json!({"name": "nightly"}));
     assert_eq!(again.send().await.unwrap().status(), 409);
     let bad = http.post(&url).bearer_auth(server.admin_token()).json(&serde_json::json!({"name": "../x"}));
     let bad = bad.send().await.unwrap();

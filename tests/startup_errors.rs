@@ -110,8 +110,7 @@ impl Tmpfs {
         let filler = self.path().join("filler");
         let stat = nix_statvfs(self.path());
         let size = stat.saturating_sub(keep);
-        let status =
-            Command::new("fallocate").args(["-l", &size.to_string()]).arg(&filler).status().unwrap();
+        let status = Command::new("fallocate").args(["-l", &size.to_string()]).arg(&filler).status().unwrap();
         assert!(status.success());
         filler
     }
@@ -154,9 +153,14 @@ fn a_database_that_will_not_open_is_named_and_the_existing_directory_is_kept() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("db"), "a file where the database should be").unwrap();
     let stderr = failed_start(&ANY, root.path());
-    assert!(stderr.contains(&format!("opening the database in {}", root.path().join("db").display())), "{stderr}");
-    let mut left: Vec<String> =
-        std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(
+        stderr.contains(&format!("opening the database in {}", root.path().join("db").display())),
+        "{stderr}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     left.sort();
     assert_eq!(left, ["db"], "nothing was added next to what was there");
 }
@@ -165,7 +169,8 @@ fn a_database_that_will_not_open_is_named_and_the_existing_directory_is_kept() {
 async fn a_disk_that_fills_while_serving_gives_clear_errors_and_loses_nothing_acknowledged() {
     let mount = Tmpfs::mount("size=64m");
     let data = tempfile::Builder::new().prefix("data").tempdir_in(mount.path()).unwrap();
-    let mut server = TestServer::start_in(data, &["--visitor-rate-per-s", "1000000", "--visitor-burst", "1000000"], false);
+    let mut server =
+        TestServer::start_in(data, &["--visitor-rate-per-s", "1000000", "--visitor-burst", "1000000"], false);
     let (agent, _, token) = server.agent("Ann").await;
     let (visitor, sid, _) = server.visitor("Vera", None).await;
     agent.call(Request::Accept { session_id: sid }).await.unwrap();
@@ -174,7 +179,7 @@ async fn a_disk_that_fills_while_serving_gives_clear_errors_and_loses_nothing_ac
     let mut acked = Vec::new();
     let mut failure = None;
     for i in 0..5000 {
-        match visitor.call(say(sid, &format!("m{i}"), &text)).await.unwrap() {
+        match visitor.request(say(sid, &format!("m{i}"), &text)).await.unwrap() {
             ServerFrame::MessageAck { seq, .. } => acked.push(seq),
             ServerFrame::Error { code, message, .. } => {
                 failure = Some((code, message));

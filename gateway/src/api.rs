@@ -98,10 +98,11 @@ pub fn routes(
         .and(warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX))
         .and(warp::body::bytes())
         .and_then(move |admin: Admin, body: bytes::Bytes| create_agent(admin, body));
-    let list = warp::path!("api" / "v1" / "agents").and(warp::get()).and(admin.clone()).map(|admin: Admin| {
-        let agents: Vec<AgentSummary> = admin.engine.agents().into_iter().map(summary).collect();
-        warp::reply::json(&agents).into_response()
-    });
+    let list =
+        warp::path!("api" / "v1" / "agents").and(warp::get()).and(admin.clone()).map(|admin: Admin| {
+            let agents: Vec<AgentSummary> = admin.engine.agents().into_iter().map(summary).collect();
+            warp::reply::json(&agents).into_response()
+        });
     let backup_dir = config.backup_dir.clone();
     let checkpoint = warp::path!("api" / "v1" / "admin" / "checkpoints")
         .and(warp::post())
@@ -224,7 +225,10 @@ async fn create_agent(admin: Admin, body: bytes::Bytes) -> Result<Response, Reje
     }
     match admin.engine.create_agent(name, request.max_concurrent_chats).await {
         Ok((profile, token)) => {
-            let detail = format!("agent {} ({:?}), max {} chats", profile.id, profile.display_name, profile.max_concurrent_chats);
+            let detail = format!(
+                "agent {} ({:?}), max {} chats",
+                profile.id, profile.display_name, profile.max_concurrent_chats
+            );
             admin.audit("agent.create", &detail);
             let body = AgentCreated { agent: summary(profile), token };
             Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response())

@@ -274,7 +274,6 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     tracing::info!(target: "connection", conn = conn_id, transport, %peer, role, duration_ms, close_code, reason, "connection closed");
 }
 
-
 /// The next finished storage read, if any are in flight.
 async fn next_read(reads: &mut Option<FuturesUnordered<Later>>) -> Option<ServerFrame> {
     match reads {

@@ -14,7 +14,8 @@ use tokio::sync::{watch, Notify};
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// The reason sent with [`CLOSE_GOING_AWAY`].
-pub const DRAIN_REASON: &str = "server shutting down: reconnect and resume (another node, or this one after restart)";
+pub const DRAIN_REASON: &str =
+    "server shutting down: reconnect and resume (another node, or this one after restart)";
 
 /// Shared drain state: the signal, and the count of live protocol connections.
 #[derive(Clone)]

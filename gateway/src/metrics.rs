@@ -65,7 +65,8 @@ impl Metrics {
             .install_recorder()?;
         describe();
         metrics::describe_gauge!("switchboard_build_info", "Always 1; the labels say which build runs.");
-        metrics::gauge!("switchboard_build_info", "version" => build.version, "commit" => build.commit).set(1.0);
+        metrics::gauge!("switchboard_build_info", "version" => build.version, "commit" => build.commit)
+            .set(1.0);
         let process = metrics_process::Collector::default();
         process.describe();
         process.collect();
@@ -153,7 +154,10 @@ fn describe() {
     for code in ErrorCode::ALL {
         metrics::counter!("switchboard_errors_total", "code" => code.as_str()).increment(0);
     }
-    describe_counter!("switchboard_admin_actions_total", "Administrative actions, by action (the audit log has each).");
+    describe_counter!(
+        "switchboard_admin_actions_total",
+        "Administrative actions, by action (the audit log has each)."
+    );
     for action in crate::audit::ADMIN_ACTIONS {
         metrics::counter!("switchboard_admin_actions_total", "action" => *action).increment(0);
     }
@@ -164,7 +168,9 @@ fn describe() {
         "HTTP request handling time by route (for /ws: the upgrade)."
     );
     for route in HTTP_ROUTES {
-        metrics::counter!("switchboard_http_requests_total", "route" => *route, "status" => "200").increment(0);
+        metrics::counter!("switchboard_http_requests_total", "route" => *route, "status" => "200")
+            .increment(0);
+        let _ = metrics::histogram!("switchboard_http_request_duration_seconds", "route" => *route);
     }
     describe_gauge!("switchboard_connections", "Open client connections by transport.");
     describe_counter!("switchboard_connections_opened_total", "Client connections opened, by transport.");
@@ -184,7 +190,10 @@ fn describe() {
         ("switchboard_rocksdb_pending_compaction_bytes", "Bytes compaction must rewrite to catch up."),
         ("switchboard_rocksdb_running_compactions", "Compactions running."),
         ("switchboard_rocksdb_write_stopped", "1 while RocksDB stops writes."),
-        ("switchboard_rocksdb_delayed_write_rate_bytes", "Write rate allowed while RocksDB delays writes (0: not delayed)."),
+        (
+            "switchboard_rocksdb_delayed_write_rate_bytes",
+            "Write rate allowed while RocksDB delays writes (0: not delayed).",
+        ),
         ("switchboard_rocksdb_background_errors", "RocksDB background errors since start."),
     ];
     for (name, help) in gauges {

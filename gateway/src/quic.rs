@@ -140,11 +140,16 @@ fn hex_encode(bytes: &[u8]) -> String {
 /// Bind the UDP socket (before anything else starts, so a taken address fails first). The
 /// error names the address.
 pub fn bind_socket(config: &QuicConfig) -> Result<std::net::UdpSocket, String> {
-    std::net::UdpSocket::bind(config.addr).map_err(|e| format!("binding the QUIC (UDP) socket on {}: {e}", config.addr))
+    std::net::UdpSocket::bind(config.addr)
+        .map_err(|e| format!("binding the QUIC (UDP) socket on {}: {e}", config.addr))
 }
 
 /// Build the endpoint on a bound socket. Call on the runtime that should drive it.
-pub fn endpoint(config: &QuicConfig, identity: Identity, socket: std::net::UdpSocket) -> Result<Endpoint, String> {
+pub fn endpoint(
+    config: &QuicConfig,
+    identity: Identity,
+    socket: std::net::UdpSocket,
+) -> Result<Endpoint, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])

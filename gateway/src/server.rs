@@ -118,7 +118,8 @@ impl Serving {
                     let (engine, config, mut routes) = (engine.clone(), config.clone(), routes.clone());
                     let (slot, drain) = (slot.clone(), drain.clone());
                     async move {
-                        let (started, route) = (Instant::now(), crate::metrics::route_label(request.uri().path()));
+                        let (started, route) =
+                            (Instant::now(), crate::metrics::route_label(request.uri().path()));
                         let response = if request.uri().path() == "/ws" {
                             ws::upgrade(request, engine, config, peer, drain, slot)
                         } else {

@@ -29,8 +29,8 @@ pub mod records;
 pub mod store;
 pub mod writer;
 
-pub use records::{AgentRecord, MessageRecord, SessionRecord, StoredSender, StoredState};
 pub use operations::StorageStats;
+pub use records::{AgentRecord, MessageRecord, SessionRecord, StoredSender, StoredState};
 pub use store::{Storage, StorageConfig};
 pub use writer::{Batch, Durability};
 

@@ -5,9 +5,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,7 +72,8 @@ impl TestServer {
 
     /// The log so far (with `start_logged`).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path.as_ref().expect("started with start_logged")).unwrap_or_default()
+        std::fs::read_to_string(self.log_path.as_ref().expect("started with start_logged"))
+            .unwrap_or_default()
     }
 
     /// Every stdout line so far.
