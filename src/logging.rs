@@ -2,9 +2,10 @@
 //! log shippers). Human lines carry ANSI colour only when stderr is a terminal and
 //! `NO_COLOR` is unset or empty (https://no-color.org).
 //!
-//! Targets an operator filters on: `audit` (administrative actions: who, what, when),
-//! `switchboard_gateway::connection` (connections opened and closed),
-//! `switchboard_gateway::auth` (authentication failures, rate-limited),
+//! Targets an operator filters on (`--log audit=info,warn`, or the `target` field in JSON):
+//! `audit` (administrative actions: who, what, when), `connection` (connections opened and
+//! closed: transport, peer, role, duration, close code), `auth` (authentication failures
+//! with the peer's address, rate-limited), `session` (session lifecycle, at debug) and
 //! `switchboard::serve` (start-up and drain steps). No log line carries a secret: tokens are
 //! never formatted into a field.
 
