@@ -82,16 +82,18 @@ pub fn run(command: AgentCommand) -> anyhow::Result<()> {
     })
 }
 
-/// POST `body` as JSON to `path` with the administrator token; parse the answer.
+/// POST `body` as JSON to `path` with the administrator token, waiting at most `timeout`;
+/// parse the answer.
 pub fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
     target: &Target,
     path: &str,
     body: &B,
+    timeout: std::time::Duration,
 ) -> anyhow::Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let response =
-            client(target)?.post(url(target, path)).bearer_auth(token(target)?).json(body).send().await?;
+        let request = client(target)?.post(url(target, path)).timeout(timeout);
+        let response = request.bearer_auth(token(target)?).json(body).send().await?;
         parse(response).await
     })
 }

@@ -3,6 +3,7 @@
 //! server stopped).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -11,6 +12,10 @@ use switchboard_storage::{Storage, StorageConfig};
 
 use crate::admin::{self, Target};
 use crate::serve::DB_DIR;
+
+/// How long `backup create` waits: a checkpoint flushes memtables and, when the backup
+/// directory is on another filesystem than the database, copies every SST file.
+const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Backups.
 #[derive(Debug, Subcommand)]
@@ -40,8 +45,12 @@ pub enum BackupCommand {
 pub fn run(command: BackupCommand) -> anyhow::Result<()> {
     match command {
         BackupCommand::Create { name, target } => {
-            let created: CheckpointCreated =
-                admin::post(&target, "/api/v1/admin/checkpoints", &CreateCheckpoint { name })?;
+            let created: CheckpointCreated = admin::post(
+                &target,
+                "/api/v1/admin/checkpoints",
+                &CreateCheckpoint { name },
+                CHECKPOINT_TIMEOUT,
+            )?;
             println!("checkpoint: {}\npath: {}", created.name, created.path);
             Ok(())
         }
@@ -80,6 +89,8 @@ pub fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<PathBuf> {
     }
     std::fs::rename(&staging, &db)
         .with_context(|| format!("renaming {} to {}", staging.display(), db.display()))?;
+    // The rename itself durable too, before the server is told it may start.
+    sync_dir(data_dir)?;
     Ok(db)
 }
 
@@ -91,7 +102,15 @@ fn copy_files(from: &Path, to: &Path) -> anyhow::Result<()> {
             let target = to.join(entry.file_name());
             std::fs::copy(entry.path(), &target)
                 .with_context(|| format!("copying {} to {}", entry.path().display(), target.display()))?;
+            std::fs::File::open(&target)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("syncing {}", target.display()))?;
         }
     }
-    Ok(())
+    sync_dir(to)
+}
+
+/// fsync a directory, so the entries created in it (files, a rename) survive a power cut.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))
 }

@@ -27,20 +27,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// Libraries whose most verbose levels print what a client sent, secrets included (e.g.
+/// tungstenite's trace of every received message, an `auth` frame's token with it): capped
+/// whatever the filter asks.
+const SECRET_SAFE_CAPS: &[&str] = &["tungstenite=info", "tokio_tungstenite=info", "hyper=info", "warp=info"];
+
 /// Install the process-wide subscriber.
 pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(filter).with_context(|| format!("bad log filter `{filter}`"))?;
+    let mut filter = EnvFilter::try_new(filter).with_context(|| format!("bad log filter `{filter}`"))?;
+    for cap in SECRET_SAFE_CAPS {
+        filter = filter.add_directive(cap.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let installed = match format {
-        LogFormat::Human => builder.with_ansi(colour(std::io::stderr().is_terminal())).try_init(),
+        LogFormat::Human => {
+            let no_color = std::env::var_os("NO_COLOR");
+            builder.with_ansi(colour(std::io::stderr().is_terminal(), no_color.as_deref())).try_init()
+        }
         LogFormat::Json => builder.json().flatten_event(true).with_ansi(false).try_init(),
     };
     installed.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
 }
 
 /// Colour only on a terminal, and never when `NO_COLOR` holds a value.
-fn colour(terminal: bool) -> bool {
-    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 #[cfg(test)]
@@ -49,14 +60,17 @@ mod tests {
 
     #[test]
     fn colour_needs_a_terminal_and_no_no_color() {
-        // The only test in this binary that touches NO_COLOR.
-        std::env::remove_var("NO_COLOR");
-        assert!(colour(true));
-        assert!(!colour(false));
-        std::env::set_var("NO_COLOR", "1");
-        assert!(!colour(true));
-        std::env::set_var("NO_COLOR", "");
-        assert!(colour(true), "an empty NO_COLOR does not count (no-color.org)");
-        std::env::remove_var("NO_COLOR");
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(!colour(false, None));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(colour(true, Some(OsStr::new(""))), "an empty NO_COLOR does not count (no-color.org)");
+    }
+
+    #[test]
+    fn the_secret_safe_caps_are_valid_directives() {
+        for cap in SECRET_SAFE_CAPS {
+            cap.parse::<tracing_subscriber::filter::Directive>().unwrap();
+        }
     }
 }

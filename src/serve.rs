@@ -68,6 +68,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some((cert, key)) => Some(quic::Identity::from_pem_files(cert, key).map_err(anyhow::Error::msg)?),
         None => None,
     };
+    // Before anything is announced: a SIGTERM right after the "listening" lines drains.
+    let signal = ShutdownSignal::install()?;
     let mut created = Created::default();
     let node = match start(&settings, http, udp, identity, &mut created).await {
         Ok(node) => node,
@@ -76,7 +78,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    shutdown_signal().await;
+    signal.wait().await;
     drain(&settings, node).await
 }
 
@@ -92,7 +94,9 @@ async fn start(
         .create_dir_all(data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let db_dir = data_dir.join(DB_DIR);
-    created.note(&db_dir);
+    created
+        .claim_dir(&db_dir)
+        .with_context(|| format!("creating the database directory {}", db_dir.display()))?;
     let storage = Storage::open(&db_dir, &settings.storage)
         .with_context(|| format!("opening the database in {}", db_dir.display()))?;
     let identity = match identity {
@@ -157,6 +161,12 @@ async fn drain(settings: &Settings, node: Node) -> anyhow::Result<()> {
         connections = node.drain.live(),
         "shutdown: draining"
     );
+    node.drain.announce();
+    if !settings.shutdown_delay.is_zero() {
+        let delay_ms = settings.shutdown_delay.as_millis() as u64;
+        tracing::info!(delay_ms, "shutdown: readiness fails; still serving for the delay");
+        tokio::time::sleep(settings.shutdown_delay).await;
+    }
     node.drain.start();
     quic::stop_accepting(&node.endpoint);
     node.running.stop().await;
@@ -173,12 +183,16 @@ async fn drain(settings: &Settings, node: Node) -> anyhow::Result<()> {
     }
     quic::shutdown(&node.endpoint).await;
     node.storage.sync_wal().context("syncing the write-ahead log")?;
-    // The next start then replays no log: restart time does not grow with traffic.
-    node.storage.flush_memtables().context("flushing memtables")?;
-    tracing::info!(
-        elapsed_ms = began.elapsed().as_millis() as u64,
-        "shutdown: storage synced and flushed; exiting"
-    );
+    // The next start then replays no log: restart time does not grow with traffic. A flush
+    // that fails (a full disk) loses nothing: the synced log is replayed instead.
+    let elapsed_ms = began.elapsed().as_millis() as u64;
+    match node.storage.flush_memtables() {
+        Ok(()) => tracing::info!(elapsed_ms, "shutdown: storage synced and flushed; exiting"),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "shutdown: storage synced; flushing memtables failed (the next start replays the log); exiting"
+        ),
+    }
     actix_rt::System::current().stop();
     Ok(())
 }
@@ -187,36 +201,70 @@ fn build_info() -> BuildInfo {
     BuildInfo { version: env!("CARGO_PKG_VERSION").into(), commit: env!("SWITCHBOARD_COMMIT").into() }
 }
 
-async fn shutdown_signal() {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct ShutdownSignal {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<ShutdownSignal> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        Ok(ShutdownSignal { terminate, interrupt })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
     }
 }
 
-/// Paths a start created that did not exist before, removed again if the start fails.
+/// Paths this start created, removed again if the start fails. Directories are claimed
+/// with `create_dir` (which fails if the path exists), so a directory another process
+/// created at the same moment is never counted as ours.
 #[derive(Default)]
 struct Created {
     paths: Vec<PathBuf>,
 }
 
 impl Created {
-    /// Remember `path` if it does not exist yet (something is about to create it).
+    /// Remember the file `path` if it does not exist yet (this start is about to write it).
     fn note(&mut self, path: &Path) {
         if !path.exists() {
             self.paths.push(path.to_path_buf());
         }
     }
 
-    /// `create_dir_all`, remembering the topmost directory it created.
-    fn create_dir_all(&mut self, dir: &Path) -> std::io::Result<()> {
-        let topmost = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).last();
-        if let Some(topmost) = topmost {
-            self.paths.push(topmost.to_path_buf());
+    /// Create `dir` if nothing is at that path, remembering it; anything already there is
+    /// left to whoever opens it next.
+    fn claim_dir(&mut self, dir: &Path) -> std::io::Result<()> {
+        match std::fs::create_dir(dir) {
+            Ok(()) => {
+                self.paths.push(dir.to_path_buf());
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
         }
-        std::fs::create_dir_all(dir)
+    }
+
+    /// Create `dir` and its missing parents, remembering each directory this call created.
+    fn create_dir_all(&mut self, dir: &Path) -> std::io::Result<()> {
+        let mut missing: Vec<&Path> =
+            dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.is_dir()).collect();
+        missing.reverse();
+        for path in missing {
+            match std::fs::create_dir(path) {
+                Ok(()) => self.paths.push(path.to_path_buf()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Remove, newest first, what this start created.

@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// before they are cut, in ms [default: 10000].
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_MS")]
     pub shutdown_grace_ms: Option<u64>,
+    /// On SIGTERM/SIGINT, how long readiness fails while the server still serves and
+    /// accepts, before the drain begins: at least a load balancer's health-check interval
+    /// times its failure threshold [default: 0].
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DELAY_MS")]
+    pub shutdown_delay_ms: Option<u64>,
     /// Directory for RocksDB checkpoints made by `switchboard backup create`
     /// [default: <data-dir>/backups].
     #[arg(long, env = "SWITCHBOARD_BACKUP_DIR")]
@@ -114,7 +119,23 @@ struct FileSettings {
     log: Option<String>,
     log_format: Option<LogFormat>,
     shutdown_grace_ms: Option<u64>,
+    shutdown_delay_ms: Option<u64>,
     backup_dir: Option<PathBuf>,
+}
+
+/// Parse the TOML settings. The error names the line and column but never quotes the
+/// file: a mistyped key could be next to a secret (`admin_token`), and start-up errors go
+/// to the journal.
+fn parse_file(text: &str) -> anyhow::Result<FileSettings> {
+    toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!(" at line {line}, column {column}")
+        });
+        anyhow::anyhow!("{}{}", e.message().trim_end(), at.unwrap_or_default())
+    })
 }
 
 /// Resolved settings.
@@ -127,6 +148,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// How long a drain may take before the remaining connections are cut.
     pub shutdown_grace: Duration,
+    /// How long readiness fails before the drain begins.
+    pub shutdown_delay: Duration,
     pub storage: StorageConfig,
     pub engine: EngineConfig,
     pub gateway: GatewayConfig,
@@ -139,8 +162,7 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading the settings file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("parsing the settings file {}", path.display()))?
+                parse_file(&text).with_context(|| format!("parsing the settings file {}", path.display()))?
             }
             None => FileSettings::default(),
         };
@@ -190,6 +212,11 @@ impl Settings {
             shutdown_grace_ms <= SHUTDOWN_GRACE_MS_MAX,
             "shutdown_grace_ms must be at most {SHUTDOWN_GRACE_MS_MAX}"
         );
+        let shutdown_delay_ms = args.shutdown_delay_ms.or(file.shutdown_delay_ms).unwrap_or(0);
+        anyhow::ensure!(
+            shutdown_delay_ms <= SHUTDOWN_GRACE_MS_MAX,
+            "shutdown_delay_ms must be at most {SHUTDOWN_GRACE_MS_MAX}"
+        );
         let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let backup_dir = args.backup_dir.or(file.backup_dir).unwrap_or_else(|| data_dir.join("backups"));
         gateway.backup_dir = Some(backup_dir);
@@ -204,6 +231,7 @@ impl Settings {
                 .unwrap_or_else(|| "info".into()),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             shutdown_grace: Duration::from_millis(shutdown_grace_ms),
+            shutdown_delay: Duration::from_millis(shutdown_delay_ms),
             storage: StorageConfig { durability, ..StorageConfig::default() },
             engine,
             gateway,
@@ -227,15 +255,16 @@ mod tests {
         Settings::resolve(command.args).unwrap()
     }
 
+    /// Everything but `log`, whose default comes from `RUST_LOG` when that is set.
     fn summary(s: &Settings) -> String {
         format!(
-            "{:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
             s.data_dir,
             s.quic_identity,
             s.admin_token,
-            s.log,
             s.log_format,
             s.shutdown_grace,
+            s.shutdown_delay,
             s.storage,
             s.engine,
             s.gateway
@@ -245,7 +274,20 @@ mod tests {
     #[test]
     fn the_example_settings_file_loads_and_states_exactly_the_defaults() {
         let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/switchboard.toml");
-        assert_eq!(summary(&resolve(&["--config", example])), summary(&resolve(&[])));
+        let from_file = resolve(&["--config", example]);
+        assert_eq!(summary(&from_file), summary(&resolve(&[])));
+        assert_eq!(from_file.log, "info");
+    }
+
+    #[test]
+    fn a_settings_file_error_names_the_place_but_never_quotes_the_file() {
+        let error = parse_file("admin_tokn = \"s3cret-value\"\n").unwrap_err().to_string();
+        assert!(error.contains("unknown field `admin_tokn`"), "{error}");
+        assert!(error.contains("line 1, column 1"), "{error}");
+        assert!(!error.contains("s3cret-value"), "{error}");
+        let error = parse_file("log = \"info\"\nthis is = = broken\n").unwrap_err().to_string();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(!error.contains("broken"), "{error}");
     }
 
     #[test]

@@ -38,7 +38,8 @@ async fn log_eventually(server: &TestServer, needle: &str, count: usize) {
 
 #[tokio::test]
 async fn json_logs_record_connections_failures_and_admin_actions_and_never_a_token() {
-    let mut server = TestServer::start_logged(&["--log", "info", "--log-format", "json"]);
+    // At debug: every library's debug lines, and the session lifecycle, are checked too.
+    let mut server = TestServer::start_logged(&["--log", "debug", "--log-format", "json"]);
     let admin_token = server.admin_token();
     let shown = server.stdout_lines().iter().filter(|l| l.contains(&admin_token)).count();
     assert_eq!(shown, 1, "the generated admin token is printed once on stdout");
@@ -121,15 +122,21 @@ async fn human_logs_have_no_colour_off_a_terminal() {
 async fn authentication_failures_are_counted_always_but_logged_at_a_bounded_rate() {
     let mut server = TestServer::start_logged(&["--log", "info", "--log-format", "json"]);
     let intruder = server.connect(Encoding::MsgPack).await;
+    let began = Instant::now();
     for i in 0..200 {
         let reply = intruder.request(Request::Auth { token: format!("guess-{i}") }).await.unwrap();
         assert_eq!(error_code(&reply), ErrorCode::BadToken);
     }
     let metrics = scrape(&server).await;
     assert_eq!(sample(&metrics, "switchboard_auth_failures_total"), Some(200.0));
+    let elapsed_s = began.elapsed().as_secs() as usize;
     server.terminate();
     let logged = server.log().matches("authentication failed").count();
-    assert!((1..200).contains(&logged), "200 failures, {logged} lines: the log is rate-limited");
+    let bound = 5 * (elapsed_s + 2);
+    assert!(
+        logged >= 1 && logged <= bound,
+        "200 failures in {elapsed_s} s, {logged} lines (at most {bound})"
+    );
 }
 
 #[tokio::test]
@@ -153,7 +160,6 @@ async fn sigterm_drains_clients_mid_stream_lose_nothing_acknowledged_and_see_100
         tasks.push(tokio::spawn(send_until_killed(visitor, sid, acked, stop.clone())));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let signalled = Instant::now();
     server.signal_term();
     let shutting_down = wait_for(&mut agent, |f| match f {
         ServerFrame::Error { code: ErrorCode::ShuttingDown, message, .. } => Some(message.clone()),
@@ -171,7 +177,6 @@ async fn sigterm_drains_clients_mid_stream_lose_nothing_acknowledged_and_see_100
     }
     let exit = server.wait_exit();
     assert!(exit.success(), "a drained server exits 0: {exit:?}");
-    assert!(signalled.elapsed() < Duration::from_secs(10), "the drain stays within the grace period");
     let log = server.log();
     for step in ["shutdown: draining", "no longer accepting", "every connection closed", "storage synced"] {
         assert!(log.contains(step), "the log lacks {step:?}:\n{log}");
@@ -181,6 +186,12 @@ async fn sigterm_drains_clients_mid_stream_lose_nothing_acknowledged_and_see_100
     let agent = server.agent_with_token(&token).await;
     let acked = check_acknowledged(&agent, &sessions).await;
     assert!(acked > 100, "real traffic was acknowledged before the drain (got {acked})");
+    // Unlike after a kill -9, nothing was written that was not acknowledged: every request
+    // the server had read was answered before the close.
+    for (sid, acked) in &sessions {
+        let stored = transcript(&agent, *sid).await.len();
+        assert_eq!(stored, acked.lock().unwrap().len(), "session {sid}: stored = acknowledged");
+    }
 }
 
 /// `GET /metrics` as text.
@@ -382,4 +393,27 @@ async fn a_checkpoint_restores_into_a_new_data_directory() {
     let agent = server.agent_with_token(&token).await;
     let texts: Vec<String> = transcript(&agent, sid).await.into_iter().map(|(_, t)| t).collect();
     assert_eq!(texts, ["before the backup"], "the checkpoint holds what was written before it");
+}
+
+#[tokio::test]
+async fn with_a_shutdown_delay_readiness_fails_while_new_connections_are_still_served() {
+    let mut server = TestServer::start_with(&["--shutdown-delay-ms", "1500"]);
+    let url = format!("{}/readyz", server.http_url());
+    server.signal_term();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // A new client (a new connection) each time: the listener still accepts.
+        let response = reqwest::Client::new().get(&url).send().await.expect("still accepting");
+        if response.status() == 503 {
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert!(body["reason"].as_str().unwrap().contains("draining"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "readiness never failed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // During the delay a visitor can still start a chat.
+    let (_visitor, sid, _) = server.visitor("Late", Some("still there?")).await;
+    assert!(sid > 0);
+    assert!(server.wait_exit().success());
 }

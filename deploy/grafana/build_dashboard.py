@@ -253,12 +253,12 @@ def build():
     d.add(timeseries(
         "Delayed write rate",
         "The rate RocksDB limits writes to while it delays them (0 when not delaying).",
-        [(gauge("switchboard_rocksdb_delayed_write_rate_bytes"), "{{instance}}")],
+        [(gauge("switchboard_rocksdb_delayed_write_rate_bytes_per_second"), "{{instance}}")],
         unit="Bps"))
     d.add(timeseries(
         "Time stalled",
         "Share of time writes spent stalled by RocksDB (seconds stalled per second).",
-        [(rate("switchboard_rocksdb_stall_seconds_total"), "{{instance}}")],
+        [(rate("switchboard_rocksdb_stall_microseconds_total") + " / 1e6", "{{instance}}")],
         unit="percentunit"))
     d.add(timeseries(
         "Running compactions",

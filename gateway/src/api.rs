@@ -19,8 +19,9 @@ use warp::{Filter, Rejection};
 
 use crate::audit::{self, Credential};
 use crate::drain::Drain;
+use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::{health, GatewayConfig};
+use crate::GatewayConfig;
 
 /// The client's address, put into every request's extensions by the server.
 #[derive(Debug, Clone, Copy)]
@@ -69,24 +70,26 @@ pub fn routes(
     drain: Drain,
     config: Arc<GatewayConfig>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let health = warp::path!("healthz")
+    let live = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
-    let (ready_engine, ready_drain) = (engine.clone(), drain.clone());
+    let health = Health::new(engine.clone(), drain);
+    let ready_health = health.clone();
     let ready = warp::path!("readyz").and(warp::get()).then(move || {
-        let (engine, drain) = (ready_engine.clone(), ready_drain.clone());
-        async move { readiness(&engine, &drain).await }
+        let health = ready_health.clone();
+        async move { readiness(&health).await }
     });
     let metrics_engine = engine.clone();
     let metrics_route = warp::path!("metrics").and(warp::get()).then(move || {
-        let (engine, drain, metrics) = (metrics_engine.clone(), drain.clone(), metrics.clone());
+        let (engine, health, metrics) = (metrics_engine.clone(), health.clone(), metrics.clone());
         async move {
             match engine.storage_stats() {
                 Ok(stats) => crate::metrics::publish_storage(&stats),
                 Err(e) => tracing::warn!(error = %e, "reading RocksDB's properties failed"),
             }
-            // Readiness is what alerts watch: measure it at each scrape.
-            let _ = health::readiness(&engine, &drain).await;
+            // Readiness is what alerts watch: measured (or the last second's verdict) at each
+            // scrape.
+            let _ = health.readiness().await;
             let text = metrics.render();
             warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4").into_response()
         }
@@ -110,8 +113,7 @@ pub fn routes(
         .and(warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX))
         .and(warp::body::bytes())
         .and_then(move |admin: Admin, body: bytes::Bytes| create_checkpoint(admin, backup_dir.clone(), body));
-    health
-        .or(ready)
+    live.or(ready)
         .unify()
         .or(metrics_route)
         .unify()
@@ -125,8 +127,8 @@ pub fn routes(
         .unify()
 }
 
-async fn readiness(engine: &Engine, drain: &Drain) -> Response {
-    let (status, body) = match health::readiness(engine, drain).await {
+async fn readiness(health: &Health) -> Response {
+    let (status, body) = match health.readiness().await {
         Ok(()) => (StatusCode::OK, Readiness { status: "ready".into(), reason: None }),
         Err(reason) => {
             (StatusCode::SERVICE_UNAVAILABLE, Readiness { status: "not_ready".into(), reason: Some(reason) })

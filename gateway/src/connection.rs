@@ -46,6 +46,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Close code for a connection that stayed anonymous too long (private-use range).
 pub const CLOSE_ANONYMOUS_TIMEOUT: u16 = 4001;
 
+/// WebSocket's normal closure, as logged for a client that left cleanly.
+pub const CLOSE_NORMAL: u16 = 1000;
+
+/// The close code logged for a connection that ended without a close (RFC 6455's 1006,
+/// never sent on the wire).
+pub const CLOSE_ABNORMAL: u16 = 1006;
+
 /// Close code (QUIC application error code) when the client stopped reading its stream
 /// (STOP_SENDING): replies could never reach it, so the connection is closed at once
 /// rather than holding a connection slot.
@@ -72,6 +79,9 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Every transport, for exporting their series from the start.
+    pub const ALL: [Transport; 2] = [Transport::WebSocket, Transport::Quic];
+
     /// `ws` or `quic`: the label in logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -83,7 +93,7 @@ impl Transport {
     /// The code of a normal close: WebSocket's 1000, QUIC's application code 0.
     pub fn normal_close_code(self) -> u16 {
         match self {
-            Transport::WebSocket => 1000,
+            Transport::WebSocket => CLOSE_NORMAL,
             Transport::Quic => crate::quic::CLOSE_NORMAL as u16,
         }
     }
@@ -156,6 +166,8 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     let mut conn = Conn::new(engine.clone(), outbox, config.clone(), peer);
     let mut reading = true;
     let mut draining = false;
+    // The socket failed under us (reset, broken pipe): logged as 1006, not as a clean close.
+    let mut lost = false;
     // One timer, boxed so an identified, idle connection holds none: first the anonymous
     // deadline, later (once the client stops sending) the drain deadline.
     let mut deadline: Option<Pin<Box<Sleep>>> = Some(Box::pin(tokio::time::sleep(anonymous_timeout)));
@@ -246,7 +258,10 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
             }
             driven = sink.drive() => match driven {
                 Ok(()) => {}
-                Err(SinkError::Broken) => break,
+                Err(SinkError::Broken) => {
+                    lost = true;
+                    break;
+                }
                 Err(SinkError::Stopped) => {
                     let reason = "stream stopped by the client".to_string();
                     closing = fail(ErrorCode::MalformedFrame, CLOSE_STREAM_STOPPED, reason);
@@ -264,6 +279,7 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     drop(conn);
     let (close_code, reason) = match &closing {
         Some(closing) => (closing.code, closing.reason.clone()),
+        None if lost => (CLOSE_ABNORMAL, "connection lost".to_string()),
         None => (link.transport.normal_close_code(), "client left".to_string()),
     };
     // Boxed: closing happens once, and its state should not widen every connection.

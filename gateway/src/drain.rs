@@ -1,10 +1,11 @@
-//! Graceful drain: on shutdown every protocol connection stops reading new requests, waits
-//! for the answers to those in flight (durable writes, normally milliseconds), sends them,
-//! then closes with [`CLOSE_GOING_AWAY`] and a `shutting_down` error telling the client to
-//! resume elsewhere. The server waits for the connections to be gone, up to its grace
-//! period, before it syncs storage and exits.
+//! Graceful drain: on shutdown readiness fails first ([`Drain::announce`]); then every
+//! protocol connection stops reading new requests, waits for the answers to those in flight
+//! (durable writes, normally milliseconds), sends them, then closes with
+//! [`CLOSE_GOING_AWAY`] and a `shutting_down` error telling the client to resume elsewhere.
+//! The server waits for the connections, and for HTTP requests in progress, to be gone, up
+//! to its grace period, before it syncs storage and exits.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
@@ -24,6 +25,8 @@ pub struct Drain {
 }
 
 struct Inner {
+    /// Readiness fails (set first, possibly a delay before `started`).
+    announced: AtomicBool,
     started: watch::Sender<bool>,
     live: AtomicUsize,
     idle: Notify,
@@ -39,32 +42,45 @@ impl Drain {
     /// Not draining, no connections.
     pub fn new() -> Drain {
         let (started, _) = watch::channel(false);
-        Drain { inner: Arc::new(Inner { started, live: AtomicUsize::new(0), idle: Notify::new() }) }
+        let inner = Inner {
+            announced: AtomicBool::new(false),
+            started,
+            live: AtomicUsize::new(0),
+            idle: Notify::new(),
+        };
+        Drain { inner: Arc::new(inner) }
     }
 
-    /// Whether a drain has begun (readiness fails from then on).
+    /// Whether a drain was announced (readiness fails from then on).
     pub fn is_draining(&self) -> bool {
-        *self.inner.started.borrow()
+        self.inner.announced.load(Ordering::Acquire)
     }
 
-    /// Begin: every connection is told, and new ones should no longer be accepted.
-    pub fn start(&self) {
-        self.inner.started.send_replace(true);
+    /// Announce the drain: readiness fails, while everything else still serves (so load
+    /// balancers can notice before the listeners close).
+    pub fn announce(&self) {
+        self.inner.announced.store(true, Ordering::Release);
         metrics::gauge!("switchboard_draining").set(1.0);
     }
 
-    /// Register a live connection; the guard counts it until dropped.
+    /// Begin: every connection is told (announcing it too, if not yet done).
+    pub fn start(&self) {
+        self.announce();
+        self.inner.started.send_replace(true);
+    }
+
+    /// Register a live connection or HTTP request; the guard counts it until dropped.
     pub fn enter(&self) -> Live {
         self.inner.live.fetch_add(1, Ordering::AcqRel);
         Live { drain: self.clone(), signal: self.inner.started.subscribe() }
     }
 
-    /// Protocol connections open now.
+    /// Protocol connections open and HTTP requests in progress now.
     pub fn live(&self) -> usize {
         self.inner.live.load(Ordering::Acquire)
     }
 
-    /// Resolves once no protocol connection is open.
+    /// Resolves once no protocol connection is open and no HTTP request in progress.
     pub async fn idle(&self) {
         loop {
             let notified = self.inner.idle.notified();

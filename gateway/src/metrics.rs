@@ -98,9 +98,10 @@ pub fn publish_storage(stats: &StorageStats) {
     gauge!("switchboard_rocksdb_pending_compaction_bytes").set(stats.pending_compaction_bytes as f64);
     gauge!("switchboard_rocksdb_running_compactions").set(stats.running_compactions as f64);
     gauge!("switchboard_rocksdb_write_stopped").set(if stats.write_stopped { 1.0 } else { 0.0 });
-    gauge!("switchboard_rocksdb_delayed_write_rate_bytes").set(stats.delayed_write_rate_bytes as f64);
+    gauge!("switchboard_rocksdb_delayed_write_rate_bytes_per_second")
+        .set(stats.delayed_write_rate_bytes as f64);
     gauge!("switchboard_rocksdb_background_errors").set(stats.background_errors as f64);
-    metrics::counter!("switchboard_rocksdb_stall_seconds_total").absolute(stats.stall_micros / 1_000_000);
+    metrics::counter!("switchboard_rocksdb_stall_microseconds_total").absolute(stats.stall_micros);
 }
 
 /// The delivery-latency histogram, looked up once (it is recorded for every delivered
@@ -144,7 +145,10 @@ fn describe() {
         ("switchboard_session_actors_started_total", "Session actors started (lazily loaded from storage)."),
         ("switchboard_auth_failures_total", "Failed authentications (agent, session or admin tokens)."),
         ("switchboard_storage_write_errors_total", "Storage writes that failed (disk full, I/O error)."),
-        ("switchboard_rocksdb_stall_seconds_total", "Seconds RocksDB stalled writes (whole seconds)."),
+        (
+            "switchboard_rocksdb_stall_microseconds_total",
+            "Microseconds RocksDB stalled writes (delayed or stopped them).",
+        ),
     ];
     for (name, help) in counters {
         describe_counter!(name, help);
@@ -175,7 +179,7 @@ fn describe() {
     describe_gauge!("switchboard_connections", "Open client connections by transport.");
     describe_counter!("switchboard_connections_opened_total", "Client connections opened, by transport.");
     describe_counter!("switchboard_connections_closed_total", "Client connections closed, by transport.");
-    for transport in ["ws", "quic"] {
+    for transport in crate::connection::Transport::ALL.map(|t| t.as_str()) {
         metrics::gauge!("switchboard_connections", "transport" => transport).increment(0.0);
         metrics::counter!("switchboard_connections_opened_total", "transport" => transport).increment(0);
         metrics::counter!("switchboard_connections_closed_total", "transport" => transport).increment(0);
@@ -191,7 +195,7 @@ fn describe() {
         ("switchboard_rocksdb_running_compactions", "Compactions running."),
         ("switchboard_rocksdb_write_stopped", "1 while RocksDB stops writes."),
         (
-            "switchboard_rocksdb_delayed_write_rate_bytes",
+            "switchboard_rocksdb_delayed_write_rate_bytes_per_second",
             "Write rate allowed while RocksDB delays writes (0: not delayed).",
         ),
         ("switchboard_rocksdb_background_errors", "RocksDB background errors since start."),

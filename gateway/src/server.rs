@@ -120,12 +120,16 @@ impl Serving {
                     async move {
                         let (started, route) =
                             (Instant::now(), crate::metrics::route_label(request.uri().path()));
+                        // A request in progress holds the drain open (an agent being created
+                        // must get its token; a checkpoint must finish).
+                        let in_progress = drain.enter();
                         let response = if request.uri().path() == "/ws" {
                             ws::upgrade(request, engine, config, peer, drain, slot)
                         } else {
                             request.extensions_mut().insert(PeerAddr(peer));
                             routes.call(request).await?
                         };
+                        drop(in_progress);
                         crate::metrics::record_http(route, response.status().as_u16(), started.elapsed());
                         Ok::<_, Infallible>(response)
                     }

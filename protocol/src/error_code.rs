@@ -140,6 +140,49 @@ impl std::fmt::Display for ErrorCode {
 mod tests {
     use super::*;
 
+    /// A match without a wildcard: a new variant fails to compile here until it is given a
+    /// place, and the test below then fails until `ALL` lists it.
+    fn position(code: ErrorCode) -> usize {
+        use ErrorCode::*;
+        match code {
+            MalformedFrame => 0,
+            UnknownType => 1,
+            InvalidRequest => 2,
+            FrameTooLarge => 3,
+            InvalidUtf8 => 4,
+            TextTooLong => 5,
+            NotAuthenticated => 6,
+            BadToken => 7,
+            WrongRole => 8,
+            Forbidden => 9,
+            UnknownSession => 10,
+            AlreadyTaken => 11,
+            SessionClosed => 12,
+            NotYourSession => 13,
+            AgentAtCapacity => 14,
+            SessionFull => 15,
+            Overloaded => 16,
+            SessionUnavailable => 17,
+            SendQueueOverflow => 18,
+            StorageError => 19,
+            Internal => 20,
+            RateLimited => 21,
+            LimitReached => 22,
+            IdleTimeout => 23,
+            Unauthorized => 24,
+            NotFound => 25,
+            ShuttingDown => 26,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_code_once() {
+        for (i, &code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(position(code), i, "{code} out of place in ALL");
+        }
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::ShuttingDown) + 1);
+    }
+
     #[test]
     fn wire_name_matches_as_str() {
         for &code in ErrorCode::ALL {

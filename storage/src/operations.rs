@@ -157,6 +157,9 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(1);
         storage.probe(42, Box::new(move |result| drop(tx.send(result)))).unwrap();
         rx.recv().unwrap().unwrap();
-        assert_eq!(storage.meta(catalog::META_READINESS_PROBE).unwrap(), Some(42u64.to_be_bytes().to_vec()));
+        // Reopened (the writer joined, the database closed): the probe was on disk.
+        storage.close();
+        let reopened = Storage::open(dir.path(), &StorageConfig::default()).unwrap();
+        assert_eq!(reopened.meta(catalog::META_READINESS_PROBE).unwrap(), Some(42u64.to_be_bytes().to_vec()));
     }
 }
