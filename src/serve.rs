@@ -193,6 +193,7 @@ async fn drain(settings: &Settings, node: Node) -> anyhow::Result<()> {
             "shutdown: storage synced; flushing memtables failed (the next start replays the log); exiting"
         ),
     }
+    node.storage.stop_background_work();
     actix_rt::System::current().stop();
     Ok(())
 }

@@ -273,7 +273,7 @@ async fn readyz_answers_ready_and_healthz_is_liveness() {
 
 #[tokio::test]
 async fn readyz_fails_while_draining_on_a_kept_alive_connection() {
-    let mut server = TestServer::start_with(&["--shutdown-grace-ms", "3000"]);
+    let mut server = TestServer::start_logged(&["--shutdown-grace-ms", "3000", "--log", "info"]);
     let http = reqwest::Client::new();
     let url = format!("{}/readyz", server.http_url());
     assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
@@ -292,7 +292,8 @@ async fn readyz_fails_while_draining_on_a_kept_alive_connection() {
     assert_eq!(body["status"], "not_ready");
     assert!(body["reason"].as_str().unwrap().contains("draining"), "{body}");
     drop(stalled);
-    assert!(server.wait_exit().success());
+    let exit = server.wait_exit();
+    assert!(exit.success(), "{exit:?}:\n{}", server.log());
 }
 
 /// A raw WebSocket connection that authenticated as an agent and then never reads: its close cannot complete until the server gives up on it.

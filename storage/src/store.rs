@@ -116,6 +116,14 @@ impl Storage {
         Ok(())
     }
 
+    /// Stop RocksDB's background flushes and compactions and wait for the running ones: the
+    /// last step before the process exits, which otherwise may tear down RocksDB's static
+    /// state under a background thread (an abort, "pthread lock: Invalid argument"). Writes
+    /// already synced stay durable; the next open resumes compaction.
+    pub fn stop_background_work(&self) {
+        self.db.cancel_all_background_work(true);
+    }
+
     /// Drop this handle; if it is the last one, wait for the writer thread to finish the
     /// queued writes and release the database (so it can be reopened in the same process).
     pub fn close(self) {
