@@ -331,14 +331,16 @@ pub async fn send_until_killed(client: Client, sid: u64, acked: Acked, stop: Arc
     const MESSAGES_MAX: u64 = 9_000;
     let mut in_flight = VecDeque::new();
     let mut n = 0u64;
+    let mut closed = false;
     loop {
         // Bounded below the 10,000-message session limit.
-        while in_flight.len() < WINDOW && !stop.load(Ordering::Relaxed) && n < MESSAGES_MAX {
+        while !closed && in_flight.len() < WINDOW && !stop.load(Ordering::Relaxed) && n < MESSAGES_MAX {
             let id = format!("m{n}");
             n += 1;
             match client.send(say(sid, &id, &format!("text of {id}"))).await {
                 Ok((_, rx)) => in_flight.push_back((id, rx)),
-                Err(_) => return,
+                // Closed: still collect the answers that arrived before the close.
+                Err(_) => closed = true,
             }
         }
         let Some((id, rx)) = in_flight.pop_front() else { return };

@@ -6,11 +6,14 @@
 //! - [`pipeline::Pipeline`]: completes concurrent durable writes strictly in order.
 //! - [`queue::QueueView`]: the chat queue (waiting, active, recently closed), agent loads
 //!   and read markers.
+//! - [`routing::Router`]: fair assignment in one department: queue order, offers and their
+//!   timeouts, load-based choice, burst control, places in line, decisions with reasons.
 //! - [`restart::RestartBudget`]: how many actor restarts a window allows before escalating.
 
 pub mod pipeline;
 pub mod queue;
 pub mod restart;
+pub mod routing;
 pub mod session;
 pub mod types;
 
