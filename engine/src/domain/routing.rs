@@ -463,26 +463,40 @@ impl Router {
         self.decisions.push_back(decision);
     }
 
-    /// Offer (or assign) waiting chats, in order, while an eligible agent has room.
+    /// Offer (or assign) waiting chats, in order, while an eligible agent has room. The
+    /// eligible agents are found once per call (O(agents)) and kept current as this call
+    /// reserves their slots, so a dispatch costs O(agents + offers × eligible).
     fn dispatch(&mut self, now: u64, cap: &mut impl Capacity) -> Vec<Effect> {
         let mut effects = Vec::new();
-        if !self.config.automatic {
+        if !self.config.automatic || self.order.is_empty() {
             return effects;
         }
-        let pending: Vec<SessionId> =
-            self.order.iter().map(|k| k.session).filter(|s| self.waiting[s].offer.is_none()).collect();
-        for session in pending {
-            let Some((agent, candidates, skipped)) = self.choose(session, now, cap) else {
-                if !self.any_available(now, cap) {
-                    break; // nobody has room: later chats cannot be served either
+        let ids: Vec<AgentId> = self.agents.keys().copied().collect();
+        let mut eligible: Vec<AgentId> = ids.into_iter().filter(|a| self.eligible(*a, now, cap)).collect();
+        let mut cursor = None;
+        while !eligible.is_empty() {
+            let next = match cursor {
+                None => self.order.iter().next(),
+                Some(after) => {
+                    self.order.range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)).next()
                 }
-                continue;
             };
-            if !cap.try_reserve(agent) {
-                continue; // another department took the slot first; the next event retries
+            let Some(&key) = next else { break };
+            cursor = Some(key);
+            let session = key.session;
+            if self.waiting[&session].offer.is_some() {
+                continue;
             }
-            let state = self.agents.get_mut(&agent).expect("chosen agents are known");
-            state.recent.push_back(now);
+            let Some((agent, candidates, skipped)) = self.choose(session, &eligible, cap) else { continue };
+            if !cap.try_reserve(agent) {
+                // Another department took the slot first; the next event retries.
+                eligible.retain(|a| *a != agent);
+                continue;
+            }
+            self.agents.get_mut(&agent).expect("chosen agents are known").recent.push_back(now);
+            if !self.eligible(agent, now, cap) {
+                eligible.retain(|a| *a != agent);
+            }
             if self.config.auto_accept {
                 let waiting = self.waiting.remove(&session).expect("pending chats wait");
                 self.order.remove(&waiting.key);
@@ -501,12 +515,6 @@ impl Router {
         effects
     }
 
-    /// Whether any agent could take a chat now (ignoring skips).
-    fn any_available(&mut self, now: u64, cap: &impl Capacity) -> bool {
-        let ids: Vec<AgentId> = self.agents.keys().copied().collect();
-        ids.into_iter().any(|a| self.eligible(a, now, cap))
-    }
-
     fn eligible(&mut self, agent: AgentId, now: u64, cap: &impl Capacity) -> bool {
         let window = self.config.ramp_window_ms;
         let ramp_max = self.config.ramp_max as usize;
@@ -518,36 +526,36 @@ impl Router {
         state.presence == Presence::Online && held < max && state.recent.len() < ramp_max
     }
 
-    /// The best eligible agent for `session`: lowest load ratio, then longest idle, then
-    /// lowest id. When every eligible agent let this chat pass, the skips are forgotten and
-    /// it goes round again (a chat is never stranded).
+    /// The best of the `eligible` agents for `session`: lowest load ratio, then longest
+    /// idle, then lowest id. When every eligible agent let this chat pass, the skips are
+    /// forgotten and it goes round again (a chat is never stranded).
     fn choose(
         &mut self,
         session: SessionId,
-        now: u64,
+        eligible: &[AgentId],
         cap: &impl Capacity,
     ) -> Option<(AgentId, usize, HashSet<AgentId>)> {
-        let ids: Vec<AgentId> = self.agents.keys().copied().collect();
-        let eligible: Vec<AgentId> = ids.into_iter().filter(|a| self.eligible(*a, now, cap)).collect();
-        if eligible.is_empty() {
-            return None;
-        }
         let waiting = self.waiting.get_mut(&session)?;
-        if eligible.iter().all(|a| waiting.skipped.contains(a)) {
+        if !waiting.skipped.is_empty() && eligible.iter().all(|a| waiting.skipped.contains(a)) {
             waiting.skipped.clear();
         }
-        let skipped = waiting.skipped.clone();
-        let candidates: Vec<AgentId> = eligible.into_iter().filter(|a| !skipped.contains(a)).collect();
-        let best = candidates.iter().copied().min_by(|a, b| {
-            let (ha, ma) = cap.load(*a);
-            let (hb, mb) = cap.load(*b);
-            // ha/ma < hb/mb  ⇔  ha·mb < hb·ma (capacities are at least 1).
-            let by_load = (u64::from(ha) * u64::from(mb.max(1))).cmp(&(u64::from(hb) * u64::from(ma.max(1))));
-            let idle = |x: AgentId| self.agents[&x].last_assigned_ms;
-            // Never assigned (None) counts as idle the longest.
-            by_load.then_with(|| idle(*a).cmp(&idle(*b))).then_with(|| a.cmp(b))
-        })?;
-        Some((best, candidates.len(), skipped))
+        let skipped = &waiting.skipped;
+        let agents = &self.agents;
+        let mut candidates = 0;
+        let best =
+            eligible.iter().copied().filter(|a| !skipped.contains(a)).inspect(|_| candidates += 1).min_by(
+                |a, b| {
+                    let (ha, ma) = cap.load(*a);
+                    let (hb, mb) = cap.load(*b);
+                    // ha/ma < hb/mb  ⇔  ha·mb < hb·ma (capacities are at least 1).
+                    let by_load =
+                        (u64::from(ha) * u64::from(mb.max(1))).cmp(&(u64::from(hb) * u64::from(ma.max(1))));
+                    let idle = |x: AgentId| agents[&x].last_assigned_ms;
+                    // Never assigned (None) counts as idle the longest.
+                    by_load.then_with(|| idle(*a).cmp(&idle(*b))).then_with(|| a.cmp(b))
+                },
+            )?;
+        Some((best, candidates, skipped.clone()))
     }
 }
 
