@@ -49,6 +49,7 @@ fn bench(c: &mut Criterion) {
                 page_url: None,
                 first_message: None,
                 client_msg_id: None,
+                department: None,
             })
             .await
             .unwrap()

@@ -129,7 +129,7 @@ fn main() {
         let effects = match event {
             Event::Arrive(s) => {
                 enqueued_at.insert(s, now);
-                router.enqueue(s, (s % 7 == 0) as i64, now, &mut loads)
+                router.enqueue(s, (s % 7 == 0) as i64, now, now, &mut loads)
             }
             Event::Respond(s, a) => {
                 // 5 % decline; the rest accept (offers left to expire are never answered).

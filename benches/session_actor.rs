@@ -39,7 +39,14 @@ fn bench(c: &mut Criterion) {
             for _ in 0..sessions {
                 let (outbox, inbox) = Outbox::channel(engine.next_conn_id(), 16, 16);
                 inboxes.push(inbox);
-                let chat = system.block_on(engine.start_chat(Visitor::default(), None, outbox)).unwrap();
+                let chat = system
+                    .block_on(engine.start_chat(
+                        Visitor::default(),
+                        switchboard_engine::DEFAULT_DEPARTMENT,
+                        None,
+                        outbox,
+                    ))
+                    .unwrap();
                 ids.push(chat.session.meta.id);
             }
             // The poster's queue: room for a whole iteration's answers.

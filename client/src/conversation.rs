@@ -66,6 +66,7 @@ impl Conversation {
             page_url: None,
             first_message: None,
             client_msg_id: None,
+            department: None,
         };
         match client.call(request).await? {
             ServerFrame::ChatStarted { session_token, session, .. } => {

@@ -64,6 +64,10 @@ pub(crate) struct Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.hub.queue().release(self.agent);
+        // A slot that did not become a chat is free again: departments may offer it.
+        for actor in self.hub.routing.of_agent(self.agent) {
+            actor.do_send(crate::routing::queue_actor::QueueMsg::CapacityChanged);
+        }
     }
 }
 
@@ -77,6 +81,12 @@ pub(crate) struct Reply {
 impl Reply {
     pub(crate) fn new(to: ReplyTo, hold: Option<Reservation>) -> Reply {
         Reply { to: Some(to), hold }
+    }
+
+    /// A reply nobody waits for that holds a reservation until the command is answered
+    /// (an automatic assignment).
+    pub(crate) fn holding(hold: Reservation) -> Reply {
+        Reply { to: None, hold: Some(hold) }
     }
 
     /// A reply nobody waits for (the engine's own commands).

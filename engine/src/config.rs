@@ -43,6 +43,11 @@ pub struct EngineConfig {
     pub restarts_max: usize,
     /// … within this window; one more quarantines the session.
     pub restart_window_ms: u64,
+    /// An agent whose last connection dropped stays routable this long (a network blip,
+    /// a page reload) before it counts as offline and its offers go to others.
+    pub presence_grace_ms: u64,
+    /// Requests a department's queue actor holds before `overloaded`.
+    pub queue_mailbox: usize,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +67,8 @@ impl Default for EngineConfig {
             session_idle_ms: 5 * 60 * 1000,
             restarts_max: 3,
             restart_window_ms: 60_000,
+            presence_grace_ms: 30_000,
+            queue_mailbox: 1024,
         }
     }
 }

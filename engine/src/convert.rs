@@ -22,6 +22,8 @@ pub fn session_record(meta: &SessionMeta) -> SessionRecord {
         created_at_ms: meta.created_at_ms,
         accepted_at_ms: meta.accepted_at_ms,
         closed_at_ms: meta.closed_at_ms,
+        department_id: Some(meta.department_id),
+        priority: meta.priority,
     }
 }
 
@@ -44,6 +46,8 @@ pub fn session_meta(record: SessionRecord) -> SessionMeta {
         created_at_ms: record.created_at_ms,
         accepted_at_ms: record.accepted_at_ms,
         closed_at_ms: record.closed_at_ms,
+        department_id: record.department_id.unwrap_or(DEFAULT_DEPARTMENT),
+        priority: record.priority,
     }
 }
 
@@ -96,6 +100,8 @@ mod tests {
             created_at_ms: 1,
             accepted_at_ms: Some(2),
             closed_at_ms: None,
+            department_id: DEFAULT_DEPARTMENT,
+            priority: 0,
         };
         assert_eq!(session_meta(session_record(&meta)), meta);
         let message = ChatMessage {

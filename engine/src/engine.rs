@@ -10,12 +10,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use actix::dev::SendError;
 use switchboard_storage::{catalog, AgentRecord, Batch, Storage};
 use tokio::sync::oneshot;
 
-use crate::actor::registry::Registry;
-use crate::actor::session::{Command, CommandKind, Subscriber};
+use crate::actor::registry::{self, Registry};
+use crate::actor::session::{CommandKind, Subscriber};
 use crate::answer::{Reply, ReplyTo, Reservation};
 use crate::domain::session::SessionError;
 use crate::domain::types::*;
@@ -63,6 +62,7 @@ impl Engine {
         for record in storage.agents()? {
             hub.directory.insert(record.id, profile(record));
         }
+        crate::routing::facade::load_departments(&hub)?;
         load_queue(&hub, &storage)?;
         let admin =
             storage.meta(catalog::META_ADMIN_TOKEN_HASH)?.map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -143,6 +143,7 @@ impl Engine {
         self.write(batch).await?;
         let profile = profile(record);
         self.hub.directory.insert(id, profile.clone());
+        self.join_default(id).await?;
         Ok((profile, auth::token(&id.to_string(), &secret)))
     }
 
@@ -184,6 +185,7 @@ impl Engine {
     /// An authenticated agent connection: it now hears queue events.
     pub fn agent_online(&self, agent: AgentId, outbox: Outbox) {
         self.hub.agent_online(agent, outbox);
+        self.set_presence(agent, crate::domain::routing::Presence::Online);
     }
 
     /// A connection closed: stop delivering queue events to it. (Session actors drop closed
@@ -214,6 +216,7 @@ impl Engine {
     pub async fn start_chat(
         &self,
         visitor: Visitor,
+        department_id: DepartmentId,
         first_message: Option<(String, String)>,
         outbox: Outbox,
     ) -> Result<StartedChat, EngineError> {
@@ -235,6 +238,8 @@ impl Engine {
             created_at_ms: now,
             accepted_at_ms: None,
             closed_at_ms: None,
+            department_id,
+            priority: 0,
         };
         let first = first_message.map(|(client_msg_id, text)| ChatMessage {
             seq: 1,
@@ -250,6 +255,8 @@ impl Engine {
         }
         self.write(batch).await?;
         let session = SessionSnapshot { meta, last_seq: first.as_ref().map_or(0, |m| m.seq) };
+        // Before it is queued: the visitor hears its first place in line.
+        self.hub.follow_visitor(id, outbox.clone());
         self.hub.session_created(&session);
         metrics::counter!("switchboard_sessions_started_total").increment(1);
         tracing::debug!(target: "session", session = id, "session started (waiting)");
@@ -337,6 +344,11 @@ impl Engine {
         reply: ReplyTo,
     ) -> Result<(), EngineError> {
         let subscriber = Subscriber { who, outbox: reply.outbox.clone() };
+        if who == Participant::Visitor
+            && self.hub.queue().get(session).is_some_and(|s| s.meta.state == State::Waiting)
+        {
+            self.hub.follow_visitor(session, reply.outbox.clone());
+        }
         self.command(session, CommandKind::Attach { subscriber, after_seq }, Reply::new(reply, None)).await
     }
 
@@ -403,40 +415,16 @@ impl Engine {
     }
 
     /// Write a batch through group commit and wait until it is durable.
-    async fn write(&self, batch: Batch) -> Result<(), EngineError> {
+    pub(crate) async fn write(&self, batch: Batch) -> Result<(), EngineError> {
         let (tx, rx) = oneshot::channel();
         self.hub.storage.submit(batch, Box::new(move |result| drop(tx.send(result))))?;
         rx.await.map_err(|_| EngineError::Internal("storage writer stopped".into()))??;
         Ok(())
     }
 
-    /// Hand a command to the session's actor (starting it if needed); resolves once the
-    /// actor's mailbox has taken it. On an error returned here the reply is cancelled: the
-    /// caller answers with the error itself.
+    /// Hand a command to the session's actor (see [`registry::command`]).
     async fn command(&self, session: SessionId, kind: CommandKind, reply: Reply) -> Result<(), EngineError> {
-        let mut command = Command { kind, reply };
-        // One retry covers an actor that stopped (idle) between lookup and send.
-        for _ in 0..2 {
-            let addr = match self.hub.registry.addr(&self.hub, session).await {
-                Ok(addr) => addr,
-                Err(e) => {
-                    command.reply.cancel();
-                    return Err(e);
-                }
-            };
-            // Enqueue without waiting for the actor to run: a connection pipelines. Order is
-            // kept because the caller awaits this before sending its next command.
-            match addr.try_send(command) {
-                Ok(()) => return Ok(()),
-                // The mailbox is full: wait for room, which pushes back on this caller. If
-                // the actor stops meanwhile, the command is dropped with its mailbox and its
-                // reply answers `internal` by itself.
-                Err(SendError::Full(back)) => return Ok(addr.send(back).await.unwrap_or(())),
-                Err(SendError::Closed(back)) => command = back,
-            }
-        }
-        command.reply.cancel();
-        Err(EngineError::Internal(format!("session {session} actor unavailable")))
+        registry::command(&self.hub, session, kind, reply).await
     }
 }
 
@@ -455,14 +443,26 @@ fn load_queue(hub: &Hub, storage: &Storage) -> Result<(), EngineError> {
     let mut closed = storage.recently_closed(hub.config.closed_listed_max)?;
     closed.reverse();
     sessions.extend(closed);
-    let mut queue = hub.queue();
-    for record in sessions {
-        let id = record.id;
-        let last_seq = storage.last_seq(id)?;
-        queue.upsert(SessionSnapshot { meta: convert::session_meta(record), last_seq });
-        for (agent, seq) in storage.read_markers(id)? {
-            queue.mark_read(id, agent, seq);
+    let mut waiting = Vec::new();
+    {
+        let mut queue = hub.queue();
+        for record in sessions {
+            let id = record.id;
+            let last_seq = storage.last_seq(id)?;
+            let snapshot = SessionSnapshot { meta: convert::session_meta(record), last_seq };
+            if snapshot.meta.state == State::Waiting {
+                waiting.push(snapshot.clone());
+            }
+            queue.upsert(snapshot);
+            for (agent, seq) in storage.read_markers(id)? {
+                queue.mark_read(id, agent, seq);
+            }
         }
+    }
+    // Back in their departments' queues, in their original order (enqueue time is the
+    // restart's, so a waiting chat keeps its place relative to the others).
+    for snapshot in &waiting {
+        hub.enqueue(snapshot);
     }
     Ok(())
 }

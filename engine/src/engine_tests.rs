@@ -57,7 +57,7 @@ async fn post(engine: &Engine, session: SessionId, id: &str, text: &str) -> Resu
 async fn a_panic_restarts_the_session_from_storage_without_losing_acknowledged_messages() {
     let f = fixture(EngineConfig { arbiters: 1, ..EngineConfig::default() });
     let (visitor, _inbox) = outbox(&f.engine);
-    let chat = f.engine.start_chat(Visitor::default(), None, visitor).await.unwrap();
+    let chat = f.engine.start_chat(Visitor::default(), DEFAULT_DEPARTMENT, None, visitor).await.unwrap();
     let id = chat.session.meta.id;
     assert_eq!(post(&f.engine, id, "a", "one").await.unwrap().seq, 1);
 
@@ -78,7 +78,14 @@ async fn repeated_panics_escalate_to_quarantine_instead_of_looping() {
     let config = EngineConfig { arbiters: 1, restarts_max: 2, ..EngineConfig::default() };
     let f = fixture(config);
     let (visitor, _inbox) = outbox(&f.engine);
-    let id = f.engine.start_chat(Visitor::default(), None, visitor).await.unwrap().session.meta.id;
+    let id = f
+        .engine
+        .start_chat(Visitor::default(), DEFAULT_DEPARTMENT, None, visitor)
+        .await
+        .unwrap()
+        .session
+        .meta
+        .id;
     for i in 0..3 {
         let err = post(&f.engine, id, &format!("p{i}"), PANIC_TEXT).await.unwrap_err();
         assert!(matches!(err, EngineError::Internal(_)), "{err:?}");
@@ -88,7 +95,14 @@ async fn repeated_panics_escalate_to_quarantine_instead_of_looping() {
 
     // Other sessions are unaffected.
     let (other, _inbox2) = outbox(&f.engine);
-    let other_id = f.engine.start_chat(Visitor::default(), None, other).await.unwrap().session.meta.id;
+    let other_id = f
+        .engine
+        .start_chat(Visitor::default(), DEFAULT_DEPARTMENT, None, other)
+        .await
+        .unwrap()
+        .session
+        .meta
+        .id;
     assert_eq!(post(&f.engine, other_id, "x", "fine").await.unwrap().seq, 1);
 }
 
@@ -96,7 +110,14 @@ async fn repeated_panics_escalate_to_quarantine_instead_of_looping() {
 async fn pipelined_posts_are_acknowledged_and_delivered_in_order() {
     let f = fixture(EngineConfig::default());
     let (visitor, _visitor_inbox) = outbox(&f.engine);
-    let id = f.engine.start_chat(Visitor::default(), None, visitor).await.unwrap().session.meta.id;
+    let id = f
+        .engine
+        .start_chat(Visitor::default(), DEFAULT_DEPARTMENT, None, visitor)
+        .await
+        .unwrap()
+        .session
+        .meta
+        .id;
     let (agent, _) = f.engine.create_agent("Ann".into(), 5).await.unwrap();
     let (agent_box, mut agent_inbox) = outbox(&f.engine);
     f.engine.accept(agent.id, id, ReplyTo { outbox: agent_box, req: 1 }).await.unwrap();
@@ -130,7 +151,15 @@ async fn capacity_limits_accepts_per_agent() {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let (v, _inbox) = outbox(&f.engine);
-        ids.push(f.engine.start_chat(Visitor::default(), None, v).await.unwrap().session.meta.id);
+        ids.push(
+            f.engine
+                .start_chat(Visitor::default(), DEFAULT_DEPARTMENT, None, v)
+                .await
+                .unwrap()
+                .session
+                .meta
+                .id,
+        );
     }
     let accepted = ask(&f.engine, |to| f.engine.accept(agent.id, ids[0], to)).await;
     assert!(matches!(accepted, Ok(Answer::Accepted(_))), "{accepted:?}");

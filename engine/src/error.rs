@@ -30,6 +30,15 @@ pub enum EngineError {
     /// Storage failed; the action did not take effect.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The session is not offered to this agent now (expired, declined, someone else's).
+    #[error("session {0} is not offered to you (the offer expired, was declined, or went to someone else)")]
+    OfferUnavailable(SessionId),
+    /// No department has this name or id.
+    #[error("no department {0}")]
+    UnknownDepartment(String),
+    /// A department or membership change was refused (a duplicate name, a bad setting).
+    #[error("{0}")]
+    InvalidDepartment(String),
     /// The request was lost to a crash of the actor handling it; it may be retried.
     #[error("internal error: {0}")]
     Internal(String),

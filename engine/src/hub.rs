@@ -12,6 +12,7 @@ use crate::actor::registry::Registry;
 use crate::domain::queue::QueueView;
 use crate::domain::types::*;
 use crate::outbox::{ConnId, Event, Outbox};
+use crate::routing::queue_actor::QueueMsg;
 use crate::{EngineConfig, EngineError};
 
 /// An agent as the engine knows it.
@@ -32,6 +33,10 @@ pub struct Hub {
     agents_online: DashMap<ConnId, (AgentId, Outbox)>,
     pub(crate) directory: DashMap<AgentId, AgentProfile>,
     reads: tokio::sync::Semaphore,
+    /// Departments and their queue actors.
+    pub(crate) routing: crate::routing::departments::Departments,
+    /// Connections of visitors whose session waits, for their place in line.
+    visitors: DashMap<SessionId, Vec<Outbox>>,
 }
 
 impl Hub {
@@ -46,6 +51,8 @@ impl Hub {
             agents_online: DashMap::new(),
             directory: DashMap::new(),
             reads,
+            routing: Default::default(),
+            visitors: DashMap::new(),
         }
     }
 
@@ -79,27 +86,88 @@ impl Hub {
     }
 
     pub(crate) fn connection_gone(&self, conn: ConnId) {
-        self.agents_online.remove(&conn);
+        if let Some((_, (agent, _))) = self.agents_online.remove(&conn) {
+            if !self.agent_connected(agent) {
+                for actor in self.routing.of_agent(agent) {
+                    actor.do_send(QueueMsg::Disconnected { agent });
+                }
+            }
+        }
         metrics::gauge!("switchboard_agents_online").set(self.agents_online.len() as f64);
     }
 
-    /// A new session was created: list it (unless an actor already did) and tell agents.
-    pub(crate) fn session_created(&self, snapshot: &SessionSnapshot) {
-        let mut queue = self.queue();
-        if queue.get(snapshot.meta.id).is_some() {
-            return;
-        }
-        queue.upsert(snapshot.clone());
-        self.broadcast(&queue, snapshot, Announce::Created);
-        update_gauges(&queue);
+    /// The open connections of `agent`.
+    pub(crate) fn agent_outboxes(&self, agent: AgentId) -> Vec<Outbox> {
+        self.agents_online.iter().filter(|e| e.value().0 == agent).map(|e| e.value().1.clone()).collect()
     }
 
-    /// A session's state changed durably: relist it and tell agents.
+    /// Whether `agent` has an open connection.
+    pub(crate) fn agent_connected(&self, agent: AgentId) -> bool {
+        self.agents_online.iter().any(|e| e.value().0 == agent)
+    }
+
+    /// Follow a waiting session's visitor connection (for its place in line).
+    pub(crate) fn follow_visitor(&self, session: SessionId, outbox: Outbox) {
+        self.visitors.entry(session).or_default().push(outbox);
+    }
+
+    /// A hint to a waiting session's visitors (skipped under load); closed connections are
+    /// forgotten.
+    pub(crate) fn tell_visitors(&self, session: SessionId, event: Event) {
+        if let Some(mut outboxes) = self.visitors.get_mut(&session) {
+            outboxes.retain(|o| !o.is_closed());
+            for outbox in outboxes.iter() {
+                outbox.offer(event.clone());
+            }
+        }
+    }
+
+    /// A new session was created: list it (unless an actor already did), tell agents, and
+    /// queue it in its department.
+    pub(crate) fn session_created(&self, snapshot: &SessionSnapshot) {
+        {
+            let mut queue = self.queue();
+            if queue.get(snapshot.meta.id).is_some() {
+                return;
+            }
+            queue.upsert(snapshot.clone());
+            self.broadcast(&queue, snapshot, Announce::Created);
+            update_gauges(&queue);
+        }
+        self.enqueue(snapshot);
+    }
+
+    /// Queue a waiting session in its department (at creation, and at start-up).
+    pub(crate) fn enqueue(&self, snapshot: &SessionSnapshot) {
+        let department = snapshot.meta.department_id;
+        let actor = self.routing.addr(department).or_else(|| self.routing.addr(DEFAULT_DEPARTMENT));
+        if let Some(actor) = actor {
+            let (session, priority, since) =
+                (snapshot.meta.id, snapshot.meta.priority, snapshot.meta.created_at_ms);
+            actor.do_send(QueueMsg::Enqueue { session, priority, since });
+        }
+    }
+
+    /// A session's state changed durably: relist it, tell agents, and tell routing (it left
+    /// the queue; a closed chat frees its agent's slot).
     pub(crate) fn session_changed(&self, snapshot: &SessionSnapshot) {
-        let mut queue = self.queue();
-        queue.upsert(snapshot.clone());
-        self.broadcast(&queue, snapshot, Announce::Changed);
-        update_gauges(&queue);
+        {
+            let mut queue = self.queue();
+            queue.upsert(snapshot.clone());
+            self.broadcast(&queue, snapshot, Announce::Changed);
+            update_gauges(&queue);
+        }
+        if snapshot.meta.state != State::Waiting {
+            self.visitors.remove(&snapshot.meta.id);
+            if let Some(actor) = self.routing.addr(snapshot.meta.department_id) {
+                actor.do_send(QueueMsg::Remove { session: snapshot.meta.id });
+            }
+        }
+        if let (State::Closed, Some(agent)) = (snapshot.meta.state, snapshot.meta.agent_id) {
+            for actor in self.routing.of_agent(agent) {
+                actor.do_send(QueueMsg::CapacityChanged);
+            }
+        }
     }
 
     /// A message became durable: update the listing; announce it while the session waits.

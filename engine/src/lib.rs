@@ -16,6 +16,7 @@
 //! - [`hub`]: shared state: the queue view, online agents, agent directory.
 //! - [`outbox`]: each connection's bounded queue ([`Outbox`]/[`Inbox`]) of [`Event`]s and
 //!   answers ([`Outgoing`]).
+//! - [`routing`]: fair assignment: departments and their queue actors (docs/ROUTING.md).
 //! - [`auth`]: token generation and checking.
 //! - [`convert`]: domain ⇄ storage record conversion.
 //!
@@ -36,6 +37,7 @@ pub mod error;
 pub mod hub;
 pub mod operations;
 pub mod outbox;
+pub mod routing;
 
 pub use answer::{Answer, Attached, Posted, ReplyTo};
 pub use config::EngineConfig;

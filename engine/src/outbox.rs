@@ -34,6 +34,12 @@ pub enum Event {
     Message { session_id: SessionId, message: Arc<ChatMessage>, received: std::time::Instant },
     /// Someone started or stopped typing in an attached session.
     Typing { session_id: SessionId, from: Participant, typing: bool },
+    /// To an agent: this waiting session is offered to it until `expires_at_ms`.
+    Offer { session: Arc<SessionSnapshot>, expires_at_ms: u64 },
+    /// To an agent: its offer of this session is void, and why.
+    OfferWithdrawn { session_id: SessionId, reason: &'static str },
+    /// To a waiting visitor: its place in line and the estimated wait.
+    QueuePosition { session_id: SessionId, position: u32, estimated_wait_ms: Option<u64> },
 }
 
 /// What a connection's queue carries.
@@ -124,6 +130,12 @@ impl Outbox {
             answers_max,
         });
         (Outbox { id, shared: shared.clone() }, Inbox { shared })
+    }
+
+    /// An outbox whose connection is already gone: everything delivered to it is dropped
+    /// (a subscriber for an assignment no connection asked for).
+    pub fn closed() -> Outbox {
+        Outbox::channel(0, 1, 1).0
     }
 
     /// The connection this outbox belongs to.

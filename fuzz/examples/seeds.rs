@@ -22,6 +22,7 @@ fn requests() -> Vec<Request> {
             page_url: Some("https://example.com/pricing".into()),
             first_message: Some("hi".into()),
             client_msg_id: Some("c1".into()),
+            department: None,
         },
         Request::StartChat {
             name: None,
@@ -29,6 +30,7 @@ fn requests() -> Vec<Request> {
             page_url: None,
             first_message: None,
             client_msg_id: None,
+            department: None,
         },
         Request::ResumeChat { session_token: "7.xyz".into(), after_seq: 3 },
         Request::ListQueue {},
@@ -77,6 +79,7 @@ fn session() -> SessionInfo {
         accepted_at_ms: Some(20),
         closed_at_ms: None,
         last_seq: 3,
+        department_id: 1,
         unread: Some(1),
     }
 }

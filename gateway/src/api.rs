@@ -29,22 +29,22 @@ pub struct PeerAddr(pub SocketAddr);
 
 /// A request that presented the administrator token.
 #[derive(Clone)]
-struct Admin {
-    engine: Engine,
-    peer: SocketAddr,
+pub(crate) struct Admin {
+    pub(crate) engine: Engine,
+    pub(crate) peer: SocketAddr,
 }
 
 impl Admin {
     /// Who acted, for the audit log: the one administrator credential there is today.
     const WHO: &'static str = "admin";
 
-    fn audit(&self, action: &'static str, detail: &str) {
+    pub(crate) fn audit(&self, action: &'static str, detail: &str) {
         audit::admin_action(Self::WHO, Some(self.peer), action, detail);
     }
 }
 
 #[derive(Debug)]
-struct ApiFailure {
+pub(crate) struct ApiFailure {
     status: StatusCode,
     code: ErrorCode,
     message: String,
@@ -52,7 +52,7 @@ struct ApiFailure {
 
 impl warp::reject::Reject for ApiFailure {}
 
-fn reject(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Rejection {
+pub(crate) fn reject(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Rejection {
     warp::reject::custom(ApiFailure { status, code, message: message.into() })
 }
 
@@ -109,10 +109,11 @@ pub fn routes(
     let backup_dir = config.backup_dir.clone();
     let checkpoint = warp::path!("api" / "v1" / "admin" / "checkpoints")
         .and(warp::post())
-        .and(admin)
+        .and(admin.clone())
         .and(warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX))
         .and(warp::body::bytes())
         .and_then(move |admin: Admin, body: bytes::Bytes| create_checkpoint(admin, backup_dir.clone(), body));
+    let departments = crate::api_departments::routes(admin.clone());
     live.or(ready)
         .unify()
         .or(metrics_route)
@@ -122,6 +123,8 @@ pub fn routes(
         .or(list)
         .unify()
         .or(checkpoint)
+        .unify()
+        .or(departments)
         .unify()
         .recover(recover)
         .unify()
@@ -137,7 +140,7 @@ async fn readiness(health: &Health) -> Response {
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
 
-fn admin(engine: Engine) -> impl Filter<Extract = (Admin,), Error = Rejection> + Clone {
+pub(crate) fn admin(engine: Engine) -> impl Filter<Extract = (Admin,), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization").and(warp::ext::get::<PeerAddr>()).and_then(
         move |header: Option<String>, PeerAddr(peer)| {
             let engine = engine.clone();
@@ -209,7 +212,7 @@ fn check_checkpoint_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn bad_request(message: String) -> Rejection {
+pub(crate) fn bad_request(message: String) -> Rejection {
     reject(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
 }
 

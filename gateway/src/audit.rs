@@ -72,4 +72,11 @@ pub fn admin_action(who: &str, peer: Option<SocketAddr>, what: &'static str, det
 }
 
 /// Actions [`admin_action`] records, for exporting their counters from the start.
-pub const ADMIN_ACTIONS: &[&str] = &["agent.create", "backup.create"];
+pub const ADMIN_ACTIONS: &[&str] = &[
+    "agent.create",
+    "backup.create",
+    "department.create",
+    "department.update",
+    "department.add_agent",
+    "department.remove_agent",
+];

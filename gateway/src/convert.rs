@@ -24,7 +24,18 @@ pub fn session_info(engine: &Engine, s: &SessionSnapshot, unread: Option<u64>) -
         accepted_at_ms: meta.accepted_at_ms,
         closed_at_ms: meta.closed_at_ms,
         last_seq: s.last_seq,
+        department_id: meta.department_id,
         unread,
+    }
+}
+
+/// An agent's availability, wire → engine.
+pub fn presence(p: wire::Presence) -> switchboard_engine::domain::routing::Presence {
+    use switchboard_engine::domain::routing::Presence;
+    match p {
+        wire::Presence::Online => Presence::Online,
+        wire::Presence::Away => Presence::Away,
+        wire::Presence::Offline => Presence::Offline,
     }
 }
 
@@ -64,6 +75,20 @@ pub fn event(engine: &Engine, event: &Event) -> wire::ServerFrame {
         Event::Typing { session_id, from, typing } => {
             let (from, agent_id) = sender(*from);
             wire::ServerFrame::Typing { session_id: *session_id, from, agent_id, typing: *typing }
+        }
+        Event::Offer { session, expires_at_ms } => wire::ServerFrame::Offer {
+            session: session_info(engine, session, None),
+            expires_at_ms: *expires_at_ms,
+        },
+        Event::OfferWithdrawn { session_id, reason } => {
+            wire::ServerFrame::OfferWithdrawn { session_id: *session_id, reason: (*reason).to_string() }
+        }
+        Event::QueuePosition { session_id, position, estimated_wait_ms } => {
+            wire::ServerFrame::QueuePosition {
+                session_id: *session_id,
+                position: *position,
+                estimated_wait_ms: *estimated_wait_ms,
+            }
         }
     }
 }

@@ -94,7 +94,7 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
     let engine = conn.engine.clone();
     match request {
         Request::Auth { token } => auth(conn, re, &token),
-        Request::StartChat { name, email, page_url, first_message, client_msg_id } => {
+        Request::StartChat { name, email, page_url, first_message, client_msg_id, department } => {
             if conn.role != Role::Anonymous {
                 return Err(Failure::new(
                     ErrorCode::WrongRole,
@@ -104,6 +104,8 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
             check_len("name", name.as_deref(), limits::VISITOR_NAME_BYTES_MAX)?;
             check_len("email", email.as_deref(), limits::VISITOR_EMAIL_BYTES_MAX)?;
             check_len("page_url", page_url.as_deref(), limits::PAGE_URL_BYTES_MAX)?;
+            check_len("department", department.as_deref(), limits::DEPARTMENT_NAME_BYTES_MAX)?;
+            let department = engine.department_by_name(department.as_deref())?;
             let first = match (first_message, client_msg_id) {
                 (Some(text), Some(id)) => {
                     check_client_msg_id(&id)?;
@@ -112,8 +114,9 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
                 (Some(_), None) => return Err(invalid("`first_message` needs a `client_msg_id`")),
                 (None, _) => None,
             };
-            let started =
-                engine.start_chat(Visitor { name, email, page_url }, first, conn.outbox.clone()).await?;
+            let started = engine
+                .start_chat(Visitor { name, email, page_url }, department, first, conn.outbox.clone())
+                .await?;
             conn.role = Role::Visitor(started.session.meta.id);
             conn.sessions.insert(started.session.meta.id);
             Ok(Step::Reply(ServerFrame::ChatStarted {
@@ -153,6 +156,22 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
             let agent = conn.role.agent()?;
             conn.check_session_room(session_id)?;
             engine.accept(agent, session_id, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::SetPresence { presence } => {
+            let agent = conn.role.agent()?;
+            engine.set_presence(agent, convert::presence(presence));
+            Ok(Step::Reply(ServerFrame::Ok { re }))
+        }
+        Request::AcceptOffer { session_id } => {
+            let agent = conn.role.agent()?;
+            conn.check_session_room(session_id)?;
+            engine.accept_offer(agent, session_id, conn.reply_to(re))?;
+            Ok(Step::Awaiting)
+        }
+        Request::DeclineOffer { session_id } => {
+            let agent = conn.role.agent()?;
+            engine.decline_offer(agent, session_id, conn.reply_to(re))?;
             Ok(Step::Awaiting)
         }
         Request::SendMessage { session_id, client_msg_id, text } => {

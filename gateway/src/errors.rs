@@ -45,6 +45,9 @@ impl From<EngineError> for Failure {
             EngineError::SessionUnavailable(_) => ErrorCode::SessionUnavailable,
             EngineError::Storage(StorageError::Overloaded) => ErrorCode::Overloaded,
             EngineError::Storage(_) => ErrorCode::StorageError,
+            EngineError::OfferUnavailable(_) => ErrorCode::OfferUnavailable,
+            EngineError::UnknownDepartment(_) => ErrorCode::UnknownDepartment,
+            EngineError::InvalidDepartment(_) => ErrorCode::InvalidRequest,
             EngineError::Internal(_) => ErrorCode::Internal,
         };
         if matches!(code, ErrorCode::StorageError | ErrorCode::Internal) {

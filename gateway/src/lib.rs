@@ -24,6 +24,8 @@
 //!   the node is not draining).
 //! - [`drain`]: graceful shutdown: connections answer what is in flight, then close with
 //!   1001 and `shutting_down`; the server waits for them up to its grace period.
+//! - `api_departments`: the admin routes of fair assignment (departments, members, a
+//!   session's routing decisions).
 //! - [`audit`]: the audit log of administrative actions and the rate-limited log of
 //!   authentication failures.
 //! - [`ws_echo`]: a WebSocket echo server over the same handshake, tungstenite settings and
@@ -31,6 +33,7 @@
 //!   (`docs/CONFORMANCE.md`), not a product endpoint.
 
 pub mod api;
+mod api_departments;
 pub mod audit;
 pub mod config;
 pub mod connection;

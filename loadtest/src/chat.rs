@@ -146,6 +146,7 @@ pub(crate) async fn setup_pairs(
             page_url: None,
             first_message: None,
             client_msg_id: None,
+            department: None,
         });
         let ServerFrame::ChatStarted { session, session_token, .. } = reply.await? else {
             bail!("start_chat failed")

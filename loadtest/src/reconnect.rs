@@ -215,6 +215,7 @@ async fn visit(dialer: Arc<Dialer>, agent: Arc<Client>, i: usize) -> anyhow::Res
         page_url: None,
         first_message: None,
         client_msg_id: None,
+        department: None,
     });
     let ServerFrame::ChatStarted { session, session_token, .. } = reply.await? else {
         bail!("start_chat failed")

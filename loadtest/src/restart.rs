@@ -198,6 +198,7 @@ async fn start_chat(dialer: Arc<Dialer>, i: usize) -> anyhow::Result<(SessionId,
         page_url: None,
         first_message: None,
         client_msg_id: None,
+        department: None,
     };
     match visitor.call(request).await? {
         ServerFrame::ChatStarted { session, session_token, .. } => Ok((session.session_id, session_token)),

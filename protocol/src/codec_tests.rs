@@ -13,6 +13,7 @@ fn sample_requests() -> Vec<Request> {
             page_url: Some("https://example.com/pricing".into()),
             first_message: Some("hi".into()),
             client_msg_id: Some("c1".into()),
+            department: None,
         },
         Request::ResumeChat { session_token: "7.xyz".into(), after_seq: 3 },
         Request::ListQueue {},
@@ -24,6 +25,9 @@ fn sample_requests() -> Vec<Request> {
         Request::Detach { session_id: 7 },
         Request::MarkRead { session_id: 7, seq: 4 },
         Request::History { session_id: 7, after_seq: 10, limit: Some(50) },
+        Request::SetPresence { presence: crate::Presence::Away },
+        Request::AcceptOffer { session_id: 7 },
+        Request::DeclineOffer { session_id: 7 },
     ]
 }
 
@@ -108,6 +112,7 @@ fn server_frames_round_trip() {
         accepted_at_ms: Some(20),
         closed_at_ms: None,
         last_seq: 3,
+        department_id: 1,
         unread: Some(1),
     };
     let message = Message {

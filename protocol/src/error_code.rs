@@ -62,6 +62,11 @@ pub enum ErrorCode {
     /// 1001, QUIC application code 1001). Reconnect and resume, on another node or after the
     /// restart; every request answered before it is durable.
     ShuttingDown,
+    /// `accept_offer`/`decline_offer` for a session not offered to this agent now (the offer
+    /// expired, was declined, or went to someone else).
+    OfferUnavailable,
+    /// `start_chat` named a department that does not exist; HTTP: no such department.
+    UnknownDepartment,
 }
 
 impl ErrorCode {
@@ -95,6 +100,8 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::NotFound => "not_found",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::OfferUnavailable => "offer_unavailable",
+            ErrorCode::UnknownDepartment => "unknown_department",
         }
     }
 
@@ -127,6 +134,8 @@ impl ErrorCode {
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
         ErrorCode::ShuttingDown,
+        ErrorCode::OfferUnavailable,
+        ErrorCode::UnknownDepartment,
     ];
 }
 
@@ -172,6 +181,8 @@ mod tests {
             Unauthorized => 24,
             NotFound => 25,
             ShuttingDown => 26,
+            OfferUnavailable => 27,
+            UnknownDepartment => 28,
         }
     }
 
@@ -180,7 +191,7 @@ mod tests {
         for (i, &code) in ErrorCode::ALL.iter().enumerate() {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::ShuttingDown) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::UnknownDepartment) + 1);
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub enum Request {
         first_message: Option<String>,
         #[serde(default)]
         client_msg_id: Option<String>,
+        /// The department to wait in, by name; the default department when absent.
+        #[serde(default)]
+        department: Option<String>,
     },
     /// Visitor: resume a chat with its session token, receiving messages after `after_seq`.
     ResumeChat { session_token: String, after_seq: Seq },
@@ -70,6 +73,24 @@ pub enum Request {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Agent: set this agent's availability for automatic offers.
+    SetPresence { presence: Presence },
+    /// Agent: accept the offer of a session (automatic mode).
+    AcceptOffer { session_id: SessionId },
+    /// Agent: decline the offer of a session; it goes to the next agent.
+    DeclineOffer { session_id: SessionId },
+}
+
+/// An agent's availability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Gets offers (automatic departments).
+    Online,
+    /// Connected, but gets no new offers.
+    Away,
+    /// Gets no offers; what a disconnected agent becomes after the grace period.
+    Offline,
 }
 
 impl Request {
@@ -87,6 +108,9 @@ impl Request {
         "detach",
         "mark_read",
         "history",
+        "set_presence",
+        "accept_offer",
+        "decline_offer",
     ];
 }
 
@@ -121,6 +145,9 @@ pub struct SessionInfo {
     pub closed_at_ms: Option<u64>,
     /// Sequence number of the newest durable message (0 when there is none).
     pub last_seq: Seq,
+    /// The department whose queue it is in.
+    #[serde(default)]
+    pub department_id: u64,
     /// Unread messages for the agent receiving this frame, in `queue` replies and in
     /// `session_created`/`session_updated` events sent to agents; `null` elsewhere.
     pub unread: Option<u64>,
@@ -220,6 +247,14 @@ pub enum ServerFrame {
     Message { session_id: SessionId, message: Message },
     /// Event to a session's subscribers: someone started or stopped typing.
     Typing { session_id: SessionId, from: Sender, agent_id: Option<AgentId>, typing: bool },
+    /// Event to an agent (automatic mode): this session is offered to you until
+    /// `expires_at_ms`; answer with `accept_offer` or `decline_offer`.
+    Offer { session: SessionInfo, expires_at_ms: u64 },
+    /// Event to an agent: an offer is void (`declined`, `expired`, `taken`, `unavailable`).
+    OfferWithdrawn { session_id: SessionId, reason: String },
+    /// Event to a waiting visitor: its place in line (1 = next) and the estimated wait
+    /// (`null` while the department has too little history to estimate).
+    QueuePosition { session_id: SessionId, position: u32, estimated_wait_ms: Option<u64> },
 }
 
 impl ServerFrame {
@@ -239,7 +274,10 @@ impl ServerFrame {
             ServerFrame::SessionCreated { .. }
             | ServerFrame::SessionUpdated { .. }
             | ServerFrame::Message { .. }
-            | ServerFrame::Typing { .. } => None,
+            | ServerFrame::Typing { .. }
+            | ServerFrame::Offer { .. }
+            | ServerFrame::OfferWithdrawn { .. }
+            | ServerFrame::QueuePosition { .. } => None,
         }
     }
 }

@@ -75,3 +75,78 @@ pub struct HttpError {
     pub code: ErrorCode,
     pub message: String,
 }
+
+/// `POST /api/v1/departments` request body; the routing settings default as in
+/// `PATCH` (manual mode, 30 s offers, at most 3 new chats per agent per minute).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDepartment {
+    pub name: String,
+    #[serde(default)]
+    pub automatic: Option<bool>,
+    #[serde(default)]
+    pub auto_accept: Option<bool>,
+    #[serde(default)]
+    pub offer_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub ramp_max: Option<u32>,
+    #[serde(default)]
+    pub ramp_window_ms: Option<u64>,
+}
+
+/// `PATCH /api/v1/departments/{id}` request body: only the fields present change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDepartment {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub automatic: Option<bool>,
+    #[serde(default)]
+    pub auto_accept: Option<bool>,
+    #[serde(default)]
+    pub offer_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub ramp_max: Option<u32>,
+    #[serde(default)]
+    pub ramp_window_ms: Option<u64>,
+}
+
+/// A department as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DepartmentSummary {
+    pub department_id: u64,
+    pub name: String,
+    pub automatic: bool,
+    pub auto_accept: bool,
+    pub offer_timeout_ms: u64,
+    pub ramp_max: u32,
+    pub ramp_window_ms: u64,
+    /// Member agents, ascending.
+    pub agents: Vec<AgentId>,
+}
+
+/// One routing decision about a session (`GET /api/v1/sessions/{id}/routing`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingDecision {
+    pub at_ms: u64,
+    pub agent_id: AgentId,
+    /// `offered`, `accepted`, `auto_accepted`, `declined`, `expired`, `taken`, `unavailable`.
+    pub outcome: String,
+    /// The agent's chats (offers pending included) and capacity at the decision.
+    pub load: u32,
+    pub capacity: u32,
+    /// How long the agent had gone without an assignment (`null`: never assigned).
+    pub idle_ms: Option<u64>,
+    /// Agents passed over because they let this chat pass before.
+    pub skipped: Vec<AgentId>,
+    /// Eligible agents considered.
+    pub candidates: usize,
+}
+
+/// Limits of department settings (inclusive).
+pub const OFFER_TIMEOUT_MS_RANGE: (u64, u64) = (1_000, 600_000);
+/// See [`OFFER_TIMEOUT_MS_RANGE`].
+pub const RAMP_MAX_RANGE: (u32, u32) = (1, 1_000);
+/// See [`OFFER_TIMEOUT_MS_RANGE`].
+pub const RAMP_WINDOW_MS_RANGE: (u64, u64) = (1_000, 3_600_000);

@@ -51,3 +51,6 @@ pub const WS_WRITE_BUFFER_BYTES: usize = 4096;
 /// (a JSON `queue` or `attached`, about 34.5 MB at worst, docs/PROTOCOL.md §9.1). A bound,
 /// not an allocation.
 pub const WS_WRITE_BUFFER_MAX_BYTES: usize = 40 * 1024 * 1024;
+
+/// Largest department name, in bytes (names are lower-case `a-z 0-9 - _`).
+pub const DEPARTMENT_NAME_BYTES_MAX: usize = 64;

@@ -22,8 +22,13 @@ pub const SESSION_MESSAGE: &str = "session_message";
 /// is one prefix scan.
 pub const SESSION_READ: &str = "session_read";
 
+/// `department`: key = department_id (u64 BE); value = [`crate::DepartmentRecord`]
+/// (map-encoded), its routing settings and its members.
+pub const DEPARTMENT: &str = "department";
+
 /// Every column family, in creation order.
-pub const ALL: &[&str] = &[META, AGENT, SESSION, SESSION_OPEN, SESSION_CLOSED, SESSION_MESSAGE, SESSION_READ];
+pub const ALL: &[&str] =
+    &[META, AGENT, SESSION, SESSION_OPEN, SESSION_CLOSED, SESSION_MESSAGE, SESSION_READ, DEPARTMENT];
 
 /// `meta` key of the schema version (value: u32 BE).
 pub const META_SCHEMA_VERSION: &str = "schema_version";

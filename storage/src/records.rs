@@ -35,6 +35,12 @@ pub struct SessionRecord {
     pub created_at_ms: u64,
     pub accepted_at_ms: Option<u64>,
     pub closed_at_ms: Option<u64>,
+    /// The department it was started in (absent in records written before departments).
+    #[serde(default)]
+    pub department_id: Option<u64>,
+    /// Its queue priority (higher first).
+    #[serde(default)]
+    pub priority: i64,
 }
 
 /// Who wrote a stored message.
@@ -64,6 +70,22 @@ pub struct AgentRecord {
     pub max_concurrent_chats: u32,
     /// Hex SHA-256 of the agent token secret.
     pub token_sha256: String,
+    pub created_at_ms: u64,
+}
+
+/// One department (`department` family): its name, routing settings and members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DepartmentRecord {
+    pub v: u8,
+    pub id: u64,
+    pub name: String,
+    pub automatic: bool,
+    pub auto_accept: bool,
+    pub offer_timeout_ms: u64,
+    pub ramp_max: u32,
+    pub ramp_window_ms: u64,
+    /// Member agents, ascending.
+    pub agents: Vec<u64>,
     pub created_at_ms: u64,
 }
 
@@ -102,6 +124,13 @@ impl Record for SessionRecord {
 }
 
 impl Record for AgentRecord {
+    const NAMED: bool = true;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl Record for DepartmentRecord {
     const NAMED: bool = true;
     fn version(&self) -> u8 {
         self.v

@@ -24,6 +24,8 @@ fn session() -> SessionRecord {
         created_at_ms: 5,
         accepted_at_ms: None,
         closed_at_ms: None,
+        department_id: Some(1),
+        priority: 0,
     }
 }
 
@@ -70,6 +72,20 @@ fn session_golden_bytes() {
         "c0",
         "ac636c6f7365645f61745f6d73",
         "c0",
+    );
+    // Written before departments: eleven fields. It still decodes, into the default
+    // department at priority 0.
+    let before_departments = expected.replacen("8d", "8b", 1);
+    let old = SessionRecord::decode(&hex::decode(&before_departments).unwrap()).unwrap();
+    assert_eq!((old.department_id, old.priority), (None, 0));
+    assert_eq!(SessionRecord { department_id: None, priority: 0, ..session() }, old);
+    let expected = format!(
+        "{}{}{}{}{}",
+        expected.replacen("8b", "8d", 1),
+        "ad6465706172746d656e745f6964", // "department_id"
+        "01",
+        "a87072696f72697479", // "priority"
+        "00",
     );
     assert_eq!(hex::encode(session().encode()), expected);
 }

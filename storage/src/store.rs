@@ -11,7 +11,10 @@ use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, DB};
 
 use crate::records::Record;
 use crate::writer::{self, cf_handle, Completion, WriterHandle};
-use crate::{catalog, keys, AgentRecord, Batch, Durability, MessageRecord, SessionRecord, StorageError};
+use crate::{
+    catalog, keys, AgentRecord, Batch, DepartmentRecord, Durability, MessageRecord, SessionRecord,
+    StorageError,
+};
 
 /// Storage settings.
 #[derive(Debug, Clone)]
@@ -149,6 +152,17 @@ impl Storage {
             agents.push(decode(catalog::AGENT, &key, &value)?);
         }
         Ok(agents)
+    }
+
+    /// Every department, by id.
+    pub fn departments(&self) -> Result<Vec<DepartmentRecord>, StorageError> {
+        let cf = cf_handle(&self.db, catalog::DEPARTMENT)?;
+        let mut departments = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (key, value) = item?;
+            departments.push(decode(catalog::DEPARTMENT, &key, &value)?);
+        }
+        Ok(departments)
     }
 
     /// Up to `limit` messages of a session with seq > `after_seq`, oldest first.

@@ -18,6 +18,8 @@ fn session(id: u64, closed_at_ms: Option<u64>) -> SessionRecord {
         created_at_ms: id,
         accepted_at_ms: None,
         closed_at_ms,
+        department_id: None,
+        priority: 0,
     }
 }
 

@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
 use crate::records::Record;
-use crate::{catalog, keys, AgentRecord, MessageRecord, SessionRecord, StorageError};
+use crate::{catalog, keys, AgentRecord, DepartmentRecord, MessageRecord, SessionRecord, StorageError};
 
 /// What "written" means when a batch completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,6 +86,11 @@ impl Batch {
     /// Write an agent.
     pub fn put_agent(&mut self, record: &AgentRecord) -> &mut Batch {
         self.put(catalog::AGENT, &keys::id(record.id), record.encode())
+    }
+
+    /// Write a department (its settings and members).
+    pub fn put_department(&mut self, record: &DepartmentRecord) -> &mut Batch {
+        self.put(catalog::DEPARTMENT, &keys::id(record.id), record.encode())
     }
 
     /// Record that `agent_id` has read `session_id` up to `seq`.

@@ -260,6 +260,7 @@ pub fn start_chat(name: &str, first: Option<&str>) -> Request {
         page_url: Some("https://example.com/help".into()),
         first_message: first.map(str::to_string),
         client_msg_id: first.map(|_| "first".to_string()),
+        department: None,
     }
 }
 

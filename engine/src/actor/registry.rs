@@ -9,13 +9,50 @@ use actix::{Actor, Addr, Arbiter};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
-use super::session::{load_session, SessionActor};
+use actix::dev::SendError;
+
+use super::session::{load_session, Command, CommandKind, SessionActor};
+use crate::answer::Reply;
 use crate::hub::Hub;
 use crate::{EngineError, SessionId};
 
 enum Slot {
     Live { addr: Addr<SessionActor>, generation: u64 },
     Quarantined,
+}
+
+/// Hand a command to the session's actor (starting it if needed); resolves once the actor's
+/// mailbox has taken it. On an error returned here the reply is cancelled: the caller
+/// answers with the error itself.
+pub(crate) async fn command(
+    hub: &Arc<Hub>,
+    session: SessionId,
+    kind: CommandKind,
+    reply: Reply,
+) -> Result<(), EngineError> {
+    let mut command = Command { kind, reply };
+    // One retry covers an actor that stopped (idle) between lookup and send.
+    for _ in 0..2 {
+        let addr = match hub.registry.addr(hub, session).await {
+            Ok(addr) => addr,
+            Err(e) => {
+                command.reply.cancel();
+                return Err(e);
+            }
+        };
+        // Enqueue without waiting for the actor to run: a connection pipelines. Order is
+        // kept because the caller awaits this before sending its next command.
+        match addr.try_send(command) {
+            Ok(()) => return Ok(()),
+            // The mailbox is full: wait for room, which pushes back on this caller. If the
+            // actor stops meanwhile, the command is dropped with its mailbox and its reply
+            // answers `internal` by itself.
+            Err(SendError::Full(back)) => return Ok(addr.send(back).await.unwrap_or(())),
+            Err(SendError::Closed(back)) => command = back,
+        }
+    }
+    command.reply.cancel();
+    Err(EngineError::Internal(format!("session {session} actor unavailable")))
 }
 
 /// Session id → running actor.
@@ -97,6 +134,11 @@ impl Registry {
         if !arbiter.spawn(future) {
             tracing::error!(shard = key % self.arbiters.len() as u64, "shard is gone; task dropped");
         }
+    }
+
+    /// The arbiter of shard `key % shards` (where a department's queue actor lives).
+    pub(crate) fn arbiter(&self, key: u64) -> actix::ArbiterHandle {
+        self.arbiters[(key % self.arbiters.len() as u64) as usize].handle()
     }
 
     /// Number of shards (arbiter threads).

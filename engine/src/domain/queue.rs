@@ -123,6 +123,11 @@ impl QueueView {
         true
     }
 
+    /// `agent`'s load: active chats plus reserved slots.
+    pub fn load(&self, agent: AgentId) -> u32 {
+        self.active_load.get(&agent).copied().unwrap_or(0) + self.reserved.get(&agent).copied().unwrap_or(0)
+    }
+
     /// Give back a slot taken by [`QueueView::try_reserve`].
     pub fn release(&mut self, agent: AgentId) {
         decrement(&mut self.reserved, agent);

@@ -11,6 +11,8 @@ fn snap(id: SessionId, state: State, agent: Option<AgentId>, last_seq: Seq) -> S
             created_at_ms: id,
             accepted_at_ms: None,
             closed_at_ms: None,
+            department_id: DEFAULT_DEPARTMENT,
+            priority: 0,
         },
         last_seq,
     }

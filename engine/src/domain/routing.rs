@@ -196,16 +196,18 @@ impl Router {
         self.dispatch(now, cap)
     }
 
-    /// A chat starts waiting in this department.
+    /// A chat starts waiting in this department (`since`: when it started waiting, so a
+    /// chat queued again after a restart keeps its place).
     pub fn enqueue(
         &mut self,
         session: SessionId,
         priority: i64,
+        since: u64,
         now: u64,
         cap: &mut impl Capacity,
     ) -> Vec<Effect> {
         if !self.waiting.contains_key(&session) {
-            let key = Key { neg_priority: -priority, enqueued_at_ms: now, session };
+            let key = Key { neg_priority: -priority, enqueued_at_ms: since, session };
             self.order.insert(key);
             self.waiting.insert(session, Waiting { key, skipped: HashSet::new(), offer: None });
         }

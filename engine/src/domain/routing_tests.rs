@@ -60,7 +60,7 @@ fn manual_mode_never_offers() {
     let mut loads = Loads::with(&[(1, 5)]);
     let mut r = Router::new(RoutingConfig::default());
     r.set_presence(1, Presence::Online, 0, &mut loads);
-    assert!(r.enqueue(10, 0, 1, &mut loads).is_empty());
+    assert!(r.enqueue(10, 0, 1, 1, &mut loads).is_empty());
     assert_eq!(r.queue(), vec![(10, None)]);
 }
 
@@ -74,14 +74,14 @@ fn the_least_loaded_agent_gets_the_offer_and_ties_go_to_the_longest_idle() {
     loads.agents.insert(1, (2, 4)); // 50 %
     loads.agents.insert(3, (1, 2)); // 50 %
                                     // Agent 2 holds nothing: it gets the first chat.
-    assert_eq!(offers(&r.enqueue(10, 0, 1, &mut loads)), vec![(10, 2)]);
+    assert_eq!(offers(&r.enqueue(10, 0, 1, 1, &mut loads)), vec![(10, 2)]);
     r.accept(2, 10, 2, &mut loads).unwrap();
     // Now 1 (2/4), 2 (1/4), 3 (1/2): agent 2 again, lowest ratio.
-    assert_eq!(offers(&r.enqueue(11, 0, 3, &mut loads)), vec![(11, 2)]);
+    assert_eq!(offers(&r.enqueue(11, 0, 3, 3, &mut loads)), vec![(11, 2)]);
     r.accept(2, 11, 4, &mut loads).unwrap();
     // 1 (2/4), 2 (2/4), 3 (1/2): a three-way tie; 1 and 3 were never assigned, 1 has the
     // lower id.
-    assert_eq!(offers(&r.enqueue(12, 0, 5, &mut loads)), vec![(12, 1)]);
+    assert_eq!(offers(&r.enqueue(12, 0, 5, 5, &mut loads)), vec![(12, 1)]);
     let why = r.decisions_for(12);
     assert_eq!(why[0].outcome, Outcome::Offered);
     assert_eq!((why[0].candidates, why[0].idle_ms), (3, None));
@@ -91,10 +91,10 @@ fn the_least_loaded_agent_gets_the_offer_and_ties_go_to_the_longest_idle() {
 fn order_is_priority_then_longest_waiting() {
     let mut loads = Loads::with(&[(1, 10)]);
     let mut r = Router::new(automatic());
-    r.enqueue(1, 0, 10, &mut loads);
-    r.enqueue(2, 5, 20, &mut loads);
-    r.enqueue(3, 0, 5, &mut loads);
-    r.enqueue(4, 5, 30, &mut loads);
+    r.enqueue(1, 0, 10, 10, &mut loads);
+    r.enqueue(2, 5, 20, 20, &mut loads);
+    r.enqueue(3, 0, 5, 5, &mut loads);
+    r.enqueue(4, 5, 30, 30, &mut loads);
     let order: Vec<SessionId> = r.queue().into_iter().map(|(s, _)| s).collect();
     assert_eq!(order, vec![2, 4, 3, 1]);
     assert_eq!(r.positions().iter().map(|p| p.1).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
@@ -109,7 +109,7 @@ fn a_declined_or_expired_offer_goes_to_the_next_agent_and_skips_the_one_who_pass
     let mut r = Router::new(RoutingConfig { offer_timeout_ms: 100, ..automatic() });
     r.set_presence(1, Presence::Online, 0, &mut loads);
     r.set_presence(2, Presence::Online, 0, &mut loads);
-    assert_eq!(offers(&r.enqueue(7, 0, 0, &mut loads)), vec![(7, 1)]);
+    assert_eq!(offers(&r.enqueue(7, 0, 0, 0, &mut loads)), vec![(7, 1)]);
     assert_eq!(loads.load(1), (1, 5), "an offer reserves the slot");
     let effects = r.decline(1, 7, 10, &mut loads).unwrap();
     assert_eq!(loads.load(1), (0, 5));
@@ -135,7 +135,7 @@ fn auto_accept_assigns_at_once_and_capacity_is_never_exceeded() {
     r.set_presence(1, Presence::Online, 0, &mut loads);
     let mut assigned = Vec::new();
     for s in 1..=5 {
-        for e in r.enqueue(s, 0, s, &mut loads) {
+        for e in r.enqueue(s, 0, s, s, &mut loads) {
             if let Effect::Assign { session, .. } = e {
                 assigned.push(session);
             }
@@ -154,7 +154,7 @@ fn an_agent_going_away_returns_its_offers_and_burst_control_ramps_a_newcomer() {
     let mut loads = Loads::with(&[(1, 10), (2, 10)]);
     let mut r = Router::new(RoutingConfig { ramp_max: 2, ramp_window_ms: 1000, ..automatic() });
     for s in 1..=6 {
-        r.enqueue(s, 0, 0, &mut loads);
+        r.enqueue(s, 0, 0, 0, &mut loads);
     }
     // Agent 1 comes online to a backlog of six: it gets two, not six.
     assert_eq!(offers(&r.set_presence(1, Presence::Online, 0, &mut loads)).len(), 2);
@@ -174,7 +174,7 @@ fn taking_a_chat_from_the_queue_withdraws_its_offer() {
     let mut loads = Loads::with(&[(1, 3), (2, 3)]);
     let mut r = Router::new(automatic());
     r.set_presence(1, Presence::Online, 0, &mut loads);
-    r.enqueue(5, 0, 0, &mut loads);
+    r.enqueue(5, 0, 0, 0, &mut loads);
     let effects = r.remove(5, 1, &mut loads);
     assert_eq!(effects, vec![Effect::Withdraw { session: 5, agent: 1, why: Outcome::Taken }]);
     assert_eq!(loads.load(1), (0, 3));
@@ -187,11 +187,11 @@ fn the_wait_estimate_follows_the_rate_of_assignments() {
     let mut r = Router::new(RoutingConfig { auto_accept: true, ..automatic() });
     r.set_presence(1, Presence::Online, 0, &mut loads);
     assert!(r.positions().is_empty());
-    r.enqueue(1, 0, 0, &mut loads);
-    r.enqueue(2, 0, 1000, &mut loads);
+    r.enqueue(1, 0, 0, 0, &mut loads);
+    r.enqueue(2, 0, 1000, 1000, &mut loads);
     r.set_presence(1, Presence::Away, 1001, &mut loads);
-    r.enqueue(3, 0, 1002, &mut loads);
-    r.enqueue(4, 0, 1003, &mut loads);
+    r.enqueue(3, 0, 1002, 1002, &mut loads);
+    r.enqueue(4, 0, 1003, 1003, &mut loads);
     // One interval of 1000 ms seen: the second in line waits about 2000 ms.
     assert_eq!(r.positions(), vec![(3, 1, Some(1000)), (4, 2, Some(2000))]);
 }
@@ -263,7 +263,7 @@ fn property_no_double_assignment_no_overshoot_every_offer_ends_no_starvation() {
             let effects = match rng.below(8) {
                 0 | 1 => {
                     next_session += 1;
-                    r.enqueue(next_session, rng.below(3) as i64, now, &mut loads)
+                    r.enqueue(next_session, rng.below(3) as i64, now, now, &mut loads)
                 }
                 2 => {
                     let presence =

@@ -12,6 +12,8 @@ fn waiting() -> Session {
         created_at_ms: 0,
         accepted_at_ms: None,
         closed_at_ms: None,
+        department_id: DEFAULT_DEPARTMENT,
+        priority: 0,
     };
     Session::restore(meta, Vec::new(), LIMITS)
 }

@@ -6,6 +6,12 @@ pub type SessionId = u64;
 pub type AgentId = u64;
 /// Per-session message sequence number (1, 2, 3 … without gaps).
 pub type Seq = u64;
+/// Server-assigned department id.
+pub type DepartmentId = u64;
+
+/// The department every server has (created on first start), where chats go that name
+/// none, and where sessions from before departments belong.
+pub const DEFAULT_DEPARTMENT: DepartmentId = 1;
 
 /// Lifecycle of a chat session: WAITING → ACTIVE → CLOSED (or WAITING → CLOSED never: only
 /// the assigned agent closes).
@@ -45,6 +51,10 @@ pub struct SessionMeta {
     pub created_at_ms: u64,
     pub accepted_at_ms: Option<u64>,
     pub closed_at_ms: Option<u64>,
+    /// The department whose queue it waits in.
+    pub department_id: DepartmentId,
+    /// Queue priority: higher first.
+    pub priority: i64,
 }
 
 /// A session as listed and announced: its metadata plus the newest durable seq.

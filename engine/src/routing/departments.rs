@@ -1,0 +1,108 @@
+//! The department directory: each department's name, routing settings and members, with
+//! the address of its queue actor. Loaded at start; changed only through the admin API.
+
+use std::collections::BTreeSet;
+
+use actix::Addr;
+use dashmap::DashMap;
+use switchboard_storage::records::RECORD_VERSION;
+use switchboard_storage::DepartmentRecord;
+
+use super::queue_actor::QueueActor;
+use crate::domain::routing::RoutingConfig;
+use crate::{AgentId, DepartmentId};
+
+/// A department as the engine and the admin API see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Department {
+    pub id: DepartmentId,
+    pub name: String,
+    pub config: RoutingConfig,
+    pub agents: BTreeSet<AgentId>,
+    pub created_at_ms: u64,
+}
+
+impl Department {
+    pub(crate) fn record(&self) -> DepartmentRecord {
+        DepartmentRecord {
+            v: RECORD_VERSION,
+            id: self.id,
+            name: self.name.clone(),
+            automatic: self.config.automatic,
+            auto_accept: self.config.auto_accept,
+            offer_timeout_ms: self.config.offer_timeout_ms,
+            ramp_max: self.config.ramp_max,
+            ramp_window_ms: self.config.ramp_window_ms,
+            agents: self.agents.iter().copied().collect(),
+            created_at_ms: self.created_at_ms,
+        }
+    }
+
+    pub(crate) fn from_record(record: DepartmentRecord) -> Department {
+        Department {
+            id: record.id,
+            name: record.name,
+            config: RoutingConfig {
+                automatic: record.automatic,
+                auto_accept: record.auto_accept,
+                offer_timeout_ms: record.offer_timeout_ms,
+                ramp_max: record.ramp_max,
+                ramp_window_ms: record.ramp_window_ms,
+            },
+            agents: record.agents.into_iter().collect(),
+            created_at_ms: record.created_at_ms,
+        }
+    }
+}
+
+struct Entry {
+    department: Department,
+    addr: Addr<QueueActor>,
+}
+
+/// Every department and its queue actor.
+#[derive(Default)]
+pub(crate) struct Departments {
+    entries: DashMap<DepartmentId, Entry>,
+}
+
+impl Departments {
+    pub(crate) fn insert(&self, department: Department, addr: Addr<QueueActor>) {
+        self.entries.insert(department.id, Entry { department, addr });
+    }
+
+    /// Replace a department's description (its actor stays).
+    pub(crate) fn update(&self, department: Department) {
+        if let Some(mut entry) = self.entries.get_mut(&department.id) {
+            entry.department = department;
+        }
+    }
+
+    pub(crate) fn get(&self, id: DepartmentId) -> Option<Department> {
+        self.entries.get(&id).map(|e| e.department.clone())
+    }
+
+    pub(crate) fn addr(&self, id: DepartmentId) -> Option<Addr<QueueActor>> {
+        self.entries.get(&id).map(|e| e.addr.clone())
+    }
+
+    pub(crate) fn by_name(&self, name: &str) -> Option<DepartmentId> {
+        self.entries.iter().find(|e| e.department.name == name).map(|e| *e.key())
+    }
+
+    /// Every department, by id.
+    pub(crate) fn list(&self) -> Vec<Department> {
+        let mut all: Vec<Department> = self.entries.iter().map(|e| e.department.clone()).collect();
+        all.sort_by_key(|d| d.id);
+        all
+    }
+
+    /// The queue actors of the departments `agent` belongs to.
+    pub(crate) fn of_agent(&self, agent: AgentId) -> Vec<Addr<QueueActor>> {
+        self.entries.iter().filter(|e| e.department.agents.contains(&agent)).map(|e| e.addr.clone()).collect()
+    }
+
+    pub(crate) fn next_id(&self) -> DepartmentId {
+        self.entries.iter().map(|e| *e.key()).max().unwrap_or(0) + 1
+    }
+}

@@ -1,0 +1,224 @@
+//! The `Engine` methods for fair assignment: departments (created, changed, listed; members
+//! added and removed), agents' presence, offers accepted and declined, and the recorded
+//! decisions about a session.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use actix::Actor;
+use switchboard_storage::Batch;
+use tokio::sync::oneshot;
+
+use super::departments::Department;
+use super::queue_actor::{QueueActor, QueueMsg};
+use crate::actor::session::Subscriber;
+use crate::answer::ReplyTo;
+use crate::domain::routing::{Decision, Presence, RoutingConfig};
+use crate::hub::Hub;
+use crate::{
+    now_ms, AgentId, DepartmentId, Engine, EngineError, Participant, SessionId, State, DEFAULT_DEPARTMENT,
+};
+
+/// The default department's name on a new server.
+pub const DEFAULT_DEPARTMENT_NAME: &str = "general";
+
+/// Load the departments at start (creating the default one, with every agent, on a server
+/// that has none) and start their queue actors.
+pub(crate) fn load_departments(hub: &Arc<Hub>) -> Result<(), EngineError> {
+    let mut departments: Vec<Department> =
+        hub.storage.departments()?.into_iter().map(Department::from_record).collect();
+    if departments.is_empty() {
+        let agents: BTreeSet<AgentId> = hub.directory.iter().map(|a| *a.key()).collect();
+        let default = Department {
+            id: DEFAULT_DEPARTMENT,
+            name: DEFAULT_DEPARTMENT_NAME.into(),
+            config: RoutingConfig::default(),
+            agents,
+            created_at_ms: now_ms(),
+        };
+        let mut batch = Batch::new();
+        batch.put_department(&default.record());
+        hub.storage.write_blocking(batch)?;
+        departments.push(default);
+    }
+    for department in departments {
+        start_actor(hub, department);
+    }
+    Ok(())
+}
+
+fn start_actor(hub: &Arc<Hub>, department: Department) {
+    let (id, config, members) = (department.id, department.config.clone(), department.agents.clone());
+    let actor_hub = hub.clone();
+    let mailbox = hub.config.queue_mailbox;
+    let addr = QueueActor::start_in_arbiter(&hub.registry.arbiter(id), move |ctx| {
+        ctx.set_mailbox_capacity(mailbox);
+        QueueActor::new(id, config, actor_hub)
+    });
+    for agent in members {
+        addr.do_send(QueueMsg::Member { agent, joined: true });
+    }
+    hub.routing.insert(department, addr);
+}
+
+impl Engine {
+    /// Every department, by id.
+    pub fn departments(&self) -> Vec<Department> {
+        self.hub.routing.list()
+    }
+
+    /// A department by id.
+    pub fn department(&self, id: DepartmentId) -> Option<Department> {
+        self.hub.routing.get(id)
+    }
+
+    /// The department a visitor names in `start_chat` (the default when it names none).
+    pub fn department_by_name(&self, name: Option<&str>) -> Result<DepartmentId, EngineError> {
+        match name {
+            None => Ok(DEFAULT_DEPARTMENT),
+            Some(name) => {
+                self.hub.routing.by_name(name).ok_or_else(|| EngineError::UnknownDepartment(name.into()))
+            }
+        }
+    }
+
+    /// Create a department (durable before it returns).
+    pub async fn create_department(
+        &self,
+        name: String,
+        config: RoutingConfig,
+    ) -> Result<Department, EngineError> {
+        if self.hub.routing.by_name(&name).is_some() {
+            return Err(EngineError::InvalidDepartment(format!("a department named `{name}` exists")));
+        }
+        let department = Department {
+            id: self.hub.routing.next_id(),
+            name,
+            config,
+            agents: BTreeSet::new(),
+            created_at_ms: now_ms(),
+        };
+        self.save_department(&department).await?;
+        start_actor(&self.hub, department.clone());
+        Ok(department)
+    }
+
+    /// Rename a department or change its routing settings; automatic mode dispatches at once.
+    pub async fn update_department(
+        &self,
+        id: DepartmentId,
+        name: Option<String>,
+        config: RoutingConfig,
+    ) -> Result<Department, EngineError> {
+        let mut department = self.existing(id)?;
+        if let Some(name) = name {
+            if self.hub.routing.by_name(&name).is_some_and(|other| other != id) {
+                return Err(EngineError::InvalidDepartment(format!("a department named `{name}` exists")));
+            }
+            department.name = name;
+        }
+        department.config = config.clone();
+        self.save_department(&department).await?;
+        self.hub.routing.update(department.clone());
+        if let Some(actor) = self.hub.routing.addr(id) {
+            actor.do_send(QueueMsg::Configure(config));
+        }
+        Ok(department)
+    }
+
+    /// Add `agent` to department `id` (`joined`) or remove it.
+    pub async fn set_member(
+        &self,
+        id: DepartmentId,
+        agent: AgentId,
+        joined: bool,
+    ) -> Result<Department, EngineError> {
+        let mut department = self.existing(id)?;
+        if !self.hub.directory.contains_key(&agent) {
+            return Err(EngineError::InvalidDepartment(format!("no agent {agent}")));
+        }
+        let changed = if joined { department.agents.insert(agent) } else { department.agents.remove(&agent) };
+        if changed {
+            self.save_department(&department).await?;
+            self.hub.routing.update(department.clone());
+            if let Some(actor) = self.hub.routing.addr(id) {
+                actor.do_send(QueueMsg::Member { agent, joined });
+            }
+        }
+        Ok(department)
+    }
+
+    /// New agents join the default department.
+    pub(crate) async fn join_default(&self, agent: AgentId) -> Result<(), EngineError> {
+        self.set_member(DEFAULT_DEPARTMENT, agent, true).await.map(|_| ())
+    }
+
+    /// Set `agent`'s presence in every department it belongs to.
+    pub fn set_presence(&self, agent: AgentId, presence: Presence) {
+        for actor in self.hub.routing.of_agent(agent) {
+            actor.do_send(QueueMsg::Presence { agent, presence });
+        }
+    }
+
+    /// Accept the offer of `session`; answered like `accept` (the connection is subscribed).
+    pub fn accept_offer(
+        &self,
+        agent: AgentId,
+        session: SessionId,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let actor = self.queue_of(session)?;
+        let subscriber = Subscriber { who: Participant::Agent(agent), outbox: reply.outbox.clone() };
+        actor
+            .try_send(QueueMsg::AcceptOffer { agent, session, subscriber, reply })
+            .map_err(|_| EngineError::Overloaded("department queue busy"))
+    }
+
+    /// Decline the offer of `session`; answered with `Done`.
+    pub fn decline_offer(
+        &self,
+        agent: AgentId,
+        session: SessionId,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let actor = self.queue_of(session)?;
+        actor
+            .try_send(QueueMsg::DeclineOffer { agent, session, reply })
+            .map_err(|_| EngineError::Overloaded("department queue busy"))
+    }
+
+    /// The routing decisions recorded about `session` ("why did this chat go to Ann?").
+    pub async fn routing_decisions(&self, session: SessionId) -> Result<Vec<Decision>, EngineError> {
+        let department = self
+            .hub
+            .queue()
+            .get(session)
+            .map(|s| s.meta.department_id)
+            .ok_or(EngineError::UnknownSession(session))?;
+        let actor = self.hub.routing.addr(department).ok_or(EngineError::UnknownSession(session))?;
+        let (tx, rx) = oneshot::channel();
+        actor
+            .try_send(QueueMsg::Decisions { session, tx })
+            .map_err(|_| EngineError::Overloaded("department queue busy"))?;
+        rx.await.map_err(|_| EngineError::Internal("department queue stopped".into()))
+    }
+
+    fn queue_of(&self, session: SessionId) -> Result<actix::Addr<QueueActor>, EngineError> {
+        let queue = self.hub.queue();
+        let snapshot = queue.get(session).ok_or(EngineError::OfferUnavailable(session))?;
+        if snapshot.meta.state != State::Waiting {
+            return Err(EngineError::OfferUnavailable(session));
+        }
+        self.hub.routing.addr(snapshot.meta.department_id).ok_or(EngineError::OfferUnavailable(session))
+    }
+
+    fn existing(&self, id: DepartmentId) -> Result<Department, EngineError> {
+        self.hub.routing.get(id).ok_or_else(|| EngineError::UnknownDepartment(id.to_string()))
+    }
+
+    async fn save_department(&self, department: &Department) -> Result<(), EngineError> {
+        let mut batch = Batch::new();
+        batch.put_department(&department.record());
+        self.write(batch).await
+    }
+}

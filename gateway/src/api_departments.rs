@@ -1,0 +1,205 @@
+//! The administration routes of fair assignment: departments (create, list, rename and
+//! change their routing settings), their members, and a session's routing decisions. Every
+//! change is written to the audit log.
+
+use switchboard_engine::domain::routing::{Decision, RoutingConfig};
+use switchboard_engine::routing::Department;
+use switchboard_engine::EngineError;
+use switchboard_protocol::http::{
+    self as api, CreateDepartment, DepartmentSummary, RoutingDecision, UpdateDepartment,
+};
+use switchboard_protocol::limits;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use crate::api::{bad_request, reject, Admin};
+use crate::errors::Failure;
+
+/// The department routes, behind the administrator filter.
+pub(crate) fn routes(
+    admin: impl Filter<Extract = (Admin,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let body = || warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX).and(warp::body::bytes());
+    let list =
+        warp::path!("api" / "v1" / "departments").and(warp::get()).and(admin.clone()).map(|admin: Admin| {
+            let all: Vec<DepartmentSummary> = admin.engine.departments().iter().map(summary).collect();
+            warp::reply::json(&all).into_response()
+        });
+    let create = warp::path!("api" / "v1" / "departments")
+        .and(warp::post())
+        .and(admin.clone())
+        .and(body())
+        .and_then(|admin: Admin, body: bytes::Bytes| create(admin, body));
+    let update = warp::path!("api" / "v1" / "departments" / u64)
+        .and(warp::patch())
+        .and(admin.clone())
+        .and(body())
+        .and_then(|id: u64, admin: Admin, body: bytes::Bytes| update(admin, id, body));
+    let join = warp::path!("api" / "v1" / "departments" / u64 / "agents" / u64)
+        .and(warp::put())
+        .and(admin.clone())
+        .and_then(|id: u64, agent: u64, admin: Admin| member(admin, id, agent, true));
+    let leave = warp::path!("api" / "v1" / "departments" / u64 / "agents" / u64)
+        .and(warp::delete())
+        .and(admin.clone())
+        .and_then(|id: u64, agent: u64, admin: Admin| member(admin, id, agent, false));
+    let decisions = warp::path!("api" / "v1" / "sessions" / u64 / "routing")
+        .and(warp::get())
+        .and(admin)
+        .and_then(|session: u64, admin: Admin| decisions(admin, session));
+    list.or(create).unify().or(update).unify().or(join).unify().or(leave).unify().or(decisions).unify()
+}
+
+fn summary(d: &Department) -> DepartmentSummary {
+    DepartmentSummary {
+        department_id: d.id,
+        name: d.name.clone(),
+        automatic: d.config.automatic,
+        auto_accept: d.config.auto_accept,
+        offer_timeout_ms: d.config.offer_timeout_ms,
+        ramp_max: d.config.ramp_max,
+        ramp_window_ms: d.config.ramp_window_ms,
+        agents: d.agents.iter().copied().collect(),
+    }
+}
+
+fn failed(e: EngineError) -> Rejection {
+    let status = match &e {
+        EngineError::UnknownDepartment(_) => StatusCode::NOT_FOUND,
+        EngineError::InvalidDepartment(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let failure = Failure::from(e);
+    reject(status, failure.code, failure.message)
+}
+
+/// Department names: lower-case letters, digits, `-` and `_`, 1 to 64 bytes.
+fn check_name(name: &str) -> Result<(), Rejection> {
+    let ok = !name.is_empty()
+        && name.len() <= limits::DEPARTMENT_NAME_BYTES_MAX
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        return Ok(());
+    }
+    Err(bad_request(format!(
+        "`name` must be 1 to {} characters of a-z 0-9 - _",
+        limits::DEPARTMENT_NAME_BYTES_MAX
+    )))
+}
+
+/// Apply the fields present to `config`, checking each range.
+#[allow(clippy::too_many_arguments)]
+fn settings(
+    mut config: RoutingConfig,
+    automatic: Option<bool>,
+    auto_accept: Option<bool>,
+    offer_timeout_ms: Option<u64>,
+    ramp_max: Option<u32>,
+    ramp_window_ms: Option<u64>,
+) -> Result<RoutingConfig, Rejection> {
+    fn within<T: PartialOrd + std::fmt::Display + Copy>(
+        name: &str,
+        v: T,
+        (lo, hi): (T, T),
+    ) -> Result<T, Rejection> {
+        if v < lo || v > hi {
+            return Err(bad_request(format!("`{name}` must be {lo} to {hi}")));
+        }
+        Ok(v)
+    }
+    if let Some(v) = automatic {
+        config.automatic = v;
+    }
+    if let Some(v) = auto_accept {
+        config.auto_accept = v;
+    }
+    if let Some(v) = offer_timeout_ms {
+        config.offer_timeout_ms = within("offer_timeout_ms", v, api::OFFER_TIMEOUT_MS_RANGE)?;
+    }
+    if let Some(v) = ramp_max {
+        config.ramp_max = within("ramp_max", v, api::RAMP_MAX_RANGE)?;
+    }
+    if let Some(v) = ramp_window_ms {
+        config.ramp_window_ms = within("ramp_window_ms", v, api::RAMP_WINDOW_MS_RANGE)?;
+    }
+    Ok(config)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("bad body: {e}")))
+}
+
+async fn create(admin: Admin, body: bytes::Bytes) -> Result<Response, Rejection> {
+    let request: CreateDepartment = parse(&body)?;
+    check_name(&request.name)?;
+    let config = settings(
+        RoutingConfig::default(),
+        request.automatic,
+        request.auto_accept,
+        request.offer_timeout_ms,
+        request.ramp_max,
+        request.ramp_window_ms,
+    )?;
+    let department = admin.engine.create_department(request.name, config).await.map_err(failed)?;
+    admin.audit("department.create", &format!("department {} ({:?})", department.id, department.name));
+    Ok(warp::reply::with_status(warp::reply::json(&summary(&department)), StatusCode::CREATED)
+        .into_response())
+}
+
+async fn update(admin: Admin, id: u64, body: bytes::Bytes) -> Result<Response, Rejection> {
+    let request: UpdateDepartment = parse(&body)?;
+    if let Some(name) = &request.name {
+        check_name(name)?;
+    }
+    let current =
+        admin.engine.department(id).ok_or_else(|| failed(EngineError::UnknownDepartment(id.to_string())))?;
+    let config = settings(
+        current.config,
+        request.automatic,
+        request.auto_accept,
+        request.offer_timeout_ms,
+        request.ramp_max,
+        request.ramp_window_ms,
+    )?;
+    let department = admin.engine.update_department(id, request.name, config).await.map_err(failed)?;
+    admin.audit("department.update", &format!("department {id}: {:?}", summary(&department)));
+    Ok(warp::reply::json(&summary(&department)).into_response())
+}
+
+async fn member(admin: Admin, id: u64, agent: u64, joined: bool) -> Result<Response, Rejection> {
+    let department = admin.engine.set_member(id, agent, joined).await.map_err(failed)?;
+    let (action, verb) = if joined {
+        ("department.add_agent", "added to")
+    } else {
+        ("department.remove_agent", "removed from")
+    };
+    admin.audit(action, &format!("agent {agent} {verb} department {id}"));
+    Ok(warp::reply::json(&summary(&department)).into_response())
+}
+
+async fn decisions(admin: Admin, session: u64) -> Result<Response, Rejection> {
+    let decisions = admin.engine.routing_decisions(session).await.map_err(|e| match e {
+        EngineError::UnknownSession(_) => reject(
+            StatusCode::NOT_FOUND,
+            switchboard_protocol::ErrorCode::UnknownSession,
+            format!("session {session} is not listed (unknown, or closed long ago)"),
+        ),
+        other => failed(other),
+    })?;
+    let body: Vec<RoutingDecision> = decisions.iter().map(decision).collect();
+    Ok(warp::reply::json(&body).into_response())
+}
+
+fn decision(d: &Decision) -> RoutingDecision {
+    RoutingDecision {
+        at_ms: d.at_ms,
+        agent_id: d.agent,
+        outcome: switchboard_engine::routing::outcome_name(d.outcome).to_string(),
+        load: d.load.0,
+        capacity: d.load.1,
+        idle_ms: d.idle_ms,
+        skipped: d.skipped.clone(),
+        candidates: d.candidates,
+    }
+}
