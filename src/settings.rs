@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// times its failure threshold [default: 0].
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DELAY_MS")]
     pub shutdown_delay_ms: Option<u64>,
+    /// How long an agent whose last connection dropped stays routable before it counts as
+    /// offline and its offers go to others, in ms [default: 30000].
+    #[arg(long, env = "SWITCHBOARD_PRESENCE_GRACE_MS")]
+    pub presence_grace_ms: Option<u64>,
     /// Directory for RocksDB checkpoints made by `switchboard backup create`
     /// [default: <data-dir>/backups].
     #[arg(long, env = "SWITCHBOARD_BACKUP_DIR")]
@@ -120,6 +124,7 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     shutdown_grace_ms: Option<u64>,
     shutdown_delay_ms: Option<u64>,
+    presence_grace_ms: Option<u64>,
     backup_dir: Option<PathBuf>,
 }
 
@@ -170,6 +175,9 @@ impl Settings {
         if let Some(n) = args.arbiters.or(file.arbiters) {
             anyhow::ensure!(n >= 1, "arbiters must be at least 1");
             engine.arbiters = n;
+        }
+        if let Some(ms) = args.presence_grace_ms.or(file.presence_grace_ms) {
+            engine.presence_grace_ms = ms;
         }
         let mut gateway = GatewayConfig::default();
         if let Some(addr) = args.http_addr.or(file.http_addr) {

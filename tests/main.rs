@@ -12,6 +12,7 @@ mod loadtest;
 mod operations;
 mod quic;
 mod resume;
+mod routing;
 mod slow_client;
 mod startup_errors;
 mod ws_protocol;

@@ -1,0 +1,355 @@
+//! Fair assignment over real connections: departments, offers (accept, decline, expiry),
+//! presence and its grace period, capacity, places in line, the decision log, restart, and
+//! the bad input of each.
+
+use std::time::Duration;
+
+use switchboard_client::Client;
+use switchboard_protocol::codec::Encoding;
+use switchboard_protocol::http::DepartmentSummary;
+use switchboard_protocol::{ErrorCode, Presence, Request, ServerFrame, SessionId, SessionState};
+
+use crate::support::*;
+
+/// An admin HTTP call; returns (status, JSON body).
+async fn admin(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let url = format!("{}{path}", server.http_url());
+    let client = reqwest::Client::new();
+    let request = match method {
+        "GET" => client.get(url),
+        "POST" => client.post(url).json(&body),
+        "PATCH" => client.patch(url).json(&body),
+        "PUT" => client.put(url).json(&body),
+        "DELETE" => client.delete(url).json(&body),
+        other => panic!("{other}"),
+    };
+    let response = request.bearer_auth(server.admin_token()).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Create an automatic department and put `agents` in it.
+async fn automatic(server: &TestServer, name: &str, extra: serde_json::Value, agents: &[u64]) -> u64 {
+    let mut body = serde_json::json!({"name": name, "automatic": true});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let (status, created) = admin(server, "POST", "/api/v1/departments", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["department_id"].as_u64().unwrap();
+    for agent in agents {
+        let (status, body) =
+            admin(server, "PUT", &format!("/api/v1/departments/{id}/agents/{agent}"), serde_json::json!({}))
+                .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    id
+}
+
+async fn visitor_in(server: &TestServer, department: &str) -> (Client, SessionId) {
+    let client = server.connect(Encoding::Json).await;
+    let reply = client
+        .call(Request::StartChat {
+            name: Some("Vera".into()),
+            email: None,
+            page_url: None,
+            first_message: None,
+            client_msg_id: None,
+            department: Some(department.into()),
+        })
+        .await
+        .unwrap();
+    let ServerFrame::ChatStarted { session, .. } = reply else { panic!("{reply:?}") };
+    (client, session.session_id)
+}
+
+async fn next_offer(agent: &mut Client) -> SessionId {
+    wait_for(agent, |f| match f {
+        ServerFrame::Offer { session, .. } => Some(session.session_id),
+        _ => None,
+    })
+    .await
+}
+
+/// No offer arrives within the quiet period.
+async fn no_offer(agent: &mut Client) {
+    let deadline = tokio::time::Instant::now() + QUIET;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match agent.next_event(left).await {
+            Ok(ServerFrame::Offer { session, .. }) => panic!("unexpected offer of {}", session.session_id),
+            Ok(_) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_automatic_department_offers_to_the_least_loaded_agent_and_the_visitor_sees_who_serves() {
+    let server = TestServer::start();
+    let (mut ann, ann_id, _) = server.agent("Ann").await;
+    let (mut bob, bob_id, _) = server.agent("Bob").await;
+    let sales = automatic(&server, "sales", serde_json::json!({}), &[ann_id, bob_id]).await;
+    let (mut visitor, first) = visitor_in(&server, "sales").await;
+    // Both hold nothing; neither was ever assigned: the lower id, Ann, gets it.
+    assert_eq!(next_offer(&mut ann).await, first);
+    let reply = ann.call(Request::AcceptOffer { session_id: first }).await.unwrap();
+    let ServerFrame::Accepted { session, .. } = reply else { panic!("{reply:?}") };
+    assert_eq!((session.agent_id, session.department_id), (Some(ann_id), sales));
+    let name = wait_for(&mut visitor, |f| match f {
+        ServerFrame::SessionUpdated { session } if session.state == SessionState::Active => {
+            session.agent_name.clone()
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(name, "Ann");
+    // Ann now holds one: the next chat goes to Bob.
+    let (_v2, second) = visitor_in(&server, "sales").await;
+    assert_eq!(next_offer(&mut bob).await, second);
+    no_offer(&mut ann).await;
+    // Why did the first chat go to Ann?
+    let (status, decisions) =
+        admin(&server, "GET", &format!("/api/v1/sessions/{first}/routing"), serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let outcomes: Vec<&str> =
+        decisions.as_array().unwrap().iter().map(|d| d["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["offered", "accepted"]);
+    assert_eq!(decisions[0]["agent_id"], ann_id);
+    assert_eq!(decisions[0]["candidates"], 2);
+}
+
+#[tokio::test]
+async fn a_declined_or_expired_offer_goes_to_the_next_agent_and_a_stale_accept_is_refused() {
+    let server = TestServer::start();
+    let (mut ann, ann_id, _) = server.agent("Ann").await;
+    let (mut bob, bob_id, _) = server.agent("Bob").await;
+    automatic(&server, "support", serde_json::json!({"offer_timeout_ms": 1000}), &[ann_id, bob_id]).await;
+    let (_visitor, session) = visitor_in(&server, "support").await;
+    assert_eq!(next_offer(&mut ann).await, session);
+    let reply = ann.call(Request::DeclineOffer { session_id: session }).await.unwrap();
+    assert!(matches!(reply, ServerFrame::Ok { .. }), "{reply:?}");
+    assert_eq!(next_offer(&mut bob).await, session);
+    // Bob lets it expire: it is withdrawn from Bob and, everyone having passed, goes round.
+    let reason = wait_for(&mut bob, |f| match f {
+        ServerFrame::OfferWithdrawn { session_id, reason } if *session_id == session => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, "expired");
+    assert_eq!(next_offer(&mut ann).await, session);
+    let stale = bob.request(Request::AcceptOffer { session_id: session }).await.unwrap();
+    assert_eq!(error_code(&stale), ErrorCode::OfferUnavailable);
+    let not_offered = bob.request(Request::DeclineOffer { session_id: session }).await.unwrap();
+    assert_eq!(error_code(&not_offered), ErrorCode::OfferUnavailable);
+    let reply = ann.call(Request::AcceptOffer { session_id: session }).await.unwrap();
+    assert!(matches!(reply, ServerFrame::Accepted { .. }), "{reply:?}");
+}
+
+#[tokio::test]
+async fn capacity_is_never_exceeded_and_a_closed_chat_frees_the_next_offer_at_once() {
+    let server = TestServer::start();
+    let (id, token) = server.create_agent("Solo", 1).await;
+    let mut solo = server.agent_with_token(&token).await;
+    automatic(&server, "vip", serde_json::json!({"auto_accept": true}), &[id]).await;
+    let (_a, first) = visitor_in(&server, "vip").await;
+    let (_b, second) = visitor_in(&server, "vip").await;
+    let assigned = wait_for(&mut solo, |f| match f {
+        ServerFrame::SessionUpdated { session } if session.state == SessionState::Active => {
+            Some(session.session_id)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(assigned, first, "auto-accept assigns the first chat");
+    // The second waits: capacity 1 is never exceeded, even though the agent is online.
+    let queue = solo.call(Request::ListQueue {}).await.unwrap();
+    let (waiting, active, _) = queue_ids(&queue);
+    assert_eq!((waiting, active), (vec![second], vec![first]));
+    // The chat closes: the second is assigned at once (no sweep).
+    solo.call(Request::Close { session_id: first }).await.unwrap();
+    let assigned = wait_for(&mut solo, |f| match f {
+        ServerFrame::SessionUpdated { session } if session.state == SessionState::Active => {
+            Some(session.session_id)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(assigned, second);
+}
+
+#[tokio::test]
+async fn away_agents_get_no_offers_and_coming_back_online_dispatches_at_once() {
+    let server = TestServer::start();
+    let (mut ann, ann_id, _) = server.agent("Ann").await;
+    automatic(&server, "night", serde_json::json!({}), &[ann_id]).await;
+    let reply = ann.call(Request::SetPresence { presence: Presence::Away }).await.unwrap();
+    assert!(matches!(reply, ServerFrame::Ok { .. }));
+    let (_visitor, session) = visitor_in(&server, "night").await;
+    no_offer(&mut ann).await;
+    ann.call(Request::SetPresence { presence: Presence::Online }).await.unwrap();
+    assert_eq!(next_offer(&mut ann).await, session);
+}
+
+#[tokio::test]
+async fn a_disconnected_agent_keeps_its_offer_through_the_grace_period_then_it_moves_on() {
+    let server = TestServer::start_with(&["--presence-grace-ms", "700"]);
+    let (mut ann, ann_id, _) = server.agent("Ann").await;
+    let (bob_id, bob_token) = server.create_agent("Bob", 5).await;
+    automatic(&server, "field", serde_json::json!({}), &[ann_id, bob_id]).await;
+    let (_visitor, session) = visitor_in(&server, "field").await;
+    assert_eq!(next_offer(&mut ann).await, session);
+    drop(ann);
+    // Bob connects after Ann dropped: within the grace period nothing moves …
+    let mut bob = server.agent_with_token(&bob_token).await;
+    no_offer(&mut bob).await;
+    // … then Ann counts as offline and her offer goes to Bob.
+    assert_eq!(next_offer(&mut bob).await, session);
+}
+
+#[tokio::test]
+async fn waiting_visitors_learn_their_place_in_line_as_it_changes() {
+    let server = TestServer::start();
+    let (agent, _, _) = server.agent("Ann").await;
+    let (mut first, s1) = visitor_in(&server, "general").await;
+    let (mut second, s2) = visitor_in(&server, "general").await;
+    let position = |s: SessionId| {
+        move |f: &ServerFrame| match f {
+            ServerFrame::QueuePosition { session_id, position, .. } if *session_id == s => Some(*position),
+            _ => None,
+        }
+    };
+    assert_eq!(wait_for(&mut first, position(s1)).await, 1);
+    assert_eq!(wait_for(&mut second, position(s2)).await, 2);
+    agent.call(Request::Accept { session_id: s1 }).await.unwrap();
+    assert_eq!(wait_for(&mut second, position(s2)).await, 1, "the chat ahead left the line");
+}
+
+#[tokio::test]
+async fn waiting_chats_are_offered_again_after_a_restart() {
+    let mut server = TestServer::start();
+    let (ann_id, token) = server.create_agent("Ann", 5).await;
+    automatic(&server, "sales", serde_json::json!({}), &[ann_id]).await;
+    let (_visitor, session) = visitor_in(&server, "sales").await;
+    server.kill9();
+    server.restart();
+    let mut ann = server.agent_with_token(&token).await;
+    assert_eq!(next_offer(&mut ann).await, session);
+    let (status, departments) = admin(&server, "GET", "/api/v1/departments", serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let departments: Vec<DepartmentSummary> = serde_json::from_value(departments).unwrap();
+    let names: Vec<&str> = departments.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["general", "sales"]);
+    assert!(departments[1].automatic && departments[1].agents == [ann_id]);
+    assert_eq!(departments[0].agents, [ann_id], "new agents join the default department");
+}
+
+#[tokio::test]
+async fn bad_routing_input_gets_specific_errors_and_changes_nothing() {
+    let server = TestServer::start();
+    let (agent, agent_id, _) = server.agent("Ann").await;
+    // An unknown department in start_chat.
+    let client = server.connect(Encoding::Json).await;
+    let reply = client
+        .request(Request::StartChat {
+            name: None,
+            email: None,
+            page_url: None,
+            first_message: None,
+            client_msg_id: None,
+            department: Some("nowhere".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(error_code(&reply), ErrorCode::UnknownDepartment);
+    // Offers of sessions that do not exist or are not waiting.
+    assert_eq!(
+        error_code(&agent.request(Request::AcceptOffer { session_id: 999 }).await.unwrap()),
+        ErrorCode::OfferUnavailable
+    );
+    // A visitor cannot answer offers or set presence.
+    let (visitor, sid, _) = server.visitor("Vera", None).await;
+    assert_eq!(
+        error_code(&visitor.request(Request::AcceptOffer { session_id: sid }).await.unwrap()),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        error_code(&visitor.request(Request::SetPresence { presence: Presence::Online }).await.unwrap()),
+        ErrorCode::Forbidden
+    );
+    // HTTP: bad names, duplicates, ranges, unknown ids.
+    let cases = [
+        (
+            "POST",
+            "/api/v1/departments".to_string(),
+            serde_json::json!({"name": "Bad Name"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/api/v1/departments".to_string(),
+            serde_json::json!({"name": "general"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/api/v1/departments".to_string(),
+            serde_json::json!({"name": "x", "offer_timeout_ms": 5}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/api/v1/departments".to_string(),
+            serde_json::json!({"name": "x", "ramp_max": 0}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/api/v1/departments".to_string(),
+            serde_json::json!({"name": "x", "colour": "red"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "PATCH",
+            "/api/v1/departments/77".to_string(),
+            serde_json::json!({"automatic": true}),
+            404,
+            "unknown_department",
+        ),
+        (
+            "PUT",
+            "/api/v1/departments/77/agents/1".to_string(),
+            serde_json::json!({}),
+            404,
+            "unknown_department",
+        ),
+        (
+            "PUT",
+            "/api/v1/departments/1/agents/4242".to_string(),
+            serde_json::json!({}),
+            400,
+            "invalid_request",
+        ),
+        ("GET", "/api/v1/sessions/4242/routing".to_string(), serde_json::json!({}), 404, "unknown_session"),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (got, answer) = admin(&server, method, &path, body.clone()).await;
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{method} {path} {body}: {answer}");
+    }
+    let (_, departments) = admin(&server, "GET", "/api/v1/departments", serde_json::json!({})).await;
+    assert_eq!(departments.as_array().unwrap().len(), 1, "nothing was created: {departments}");
+    assert_eq!(departments[0]["agents"], serde_json::json!([agent_id]));
+    // Without the admin token.
+    let response = reqwest::get(format!("{}/api/v1/departments", server.http_url())).await.unwrap();
+    assert_eq!(response.status(), 401);
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
