@@ -82,6 +82,24 @@ pub fn run(command: AgentCommand) -> anyhow::Result<()> {
     })
 }
 
+/// Call `method path` with the administrator token (and `body` as JSON when given), waiting
+/// at most 10 s; parse the answer.
+pub fn call<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    target: &Target,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&B>,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut request = client(target)?.request(method, url(target, path)).bearer_auth(token(target)?);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        parse(request.send().await?).await
+    })
+}
+
 /// POST `body` as JSON to `path` with the administrator token, waiting at most `timeout`;
 /// parse the answer.
 pub fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(

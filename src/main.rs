@@ -3,6 +3,8 @@
 //! - `switchboard serve` runs the server (settings from flags, `SWITCHBOARD_*` environment
 //!   variables, or a TOML file; see `settings`).
 //! - `switchboard agent create|list` talk to a running server's HTTP API.
+//! - `switchboard department create|list|update|add-agent|remove-agent` manage fair
+//!   assignment's departments on a running server.
 //! - `switchboard backup create` makes a checkpoint on a running server; `backup restore`
 //!   puts one back into a data directory (server stopped).
 //!
@@ -11,6 +13,7 @@
 
 mod admin;
 mod backup;
+mod department;
 mod logging;
 mod serve;
 mod settings;
@@ -41,6 +44,9 @@ enum Command {
     /// Back up and restore the database.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Manage departments (fair assignment) on a running server.
+    #[command(subcommand)]
+    Department(department::DepartmentCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Agent(command) => admin::run(command),
         Command::Backup(command) => backup::run(command),
+        Command::Department(command) => department::run(command),
     }
 }
 

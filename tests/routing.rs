@@ -353,3 +353,38 @@ async fn bad_routing_input_gets_specific_errors_and_changes_nothing() {
     drop(client);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test]
+async fn the_department_cli_creates_updates_lists_and_manages_members() {
+    let server = TestServer::start();
+    let (agent, _) = server.create_agent("Ann", 3).await;
+    let token = server.admin_token();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(binary())
+            .arg("department")
+            .args(args)
+            .args(["--server", &server.http_url(), "--admin-token", &token])
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) =
+        run(&["create", "--name", "billing", "--automatic", "true", "--offer-timeout-ms", "5000"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "2\tbilling\tautomatic (offers 5000 ms)\t\n", "no members yet");
+    let (ok, out, _) = run(&["add-agent", "2", &agent.to_string()]);
+    assert!(ok);
+    assert_eq!(out, format!("2\tbilling\tautomatic (offers 5000 ms)\t{agent}\n"));
+    let (ok, _, _) = run(&["update", "2", "--name", "invoices", "--auto-accept", "true"]);
+    assert!(ok);
+    let (ok, out, _) = run(&["list"]);
+    assert!(ok);
+    assert_eq!(out, format!("1\tgeneral\tmanual\t{agent}\n2\tinvoices\tautomatic (auto-accept)\t{agent}\n"));
+    let (ok, _, err) = run(&["remove-agent", "9", "1"]);
+    assert!(!ok);
+    assert!(err.contains("unknown_department"), "{err}");
+}

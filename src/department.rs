@@ -1,0 +1,130 @@
+//! `switchboard department ...`: departments and their members on a running server, over
+//! its HTTP API, as an administrator (docs/ROUTING.md).
+
+use anyhow::Context;
+use clap::Subcommand;
+use reqwest::Method;
+use switchboard_protocol::http::{CreateDepartment, DepartmentSummary, UpdateDepartment};
+
+use crate::admin::{self, Target};
+
+/// Routing settings, as flags (only those given change).
+#[derive(Debug, clap::Args)]
+pub struct SettingsArgs {
+    /// Automatic mode (offers) instead of manual (agents accept from the queue).
+    #[arg(long)]
+    automatic: Option<bool>,
+    /// Offers are assignments at once.
+    #[arg(long)]
+    auto_accept: Option<bool>,
+    /// How long an agent has to accept an offer, ms.
+    #[arg(long)]
+    offer_timeout_ms: Option<u64>,
+    /// Burst control: new chats per agent per window …
+    #[arg(long)]
+    ramp_max: Option<u32>,
+    /// … of this many ms.
+    #[arg(long)]
+    ramp_window_ms: Option<u64>,
+}
+
+/// Departments.
+#[derive(Debug, Subcommand)]
+pub enum DepartmentCommand {
+    /// Create a department and print it.
+    Create {
+        /// Name: a-z 0-9 - _ (visitors name it in `start_chat`).
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List departments: id, name, mode, members.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Rename a department or change its routing settings.
+    Update {
+        /// The department's id.
+        id: u64,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Add an agent to a department.
+    AddAgent {
+        id: u64,
+        agent: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Remove an agent from a department.
+    RemoveAgent {
+        id: u64,
+        agent: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Run a department subcommand.
+pub fn run(command: DepartmentCommand) -> anyhow::Result<()> {
+    let none: Option<&()> = None;
+    let shown: DepartmentSummary = match command {
+        DepartmentCommand::Create { name, settings: s, target } => {
+            let body = CreateDepartment {
+                name,
+                automatic: s.automatic,
+                auto_accept: s.auto_accept,
+                offer_timeout_ms: s.offer_timeout_ms,
+                ramp_max: s.ramp_max,
+                ramp_window_ms: s.ramp_window_ms,
+            };
+            admin::call(&target, Method::POST, "/api/v1/departments", Some(&body))?
+        }
+        DepartmentCommand::List { target } => {
+            let all: Vec<DepartmentSummary> = admin::call(&target, Method::GET, "/api/v1/departments", none)?;
+            for d in all {
+                println!("{}", line(&d));
+            }
+            return Ok(());
+        }
+        DepartmentCommand::Update { id, name, settings: s, target } => {
+            let body = UpdateDepartment {
+                name,
+                automatic: s.automatic,
+                auto_accept: s.auto_accept,
+                offer_timeout_ms: s.offer_timeout_ms,
+                ramp_max: s.ramp_max,
+                ramp_window_ms: s.ramp_window_ms,
+            };
+            admin::call(&target, Method::PATCH, &format!("/api/v1/departments/{id}"), Some(&body))?
+        }
+        DepartmentCommand::AddAgent { id, agent, target } => {
+            admin::call(&target, Method::PUT, &format!("/api/v1/departments/{id}/agents/{agent}"), none)?
+        }
+        DepartmentCommand::RemoveAgent { id, agent, target } => {
+            admin::call(&target, Method::DELETE, &format!("/api/v1/departments/{id}/agents/{agent}"), none)
+                .context("removing the agent")?
+        }
+    };
+    println!("{}", line(&shown));
+    Ok(())
+}
+
+/// One tab-separated line: id, name, mode, members (comma-separated).
+fn line(d: &DepartmentSummary) -> String {
+    let mode = match (d.automatic, d.auto_accept) {
+        (false, _) => "manual".to_string(),
+        (true, false) => format!("automatic (offers {} ms)", d.offer_timeout_ms),
+        (true, true) => "automatic (auto-accept)".to_string(),
+    };
+    let members: Vec<String> = d.agents.iter().map(u64::to_string).collect();
+    format!("{}\t{}\t{}\t{}", d.department_id, d.name, mode, members.join(","))
+}
