@@ -108,8 +108,9 @@ async fn start(
         }
     };
     let fingerprint = identity.fingerprint();
-    let engine = Engine::start(storage.clone(), settings.engine.clone()).context("starting the engine")?;
+    // The recorder first: the engine's actors publish gauges as they start.
     let metrics = Metrics::install(build_info()).context("installing the metrics recorder")?;
+    let engine = Engine::start(storage.clone(), settings.engine.clone()).context("starting the engine")?;
     engine.publish_gauges();
     // Built on shard 0, so quinn's endpoint and connection drivers run on a shard thread
     // beside the connections they feed instead of waking another thread for every packet.

@@ -145,6 +145,9 @@ fn describe() {
         ("switchboard_session_actors_started_total", "Session actors started (lazily loaded from storage)."),
         ("switchboard_auth_failures_total", "Failed authentications (agent, session or admin tokens)."),
         ("switchboard_storage_write_errors_total", "Storage writes that failed (disk full, I/O error)."),
+        ("switchboard_routing_offers_total", "Chats offered to agents (automatic departments)."),
+        ("switchboard_routing_assignments_total", "Chats assigned by routing (accepted offers and auto-accepts)."),
+        ("switchboard_routing_declines_total", "Offers declined by agents."),
         (
             "switchboard_rocksdb_stall_microseconds_total",
             "Microseconds RocksDB stalled writes (delayed or stopped them).",
@@ -165,6 +168,14 @@ fn describe() {
     for action in crate::audit::ADMIN_ACTIONS {
         metrics::counter!("switchboard_admin_actions_total", "action" => *action).increment(0);
     }
+    describe_counter!(
+        "switchboard_routing_withdrawals_total",
+        "Offers that ended without an assignment, by reason (declined, expired, taken, unavailable)."
+    );
+    for reason in ["declined", "expired", "taken", "unavailable"] {
+        metrics::counter!("switchboard_routing_withdrawals_total", "reason" => reason).increment(0);
+    }
+    describe_gauge!("switchboard_department_queue_length", "Chats waiting, by department id.");
     describe_counter!("switchboard_http_requests_total", "HTTP requests by route and status.");
     describe_histogram!(
         "switchboard_http_request_duration_seconds",

@@ -188,6 +188,10 @@ pub fn outcome_name(outcome: Outcome) -> &'static str {
 
 impl Actor for QueueActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Context<Self>) {
+        self.publish_positions();
+    }
 }
 
 impl Handler<QueueMsg> for QueueActor {
