@@ -146,7 +146,10 @@ fn describe() {
         ("switchboard_auth_failures_total", "Failed authentications (agent, session or admin tokens)."),
         ("switchboard_storage_write_errors_total", "Storage writes that failed (disk full, I/O error)."),
         ("switchboard_routing_offers_total", "Chats offered to agents (automatic departments)."),
-        ("switchboard_routing_assignments_total", "Chats assigned by routing (accepted offers and auto-accepts)."),
+        (
+            "switchboard_routing_assignments_total",
+            "Chats assigned by routing (accepted offers and auto-accepts).",
+        ),
         ("switchboard_routing_declines_total", "Offers declined by agents."),
         (
             "switchboard_rocksdb_stall_microseconds_total",
