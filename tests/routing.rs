@@ -196,7 +196,8 @@ async fn away_agents_get_no_offers_and_coming_back_online_dispatches_at_once() {
 
 #[tokio::test]
 async fn a_disconnected_agent_keeps_its_offer_through_the_grace_period_then_it_moves_on() {
-    let server = TestServer::start_with(&["--presence-grace-ms", "700"]);
+    // The grace period is long against the 300 ms quiet check below.
+    let server = TestServer::start_with(&["--presence-grace-ms", "2000"]);
     let (mut ann, ann_id, _) = server.agent("Ann").await;
     let (bob_id, bob_token) = server.create_agent("Bob", 5).await;
     automatic(&server, "field", serde_json::json!({}), &[ann_id, bob_id]).await;
@@ -387,4 +388,51 @@ async fn the_department_cli_creates_updates_lists_and_manages_members() {
     let (ok, _, err) = run(&["remove-agent", "9", "1"]);
     assert!(!ok);
     assert!(err.contains("unknown_department"), "{err}");
+}
+
+#[tokio::test]
+async fn agents_can_be_resized_disabled_and_given_a_new_token() {
+    let server = TestServer::start();
+    let (agent_id, token) = server.create_agent("Ann", 1).await;
+    let ann = server.agent_with_token(&token).await;
+    let path = format!("/api/v1/agents/{agent_id}");
+    // A raised capacity shows in the listing with the live state.
+    let (status, body) = admin(&server, "PATCH", &path, serde_json::json!({"max_concurrent_chats": 3})).await;
+    assert_eq!((status, body["max_concurrent_chats"].as_u64()), (200, Some(3)), "{body}");
+    let (_, listed) = admin(&server, "GET", "/api/v1/agents", serde_json::json!({})).await;
+    assert_eq!(
+        (listed[0]["connections"].as_u64(), listed[0]["load"].as_u64()),
+        (Some(1), Some(0)),
+        "{listed}"
+    );
+    // Bad values are refused and change nothing.
+    let (status, body) = admin(&server, "PATCH", &path, serde_json::json!({"max_concurrent_chats": 0})).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_request")));
+    let (status, _) =
+        admin(&server, "PATCH", "/api/v1/agents/999", serde_json::json!({"disabled": true})).await;
+    assert_eq!(status, 404);
+    // A new token: the old one stops working and the open connection is closed (4003).
+    let (status, rotated) = admin(&server, "POST", &format!("{path}/token"), serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let (code, _) = ann.closed(WAIT).await.unwrap();
+    assert_eq!(code, 4003);
+    let stale = server.connect(Encoding::MsgPack).await;
+    assert_eq!(
+        error_code(&stale.request(Request::Auth { token: token.clone() }).await.unwrap()),
+        ErrorCode::BadToken
+    );
+    let fresh = rotated["token"].as_str().unwrap().to_string();
+    let ann = server.agent_with_token(&fresh).await;
+    // Disabled: its connection is closed and its token refused; enabled again, it works.
+    let (status, body) = admin(&server, "PATCH", &path, serde_json::json!({"disabled": true})).await;
+    assert_eq!((status, body["disabled"].as_bool()), (200, Some(true)));
+    let (code, reason) = ann.closed(WAIT).await.unwrap();
+    assert_eq!(code, 4003, "{reason}");
+    let refused = server.connect(Encoding::MsgPack).await;
+    assert_eq!(
+        error_code(&refused.request(Request::Auth { token: fresh.clone() }).await.unwrap()),
+        ErrorCode::BadToken
+    );
+    admin(&server, "PATCH", &path, serde_json::json!({"disabled": false})).await;
+    server.agent_with_token(&fresh).await;
 }

@@ -137,6 +137,7 @@ impl Engine {
             max_concurrent_chats,
             token_sha256: auth::hash_secret(&secret),
             created_at_ms: now_ms(),
+            disabled: false,
         };
         let mut batch = Batch::new();
         batch.put_agent(&record);
@@ -158,7 +159,7 @@ impl Engine {
     pub fn authenticate_agent(&self, token: &str) -> Result<AgentProfile, EngineError> {
         let (id, secret) = auth::parse(token).ok_or(EngineError::BadToken)?;
         let agent = self.hub.directory.get(&id).ok_or(EngineError::BadToken)?;
-        if auth::verify(secret, &agent.token_sha256) {
+        if !agent.disabled && auth::verify(secret, &agent.token_sha256) {
             Ok(agent.clone())
         } else {
             Err(EngineError::BadToken)
@@ -428,12 +429,14 @@ impl Engine {
     }
 }
 
-fn profile(record: AgentRecord) -> AgentProfile {
+pub(crate) fn profile(record: AgentRecord) -> AgentProfile {
     AgentProfile {
         id: record.id,
         display_name: record.display_name,
         max_concurrent_chats: record.max_concurrent_chats,
+        disabled: record.disabled,
         token_sha256: record.token_sha256,
+        created_at_ms: record.created_at_ms,
     }
 }
 

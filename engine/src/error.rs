@@ -33,6 +33,9 @@ pub enum EngineError {
     /// The session is not offered to this agent now (expired, declined, someone else's).
     #[error("session {0} is not offered to you (the offer expired, was declined, or went to someone else)")]
     OfferUnavailable(SessionId),
+    /// No agent has this id.
+    #[error("no agent {0}")]
+    UnknownAgent(u64),
     /// No department has this name or id.
     #[error("no department {0}")]
     UnknownDepartment(String),

@@ -21,7 +21,10 @@ pub struct AgentProfile {
     pub id: AgentId,
     pub display_name: String,
     pub max_concurrent_chats: u32,
+    /// A disabled agent cannot authenticate.
+    pub disabled: bool,
     pub(crate) token_sha256: String,
+    pub(crate) created_at_ms: u64,
 }
 
 /// Shared engine state.
@@ -125,16 +128,16 @@ impl Hub {
     /// A new session was created: list it (unless an actor already did), tell agents, and
     /// queue it in its department.
     pub(crate) fn session_created(&self, snapshot: &SessionSnapshot) {
-        {
-            let mut queue = self.queue();
-            if queue.get(snapshot.meta.id).is_some() {
-                return;
-            }
-            queue.upsert(snapshot.clone());
-            self.broadcast(&queue, snapshot, Announce::Created);
-            update_gauges(&queue);
+        let mut queue = self.queue();
+        if queue.get(snapshot.meta.id).is_some() {
+            return;
         }
+        queue.upsert(snapshot.clone());
+        // Queued in its department before any agent hears of it, so an agent's accept (and
+        // the `Remove` it causes) always reaches the department after the `Enqueue`.
         self.enqueue(snapshot);
+        self.broadcast(&queue, snapshot, Announce::Created);
+        update_gauges(&queue);
     }
 
     /// Queue a waiting session in its department (at creation, and at start-up).
@@ -160,7 +163,8 @@ impl Hub {
         if snapshot.meta.state != State::Waiting {
             self.visitors.remove(&snapshot.meta.id);
             if let Some(actor) = self.routing.addr(snapshot.meta.department_id) {
-                actor.do_send(QueueMsg::Remove { session: snapshot.meta.id });
+                let assigned = snapshot.meta.state == State::Active;
+                actor.do_send(QueueMsg::Remove { session: snapshot.meta.id, assigned });
             }
         }
         if let (State::Closed, Some(agent)) = (snapshot.meta.state, snapshot.meta.agent_id) {

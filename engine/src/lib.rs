@@ -17,6 +17,8 @@
 //! - [`outbox`]: each connection's bounded queue ([`Outbox`]/[`Inbox`]) of [`Event`]s and
 //!   answers ([`Outgoing`]).
 //! - [`routing`]: fair assignment: departments and their queue actors (docs/ROUTING.md).
+//! - [`agents`]: agent administration beyond creation (capacity, disable, token rotation,
+//!   live state).
 //! - [`auth`]: token generation and checking.
 //! - [`convert`]: domain ⇄ storage record conversion.
 //!
@@ -27,6 +29,7 @@
 //! Durable writes go to storage's single writer thread; actors never block on an fsync.
 
 pub mod actor;
+pub mod agents;
 pub mod answer;
 pub mod auth;
 pub mod config;
@@ -39,6 +42,7 @@ pub mod operations;
 pub mod outbox;
 pub mod routing;
 
+pub use agents::AgentState;
 pub use answer::{Answer, Attached, Posted, ReplyTo};
 pub use config::EngineConfig;
 pub use domain::types::*;

@@ -78,6 +78,8 @@ struct Shared {
     senders: AtomicUsize,
     receiver_alive: AtomicBool,
     overflowed: AtomicBool,
+    /// The connection's credential was revoked (agent disabled, token rotated).
+    revoked: AtomicBool,
     overflow_notify: Notify,
     /// Events queued beyond this count as overflow; answers may use `answers_max` more.
     events_max: usize,
@@ -125,6 +127,7 @@ impl Outbox {
             senders: AtomicUsize::new(1),
             receiver_alive: AtomicBool::new(true),
             overflowed: AtomicBool::new(false),
+            revoked: AtomicBool::new(false),
             overflow_notify: Notify::new(),
             events_max,
             answers_max,
@@ -136,6 +139,13 @@ impl Outbox {
     /// (a subscriber for an assignment no connection asked for).
     pub fn closed() -> Outbox {
         Outbox::channel(0, 1, 1).0
+    }
+
+    /// Close the connection: its credential no longer holds (the agent was disabled or its
+    /// token rotated). The connection ends as on overflow, with its own close code.
+    pub fn revoke(&self) {
+        self.shared.revoked.store(true, Ordering::Release);
+        self.shared.overflow_notify.notify_waiters();
     }
 
     /// The connection this outbox belongs to.
@@ -234,11 +244,16 @@ impl Overflow {
         self.shared.overflowed.load(Ordering::Relaxed)
     }
 
-    /// Resolves once the queue has overflowed.
+    /// True once the connection's credential was revoked.
+    pub fn revoked(&self) -> bool {
+        self.shared.revoked.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the queue has overflowed or the credential was revoked.
     pub async fn wait(&self) {
         loop {
             let notified = self.shared.overflow_notify.notified();
-            if self.shared.overflowed.load(Ordering::Relaxed) {
+            if self.shared.overflowed.load(Ordering::Relaxed) || self.revoked() {
                 return;
             }
             notified.await;

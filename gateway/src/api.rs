@@ -103,7 +103,16 @@ pub fn routes(
         .and_then(move |admin: Admin, body: bytes::Bytes| create_agent(admin, body));
     let list =
         warp::path!("api" / "v1" / "agents").and(warp::get()).and(admin.clone()).map(|admin: Admin| {
-            let agents: Vec<AgentSummary> = admin.engine.agents().into_iter().map(summary).collect();
+            let agents: Vec<AgentSummary> = admin
+                .engine
+                .agent_states()
+                .into_iter()
+                .map(|state| AgentSummary {
+                    connections: state.connections,
+                    load: state.load,
+                    ..summary(state.profile)
+                })
+                .collect();
             warp::reply::json(&agents).into_response()
         });
     let backup_dir = config.backup_dir.clone();
@@ -114,6 +123,7 @@ pub fn routes(
         .and(warp::body::bytes())
         .and_then(move |admin: Admin, body: bytes::Bytes| create_checkpoint(admin, backup_dir.clone(), body));
     let departments = crate::api_departments::routes(admin.clone());
+    let agent_admin = crate::api_departments::agent_routes(admin.clone());
     live.or(ready)
         .unify()
         .or(metrics_route)
@@ -125,6 +135,8 @@ pub fn routes(
         .or(checkpoint)
         .unify()
         .or(departments)
+        .unify()
+        .or(agent_admin)
         .unify()
         .recover(recover)
         .unify()
@@ -245,11 +257,14 @@ async fn create_agent(admin: Admin, body: bytes::Bytes) -> Result<Response, Reje
     }
 }
 
-fn summary(profile: switchboard_engine::AgentProfile) -> AgentSummary {
+pub(crate) fn summary(profile: switchboard_engine::AgentProfile) -> AgentSummary {
     AgentSummary {
         agent_id: profile.id,
         display_name: profile.display_name,
         max_concurrent_chats: profile.max_concurrent_chats,
+        disabled: profile.disabled,
+        connections: 0,
+        load: 0,
     }
 }
 

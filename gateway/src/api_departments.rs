@@ -1,12 +1,14 @@
 //! The administration routes of fair assignment: departments (create, list, rename and
-//! change their routing settings), their members, and a session's routing decisions. Every
-//! change is written to the audit log.
+//! change their routing settings), their members, a session's routing decisions, and the
+//! agent changes routing depends on (capacity, disabling, token rotation). Every change is
+//! written to the audit log.
 
 use switchboard_engine::domain::routing::{Decision, RoutingConfig};
 use switchboard_engine::routing::Department;
 use switchboard_engine::EngineError;
 use switchboard_protocol::http::{
-    self as api, CreateDepartment, DepartmentSummary, RoutingDecision, UpdateDepartment,
+    self as api, CreateDepartment, DepartmentSummary, RoutingDecision, TokenRotated, UpdateAgent,
+    UpdateDepartment,
 };
 use switchboard_protocol::limits;
 use warp::http::StatusCode;
@@ -201,5 +203,66 @@ fn decision(d: &Decision) -> RoutingDecision {
         idle_ms: d.idle_ms,
         skipped: d.skipped.clone(),
         candidates: d.candidates,
+    }
+}
+
+/// `PATCH /api/v1/agents/{id}` and `POST /api/v1/agents/{id}/token`.
+pub(crate) fn agent_routes(
+    admin: impl Filter<Extract = (Admin,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let body = || warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX).and(warp::body::bytes());
+    let update = warp::path!("api" / "v1" / "agents" / u64)
+        .and(warp::patch())
+        .and(admin.clone())
+        .and(body())
+        .and_then(|id: u64, admin: Admin, body: bytes::Bytes| update_agent(admin, id, body));
+    let rotate = warp::path!("api" / "v1" / "agents" / u64 / "token")
+        .and(warp::post())
+        .and(admin)
+        .and_then(|id: u64, admin: Admin| rotate_token(admin, id));
+    update.or(rotate).unify()
+}
+
+async fn update_agent(admin: Admin, id: u64, body: bytes::Bytes) -> Result<Response, Rejection> {
+    let request: UpdateAgent = parse(&body)?;
+    let name = request.display_name.map(|n| n.trim().to_string());
+    if let Some(name) = &name {
+        if name.is_empty() || name.len() > api::AGENT_NAME_BYTES_MAX {
+            return Err(bad_request(format!(
+                "`display_name` must be 1 to {} bytes",
+                api::AGENT_NAME_BYTES_MAX
+            )));
+        }
+    }
+    if let Some(max) = request.max_concurrent_chats {
+        if max == 0 || max > api::AGENT_CHATS_MAX {
+            return Err(bad_request(format!("`max_concurrent_chats` must be 1 to {}", api::AGENT_CHATS_MAX)));
+        }
+    }
+    let profile = admin
+        .engine
+        .update_agent(id, name, request.max_concurrent_chats, request.disabled)
+        .await
+        .map_err(agent_failed)?;
+    let detail = format!(
+        "agent {id}: name {:?}, max {} chats, disabled {}",
+        profile.display_name, profile.max_concurrent_chats, profile.disabled
+    );
+    admin.audit("agent.update", &detail);
+    Ok(warp::reply::json(&crate::api::summary(profile)).into_response())
+}
+
+async fn rotate_token(admin: Admin, id: u64) -> Result<Response, Rejection> {
+    let token = admin.engine.rotate_token(id).await.map_err(agent_failed)?;
+    admin.audit("agent.rotate_token", &format!("agent {id}: token rotated, connections closed"));
+    Ok(warp::reply::json(&TokenRotated { agent_id: id, token }).into_response())
+}
+
+fn agent_failed(e: EngineError) -> Rejection {
+    match e {
+        EngineError::UnknownAgent(id) => {
+            reject(StatusCode::NOT_FOUND, switchboard_protocol::ErrorCode::NotFound, format!("no agent {id}"))
+        }
+        other => failed(other),
     }
 }

@@ -74,6 +74,8 @@ pub fn admin_action(who: &str, peer: Option<SocketAddr>, what: &'static str, det
 /// Actions [`admin_action`] records, for exporting their counters from the start.
 pub const ADMIN_ACTIONS: &[&str] = &[
     "agent.create",
+    "agent.update",
+    "agent.rotate_token",
     "backup.create",
     "department.create",
     "department.update",

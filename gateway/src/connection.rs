@@ -43,6 +43,10 @@ pub enum Inbound {
 /// requests to be answered (they are durable writes: normally milliseconds).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Close code for a connection whose agent was disabled or whose token was rotated
+/// (private-use range; QUIC uses the same number).
+pub const CLOSE_CREDENTIALS_REVOKED: u16 = 4003;
+
 /// Close code for a connection that stayed anonymous too long (private-use range).
 pub const CLOSE_ANONYMOUS_TIMEOUT: u16 = 4001;
 
@@ -270,7 +274,10 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
             },
         }
     }
-    if overflow.happened() {
+    if overflow.revoked() {
+        let reason = "credentials revoked: the agent was disabled or its token rotated";
+        closing = fail(ErrorCode::CredentialsRevoked, CLOSE_CREDENTIALS_REVOKED, reason.into());
+    } else if overflow.happened() {
         let reason = "send queue overflow: this client reads too slowly; resume from your last seq";
         closing = fail(ErrorCode::SendQueueOverflow, CLOSE_SEND_QUEUE_OVERFLOW, reason.into());
     }

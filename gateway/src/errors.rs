@@ -47,6 +47,7 @@ impl From<EngineError> for Failure {
             EngineError::Storage(_) => ErrorCode::StorageError,
             EngineError::OfferUnavailable(_) => ErrorCode::OfferUnavailable,
             EngineError::UnknownDepartment(_) => ErrorCode::UnknownDepartment,
+            EngineError::UnknownAgent(_) => ErrorCode::NotFound,
             EngineError::InvalidDepartment(_) => ErrorCode::InvalidRequest,
             EngineError::Internal(_) => ErrorCode::Internal,
         };

@@ -67,6 +67,9 @@ pub enum ErrorCode {
     OfferUnavailable,
     /// `start_chat` named a department that does not exist; HTTP: no such department.
     UnknownDepartment,
+    /// The connection's agent was disabled or its token rotated: the connection is closed
+    /// (4003) and the old token no longer authenticates.
+    CredentialsRevoked,
 }
 
 impl ErrorCode {
@@ -102,6 +105,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::OfferUnavailable => "offer_unavailable",
             ErrorCode::UnknownDepartment => "unknown_department",
+            ErrorCode::CredentialsRevoked => "credentials_revoked",
         }
     }
 
@@ -136,6 +140,7 @@ impl ErrorCode {
         ErrorCode::ShuttingDown,
         ErrorCode::OfferUnavailable,
         ErrorCode::UnknownDepartment,
+        ErrorCode::CredentialsRevoked,
     ];
 }
 
@@ -183,6 +188,7 @@ mod tests {
             ShuttingDown => 26,
             OfferUnavailable => 27,
             UnknownDepartment => 28,
+            CredentialsRevoked => 29,
         }
     }
 
@@ -191,7 +197,7 @@ mod tests {
         for (i, &code) in ErrorCode::ALL.iter().enumerate() {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::UnknownDepartment) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::CredentialsRevoked) + 1);
     }
 
     #[test]

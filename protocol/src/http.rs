@@ -31,6 +31,34 @@ pub struct AgentSummary {
     pub agent_id: AgentId,
     pub display_name: String,
     pub max_concurrent_chats: u32,
+    /// A disabled agent cannot authenticate.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Live: open authenticated connections (0 in a creation's answer).
+    #[serde(default)]
+    pub connections: usize,
+    /// Live: chats held plus slots reserved for offers and accepts in progress.
+    #[serde(default)]
+    pub load: u32,
+}
+
+/// `PATCH /api/v1/agents/{id}` request body: only the fields present change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgent {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub max_concurrent_chats: Option<u32>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// `POST /api/v1/agents/{id}/token` response body: the new token, shown only here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRotated {
+    pub agent_id: AgentId,
+    pub token: String,
 }
 
 /// `POST /api/v1/agents` response body (201): the token is shown only here.

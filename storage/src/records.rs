@@ -71,6 +71,9 @@ pub struct AgentRecord {
     /// Hex SHA-256 of the agent token secret.
     pub token_sha256: String,
     pub created_at_ms: u64,
+    /// A disabled agent cannot authenticate (absent in records from before it existed).
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// One department (`department` family): its name, routing settings and members.

@@ -37,6 +37,7 @@ fn agent() -> AgentRecord {
         max_concurrent_chats: 4,
         token_sha256: "cd".into(),
         created_at_ms: 9,
+        disabled: false,
     }
 }
 

@@ -216,10 +216,20 @@ impl Router {
 
     /// The chat left the queue (accepted from the queue, closed, transferred away): any
     /// pending offer is withdrawn and its slot released.
-    pub fn remove(&mut self, session: SessionId, now: u64, cap: &mut impl Capacity) -> Vec<Effect> {
+    pub fn remove(
+        &mut self,
+        session: SessionId,
+        assigned: bool,
+        now: u64,
+        cap: &mut impl Capacity,
+    ) -> Vec<Effect> {
         let mut effects = Vec::new();
         if let Some(waiting) = self.waiting.remove(&session) {
             self.order.remove(&waiting.key);
+            if assigned {
+                // An agent took it from the queue: the wait estimate counts it too.
+                self.note_assignment(now);
+            }
             if let Some((agent, expires)) = waiting.offer {
                 self.expiries.remove(&(expires, session));
                 cap.release(agent);
@@ -286,8 +296,8 @@ impl Router {
         self.take_offer(agent, session)?;
         let waiting = self.waiting.remove(&session).expect("offered chats are waiting");
         self.order.remove(&waiting.key);
+        self.record(now, session, agent, Outcome::Accepted, cap.load(agent), &waiting.skipped, 0);
         self.assigned(agent, now);
-        self.record(now, session, agent, Outcome::Accepted, cap, &waiting.skipped, 0);
         let mut effects = vec![Effect::Assign { session, agent }];
         effects.extend(self.dispatch(now, cap));
         Ok(effects)
@@ -348,6 +358,14 @@ impl Router {
         [offer, ramp].into_iter().flatten().min()
     }
 
+    /// The offers pending for `agent`: (session, expires_at_ms).
+    pub fn offers_of(&self, agent: AgentId) -> Vec<(SessionId, u64)> {
+        self.waiting
+            .iter()
+            .filter_map(|(s, w)| w.offer.filter(|(a, _)| *a == agent).map(|(_, at)| (*s, at)))
+            .collect()
+    }
+
     /// The waiting chats in order, with each one's pending offer.
     pub fn queue(&self) -> Vec<(SessionId, Option<AgentId>)> {
         self.order.iter().map(|k| (k.session, self.waiting[&k.session].offer.map(|(a, _)| a))).collect()
@@ -403,7 +421,7 @@ impl Router {
             }
             None => HashSet::new(),
         };
-        self.record(now, session, agent, outcome, cap, &skipped, 0);
+        self.record(now, session, agent, outcome, cap.load(agent), &skipped, 0);
     }
 
     fn withdraw_offers_of(&mut self, agent: AgentId, why: Outcome, cap: &mut impl Capacity) -> Vec<Effect> {
@@ -425,6 +443,11 @@ impl Router {
         if let Some(state) = self.agents.get_mut(&agent) {
             state.last_assigned_ms = Some(now);
         }
+        self.note_assignment(now);
+    }
+
+    /// One more assignment in this department: the rate behind the wait estimate.
+    fn note_assignment(&mut self, now: u64) {
         if let Some(last) = self.last_assignment_ms {
             let gap = now.saturating_sub(last);
             self.interval_ms = Some(match self.interval_ms {
@@ -442,23 +465,14 @@ impl Router {
         session: SessionId,
         agent: AgentId,
         outcome: Outcome,
-        cap: &impl Capacity,
+        load: (u32, u32),
         skipped: &HashSet<AgentId>,
         candidates: usize,
     ) {
         let idle_ms = self.agents.get(&agent).and_then(|a| a.last_assigned_ms).map(|t| now.saturating_sub(t));
         let mut skipped: Vec<AgentId> = skipped.iter().copied().collect();
         skipped.sort_unstable();
-        let decision = Decision {
-            at_ms: now,
-            session,
-            agent,
-            outcome,
-            load: cap.load(agent),
-            idle_ms,
-            skipped,
-            candidates,
-        };
+        let decision = Decision { at_ms: now, session, agent, outcome, load, idle_ms, skipped, candidates };
         if self.decisions.len() == DECISIONS_KEPT {
             self.decisions.pop_front();
         }
@@ -489,12 +503,19 @@ impl Router {
             if self.waiting[&session].offer.is_some() {
                 continue;
             }
-            let Some((agent, candidates, skipped)) = self.choose(session, &eligible, cap) else { continue };
-            if !cap.try_reserve(agent) {
-                // Another department took the slot first; the next event retries.
+            // The best agent for this chat whose slot can still be reserved: another
+            // department may have taken one since `eligible` was computed.
+            let chosen = loop {
+                let Some((agent, candidates, skipped)) = self.choose(session, &eligible, cap) else {
+                    break None;
+                };
+                let load = cap.load(agent);
+                if cap.try_reserve(agent) {
+                    break Some((agent, candidates, skipped, load));
+                }
                 eligible.retain(|a| *a != agent);
-                continue;
-            }
+            };
+            let Some((agent, candidates, skipped, load)) = chosen else { continue };
             self.agents.get_mut(&agent).expect("chosen agents are known").recent.push_back(now);
             if !self.eligible(agent, now, cap) {
                 eligible.retain(|a| *a != agent);
@@ -502,15 +523,15 @@ impl Router {
             if self.config.auto_accept {
                 let waiting = self.waiting.remove(&session).expect("pending chats wait");
                 self.order.remove(&waiting.key);
+                self.record(now, session, agent, Outcome::AutoAccepted, load, &skipped, candidates);
                 self.assigned(agent, now);
-                self.record(now, session, agent, Outcome::AutoAccepted, cap, &skipped, candidates);
                 effects.push(Effect::Assign { session, agent });
             } else {
                 let expires_at_ms = now + self.config.offer_timeout_ms;
                 let waiting = self.waiting.get_mut(&session).expect("pending chats wait");
                 waiting.offer = Some((agent, expires_at_ms));
                 self.expiries.insert((expires_at_ms, session));
-                self.record(now, session, agent, Outcome::Offered, cap, &skipped, candidates);
+                self.record(now, session, agent, Outcome::Offered, load, &skipped, candidates);
                 effects.push(Effect::Offer { session, agent, expires_at_ms });
             }
         }

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use super::*;
 
@@ -175,7 +175,7 @@ fn taking_a_chat_from_the_queue_withdraws_its_offer() {
     let mut r = Router::new(automatic());
     r.set_presence(1, Presence::Online, 0, &mut loads);
     r.enqueue(5, 0, 0, 0, &mut loads);
-    let effects = r.remove(5, 1, &mut loads);
+    let effects = r.remove(5, false, 1, &mut loads);
     assert_eq!(effects, vec![Effect::Withdraw { session: 5, agent: 1, why: Outcome::Taken }]);
     assert_eq!(loads.load(1), (0, 3));
     assert_eq!(r.accept(1, 5, 2, &mut loads), Err(RouteError::NoSuchOffer(5)));
@@ -229,12 +229,13 @@ fn property_no_double_assignment_no_overshoot_every_offer_ends_no_starvation() {
         };
         let mut r = Router::new(config);
         let mut now = 0u64;
-        let mut open_offers: HashSet<(SessionId, AgentId)> = HashSet::new();
+        // Ordered, so a failing seed replays exactly.
+        let mut open_offers: BTreeSet<(SessionId, AgentId)> = BTreeSet::new();
         let mut assigned: HashMap<SessionId, AgentId> = HashMap::new();
         let mut held: Vec<(SessionId, AgentId)> = Vec::new();
         let mut next_session = 1;
         let apply = |effects: Vec<Effect>,
-                     open: &mut HashSet<(SessionId, AgentId)>,
+                     open: &mut BTreeSet<(SessionId, AgentId)>,
                      assigned: &mut HashMap<SessionId, AgentId>,
                      held: &mut Vec<(SessionId, AgentId)>| {
             for e in effects {
@@ -286,6 +287,13 @@ fn property_no_double_assignment_no_overshoot_every_offer_ends_no_starvation() {
                 _ => r.expire(now, &mut loads),
             };
             apply(effects, &mut open_offers, &mut assigned, &mut held);
+            // The ledger holds exactly the chats held plus the offers open: no slot leaks.
+            for (agent, (load, max)) in &loads.agents {
+                let expected = held.iter().filter(|(_, a)| a == agent).count()
+                    + open_offers.iter().filter(|(_, a)| a == agent).count();
+                assert_eq!(*load as usize, expected, "seed {seed}: agent {agent}'s slots leaked");
+                assert!(load <= max, "seed {seed}: agent {agent} over capacity");
+            }
         }
         // Everybody comes online, chats close, offers are accepted: nothing starves.
         for a in 1..=6 {

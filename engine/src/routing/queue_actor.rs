@@ -2,7 +2,8 @@
 //! to its [`Router`] and carries out what comes back: offers and withdrawals to the agent's
 //! connections, assignments through the session actors (holding the reserved slot until
 //! the accept is answered), places in line to waiting visitors; and it keeps the router's
-//! one timer (the next offer expiry or ramp window).
+//! one timer (the next offer expiry or ramp window) and one grace timer per disconnected
+//! member.
 //!
 //! Its mailbox is bounded for requests from clients (`try_send`: a full one answers
 //! `overloaded`); the engine's own notifications (a chat to enqueue, a chat gone, capacity
@@ -19,50 +20,34 @@ use super::capacity::HubCapacity;
 use crate::actor::registry;
 use crate::actor::session::{CommandKind, Subscriber};
 use crate::answer::{Reply, ReplyTo, Reservation};
-use crate::domain::routing::{Decision, Effect, Outcome, Presence, RouteError, Router, RoutingConfig};
+use crate::domain::routing::{Decision, Effect, Outcome, Presence, Router, RoutingConfig};
 use crate::hub::Hub;
 use crate::outbox::{Event, Outbox};
-use crate::{now_ms, AgentId, DepartmentId, EngineError, Participant, SessionId};
+use crate::{now_ms, AgentId, DepartmentId, EngineError, Participant, SessionId, State};
 
 /// What a queue actor is told or asked.
 pub(crate) enum QueueMsg {
-    Enqueue {
-        session: SessionId,
-        priority: i64,
-        since: u64,
-    },
-    Remove {
-        session: SessionId,
-    },
-    Presence {
-        agent: AgentId,
-        presence: Presence,
-    },
+    /// A chat waits in this department (since it started, for its place in line).
+    Enqueue { session: SessionId, priority: i64, since: u64 },
+    /// A chat left the queue: `assigned` when an agent took it (the wait estimate counts it).
+    Remove { session: SessionId, assigned: bool },
+    /// An agent's availability changed (its `auth`, `set_presence`, a revoked credential).
+    Presence { agent: AgentId, presence: Presence },
     /// The agent's last connection is gone: offline after the grace period unless it is back.
-    Disconnected {
-        agent: AgentId,
-    },
-    Member {
-        agent: AgentId,
-        joined: bool,
-    },
+    Disconnected { agent: AgentId },
+    /// An agent joined or left this department.
+    Member { agent: AgentId, joined: bool },
+    /// A slot freed somewhere (a chat closed, a reservation released, a capacity raised).
     CapacityChanged,
+    /// The department's settings changed.
     Configure(RoutingConfig),
-    AcceptOffer {
-        agent: AgentId,
-        session: SessionId,
-        subscriber: Subscriber,
-        reply: ReplyTo,
-    },
-    DeclineOffer {
-        agent: AgentId,
-        session: SessionId,
-        reply: ReplyTo,
-    },
-    Decisions {
-        session: SessionId,
-        tx: oneshot::Sender<Vec<Decision>>,
-    },
+    /// An agent accepts its offer; the reply is the session actor's `accepted`.
+    AcceptOffer { agent: AgentId, session: SessionId, subscriber: Subscriber, reply: ReplyTo },
+    /// An agent declines its offer.
+    DeclineOffer { agent: AgentId, session: SessionId, reply: ReplyTo },
+    /// The recorded decisions about a session.
+    Decisions { session: SessionId, tx: oneshot::Sender<Vec<Decision>> },
+    /// The router's deadline passed.
     Expire,
 }
 
@@ -77,18 +62,33 @@ pub(crate) struct QueueActor {
     timer: Option<(u64, SpawnHandle)>,
     /// The place in line last told to each waiting visitor.
     told: HashMap<SessionId, (u32, Option<u64>)>,
+    /// The grace timer of each member whose last connection dropped (at most one per
+    /// member).
+    grace: HashMap<AgentId, SpawnHandle>,
 }
 
 impl QueueActor {
     pub(crate) fn new(id: DepartmentId, config: RoutingConfig, hub: Arc<Hub>) -> QueueActor {
-        QueueActor { id, router: Router::new(config), hub, timer: None, told: HashMap::new() }
+        QueueActor {
+            id,
+            router: Router::new(config),
+            hub,
+            timer: None,
+            told: HashMap::new(),
+            grace: HashMap::new(),
+        }
     }
 
-    fn apply(&mut self, effects: Vec<Effect>) {
+    fn apply(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
         for effect in effects {
             match effect {
                 Effect::Offer { session, agent, expires_at_ms } => {
                     let Some(snapshot) = self.hub.queue().get(session).cloned() else { continue };
+                    if snapshot.meta.state != State::Waiting {
+                        // It left the queue while its `Remove` was on the way: void the offer.
+                        ctx.address().do_send(QueueMsg::Remove { session, assigned: false });
+                        continue;
+                    }
                     let event = Event::Offer { session: Arc::new(snapshot), expires_at_ms };
                     for outbox in self.hub.agent_outboxes(agent) {
                         outbox.deliver(event.clone());
@@ -102,20 +102,27 @@ impl QueueActor {
                     }
                     metrics::counter!("switchboard_routing_withdrawals_total", "reason" => reason)
                         .increment(1);
+                    // The agent's slot is free again: its other departments may offer it.
+                    let me = ctx.address();
+                    for actor in self.hub.routing.of_agent(agent).into_iter().filter(|a| *a != me) {
+                        actor.do_send(QueueMsg::CapacityChanged);
+                    }
                 }
-                // Auto-accept: no connection asked; the agent's newest connection follows it.
+                // Auto-accept: no connection asked; one of the agent's connections follows it
+                // (any: each lists its chats with `list_queue`).
                 Effect::Assign { session, agent } => {
                     let outbox = self.hub.agent_outboxes(agent).pop().unwrap_or_else(Outbox::closed);
                     let subscriber = Subscriber { who: Participant::Agent(agent), outbox };
                     let reply = Reply::holding(Reservation { hub: self.hub.clone(), agent });
-                    self.assign(session, agent, subscriber, reply, None);
+                    self.assign(session, agent, subscriber, reply, None, ctx);
                 }
             }
         }
     }
 
     /// Accept `session` for `agent` through its session actor; the reserved slot is held
-    /// until the accept is answered (then the chat counts instead).
+    /// until the accept is answered (then the chat counts instead). If the command cannot
+    /// be handed to the session actor at all, the chat goes back in line.
     fn assign(
         &self,
         session: SessionId,
@@ -123,17 +130,38 @@ impl QueueActor {
         subscriber: Subscriber,
         reply: Reply,
         asked: Option<ReplyTo>,
+        ctx: &mut Context<Self>,
     ) {
         metrics::counter!("switchboard_routing_assignments_total").increment(1);
-        let hub = self.hub.clone();
+        let (hub, me) = (self.hub.clone(), ctx.address());
         actix::spawn(async move {
             let kind = CommandKind::Accept { agent, subscriber };
             if let Err(e) = registry::command(&hub, session, kind, reply).await {
                 if let Some(asked) = asked {
                     asked.outbox.answer(asked.req, Err(e));
                 }
+                let waiting = hub.queue().get(session).filter(|s| s.meta.state == State::Waiting).cloned();
+                if let Some(s) = waiting {
+                    me.do_send(QueueMsg::Enqueue {
+                        session,
+                        priority: s.meta.priority,
+                        since: s.meta.created_at_ms,
+                    });
+                }
             }
         });
+    }
+
+    /// Send `agent`'s pending offers again (it reconnected: its new connection never saw
+    /// them).
+    fn replay_offers(&self, agent: AgentId) {
+        for (session, expires_at_ms) in self.router.offers_of(agent) {
+            let Some(snapshot) = self.hub.queue().get(session).cloned() else { continue };
+            let event = Event::Offer { session: Arc::new(snapshot), expires_at_ms };
+            for outbox in self.hub.agent_outboxes(agent) {
+                outbox.deliver(event.clone());
+            }
+        }
     }
 
     /// Tell each waiting visitor whose place in line changed (a hint: skipped under load).
@@ -171,6 +199,62 @@ impl QueueActor {
             self.timer = Some((at, handle));
         }
     }
+
+    /// Start (or restart) `agent`'s grace period; at its end it counts as offline unless
+    /// it reconnected.
+    fn start_grace(&mut self, agent: AgentId, ctx: &mut Context<Self>) {
+        let grace = Duration::from_millis(self.hub.config.presence_grace_ms);
+        let timer = ctx.run_later(grace, move |act, ctx| {
+            act.grace.remove(&agent);
+            if !act.hub.agent_connected(agent) && act.router.presence(agent).is_some() {
+                act.handle(QueueMsg::Presence { agent, presence: Presence::Offline }, ctx);
+            }
+        });
+        if let Some(earlier) = self.grace.insert(agent, timer) {
+            ctx.cancel_future(earlier);
+        }
+    }
+
+    /// An offer answered: `accept` hands the session to the agent through its session
+    /// actor; otherwise the effects of a decline.
+    fn answer_offer(
+        &mut self,
+        agent: AgentId,
+        session: SessionId,
+        accept: Option<Subscriber>,
+        reply: ReplyTo,
+        ctx: &mut Context<Self>,
+    ) -> Vec<Effect> {
+        let now = now_ms();
+        let hub = self.hub.clone();
+        let mut cap = HubCapacity { hub: &hub };
+        let unavailable =
+            |reply: &ReplyTo| reply.outbox.answer(reply.req, Err(EngineError::OfferUnavailable(session)));
+        match accept {
+            Some(subscriber) => match self.router.accept(agent, session, now, &mut cap) {
+                Ok(effects) => {
+                    let held = Reply::new(reply.clone(), Some(Reservation { hub: hub.clone(), agent }));
+                    self.assign(session, agent, subscriber, held, Some(reply), ctx);
+                    effects.into_iter().filter(|e| *e != Effect::Assign { session, agent }).collect()
+                }
+                Err(_) => {
+                    unavailable(&reply);
+                    Vec::new()
+                }
+            },
+            None => match self.router.decline(agent, session, now, &mut cap) {
+                Ok(effects) => {
+                    metrics::counter!("switchboard_routing_declines_total").increment(1);
+                    reply.outbox.answer(reply.req, Ok(crate::Answer::Done));
+                    effects
+                }
+                Err(_) => {
+                    unavailable(&reply);
+                    Vec::new()
+                }
+            },
+        }
+    }
 }
 
 /// The wire name of how an offer ended.
@@ -197,6 +281,8 @@ impl Actor for QueueActor {
 impl Handler<QueueMsg> for QueueActor {
     type Result = ();
 
+    /// One message: feed the router, then carry out its effects, tell visitors their places
+    /// and re-arm the timer. One arm per message kind.
     fn handle(&mut self, msg: QueueMsg, ctx: &mut Context<Self>) {
         let now = now_ms();
         let hub = self.hub.clone();
@@ -205,20 +291,21 @@ impl Handler<QueueMsg> for QueueActor {
             QueueMsg::Enqueue { session, priority, since } => {
                 self.router.enqueue(session, priority, since, now, &mut cap)
             }
-            QueueMsg::Remove { session } => {
+            QueueMsg::Remove { session, assigned } => {
                 self.told.remove(&session);
-                self.router.remove(session, now, &mut cap)
+                self.router.remove(session, assigned, now, &mut cap)
             }
             QueueMsg::Presence { agent, presence } => {
+                if presence == Presence::Online {
+                    if let Some(timer) = self.grace.remove(&agent) {
+                        ctx.cancel_future(timer);
+                    }
+                    self.replay_offers(agent);
+                }
                 self.router.set_presence(agent, presence, now, &mut cap)
             }
             QueueMsg::Disconnected { agent } => {
-                let grace = Duration::from_millis(self.hub.config.presence_grace_ms);
-                ctx.run_later(grace, move |act, ctx| {
-                    if !act.hub.agent_connected(agent) && act.router.presence(agent).is_some() {
-                        act.handle(QueueMsg::Presence { agent, presence: Presence::Offline }, ctx);
-                    }
-                });
+                self.start_grace(agent, ctx);
                 Vec::new()
             }
             QueueMsg::Member { agent, joined: true } => {
@@ -230,34 +317,10 @@ impl Handler<QueueMsg> for QueueActor {
             QueueMsg::CapacityChanged => self.router.capacity_changed(now, &mut cap),
             QueueMsg::Configure(config) => self.router.configure(config, now, &mut cap),
             QueueMsg::AcceptOffer { agent, session, subscriber, reply } => {
-                match self.router.accept(agent, session, now, &mut cap) {
-                    Ok(effects) => {
-                        let rest = effects
-                            .into_iter()
-                            .filter(|e| *e != crate::domain::routing::Effect::Assign { session, agent })
-                            .collect();
-                        let held = Reply::new(reply.clone(), Some(Reservation { hub: hub.clone(), agent }));
-                        self.assign(session, agent, subscriber, held, Some(reply));
-                        rest
-                    }
-                    Err(RouteError::NoSuchOffer(_) | RouteError::UnknownAgent(_)) => {
-                        reply.outbox.answer(reply.req, Err(EngineError::OfferUnavailable(session)));
-                        Vec::new()
-                    }
-                }
+                self.answer_offer(agent, session, Some(subscriber), reply, ctx)
             }
             QueueMsg::DeclineOffer { agent, session, reply } => {
-                match self.router.decline(agent, session, now, &mut cap) {
-                    Ok(effects) => {
-                        metrics::counter!("switchboard_routing_declines_total").increment(1);
-                        reply.outbox.answer(reply.req, Ok(crate::Answer::Done));
-                        effects
-                    }
-                    Err(_) => {
-                        reply.outbox.answer(reply.req, Err(EngineError::OfferUnavailable(session)));
-                        Vec::new()
-                    }
-                }
+                self.answer_offer(agent, session, None, reply, ctx)
             }
             QueueMsg::Decisions { session, tx } => {
                 let _ = tx.send(self.router.decisions_for(session));
@@ -265,7 +328,7 @@ impl Handler<QueueMsg> for QueueActor {
             }
             QueueMsg::Expire => self.router.expire(now, &mut cap),
         };
-        self.apply(effects);
+        self.apply(effects, ctx);
         self.publish_positions();
         self.arm(ctx);
     }

@@ -1,0 +1,107 @@
+//! Agent administration beyond creation: change a name or capacity, disable (its
+//! connections are closed and its token refused; its offers go to others; its active chats
+//! stay assigned), rotate its token (the old one stops working and its connections are
+//! closed), and list agents with their live state.
+
+use switchboard_storage::records::RECORD_VERSION;
+use switchboard_storage::{AgentRecord, Batch};
+
+use crate::domain::routing::Presence;
+use crate::hub::AgentProfile;
+use crate::routing::queue_actor::QueueMsg;
+use crate::{auth, AgentId, Engine, EngineError};
+
+/// An agent's live state, for the admin listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentState {
+    pub profile: AgentProfile,
+    /// Open authenticated connections.
+    pub connections: usize,
+    /// Chats it holds, slots reserved for offers and accepts in progress included.
+    pub load: u32,
+}
+
+impl Engine {
+    /// Every agent with its live state, by id.
+    pub fn agent_states(&self) -> Vec<AgentState> {
+        self.agents()
+            .into_iter()
+            .map(|profile| {
+                let connections = self.hub.agent_outboxes(profile.id).len();
+                let load = self.hub.queue().load(profile.id);
+                AgentState { profile, connections, load }
+            })
+            .collect()
+    }
+
+    /// Change an agent's name, capacity or disabled flag (the fields given). A raised
+    /// capacity is offered at once; disabling closes its connections.
+    pub async fn update_agent(
+        &self,
+        id: AgentId,
+        display_name: Option<String>,
+        max_concurrent_chats: Option<u32>,
+        disabled: Option<bool>,
+    ) -> Result<AgentProfile, EngineError> {
+        let mut profile = self.existing_agent(id)?;
+        if let Some(name) = display_name {
+            profile.display_name = name;
+        }
+        if let Some(max) = max_concurrent_chats {
+            profile.max_concurrent_chats = max;
+        }
+        if let Some(disabled) = disabled {
+            profile.disabled = disabled;
+        }
+        self.save_agent(&profile).await?;
+        self.hub.directory.insert(id, profile.clone());
+        if profile.disabled {
+            self.revoke(id);
+        }
+        for actor in self.hub.routing.of_agent(id) {
+            actor.do_send(QueueMsg::CapacityChanged);
+        }
+        Ok(profile)
+    }
+
+    /// Give an agent a new token (returned, shown only now); the old one stops working and
+    /// the agent's connections are closed.
+    pub async fn rotate_token(&self, id: AgentId) -> Result<String, EngineError> {
+        let mut profile = self.existing_agent(id)?;
+        let secret = auth::new_secret();
+        profile.token_sha256 = auth::hash_secret(&secret);
+        self.save_agent(&profile).await?;
+        self.hub.directory.insert(id, profile);
+        self.revoke(id);
+        Ok(auth::token(&id.to_string(), &secret))
+    }
+
+    /// Close the agent's connections; it is offline for routing at once (no grace).
+    fn revoke(&self, id: AgentId) {
+        for outbox in self.hub.agent_outboxes(id) {
+            outbox.revoke();
+        }
+        for actor in self.hub.routing.of_agent(id) {
+            actor.do_send(QueueMsg::Presence { agent: id, presence: Presence::Offline });
+        }
+    }
+
+    fn existing_agent(&self, id: AgentId) -> Result<AgentProfile, EngineError> {
+        self.hub.directory.get(&id).map(|a| a.clone()).ok_or(EngineError::UnknownAgent(id))
+    }
+
+    async fn save_agent(&self, profile: &AgentProfile) -> Result<(), EngineError> {
+        let record = AgentRecord {
+            v: RECORD_VERSION,
+            id: profile.id,
+            display_name: profile.display_name.clone(),
+            max_concurrent_chats: profile.max_concurrent_chats,
+            token_sha256: profile.token_sha256.clone(),
+            created_at_ms: profile.created_at_ms,
+            disabled: profile.disabled,
+        };
+        let mut batch = Batch::new();
+        batch.put_agent(&record);
+        self.write(batch).await
+    }
+}
