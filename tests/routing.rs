@@ -436,3 +436,20 @@ async fn agents_can_be_resized_disabled_and_given_a_new_token() {
     admin(&server, "PATCH", &path, serde_json::json!({"disabled": false})).await;
     server.agent_with_token(&fresh).await;
 }
+
+#[tokio::test]
+async fn a_plain_accept_of_a_chat_offered_to_you_uses_the_offer_slot() {
+    let server = TestServer::start();
+    let (id, token) = server.create_agent("Solo", 1).await;
+    let mut solo = server.agent_with_token(&token).await;
+    automatic(&server, "one", serde_json::json!({}), &[id]).await;
+    let (_visitor, session) = visitor_in(&server, "one").await;
+    let (_other, other) = visitor_in(&server, "one").await;
+    assert_eq!(next_offer(&mut solo).await, session);
+    // Its one slot is reserved for the offer: `accept` of that chat takes it …
+    let reply = solo.call(Request::Accept { session_id: session }).await.unwrap();
+    assert!(matches!(reply, ServerFrame::Accepted { .. }), "{reply:?}");
+    // … while any other chat is still refused at capacity.
+    let refused = solo.request(Request::Accept { session_id: other }).await.unwrap();
+    assert_eq!(error_code(&refused), ErrorCode::AgentAtCapacity);
+}

@@ -296,7 +296,9 @@ impl Engine {
             } else if queue.try_reserve(agent, max) {
                 Some(Reservation { hub: self.hub.clone(), agent })
             } else {
-                return Err(EngineError::AgentAtCapacity { max });
+                // At capacity, unless one of the slots is this very chat's offer to this agent.
+                drop(queue);
+                return self.accept_offered(agent, session, reply, EngineError::AgentAtCapacity { max });
             }
         };
         let subscriber = Subscriber { who: Participant::Agent(agent), outbox: reply.outbox.clone() };

@@ -108,6 +108,10 @@ fn agent_golden_bytes() {
         "ad637265617465645f61745f6d73",
         "09",
     );
+    // Written before agents could be disabled: six fields; it decodes as enabled.
+    let old = AgentRecord::decode(&hex::decode(expected).unwrap()).unwrap();
+    assert_eq!(old, AgentRecord { disabled: false, ..agent() });
+    let expected = format!("87{}{}{}", &expected[2..], "a864697361626c6564", "c2"); // "disabled": false
     assert_eq!(hex::encode(agent().encode()), expected);
 }
 

@@ -19,6 +19,9 @@ use crate::{
     now_ms, AgentId, DepartmentId, Engine, EngineError, Participant, SessionId, State, DEFAULT_DEPARTMENT,
 };
 
+/// Why a request to a department's queue actor was refused: its mailbox is full.
+const QUEUE_BUSY: &str = "department queue busy";
+
 /// The default department's name on a new server.
 pub const DEFAULT_DEPARTMENT_NAME: &str = "general";
 
@@ -167,11 +170,24 @@ impl Engine {
         session: SessionId,
         reply: ReplyTo,
     ) -> Result<(), EngineError> {
+        self.accept_offered(agent, session, reply, EngineError::OfferUnavailable(session))
+    }
+
+    /// Accept `session` through its department's offer to `agent`; `no_offer` answers when
+    /// there is none (a plain `accept` at capacity whose own offer holds the last slot ends
+    /// here, and gets `agent_at_capacity` only when there is no such offer).
+    pub(crate) fn accept_offered(
+        &self,
+        agent: AgentId,
+        session: SessionId,
+        reply: ReplyTo,
+        no_offer: EngineError,
+    ) -> Result<(), EngineError> {
         let actor = self.queue_of(session)?;
         let subscriber = Subscriber { who: Participant::Agent(agent), outbox: reply.outbox.clone() };
         actor
-            .try_send(QueueMsg::AcceptOffer { agent, session, subscriber, reply })
-            .map_err(|_| EngineError::Overloaded("department queue busy"))
+            .try_send(QueueMsg::AcceptOffer { agent, session, subscriber, reply, no_offer })
+            .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))
     }
 
     /// Decline the offer of `session`; answered with `Done`.
@@ -184,7 +200,7 @@ impl Engine {
         let actor = self.queue_of(session)?;
         actor
             .try_send(QueueMsg::DeclineOffer { agent, session, reply })
-            .map_err(|_| EngineError::Overloaded("department queue busy"))
+            .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))
     }
 
     /// The routing decisions recorded about `session` ("why did this chat go to Ann?").
@@ -199,7 +215,7 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         actor
             .try_send(QueueMsg::Decisions { session, tx })
-            .map_err(|_| EngineError::Overloaded("department queue busy"))?;
+            .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))?;
         rx.await.map_err(|_| EngineError::Internal("department queue stopped".into()))
     }
 

@@ -41,8 +41,15 @@ pub(crate) enum QueueMsg {
     CapacityChanged,
     /// The department's settings changed.
     Configure(RoutingConfig),
-    /// An agent accepts its offer; the reply is the session actor's `accepted`.
-    AcceptOffer { agent: AgentId, session: SessionId, subscriber: Subscriber, reply: ReplyTo },
+    /// An agent accepts its offer; the reply is the session actor's `accepted`, or
+    /// `no_offer` when this agent holds no offer of the session.
+    AcceptOffer {
+        agent: AgentId,
+        session: SessionId,
+        subscriber: Subscriber,
+        reply: ReplyTo,
+        no_offer: EngineError,
+    },
     /// An agent declines its offer.
     DeclineOffer { agent: AgentId, session: SessionId, reply: ReplyTo },
     /// The recorded decisions about a session.
@@ -221,7 +228,7 @@ impl QueueActor {
         &mut self,
         agent: AgentId,
         session: SessionId,
-        accept: Option<Subscriber>,
+        accept: Option<(Subscriber, EngineError)>,
         reply: ReplyTo,
         ctx: &mut Context<Self>,
     ) -> Vec<Effect> {
@@ -231,14 +238,14 @@ impl QueueActor {
         let unavailable =
             |reply: &ReplyTo| reply.outbox.answer(reply.req, Err(EngineError::OfferUnavailable(session)));
         match accept {
-            Some(subscriber) => match self.router.accept(agent, session, now, &mut cap) {
+            Some((subscriber, no_offer)) => match self.router.accept(agent, session, now, &mut cap) {
                 Ok(effects) => {
                     let held = Reply::new(reply.clone(), Some(Reservation { hub: hub.clone(), agent }));
                     self.assign(session, agent, subscriber, held, Some(reply), ctx);
                     effects.into_iter().filter(|e| *e != Effect::Assign { session, agent }).collect()
                 }
                 Err(_) => {
-                    unavailable(&reply);
+                    reply.outbox.answer(reply.req, Err(no_offer));
                     Vec::new()
                 }
             },
@@ -316,8 +323,8 @@ impl Handler<QueueMsg> for QueueActor {
             QueueMsg::Member { agent, joined: false } => self.router.remove_agent(agent, now, &mut cap),
             QueueMsg::CapacityChanged => self.router.capacity_changed(now, &mut cap),
             QueueMsg::Configure(config) => self.router.configure(config, now, &mut cap),
-            QueueMsg::AcceptOffer { agent, session, subscriber, reply } => {
-                self.answer_offer(agent, session, Some(subscriber), reply, ctx)
+            QueueMsg::AcceptOffer { agent, session, subscriber, reply, no_offer } => {
+                self.answer_offer(agent, session, Some((subscriber, no_offer)), reply, ctx)
             }
             QueueMsg::DeclineOffer { agent, session, reply } => {
                 self.answer_offer(agent, session, None, reply, ctx)
