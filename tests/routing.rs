@@ -453,3 +453,54 @@ async fn a_plain_accept_of_a_chat_offered_to_you_uses_the_offer_slot() {
     let refused = solo.request(Request::Accept { session_id: other }).await.unwrap();
     assert_eq!(error_code(&refused), ErrorCode::AgentAtCapacity);
 }
+
+#[tokio::test]
+async fn kill_9_while_assigning_loses_no_chat_and_assigns_none_twice() {
+    let mut server = TestServer::start();
+    let mut agents = Vec::new();
+    for name in ["A", "B", "C"] {
+        agents.push(server.create_agent(name, 10).await);
+    }
+    let ids: Vec<u64> = agents.iter().map(|(id, _)| *id).collect();
+    // No burst control here: every chat can be assigned at once.
+    automatic(&server, "burst", serde_json::json!({"auto_accept": true, "ramp_max": 100}), &ids).await;
+    let mut online = Vec::new();
+    for (_, token) in &agents {
+        online.push(server.agent_with_token(token).await);
+    }
+    let mut started = Vec::new();
+    let mut visitors = Vec::new();
+    for _ in 0..30 {
+        let (visitor, session) = visitor_in(&server, "burst").await;
+        started.push(session);
+        visitors.push(visitor);
+    }
+    // Assignments are being written: kill the server in the middle of them.
+    server.kill9();
+    drop((online, visitors));
+    server.restart();
+    let mut online = Vec::new();
+    for (_, token) in &agents {
+        online.push(server.agent_with_token(token).await);
+    }
+    // Every chat that was started ends up active, with exactly one agent, none over capacity.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let queue = online[0].call(Request::ListQueue {}).await.unwrap();
+        let ServerFrame::Queue { waiting, active, .. } = &queue else { panic!("{queue:?}") };
+        if waiting.is_empty() {
+            let mut sessions: Vec<SessionId> = active.iter().map(|s| s.session_id).collect();
+            sessions.sort_unstable();
+            let mut expected = started.clone();
+            expected.sort_unstable();
+            assert_eq!(sessions, expected, "every started chat is active exactly once");
+            for agent in &ids {
+                let held = active.iter().filter(|s| s.agent_id == Some(*agent)).count();
+                assert!(held <= 10, "agent {agent} holds {held} chats over its capacity of 10");
+            }
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "chats still waiting after the restart: {waiting:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
