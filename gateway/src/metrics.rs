@@ -59,6 +59,10 @@ impl Metrics {
             )?
             .set_buckets_for_metric(Matcher::Full("switchboard_wait_time_seconds".into()), WAIT_BUCKETS)?
             .set_buckets_for_metric(
+                Matcher::Full("switchboard_department_wait_seconds".into()),
+                WAIT_BUCKETS,
+            )?
+            .set_buckets_for_metric(
                 Matcher::Full("switchboard_http_request_duration_seconds".into()),
                 HTTP_BUCKETS,
             )?
@@ -179,6 +183,17 @@ fn describe() {
         metrics::counter!("switchboard_routing_withdrawals_total", "reason" => reason).increment(0);
     }
     describe_gauge!("switchboard_department_queue_length", "Chats waiting, by department id.");
+    describe_gauge!(
+        "switchboard_routing_fairness",
+        "Jain's index over the online members' load (held ÷ capacity), by department: 1 = perfectly even."
+    );
+    describe_histogram!(
+        "switchboard_department_wait_seconds",
+        Unit::Seconds,
+        "Visitor wait from chat start to accept, by department id."
+    );
+    // The default department (id 1) always exists: its series from the start.
+    let _ = metrics::histogram!("switchboard_department_wait_seconds", "department" => "1");
     describe_counter!("switchboard_http_requests_total", "HTTP requests by route and status.");
     describe_histogram!(
         "switchboard_http_request_duration_seconds",

@@ -450,6 +450,9 @@ impl SessionActor {
                 if let (Some(accepted), State::Active) = (snapshot.meta.accepted_at_ms, snapshot.meta.state) {
                     let waited = accepted.saturating_sub(snapshot.meta.created_at_ms) as f64 / 1000.0;
                     metrics::histogram!("switchboard_wait_time_seconds").record(waited);
+                    let department = snapshot.meta.department_id.to_string();
+                    metrics::histogram!("switchboard_department_wait_seconds", "department" => department)
+                        .record(waited);
                     tracing::debug!(target: "session", session = self.id, agent = ?snapshot.meta.agent_id, waited_s = waited, "session accepted (active)");
                 }
                 if snapshot.meta.state == State::Closed {

@@ -390,6 +390,22 @@ impl Router {
         self.decisions.iter().filter(|d| d.session == session).cloned().collect()
     }
 
+    /// Jain's index over the online members' load ratios (held ÷ capacity): 1 when every
+    /// agent carries the same share, 1/n when one carries everything; `None` without load.
+    pub fn fairness(&self, cap: &impl Capacity) -> Option<f64> {
+        let ratios: Vec<f64> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.presence == Presence::Online)
+            .map(|(id, _)| {
+                let (held, max) = cap.load(*id);
+                f64::from(held) / f64::from(max.max(1))
+            })
+            .collect();
+        let (sum, squares) = ratios.iter().fold((0.0, 0.0), |(s, q), x| (s + x, q + x * x));
+        (squares > 0.0).then(|| sum * sum / (ratios.len() as f64 * squares))
+    }
+
     /// How many chats wait.
     pub fn waiting_len(&self) -> usize {
         self.order.len()

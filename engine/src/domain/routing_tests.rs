@@ -182,6 +182,19 @@ fn taking_a_chat_from_the_queue_withdraws_its_offer() {
 }
 
 #[test]
+fn fairness_is_jains_index_over_online_loads() {
+    let mut loads = Loads::with(&[(1, 4), (2, 4)]);
+    let mut r = Router::new(automatic());
+    r.set_presence(1, Presence::Online, 0, &mut loads);
+    r.set_presence(2, Presence::Online, 0, &mut loads);
+    assert_eq!(r.fairness(&loads), None, "no load, nothing to judge");
+    loads.agents.insert(1, (2, 4));
+    assert_eq!(r.fairness(&loads), Some(0.5), "one carries everything: 1/n");
+    loads.agents.insert(2, (2, 4));
+    assert_eq!(r.fairness(&loads), Some(1.0));
+}
+
+#[test]
 fn the_wait_estimate_follows_the_rate_of_assignments() {
     let mut loads = Loads::with(&[(1, 100)]);
     let mut r = Router::new(RoutingConfig { auto_accept: true, ..automatic() });

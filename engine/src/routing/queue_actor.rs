@@ -184,8 +184,11 @@ impl QueueActor {
             told.insert(session, (position, estimate));
         }
         self.told = told;
-        metrics::gauge!("switchboard_department_queue_length", "department" => self.id.to_string())
+        let department = self.id.to_string();
+        metrics::gauge!("switchboard_department_queue_length", "department" => department.clone())
             .set(self.router.waiting_len() as f64);
+        let fairness = self.router.fairness(&HubCapacity { hub: &self.hub }).unwrap_or(1.0);
+        metrics::gauge!("switchboard_routing_fairness", "department" => department).set(fairness);
     }
 
     /// Keep one timer, at the router's next deadline.
