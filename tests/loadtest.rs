@@ -64,3 +64,28 @@ fn the_connections_scenario_reports_memory_per_connection() {
     assert_eq!(summary["connections"], 200, "{summary}");
     assert!(summary["server_rss_per_connection_bytes"].as_u64().is_some(), "{summary}");
 }
+
+#[test]
+fn the_assign_scenario_serves_every_visitor_once_within_capacity() {
+    let summary = run(&[
+        "assign",
+        "--agents",
+        "5",
+        "--capacity",
+        "2",
+        "--rate",
+        "10",
+        "--duration",
+        "2",
+        "--think-ms",
+        "100",
+        "--service-ms",
+        "500",
+    ]);
+    assert_eq!(summary["scenario"], "assign");
+    assert!(summary["assignments_per_s"].as_f64().unwrap() > 0.0, "{summary}");
+    for field in ["double_assignments", "capacity_overshoots", "starved"] {
+        assert_eq!(summary[field], 0.0, "{field}: {summary}");
+    }
+    assert!(summary["jain_index"].as_f64().unwrap() > 0.5, "{summary}");
+}

@@ -23,6 +23,7 @@
 //! generator and sizes its runtime to the CPUs it may use; `--server-cpus` pins a server
 //! it starts.
 
+mod assign;
 mod chat;
 mod connections;
 mod cpu;
@@ -69,6 +70,9 @@ enum Scenario {
     NatsChat(nats_chat::NatsChatArgs),
     /// Populate a server, stop it with SIGTERM, start it again and time until it serves.
     Restart(restart::RestartArgs),
+    /// Fair assignment: visitors arriving open-loop in an automatic department, agents
+    /// accepting offers after a think time and closing after a service time.
+    Assign(assign::AssignArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,6 +94,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Reconnect(args) => reconnect::run(args).await?,
             Scenario::NatsChat(args) => nats_chat::run(args).await?,
             Scenario::Restart(args) => restart::run(args).await?,
+            Scenario::Assign(args) => assign::run(args).await?,
         };
         summary.print();
         if summary.failed() {

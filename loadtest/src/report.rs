@@ -130,9 +130,16 @@ impl Summary {
         self.client_starved = r.client_starved;
     }
 
-    /// True when correctness failed (anything lost, duplicated or reordered).
+    /// True when correctness failed (anything lost, duplicated or reordered; for `assign`,
+    /// a chat assigned twice, an agent over capacity or a chat never served).
     pub fn failed(&self) -> bool {
-        self.lost > 0 || self.duplicates > 0 || self.out_of_order > 0
+        let broken = |name: &str| self.figures.get(name).is_some_and(|v| *v > 0.0);
+        self.lost > 0
+            || self.duplicates > 0
+            || self.out_of_order > 0
+            || broken("double_assignments")
+            || broken("capacity_overshoots")
+            || broken("starved")
     }
 
     /// Print as JSON (one object on stdout) or as a table.
