@@ -504,3 +504,115 @@ async fn kill_9_while_assigning_loses_no_chat_and_assigns_none_twice() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_transfer_hands_the_chat_over_with_its_transcript_and_can_be_declined_or_expire() {
+    let server = TestServer::start();
+    let (mut ann, ann_id, _) = server.agent("Ann").await;
+    let (mut bob, bob_id, _) = server.agent("Bob").await;
+    let (offline_id, _) = server.create_agent("Cy", 5).await;
+    let (mut visitor, session, _) = server.visitor("Vera", Some("my invoice is wrong")).await;
+    ann.call(Request::Accept { session_id: session }).await.unwrap();
+    ann.call(say(session, "a1", "let me get billing")).await.unwrap();
+    // Bad transfers: to someone not connected, to yourself, of a chat you do not hold.
+    let refused = ann.request(transfer(session, offline_id)).await.unwrap();
+    assert_eq!(error_code(&refused), ErrorCode::AgentUnavailable);
+    assert_eq!(
+        error_code(&ann.request(transfer(session, ann_id)).await.unwrap()),
+        ErrorCode::AgentUnavailable
+    );
+    assert_eq!(error_code(&bob.request(transfer(session, ann_id)).await.unwrap()), ErrorCode::NotYourSession);
+    assert_eq!(
+        error_code(&bob.request(Request::AcceptTransfer { session_id: session }).await.unwrap()),
+        ErrorCode::OfferUnavailable
+    );
+    // Bob declines: Ann hears it and keeps the chat.
+    assert!(matches!(ann.call(transfer(session, bob_id)).await.unwrap(), ServerFrame::Ok { .. }));
+    let (note, from) = wait_for(&mut bob, |f| match f {
+        ServerFrame::TransferOffer { session: s, note, from_agent_id, .. } if s.session_id == session => {
+            Some((note.clone(), *from_agent_id))
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!((note.as_deref(), from), (Some("billing question"), ann_id));
+    assert_eq!(
+        error_code(&ann.request(transfer(session, bob_id)).await.unwrap()),
+        ErrorCode::InvalidRequest,
+        "one pending at a time"
+    );
+    bob.call(Request::DeclineTransfer { session_id: session }).await.unwrap();
+    let reason = wait_for(&mut ann, |f| match f {
+        ServerFrame::TransferRefused { session_id, reason, .. } if *session_id == session => {
+            Some(reason.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, "declined");
+    // Asked again, Bob accepts: the chat is his, with its transcript; the visitor sees him.
+    ann.call(transfer(session, bob_id)).await.unwrap();
+    wait_for(&mut bob, |f| matches!(f, ServerFrame::TransferOffer { .. }).then_some(())).await;
+    let reply = bob.call(Request::AcceptTransfer { session_id: session }).await.unwrap();
+    let ServerFrame::Accepted { session: info, .. } = reply else { panic!("{reply:?}") };
+    assert_eq!(info.agent_id, Some(bob_id));
+    let name = wait_for(&mut visitor, |f| match f {
+        ServerFrame::SessionUpdated { session: s } if s.agent_id == Some(bob_id) => s.agent_name.clone(),
+        _ => None,
+    })
+    .await;
+    assert_eq!(name, "Bob");
+    let texts: Vec<String> = transcript(&bob, session).await.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, ["my invoice is wrong", "let me get billing"]);
+    assert!(matches!(
+        bob.call(say(session, "b1", "Bob here")).await.unwrap(),
+        ServerFrame::MessageAck { .. }
+    ));
+    assert_eq!(
+        error_code(&ann.request(say(session, "a2", "still me?")).await.unwrap()),
+        ErrorCode::NotYourSession
+    );
+    // Loads moved with the chat.
+    let (_, agents) = admin(&server, "GET", "/api/v1/agents", serde_json::json!({})).await;
+    let load =
+        |id: u64| agents.as_array().unwrap().iter().find(|a| a["agent_id"] == id).unwrap()["load"].as_u64();
+    assert_eq!((load(ann_id), load(bob_id)), (Some(0), Some(1)));
+}
+
+#[tokio::test]
+async fn an_unanswered_transfer_expires_and_releases_the_receivers_slot() {
+    let server = TestServer::start();
+    let (mut ann, _, _) = server.agent("Ann").await;
+    let (bob_id, bob_token) = server.create_agent("Bob", 1).await;
+    let mut bob = server.agent_with_token(&bob_token).await;
+    admin(&server, "PATCH", "/api/v1/departments/1", serde_json::json!({"offer_timeout_ms": 1000})).await;
+    let (_visitor, session, _) = server.visitor("Vera", None).await;
+    let (_other, other, _) = server.visitor("Wes", None).await;
+    ann.call(Request::Accept { session_id: session }).await.unwrap();
+    ann.call(transfer(session, bob_id)).await.unwrap();
+    // Bob's one slot is held for the transfer meanwhile.
+    assert_eq!(
+        error_code(&bob.request(Request::Accept { session_id: other }).await.unwrap()),
+        ErrorCode::AgentAtCapacity
+    );
+    let reason = wait_for(&mut ann, |f| match f {
+        ServerFrame::TransferRefused { session_id, reason, .. } if *session_id == session => {
+            Some(reason.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, "expired");
+    wait_for(&mut bob, |f| {
+        matches!(f, ServerFrame::OfferWithdrawn { reason, .. } if reason == "expired").then_some(())
+    })
+    .await;
+    assert!(matches!(
+        bob.call(Request::Accept { session_id: other }).await.unwrap(),
+        ServerFrame::Accepted { .. }
+    ));
+}
+
+fn transfer(session_id: SessionId, to_agent_id: u64) -> Request {
+    Request::Transfer { session_id, to_agent_id, note: Some("billing question".into()) }
+}

@@ -33,6 +33,12 @@ pub enum EngineError {
     /// The session is not offered to this agent now (expired, declined, someone else's).
     #[error("session {0} is not offered to you (the offer expired, was declined, or went to someone else)")]
     OfferUnavailable(SessionId),
+    /// A transfer's receiver is not connected.
+    #[error("agent {0} is not connected")]
+    AgentUnavailable(u64),
+    /// A transfer of this session is already waiting for its receiver.
+    #[error("a transfer of session {0} is already pending")]
+    TransferPending(SessionId),
     /// No agent has this id.
     #[error("no agent {0}")]
     UnknownAgent(u64),

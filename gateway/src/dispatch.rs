@@ -174,6 +174,23 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
             engine.decline_offer(agent, session_id, conn.reply_to(re))?;
             Ok(Step::Awaiting)
         }
+        Request::Transfer { session_id, to_agent_id, note } => {
+            let agent = conn.role.agent()?;
+            check_len("note", note.as_deref(), limits::TRANSFER_NOTE_BYTES_MAX)?;
+            engine.transfer(agent, session_id, to_agent_id, note, conn.reply_to(re))?;
+            Ok(Step::Awaiting)
+        }
+        Request::AcceptTransfer { session_id } => {
+            let agent = conn.role.agent()?;
+            conn.check_session_room(session_id)?;
+            engine.answer_transfer(agent, session_id, true, conn.reply_to(re))?;
+            Ok(Step::Awaiting)
+        }
+        Request::DeclineTransfer { session_id } => {
+            let agent = conn.role.agent()?;
+            engine.answer_transfer(agent, session_id, false, conn.reply_to(re))?;
+            Ok(Step::Awaiting)
+        }
         Request::SendMessage { session_id, client_msg_id, text } => {
             check_client_msg_id(&client_msg_id)?;
             let who = conn.role.participant(session_id)?;

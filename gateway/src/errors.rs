@@ -48,6 +48,8 @@ impl From<EngineError> for Failure {
             EngineError::OfferUnavailable(_) => ErrorCode::OfferUnavailable,
             EngineError::UnknownDepartment(_) => ErrorCode::UnknownDepartment,
             EngineError::UnknownAgent(_) => ErrorCode::NotFound,
+            EngineError::AgentUnavailable(_) => ErrorCode::AgentUnavailable,
+            EngineError::TransferPending(_) => ErrorCode::InvalidRequest,
             EngineError::InvalidDepartment(_) => ErrorCode::InvalidRequest,
             EngineError::Internal(_) => ErrorCode::Internal,
         };

@@ -70,6 +70,8 @@ pub enum ErrorCode {
     /// The connection's agent was disabled or its token rotated: the connection is closed
     /// (4003) and the old token no longer authenticates.
     CredentialsRevoked,
+    /// `transfer` to an agent that is not connected (or disabled, or yourself).
+    AgentUnavailable,
 }
 
 impl ErrorCode {
@@ -106,6 +108,7 @@ impl ErrorCode {
             ErrorCode::OfferUnavailable => "offer_unavailable",
             ErrorCode::UnknownDepartment => "unknown_department",
             ErrorCode::CredentialsRevoked => "credentials_revoked",
+            ErrorCode::AgentUnavailable => "agent_unavailable",
         }
     }
 
@@ -141,6 +144,7 @@ impl ErrorCode {
         ErrorCode::OfferUnavailable,
         ErrorCode::UnknownDepartment,
         ErrorCode::CredentialsRevoked,
+        ErrorCode::AgentUnavailable,
     ];
 }
 
@@ -189,6 +193,7 @@ mod tests {
             OfferUnavailable => 27,
             UnknownDepartment => 28,
             CredentialsRevoked => 29,
+            AgentUnavailable => 30,
         }
     }
 
@@ -197,7 +202,7 @@ mod tests {
         for (i, &code) in ErrorCode::ALL.iter().enumerate() {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::CredentialsRevoked) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::AgentUnavailable) + 1);
     }
 
     #[test]

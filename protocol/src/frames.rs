@@ -79,6 +79,17 @@ pub enum Request {
     AcceptOffer { session_id: SessionId },
     /// Agent: decline the offer of a session; it goes to the next agent.
     DeclineOffer { session_id: SessionId },
+    /// Agent: hand an active session you hold to another agent, with a note.
+    Transfer {
+        session_id: SessionId,
+        to_agent_id: AgentId,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// Agent: take the session another agent is handing you.
+    AcceptTransfer { session_id: SessionId },
+    /// Agent: refuse the session another agent is handing you.
+    DeclineTransfer { session_id: SessionId },
 }
 
 /// An agent's availability.
@@ -111,6 +122,9 @@ impl Request {
         "set_presence",
         "accept_offer",
         "decline_offer",
+        "transfer",
+        "accept_transfer",
+        "decline_transfer",
     ];
 }
 
@@ -252,6 +266,12 @@ pub enum ServerFrame {
     Offer { session: SessionInfo, expires_at_ms: u64 },
     /// Event to an agent: an offer is void (`declined`, `expired`, `taken`, `unavailable`).
     OfferWithdrawn { session_id: SessionId, reason: String },
+    /// Event to an agent: `from_agent_id` hands you this active session, with a note; answer
+    /// with `accept_transfer` or `decline_transfer` before `expires_at_ms`.
+    TransferOffer { session: SessionInfo, from_agent_id: AgentId, note: Option<String>, expires_at_ms: u64 },
+    /// Event to the agent who asked for a transfer: it did not happen (`declined`,
+    /// `expired`, `closed`).
+    TransferRefused { session_id: SessionId, to_agent_id: AgentId, reason: String },
     /// Event to a waiting visitor: its place in line (1 = next) and the estimated wait
     /// (`null` while the department has too little history to estimate).
     QueuePosition { session_id: SessionId, position: u32, estimated_wait_ms: Option<u64> },
@@ -277,7 +297,9 @@ impl ServerFrame {
             | ServerFrame::Typing { .. }
             | ServerFrame::Offer { .. }
             | ServerFrame::OfferWithdrawn { .. }
-            | ServerFrame::QueuePosition { .. } => None,
+            | ServerFrame::QueuePosition { .. }
+            | ServerFrame::TransferOffer { .. }
+            | ServerFrame::TransferRefused { .. } => None,
         }
     }
 }

@@ -54,3 +54,6 @@ pub const WS_WRITE_BUFFER_MAX_BYTES: usize = 40 * 1024 * 1024;
 
 /// Largest department name, in bytes (names are lower-case `a-z 0-9 - _`).
 pub const DEPARTMENT_NAME_BYTES_MAX: usize = 64;
+
+/// Largest transfer note, in bytes.
+pub const TRANSFER_NOTE_BYTES_MAX: usize = 1024;

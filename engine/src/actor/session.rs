@@ -37,12 +37,38 @@ pub(crate) struct Subscriber {
 
 /// What a caller asks of a session.
 pub(crate) enum CommandKind {
-    Accept { agent: AgentId, subscriber: Subscriber },
-    Close { agent: AgentId },
-    Post { from: Participant, client_msg_id: String, text: String, origin: ConnId },
-    Typing { from: Participant, typing: bool, origin: ConnId },
-    Attach { subscriber: Subscriber, after_seq: Seq },
-    Detach { conn: ConnId },
+    Accept {
+        agent: AgentId,
+        subscriber: Subscriber,
+    },
+    /// An accepted transfer: `to` takes the session from `from`; `subscriber` is `to`'s
+    /// connection that accepted it.
+    Reassign {
+        from: AgentId,
+        to: AgentId,
+        subscriber: Subscriber,
+    },
+    Close {
+        agent: AgentId,
+    },
+    Post {
+        from: Participant,
+        client_msg_id: String,
+        text: String,
+        origin: ConnId,
+    },
+    Typing {
+        from: Participant,
+        typing: bool,
+        origin: ConnId,
+    },
+    Attach {
+        subscriber: Subscriber,
+        after_seq: Seq,
+    },
+    Detach {
+        conn: ConnId,
+    },
 }
 
 /// A command and the channel its answer goes to.
@@ -241,6 +267,20 @@ impl SessionActor {
                     Err(e) => reply.send(Err(e.into())),
                     Ok(None) => self.accept_again(subscriber, reply),
                     Ok(Some(meta)) => {
+                        let effect = Effect::State {
+                            meta: meta.clone(),
+                            waiters: vec![(reply, StateAnswer::Accepted)],
+                            subscriber: Some(subscriber),
+                        };
+                        self.write_state(meta, effect, previous)
+                    }
+                }
+            }
+            CommandKind::Reassign { from, to, subscriber } => {
+                let previous = self.session.meta().clone();
+                match self.session.reassign(from, to) {
+                    Err(e) => reply.send(Err(e.into())),
+                    Ok(meta) => {
                         let effect = Effect::State {
                             meta: meta.clone(),
                             waiters: vec![(reply, StateAnswer::Accepted)],

@@ -114,6 +114,14 @@ impl Session {
         }
     }
 
+    /// Hand the session from its agent `from` to agent `to` (an accepted transfer). Returns
+    /// the metadata to persist.
+    pub fn reassign(&mut self, from: AgentId, to: AgentId) -> Result<SessionMeta, SessionError> {
+        self.check_participant(Participant::Agent(from))?;
+        self.meta.agent_id = Some(to);
+        Ok(self.meta.clone())
+    }
+
     /// Close the session; only its assigned agent may. Returns the metadata to persist.
     pub fn close(&mut self, agent: AgentId, now_ms: u64) -> Result<SessionMeta, SessionError> {
         self.check_participant(Participant::Agent(agent))?;

@@ -142,3 +142,15 @@ fn a_refused_write_can_be_undone() {
     assert_eq!(s.meta(), &before);
     assert_eq!(s.accept(8, 2).unwrap().unwrap().agent_id, Some(8));
 }
+
+#[test]
+fn only_the_holding_agent_can_hand_a_session_over() {
+    let mut s = waiting();
+    assert_eq!(s.reassign(1, 2), Err(SessionError::NotYours(s.meta().id)), "waiting: nobody holds it");
+    s.accept(1, 10).unwrap();
+    assert_eq!(s.reassign(3, 2), Err(SessionError::NotYours(s.meta().id)));
+    let meta = s.reassign(1, 2).unwrap();
+    assert_eq!((meta.agent_id, meta.state, meta.accepted_at_ms), (Some(2), State::Active, Some(10)));
+    s.close(2, 20).unwrap();
+    assert_eq!(s.reassign(2, 1), Err(SessionError::Closed(s.meta().id)));
+}

@@ -203,6 +203,46 @@ impl Engine {
             .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))
     }
 
+    /// Hand `session`, which `from` holds, to agent `to` with a note: `to` is offered it
+    /// (its slot reserved) and accepts or declines within the department's offer timeout.
+    /// Answered with `Done` once offered.
+    pub fn transfer(
+        &self,
+        from: AgentId,
+        session: SessionId,
+        to: AgentId,
+        note: Option<String>,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let actor = self.department_actor_of(session)?;
+        actor
+            .try_send(QueueMsg::Transfer { from, to, session, note, reply })
+            .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))
+    }
+
+    /// The receiver of a transfer accepts it (answered like `accept`: this connection is
+    /// subscribed) or, with `accept` false, declines it (answered with `Done`).
+    pub fn answer_transfer(
+        &self,
+        agent: AgentId,
+        session: SessionId,
+        accept: bool,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let actor = self.department_actor_of(session)?;
+        let accept =
+            accept.then(|| Subscriber { who: Participant::Agent(agent), outbox: reply.outbox.clone() });
+        actor
+            .try_send(QueueMsg::AnswerTransfer { agent, session, accept, reply })
+            .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))
+    }
+
+    fn department_actor_of(&self, session: SessionId) -> Result<actix::Addr<QueueActor>, EngineError> {
+        let department = self.hub.queue().get(session).map(|s| s.meta.department_id);
+        let department = department.ok_or(EngineError::UnknownSession(session))?;
+        self.hub.routing.addr(department).ok_or(EngineError::UnknownSession(session))
+    }
+
     /// The routing decisions recorded about `session` ("why did this chat go to Ann?").
     pub async fn routing_decisions(&self, session: SessionId) -> Result<Vec<Decision>, EngineError> {
         let department = self

@@ -56,6 +56,19 @@ pub(crate) enum QueueMsg {
     Decisions { session: SessionId, tx: oneshot::Sender<Vec<Decision>> },
     /// The router's deadline passed.
     Expire,
+    /// Agent `from` hands `session` to agent `to`, with a note; answered once offered.
+    Transfer { from: AgentId, to: AgentId, session: SessionId, note: Option<String>, reply: ReplyTo },
+    /// The receiver accepts (with the connection to subscribe) or declines a transfer.
+    AnswerTransfer { agent: AgentId, session: SessionId, accept: Option<Subscriber>, reply: ReplyTo },
+    /// A transfer's time to answer is over.
+    TransferExpired { session: SessionId },
+}
+
+/// A transfer waiting for its receiver, whose slot is reserved meanwhile.
+struct PendingTransfer {
+    from: AgentId,
+    to: AgentId,
+    timer: SpawnHandle,
 }
 
 impl actix::Message for QueueMsg {
@@ -72,6 +85,8 @@ pub(crate) struct QueueActor {
     /// The grace timer of each member whose last connection dropped (at most one per
     /// member).
     grace: HashMap<AgentId, SpawnHandle>,
+    /// Transfers waiting for their receivers (at most one per active session).
+    transfers: HashMap<SessionId, PendingTransfer>,
 }
 
 impl QueueActor {
@@ -83,6 +98,7 @@ impl QueueActor {
             timer: None,
             told: HashMap::new(),
             grace: HashMap::new(),
+            transfers: HashMap::new(),
         }
     }
 
@@ -267,6 +283,97 @@ impl QueueActor {
     }
 }
 
+impl QueueActor {
+    /// Offer `session` to `to` on behalf of its agent `from`, reserving `to`'s slot.
+    fn transfer(
+        &mut self,
+        from: AgentId,
+        to: AgentId,
+        session: SessionId,
+        note: Option<String>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), EngineError> {
+        let snapshot = self.hub.queue().get(session).cloned().ok_or(EngineError::UnknownSession(session))?;
+        if snapshot.meta.state != State::Active || snapshot.meta.agent_id != Some(from) {
+            return Err(crate::domain::session::SessionError::NotYours(session).into());
+        }
+        if self.transfers.contains_key(&session) {
+            return Err(EngineError::TransferPending(session));
+        }
+        let receiver = self.hub.directory.get(&to).map(|a| (a.disabled, a.max_concurrent_chats));
+        match receiver {
+            None => return Err(EngineError::UnknownAgent(to)),
+            Some((true, _)) => return Err(EngineError::AgentUnavailable(to)),
+            Some(_) if to == from || !self.hub.agent_connected(to) => {
+                return Err(EngineError::AgentUnavailable(to))
+            }
+            Some((false, max)) => {
+                if !self.hub.queue().try_reserve(to, max) {
+                    return Err(EngineError::AgentAtCapacity { max });
+                }
+            }
+        }
+        let timeout = self.router.config().offer_timeout_ms;
+        let expires_at_ms = now_ms() + timeout;
+        let timer = ctx.run_later(Duration::from_millis(timeout), move |act, ctx| {
+            act.handle(QueueMsg::TransferExpired { session }, ctx);
+        });
+        self.transfers.insert(session, PendingTransfer { from, to, timer });
+        let event = Event::TransferOffer { session: Arc::new(snapshot), from, note, expires_at_ms };
+        for outbox in self.hub.agent_outboxes(to) {
+            outbox.deliver(event.clone());
+        }
+        Ok(())
+    }
+
+    /// The transfer of `session` ends without a hand-over: the receiver's slot is released
+    /// and both sides are told.
+    fn end_transfer(&mut self, session: SessionId, reason: &'static str, ctx: &mut Context<Self>) {
+        let Some(pending) = self.transfers.remove(&session) else { return };
+        ctx.cancel_future(pending.timer);
+        // Dropping the reservation releases the slot and wakes the receiver's departments.
+        drop(Reservation { hub: self.hub.clone(), agent: pending.to });
+        for outbox in self.hub.agent_outboxes(pending.from) {
+            outbox.deliver(Event::TransferRefused { session_id: session, to: pending.to, reason });
+        }
+        for outbox in self.hub.agent_outboxes(pending.to) {
+            outbox.deliver(Event::OfferWithdrawn { session_id: session, reason });
+        }
+    }
+
+    /// The receiver answers: accepting hands the session over through its session actor
+    /// (the reserved slot becomes the chat); declining ends the transfer.
+    fn answer_transfer(
+        &mut self,
+        agent: AgentId,
+        session: SessionId,
+        accept: Option<Subscriber>,
+        reply: ReplyTo,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.transfers.get(&session).is_none_or(|p| p.to != agent) {
+            reply.outbox.answer(reply.req, Err(EngineError::OfferUnavailable(session)));
+            return;
+        }
+        let Some(subscriber) = accept else {
+            self.end_transfer(session, "declined", ctx);
+            reply.outbox.answer(reply.req, Ok(crate::Answer::Done));
+            return;
+        };
+        let pending = self.transfers.remove(&session).expect("checked above");
+        ctx.cancel_future(pending.timer);
+        metrics::counter!("switchboard_routing_transfers_total").increment(1);
+        let held = Reply::new(reply.clone(), Some(Reservation { hub: self.hub.clone(), agent }));
+        let hub = self.hub.clone();
+        actix::spawn(async move {
+            let kind = CommandKind::Reassign { from: pending.from, to: agent, subscriber };
+            if let Err(e) = registry::command(&hub, session, kind, held).await {
+                reply.outbox.answer(reply.req, Err(e));
+            }
+        });
+    }
+}
+
 /// The wire name of how an offer ended.
 pub fn outcome_name(outcome: Outcome) -> &'static str {
     match outcome {
@@ -303,6 +410,10 @@ impl Handler<QueueMsg> for QueueActor {
             }
             QueueMsg::Remove { session, assigned } => {
                 self.told.remove(&session);
+                // A closed session's pending transfer ends with it.
+                if self.hub.queue().get(session).is_none_or(|s| s.meta.state == State::Closed) {
+                    self.end_transfer(session, "closed", ctx);
+                }
                 self.router.remove(session, assigned, now, &mut cap)
             }
             QueueMsg::Presence { agent, presence } => {
@@ -337,6 +448,19 @@ impl Handler<QueueMsg> for QueueActor {
                 Vec::new()
             }
             QueueMsg::Expire => self.router.expire(now, &mut cap),
+            QueueMsg::Transfer { from, to, session, note, reply } => {
+                let answer = self.transfer(from, to, session, note, ctx).map(|()| crate::Answer::Done);
+                reply.outbox.answer(reply.req, answer);
+                Vec::new()
+            }
+            QueueMsg::AnswerTransfer { agent, session, accept, reply } => {
+                self.answer_transfer(agent, session, accept, reply, ctx);
+                Vec::new()
+            }
+            QueueMsg::TransferExpired { session } => {
+                self.end_transfer(session, "expired", ctx);
+                Vec::new()
+            }
         };
         self.apply(effects, ctx);
         self.publish_positions();
