@@ -147,7 +147,7 @@ impl Hub {
         if let Some(actor) = actor {
             let (session, priority, since) =
                 (snapshot.meta.id, snapshot.meta.priority, snapshot.meta.created_at_ms);
-            actor.do_send(QueueMsg::Enqueue { session, priority, since });
+            actor.do_send(QueueMsg::Enqueue { session, priority, since, queued: std::time::Instant::now() });
         }
     }
 

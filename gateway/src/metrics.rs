@@ -193,6 +193,12 @@ fn describe() {
         Unit::Seconds,
         "Visitor wait from chat start to accept, by department id."
     );
+    describe_histogram!(
+        "switchboard_routing_offer_latency_seconds",
+        Unit::Seconds,
+        "From a chat being queued in its department to its offer, when an agent was free at once."
+    );
+    let _ = metrics::histogram!("switchboard_routing_offer_latency_seconds");
     // The default department (id 1) always exists: its series from the start.
     let _ = metrics::histogram!("switchboard_department_wait_seconds", "department" => "1");
     describe_counter!("switchboard_http_requests_total", "HTTP requests by route and status.");

@@ -28,7 +28,7 @@ use crate::{now_ms, AgentId, DepartmentId, EngineError, Participant, SessionId, 
 /// What a queue actor is told or asked.
 pub(crate) enum QueueMsg {
     /// A chat waits in this department (since it started, for its place in line).
-    Enqueue { session: SessionId, priority: i64, since: u64 },
+    Enqueue { session: SessionId, priority: i64, since: u64, queued: std::time::Instant },
     /// A chat left the queue: `assigned` when an agent took it (the wait estimate counts it).
     Remove { session: SessionId, assigned: bool },
     /// An agent's availability changed (its `auth`, `set_presence`, a revoked credential).
@@ -169,6 +169,7 @@ impl QueueActor {
                         session,
                         priority: s.meta.priority,
                         since: s.meta.created_at_ms,
+                        queued: std::time::Instant::now(),
                     });
                 }
             }
@@ -405,8 +406,15 @@ impl Handler<QueueMsg> for QueueActor {
         let hub = self.hub.clone();
         let mut cap = HubCapacity { hub: &hub };
         let effects = match msg {
-            QueueMsg::Enqueue { session, priority, since } => {
-                self.router.enqueue(session, priority, since, now, &mut cap)
+            QueueMsg::Enqueue { session, priority, since, queued } => {
+                let effects = self.router.enqueue(session, priority, since, now, &mut cap);
+                // Routing's own latency: from the chat being queued to its offer, when an agent
+                // was free at once (the mailbox wait included; a chat that waits for an agent
+                // is measured by the wait-time histograms instead).
+                if effects.iter().any(|e| matches!(e, Effect::Offer { session: s, .. } | Effect::Assign { session: s, .. } if *s == session)) {
+                    metrics::histogram!("switchboard_routing_offer_latency_seconds").record(queued.elapsed().as_secs_f64());
+                }
+                effects
             }
             QueueMsg::Remove { session, assigned } => {
                 self.told.remove(&session);
