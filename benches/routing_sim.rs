@@ -83,6 +83,7 @@ fn main() {
         offer_timeout_ms: 30_000,
         ramp_max: 3,
         ramp_window_ms: 60_000,
+        requeue_on_offline: false,
     };
     let mut router = Router::new(config);
     let mut loads = Loads { held: (1..=agents).map(|a| (a, (0, capacity))).collect() };

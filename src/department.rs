@@ -26,6 +26,9 @@ pub struct SettingsArgs {
     /// … of this many ms.
     #[arg(long)]
     ramp_window_ms: Option<u64>,
+    /// An offline agent's active chats return to the queue (otherwise they stay with it).
+    #[arg(long)]
+    requeue_on_offline: Option<bool>,
 }
 
 /// Departments.
@@ -85,6 +88,7 @@ pub fn run(command: DepartmentCommand) -> anyhow::Result<()> {
                 offer_timeout_ms: s.offer_timeout_ms,
                 ramp_max: s.ramp_max,
                 ramp_window_ms: s.ramp_window_ms,
+                requeue_on_offline: s.requeue_on_offline,
             };
             admin::call(&target, Method::POST, "/api/v1/departments", Some(&body))?
         }
@@ -103,6 +107,7 @@ pub fn run(command: DepartmentCommand) -> anyhow::Result<()> {
                 offer_timeout_ms: s.offer_timeout_ms,
                 ramp_max: s.ramp_max,
                 ramp_window_ms: s.ramp_window_ms,
+                requeue_on_offline: s.requeue_on_offline,
             };
             admin::call(&target, Method::PATCH, &format!("/api/v1/departments/{id}"), Some(&body))?
         }

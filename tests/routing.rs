@@ -616,3 +616,32 @@ async fn an_unanswered_transfer_expires_and_releases_the_receivers_slot() {
 fn transfer(session_id: SessionId, to_agent_id: u64) -> Request {
     Request::Transfer { session_id, to_agent_id, note: Some("billing question".into()) }
 }
+
+#[tokio::test]
+async fn with_requeue_on_offline_an_offline_agents_chats_go_back_to_the_queue() {
+    let server = TestServer::start();
+    let (mut ann, ann_id, _) = server.agent("Ann").await;
+    let (bob_id, bob_token) = server.create_agent("Bob", 5).await;
+    automatic(&server, "care", serde_json::json!({"requeue_on_offline": true}), &[ann_id, bob_id]).await;
+    let (mut visitor, session) = visitor_in(&server, "care").await;
+    assert_eq!(next_offer(&mut ann).await, session);
+    ann.call(Request::AcceptOffer { session_id: session }).await.unwrap();
+    let mut bob = server.agent_with_token(&bob_token).await;
+    // Ann goes offline: her chat waits again (the visitor sees it) and goes to Bob.
+    ann.call(Request::SetPresence { presence: Presence::Offline }).await.unwrap();
+    wait_for(&mut visitor, |f| match f {
+        ServerFrame::SessionUpdated { session: s }
+            if s.state == SessionState::Waiting && s.agent_id.is_none() =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(next_offer(&mut bob).await, session);
+    let reply = bob.call(Request::AcceptOffer { session_id: session }).await.unwrap();
+    let ServerFrame::Accepted { session: info, .. } = reply else { panic!("{reply:?}") };
+    assert_eq!(info.agent_id, Some(bob_id));
+    let (_, departments) = admin(&server, "GET", "/api/v1/departments", serde_json::json!({})).await;
+    assert_eq!(departments[1]["requeue_on_offline"], true);
+}

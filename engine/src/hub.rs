@@ -160,8 +160,13 @@ impl Hub {
             self.broadcast(&queue, snapshot, Announce::Changed);
             update_gauges(&queue);
         }
-        if snapshot.meta.state != State::Waiting {
-            self.visitors.remove(&snapshot.meta.id);
+        if snapshot.meta.state == State::Waiting {
+            // Back in line (its agent went offline): routing queues it again.
+            self.enqueue(snapshot);
+        } else {
+            if snapshot.meta.state == State::Closed {
+                self.visitors.remove(&snapshot.meta.id);
+            }
             if let Some(actor) = self.routing.addr(snapshot.meta.department_id) {
                 let assigned = snapshot.meta.state == State::Active;
                 actor.do_send(QueueMsg::Remove { session: snapshot.meta.id, assigned });

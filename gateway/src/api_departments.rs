@@ -62,6 +62,7 @@ fn summary(d: &Department) -> DepartmentSummary {
         offer_timeout_ms: d.config.offer_timeout_ms,
         ramp_max: d.config.ramp_max,
         ramp_window_ms: d.config.ramp_window_ms,
+        requeue_on_offline: d.config.requeue_on_offline,
         agents: d.agents.iter().copied().collect(),
     }
 }
@@ -99,6 +100,7 @@ fn settings(
     offer_timeout_ms: Option<u64>,
     ramp_max: Option<u32>,
     ramp_window_ms: Option<u64>,
+    requeue_on_offline: Option<bool>,
 ) -> Result<RoutingConfig, Rejection> {
     fn within<T: PartialOrd + std::fmt::Display + Copy>(
         name: &str,
@@ -115,6 +117,9 @@ fn settings(
     }
     if let Some(v) = auto_accept {
         config.auto_accept = v;
+    }
+    if let Some(v) = requeue_on_offline {
+        config.requeue_on_offline = v;
     }
     if let Some(v) = offer_timeout_ms {
         config.offer_timeout_ms = within("offer_timeout_ms", v, api::OFFER_TIMEOUT_MS_RANGE)?;
@@ -142,6 +147,7 @@ async fn create(admin: Admin, body: bytes::Bytes) -> Result<Response, Rejection>
         request.offer_timeout_ms,
         request.ramp_max,
         request.ramp_window_ms,
+        request.requeue_on_offline,
     )?;
     let department = admin.engine.create_department(request.name, config).await.map_err(failed)?;
     admin.audit("department.create", &format!("department {} ({:?})", department.id, department.name));
@@ -163,6 +169,7 @@ async fn update(admin: Admin, id: u64, body: bytes::Bytes) -> Result<Response, R
         request.offer_timeout_ms,
         request.ramp_max,
         request.ramp_window_ms,
+        request.requeue_on_offline,
     )?;
     let department = admin.engine.update_department(id, request.name, config).await.map_err(failed)?;
     admin.audit("department.update", &format!("department {id}: {:?}", summary(&department)));

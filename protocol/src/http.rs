@@ -120,6 +120,8 @@ pub struct CreateDepartment {
     pub ramp_max: Option<u32>,
     #[serde(default)]
     pub ramp_window_ms: Option<u64>,
+    #[serde(default)]
+    pub requeue_on_offline: Option<bool>,
 }
 
 /// `PATCH /api/v1/departments/{id}` request body: only the fields present change.
@@ -138,6 +140,8 @@ pub struct UpdateDepartment {
     pub ramp_max: Option<u32>,
     #[serde(default)]
     pub ramp_window_ms: Option<u64>,
+    #[serde(default)]
+    pub requeue_on_offline: Option<bool>,
 }
 
 /// A department as the API shows it.
@@ -150,6 +154,9 @@ pub struct DepartmentSummary {
     pub offer_timeout_ms: u64,
     pub ramp_max: u32,
     pub ramp_window_ms: u64,
+    /// An offline agent's active chats return to the queue (otherwise they stay with it).
+    #[serde(default)]
+    pub requeue_on_offline: bool,
     /// Member agents, ascending.
     pub agents: Vec<AgentId>,
 }

@@ -87,6 +87,9 @@ pub struct DepartmentRecord {
     pub offer_timeout_ms: u64,
     pub ramp_max: u32,
     pub ramp_window_ms: u64,
+    /// Active chats of an agent gone offline return to the queue.
+    #[serde(default)]
+    pub requeue_on_offline: bool,
     /// Member agents, ascending.
     pub agents: Vec<u64>,
     pub created_at_ms: u64,

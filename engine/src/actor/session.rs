@@ -48,6 +48,10 @@ pub(crate) enum CommandKind {
         to: AgentId,
         subscriber: Subscriber,
     },
+    /// `agent` went offline and its department returns its chats to the queue.
+    Requeue {
+        agent: AgentId,
+    },
     Close {
         agent: AgentId,
     },
@@ -286,6 +290,17 @@ impl SessionActor {
                             waiters: vec![(reply, StateAnswer::Accepted)],
                             subscriber: Some(subscriber),
                         };
+                        self.write_state(meta, effect, previous)
+                    }
+                }
+            }
+            CommandKind::Requeue { agent } => {
+                let previous = self.session.meta().clone();
+                match self.session.requeue(agent) {
+                    Err(e) => reply.send(Err(e.into())),
+                    Ok(meta) => {
+                        let effect =
+                            Effect::State { meta: meta.clone(), waiters: Vec::new(), subscriber: None };
                         self.write_state(meta, effect, previous)
                     }
                 }

@@ -37,6 +37,9 @@ pub struct RoutingConfig {
     pub ramp_max: u32,
     /// … of this many milliseconds.
     pub ramp_window_ms: u64,
+    /// When a member goes offline (after its grace period), its active chats in this
+    /// department go back to the queue (`true`) or stay with it (`false`, "keep").
+    pub requeue_on_offline: bool,
 }
 
 impl Default for RoutingConfig {
@@ -47,6 +50,7 @@ impl Default for RoutingConfig {
             offer_timeout_ms: 30_000,
             ramp_max: 3,
             ramp_window_ms: 60_000,
+            requeue_on_offline: false,
         }
     }
 }

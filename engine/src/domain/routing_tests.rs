@@ -239,6 +239,7 @@ fn property_no_double_assignment_no_overshoot_every_offer_ends_no_starvation() {
             offer_timeout_ms: 50,
             ramp_max: 1 + rng.below(3) as u32,
             ramp_window_ms: 200,
+            requeue_on_offline: false,
         };
         let mut r = Router::new(config);
         let mut now = 0u64;

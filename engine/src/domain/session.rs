@@ -114,6 +114,16 @@ impl Session {
         }
     }
 
+    /// Put the session back in the queue: its agent `agent` went offline and the
+    /// department's policy returns such chats. Returns the metadata to persist.
+    pub fn requeue(&mut self, agent: AgentId) -> Result<SessionMeta, SessionError> {
+        self.check_participant(Participant::Agent(agent))?;
+        self.meta.state = State::Waiting;
+        self.meta.agent_id = None;
+        self.meta.accepted_at_ms = None;
+        Ok(self.meta.clone())
+    }
+
     /// Hand the session from its agent `from` to agent `to` (an accepted transfer). Returns
     /// the metadata to persist.
     pub fn reassign(&mut self, from: AgentId, to: AgentId) -> Result<SessionMeta, SessionError> {

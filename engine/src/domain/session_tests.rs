@@ -154,3 +154,13 @@ fn only_the_holding_agent_can_hand_a_session_over() {
     s.close(2, 20).unwrap();
     assert_eq!(s.reassign(2, 1), Err(SessionError::Closed(s.meta().id)));
 }
+
+#[test]
+fn a_requeued_session_waits_again_without_an_agent() {
+    let mut s = waiting();
+    s.accept(1, 10).unwrap();
+    assert_eq!(s.requeue(2), Err(SessionError::NotYours(s.meta().id)));
+    let meta = s.requeue(1).unwrap();
+    assert_eq!((meta.state, meta.agent_id, meta.accepted_at_ms), (State::Waiting, None, None));
+    assert!(s.accept(2, 20).unwrap().is_some(), "another agent may take it");
+}

@@ -33,6 +33,7 @@ impl Department {
             offer_timeout_ms: self.config.offer_timeout_ms,
             ramp_max: self.config.ramp_max,
             ramp_window_ms: self.config.ramp_window_ms,
+            requeue_on_offline: self.config.requeue_on_offline,
             agents: self.agents.iter().copied().collect(),
             created_at_ms: self.created_at_ms,
         }
@@ -48,6 +49,7 @@ impl Department {
                 offer_timeout_ms: record.offer_timeout_ms,
                 ramp_max: record.ramp_max,
                 ramp_window_ms: record.ramp_window_ms,
+                requeue_on_offline: record.requeue_on_offline,
             },
             agents: record.agents.into_iter().collect(),
             created_at_ms: record.created_at_ms,

@@ -176,6 +176,27 @@ impl QueueActor {
         });
     }
 
+    /// The department's policy returns an offline agent's active chats to the queue: each
+    /// session actor makes it waiting again, and it comes back here as an `Enqueue`.
+    fn requeue_chats_of(&self, agent: AgentId) {
+        let held: Vec<SessionId> = {
+            let queue = self.hub.queue();
+            let [_, active, _] = queue.lists();
+            active
+                .into_iter()
+                .filter(|s| s.meta.agent_id == Some(agent) && s.meta.department_id == self.id)
+                .map(|s| s.meta.id)
+                .collect()
+        };
+        for session in held {
+            let hub = self.hub.clone();
+            actix::spawn(async move {
+                let _ =
+                    registry::command(&hub, session, CommandKind::Requeue { agent }, Reply::silent()).await;
+            });
+        }
+    }
+
     /// Send `agent`'s pending offers again (it reconnected: its new connection never saw
     /// them).
     fn replay_offers(&self, agent: AgentId) {
@@ -425,6 +446,9 @@ impl Handler<QueueMsg> for QueueActor {
                 self.router.remove(session, assigned, now, &mut cap)
             }
             QueueMsg::Presence { agent, presence } => {
+                if presence == Presence::Offline && self.router.config().requeue_on_offline {
+                    self.requeue_chats_of(agent);
+                }
                 if presence == Presence::Online {
                     if let Some(timer) = self.grace.remove(&agent) {
                         ctx.cancel_future(timer);
