@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use switchboard_protocol::http::{AgentCreated, AgentSummary, CreateAgent, HttpError};
+use switchboard_protocol::http::{
+    AgentCreated, AgentSummary, CreateAgent, HttpError, TokenRotated, UpdateAgent,
+};
 
 use crate::serve::ADMIN_TOKEN_FILE;
 
@@ -42,10 +44,55 @@ pub enum AgentCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Change an agent's name, capacity or disabled flag (a disabled agent's connections are
+    /// closed and its token refused).
+    Update {
+        /// The agent's id.
+        id: u64,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        max_chats: Option<u32>,
+        #[arg(long)]
+        disabled: Option<bool>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Give an agent a new token (printed once); the old one stops working and the agent's
+    /// connections are closed.
+    RotateToken {
+        /// The agent's id.
+        id: u64,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 /// Run an agent subcommand.
 pub fn run(command: AgentCommand) -> anyhow::Result<()> {
+    let command = match command {
+        AgentCommand::Update { id, name, max_chats, disabled, target } => {
+            let body = UpdateAgent { display_name: name, max_concurrent_chats: max_chats, disabled };
+            let a: AgentSummary =
+                call(&target, reqwest::Method::PATCH, &format!("/api/v1/agents/{id}"), Some(&body))?;
+            println!(
+                "{}\t{}\t{}\t{}",
+                a.agent_id,
+                a.max_concurrent_chats,
+                if a.disabled { "disabled" } else { "enabled" },
+                a.display_name
+            );
+            return Ok(());
+        }
+        AgentCommand::RotateToken { id, target } => {
+            let none: Option<&()> = None;
+            let rotated: TokenRotated =
+                call(&target, reqwest::Method::POST, &format!("/api/v1/agents/{id}/token"), none)?;
+            println!("agent_id: {}\ntoken: {}", rotated.agent_id, rotated.token);
+            return Ok(());
+        }
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         match command {
@@ -77,6 +124,7 @@ pub fn run(command: AgentCommand) -> anyhow::Result<()> {
                     println!("{}\t{}\t{}", a.agent_id, a.max_concurrent_chats, a.display_name);
                 }
             }
+            AgentCommand::Update { .. } | AgentCommand::RotateToken { .. } => unreachable!("handled above"),
         }
         Ok(())
     })

@@ -645,3 +645,29 @@ async fn with_requeue_on_offline_an_offline_agents_chats_go_back_to_the_queue() 
     let (_, departments) = admin(&server, "GET", "/api/v1/departments", serde_json::json!({})).await;
     assert_eq!(departments[1]["requeue_on_offline"], true);
 }
+
+#[tokio::test]
+async fn the_agent_cli_updates_and_rotates() {
+    let server = TestServer::start();
+    let (id, _) = server.create_agent("Ann", 2).await;
+    let admin_token = server.admin_token();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(binary())
+            .arg("agent")
+            .args(args)
+            .args(["--server", &server.http_url(), "--admin-token", &admin_token])
+            .output()
+            .unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).to_string())
+    };
+    let (ok, out) = run(&["update", &id.to_string(), "--max-chats", "7", "--disabled", "true"]);
+    assert!(ok);
+    assert_eq!(out, format!("{id}\t7\tdisabled\tAnn\n"));
+    let (ok, out) = run(&["rotate-token", &id.to_string()]);
+    assert!(ok);
+    let token = out.lines().find_map(|l| l.strip_prefix("token: ")).unwrap().to_string();
+    run(&["update", &id.to_string(), "--disabled", "false"]);
+    server.agent_with_token(&token).await;
+    let (ok, _) = run(&["update", "999", "--max-chats", "3"]);
+    assert!(!ok, "an unknown agent is an error");
+}
