@@ -186,7 +186,7 @@ impl Engine {
     /// An authenticated agent connection: it now hears queue events.
     pub fn agent_online(&self, agent: AgentId, outbox: Outbox) {
         self.hub.agent_online(agent, outbox);
-        self.set_presence(agent, crate::domain::routing::Presence::Online);
+        self.announce_presence(agent, crate::domain::routing::Presence::Online);
     }
 
     /// A connection closed: stop delivering queue events to it. (Session actors drop closed

@@ -160,7 +160,7 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         }
         Request::SetPresence { presence } => {
             let agent = conn.role.agent()?;
-            engine.set_presence(agent, convert::presence(presence));
+            engine.set_presence(agent, convert::presence(presence))?;
             Ok(Step::Reply(ServerFrame::Ok { re }))
         }
         Request::AcceptOffer { session_id } => {

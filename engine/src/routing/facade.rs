@@ -157,7 +157,19 @@ impl Engine {
     }
 
     /// Set `agent`'s presence in every department it belongs to.
-    pub fn set_presence(&self, agent: AgentId, presence: Presence) {
+    /// A client's `set_presence`: refused with `overloaded` when a department's mailbox is
+    /// full (so a client repeating it cannot grow the mailboxes).
+    pub fn set_presence(&self, agent: AgentId, presence: Presence) -> Result<(), EngineError> {
+        for actor in self.hub.routing.of_agent(agent) {
+            actor
+                .try_send(QueueMsg::Presence { agent, presence })
+                .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))?;
+        }
+        Ok(())
+    }
+
+    /// The engine's own presence change (an agent authenticated): never dropped.
+    pub(crate) fn announce_presence(&self, agent: AgentId, presence: Presence) {
         for actor in self.hub.routing.of_agent(agent) {
             actor.do_send(QueueMsg::Presence { agent, presence });
         }
