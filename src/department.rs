@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use reqwest::Method;
-use switchboard_protocol::http::{CreateDepartment, DepartmentSummary, UpdateDepartment};
+use switchboard_protocol::http::{DepartmentChanges, DepartmentSummary};
 
 use crate::admin::{self, Target};
 
@@ -29,6 +29,21 @@ pub struct SettingsArgs {
     /// An offline agent's active chats return to the queue (otherwise they stay with it).
     #[arg(long)]
     requeue_on_offline: Option<bool>,
+}
+
+impl SettingsArgs {
+    /// The request body: `name` and the settings given.
+    fn changes(self, name: Option<String>) -> DepartmentChanges {
+        DepartmentChanges {
+            name,
+            automatic: self.automatic,
+            auto_accept: self.auto_accept,
+            offer_timeout_ms: self.offer_timeout_ms,
+            ramp_max: self.ramp_max,
+            ramp_window_ms: self.ramp_window_ms,
+            requeue_on_offline: self.requeue_on_offline,
+        }
+    }
 }
 
 /// Departments.
@@ -81,15 +96,7 @@ pub fn run(command: DepartmentCommand) -> anyhow::Result<()> {
     let none: Option<&()> = None;
     let shown: DepartmentSummary = match command {
         DepartmentCommand::Create { name, settings: s, target } => {
-            let body = CreateDepartment {
-                name,
-                automatic: s.automatic,
-                auto_accept: s.auto_accept,
-                offer_timeout_ms: s.offer_timeout_ms,
-                ramp_max: s.ramp_max,
-                ramp_window_ms: s.ramp_window_ms,
-                requeue_on_offline: s.requeue_on_offline,
-            };
+            let body = s.changes(Some(name));
             admin::call(&target, Method::POST, "/api/v1/departments", Some(&body))?
         }
         DepartmentCommand::List { target } => {
@@ -100,15 +107,7 @@ pub fn run(command: DepartmentCommand) -> anyhow::Result<()> {
             return Ok(());
         }
         DepartmentCommand::Update { id, name, settings: s, target } => {
-            let body = UpdateDepartment {
-                name,
-                automatic: s.automatic,
-                auto_accept: s.auto_accept,
-                offer_timeout_ms: s.offer_timeout_ms,
-                ramp_max: s.ramp_max,
-                ramp_window_ms: s.ramp_window_ms,
-                requeue_on_offline: s.requeue_on_offline,
-            };
+            let body = s.changes(name);
             admin::call(&target, Method::PATCH, &format!("/api/v1/departments/{id}"), Some(&body))?
         }
         DepartmentCommand::AddAgent { id, agent, target } => {

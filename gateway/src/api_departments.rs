@@ -7,8 +7,7 @@ use switchboard_engine::domain::routing::{Decision, RoutingConfig};
 use switchboard_engine::routing::Department;
 use switchboard_engine::EngineError;
 use switchboard_protocol::http::{
-    self as api, CreateDepartment, DepartmentSummary, RoutingDecision, TokenRotated, UpdateAgent,
-    UpdateDepartment,
+    self as api, DepartmentChanges, DepartmentSummary, RoutingDecision, TokenRotated, UpdateAgent,
 };
 use switchboard_protocol::limits;
 use warp::http::StatusCode;
@@ -91,17 +90,8 @@ fn check_name(name: &str) -> Result<(), Rejection> {
     )))
 }
 
-/// Apply the fields present to `config`, checking each range.
-#[allow(clippy::too_many_arguments)]
-fn settings(
-    mut config: RoutingConfig,
-    automatic: Option<bool>,
-    auto_accept: Option<bool>,
-    offer_timeout_ms: Option<u64>,
-    ramp_max: Option<u32>,
-    ramp_window_ms: Option<u64>,
-    requeue_on_offline: Option<bool>,
-) -> Result<RoutingConfig, Rejection> {
+/// Apply the settings present in `changes` to `config`, checking each range.
+fn settings(mut config: RoutingConfig, changes: &DepartmentChanges) -> Result<RoutingConfig, Rejection> {
     fn within<T: PartialOrd + std::fmt::Display + Copy>(
         name: &str,
         v: T,
@@ -112,22 +102,22 @@ fn settings(
         }
         Ok(v)
     }
-    if let Some(v) = automatic {
+    if let Some(v) = changes.automatic {
         config.automatic = v;
     }
-    if let Some(v) = auto_accept {
+    if let Some(v) = changes.auto_accept {
         config.auto_accept = v;
     }
-    if let Some(v) = requeue_on_offline {
+    if let Some(v) = changes.requeue_on_offline {
         config.requeue_on_offline = v;
     }
-    if let Some(v) = offer_timeout_ms {
+    if let Some(v) = changes.offer_timeout_ms {
         config.offer_timeout_ms = within("offer_timeout_ms", v, api::OFFER_TIMEOUT_MS_RANGE)?;
     }
-    if let Some(v) = ramp_max {
+    if let Some(v) = changes.ramp_max {
         config.ramp_max = within("ramp_max", v, api::RAMP_MAX_RANGE)?;
     }
-    if let Some(v) = ramp_window_ms {
+    if let Some(v) = changes.ramp_window_ms {
         config.ramp_window_ms = within("ramp_window_ms", v, api::RAMP_WINDOW_MS_RANGE)?;
     }
     Ok(config)
@@ -138,39 +128,24 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
 }
 
 async fn create(admin: Admin, body: bytes::Bytes) -> Result<Response, Rejection> {
-    let request: CreateDepartment = parse(&body)?;
-    check_name(&request.name)?;
-    let config = settings(
-        RoutingConfig::default(),
-        request.automatic,
-        request.auto_accept,
-        request.offer_timeout_ms,
-        request.ramp_max,
-        request.ramp_window_ms,
-        request.requeue_on_offline,
-    )?;
-    let department = admin.engine.create_department(request.name, config).await.map_err(failed)?;
+    let request: DepartmentChanges = parse(&body)?;
+    let name = request.name.clone().ok_or_else(|| bad_request("`name` is required".into()))?;
+    check_name(&name)?;
+    let config = settings(RoutingConfig::default(), &request)?;
+    let department = admin.engine.create_department(name, config).await.map_err(failed)?;
     admin.audit("department.create", &format!("department {} ({:?})", department.id, department.name));
     Ok(warp::reply::with_status(warp::reply::json(&summary(&department)), StatusCode::CREATED)
         .into_response())
 }
 
 async fn update(admin: Admin, id: u64, body: bytes::Bytes) -> Result<Response, Rejection> {
-    let request: UpdateDepartment = parse(&body)?;
+    let request: DepartmentChanges = parse(&body)?;
     if let Some(name) = &request.name {
         check_name(name)?;
     }
     let current =
         admin.engine.department(id).ok_or_else(|| failed(EngineError::UnknownDepartment(id.to_string())))?;
-    let config = settings(
-        current.config,
-        request.automatic,
-        request.auto_accept,
-        request.offer_timeout_ms,
-        request.ramp_max,
-        request.ramp_window_ms,
-        request.requeue_on_offline,
-    )?;
+    let config = settings(current.config, &request)?;
     let department = admin.engine.update_department(id, request.name, config).await.map_err(failed)?;
     admin.audit("department.update", &format!("department {id}: {:?}", summary(&department)));
     Ok(warp::reply::json(&summary(&department)).into_response())

@@ -104,30 +104,13 @@ pub struct HttpError {
     pub message: String,
 }
 
-/// `POST /api/v1/departments` request body; the routing settings default as in
-/// `PATCH` (manual mode, 30 s offers, at most 3 new chats per agent per minute).
+/// `POST /api/v1/departments` and `PATCH /api/v1/departments/{id}` request body: the
+/// fields present are set (`name` is required to create). Settings left out default on
+/// creation (manual mode, 30 s offers, at most 3 new chats per agent per minute, keep an
+/// offline agent's chats) and stay as they are on a change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateDepartment {
-    pub name: String,
-    #[serde(default)]
-    pub automatic: Option<bool>,
-    #[serde(default)]
-    pub auto_accept: Option<bool>,
-    #[serde(default)]
-    pub offer_timeout_ms: Option<u64>,
-    #[serde(default)]
-    pub ramp_max: Option<u32>,
-    #[serde(default)]
-    pub ramp_window_ms: Option<u64>,
-    #[serde(default)]
-    pub requeue_on_offline: Option<bool>,
-}
-
-/// `PATCH /api/v1/departments/{id}` request body: only the fields present change.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateDepartment {
+pub struct DepartmentChanges {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
