@@ -359,20 +359,7 @@ async fn bad_routing_input_gets_specific_errors_and_changes_nothing() {
 async fn the_department_cli_creates_updates_lists_and_manages_members() {
     let server = TestServer::start();
     let (agent, _) = server.create_agent("Ann", 3).await;
-    let token = server.admin_token();
-    let run = |args: &[&str]| {
-        let output = std::process::Command::new(binary())
-            .arg("department")
-            .args(args)
-            .args(["--server", &server.http_url(), "--admin-token", &token])
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).to_string(),
-            String::from_utf8_lossy(&output.stderr).to_string(),
-        )
-    };
+    let run = |args: &[&str]| admin_cli(&server, "department", args);
     let (ok, out, err) =
         run(&["create", "--name", "billing", "--automatic", "true", "--offer-timeout-ms", "5000"]);
     assert!(ok, "{err}");
@@ -650,15 +637,9 @@ async fn with_requeue_on_offline_an_offline_agents_chats_go_back_to_the_queue() 
 async fn the_agent_cli_updates_and_rotates() {
     let server = TestServer::start();
     let (id, _) = server.create_agent("Ann", 2).await;
-    let admin_token = server.admin_token();
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(binary())
-            .arg("agent")
-            .args(args)
-            .args(["--server", &server.http_url(), "--admin-token", &admin_token])
-            .output()
-            .unwrap();
-        (output.status.success(), String::from_utf8_lossy(&output.stdout).to_string())
+        let (ok, out, _) = admin_cli(&server, "agent", args);
+        (ok, out)
     };
     let (ok, out) = run(&["update", &id.to_string(), "--max-chats", "7", "--disabled", "true"]);
     assert!(ok);
@@ -670,4 +651,17 @@ async fn the_agent_cli_updates_and_rotates() {
     server.agent_with_token(&token).await;
     let (ok, _) = run(&["update", "999", "--max-chats", "3"]);
     assert!(!ok, "an unknown agent is an error");
+}
+
+/// Run `switchboard <command> <args>` against the server as its administrator; returns
+/// (success, stdout, stderr).
+fn admin_cli(server: &TestServer, command: &str, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(binary())
+        .arg(command)
+        .args(args)
+        .args(["--server", &server.http_url(), "--admin-token", &server.admin_token()])
+        .output()
+        .unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).to_string();
+    (output.status.success(), text(&output.stdout), text(&output.stderr))
 }

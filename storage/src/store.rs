@@ -145,24 +145,23 @@ impl Storage {
 
     /// Every agent, by id.
     pub fn agents(&self) -> Result<Vec<AgentRecord>, StorageError> {
-        let cf = cf_handle(&self.db, catalog::AGENT)?;
-        let mut agents = Vec::new();
-        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
-            let (key, value) = item?;
-            agents.push(decode(catalog::AGENT, &key, &value)?);
-        }
-        Ok(agents)
+        self.every_record(catalog::AGENT)
     }
 
     /// Every department, by id.
     pub fn departments(&self) -> Result<Vec<DepartmentRecord>, StorageError> {
-        let cf = cf_handle(&self.db, catalog::DEPARTMENT)?;
-        let mut departments = Vec::new();
+        self.every_record(catalog::DEPARTMENT)
+    }
+
+    /// Every record of a small family (agents, departments), in key order.
+    fn every_record<R: Record>(&self, cf_name: &'static str) -> Result<Vec<R>, StorageError> {
+        let cf = cf_handle(&self.db, cf_name)?;
+        let mut records = Vec::new();
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, value) = item?;
-            departments.push(decode(catalog::DEPARTMENT, &key, &value)?);
+            records.push(decode(cf_name, &key, &value)?);
         }
-        Ok(departments)
+        Ok(records)
     }
 
     /// Up to `limit` messages of a session with seq > `after_seq`, oldest first.
