@@ -600,8 +600,90 @@ async fn an_unanswered_transfer_expires_and_releases_the_receivers_slot() {
     ));
 }
 
+#[tokio::test]
+async fn a_transfer_to_a_department_goes_to_its_least_loaded_member_and_moves_the_chat_there() {
+    let server = TestServer::start();
+    let (mut ann, ann_id, _) = server.agent("Ann").await;
+    let (bob, bob_id, _) = server.agent("Bob").await;
+    let (mut cy, cy_id, _) = server.agent("Cy").await;
+    let (dee_id, _) = server.create_agent("Dee", 5).await;
+    let billing =
+        automatic(&server, "billing", serde_json::json!({"automatic": false}), &[bob_id, cy_id]).await;
+    automatic(&server, "solo", serde_json::json!({}), &[ann_id]).await;
+    automatic(&server, "nobody-online", serde_json::json!({}), &[dee_id]).await;
+    let (_busy, busy, _) = server.visitor("Wes", None).await;
+    bob.call(Request::Accept { session_id: busy }).await.unwrap();
+    let (_visitor, session, _) = server.visitor("Vera", Some("my invoice is wrong")).await;
+    ann.call(Request::Accept { session_id: session }).await.unwrap();
+    let to = |department: Option<&str>, agent: Option<u64>| Request::Transfer {
+        session_id: session,
+        to_agent_id: agent,
+        to_department: department.map(str::to_string),
+        note: None,
+    };
+    // Bad transfers: no such department, both or neither target, nobody available.
+    let code = |f: ServerFrame| error_code(&f);
+    assert_eq!(code(ann.request(to(Some("nope"), None)).await.unwrap()), ErrorCode::UnknownDepartment);
+    assert_eq!(
+        code(ann.request(to(Some("billing"), Some(bob_id))).await.unwrap()),
+        ErrorCode::InvalidRequest
+    );
+    assert_eq!(code(ann.request(to(None, None)).await.unwrap()), ErrorCode::InvalidRequest);
+    assert_eq!(
+        code(ann.request(to(Some("solo"), None)).await.unwrap()),
+        ErrorCode::DepartmentUnavailable,
+        "the sender is its only member"
+    );
+    assert_eq!(
+        code(ann.request(to(Some("nobody-online"), None)).await.unwrap()),
+        ErrorCode::DepartmentUnavailable
+    );
+    // To billing: Cy (0 chats) rather than Bob (1); Cy hears which department it came through.
+    ann.call(Request::Transfer {
+        session_id: session,
+        to_agent_id: None,
+        to_department: Some("billing".into()),
+        note: Some("invoice".into()),
+    })
+    .await
+    .unwrap();
+    let (department, note) = wait_for(&mut cy, |f| match f {
+        ServerFrame::TransferOffer { session: s, department_id, note, .. } if s.session_id == session => {
+            Some((*department_id, note.clone()))
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!((department, note.as_deref()), (Some(billing), Some("invoice")));
+    assert_eq!(
+        code(bob.request(Request::AcceptTransfer { session_id: session }).await.unwrap()),
+        ErrorCode::OfferUnavailable,
+        "offered to Cy, not to Bob"
+    );
+    let reply = cy.call(Request::AcceptTransfer { session_id: session }).await.unwrap();
+    let ServerFrame::Accepted { session: info, .. } = reply else { panic!("{reply:?}") };
+    assert_eq!((info.agent_id, info.department_id), (Some(cy_id), billing));
+    // The decision is on record with its reason.
+    let (status, decisions) =
+        admin(&server, "GET", &format!("/api/v1/sessions/{session}/routing"), serde_json::json!({})).await;
+    assert_eq!(status, 200, "{decisions}");
+    let last = decisions.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["agent_id"].as_u64(), last["outcome"].as_str()),
+        (Some(cy_id), Some("transfer_offered"))
+    );
+    // Ann no longer holds it.
+    assert_eq!(code(ann.request(say(session, "a1", "me?")).await.unwrap()), ErrorCode::NotYourSession);
+    let _ = &mut ann;
+}
+
 fn transfer(session_id: SessionId, to_agent_id: u64) -> Request {
-    Request::Transfer { session_id, to_agent_id, note: Some("billing question".into()) }
+    Request::Transfer {
+        session_id,
+        to_agent_id: Some(to_agent_id),
+        to_department: None,
+        note: Some("billing question".into()),
+    }
 }
 
 #[tokio::test]

@@ -36,6 +36,9 @@ pub enum EngineError {
     /// A transfer's receiver is not connected.
     #[error("agent {0} is not connected")]
     AgentUnavailable(u64),
+    /// A transfer to a department none of whose other members is online with room.
+    #[error("no agent of department `{0}` is available to take the chat")]
+    DepartmentUnavailable(String),
     /// A transfer of this session is already waiting for its receiver.
     #[error("a transfer of session {0} is already pending")]
     TransferPending(SessionId),

@@ -50,6 +50,7 @@ pub use engine::{Engine, QueueListing, StartedChat};
 pub use error::EngineError;
 pub use hub::AgentProfile;
 pub use outbox::{ConnId, Delivery, Event, Inbox, Outbox, Outgoing, Overflow};
+pub use routing::TransferTo;
 pub use switchboard_storage::{StorageError, StorageStats};
 
 /// Milliseconds since the Unix epoch: the one place the engine reads the clock. The domain

@@ -38,8 +38,15 @@ pub enum Event {
     Offer { session: Arc<SessionSnapshot>, expires_at_ms: u64 },
     /// To an agent: its offer of this session is void, and why.
     OfferWithdrawn { session_id: SessionId, reason: &'static str },
-    /// To an agent: another agent hands it this active session, with a note.
-    TransferOffer { session: Arc<SessionSnapshot>, from: AgentId, note: Option<String>, expires_at_ms: u64 },
+    /// To an agent: another agent hands it this active session, with a note; through
+    /// `department` when the chat was transferred to a department (it moves there).
+    TransferOffer {
+        session: Arc<SessionSnapshot>,
+        from: AgentId,
+        department: Option<crate::DepartmentId>,
+        note: Option<String>,
+        expires_at_ms: u64,
+    },
     /// To the agent who asked for a transfer: the receiver declined it or let it expire.
     TransferRefused { session_id: SessionId, to: AgentId, reason: &'static str },
     /// To a waiting visitor: its place in line and the estimated wait.

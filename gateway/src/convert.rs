@@ -83,12 +83,15 @@ pub fn event(engine: &Engine, event: &Event) -> wire::ServerFrame {
         Event::OfferWithdrawn { session_id, reason } => {
             wire::ServerFrame::OfferWithdrawn { session_id: *session_id, reason: (*reason).to_string() }
         }
-        Event::TransferOffer { session, from, note, expires_at_ms } => wire::ServerFrame::TransferOffer {
-            session: session_info(engine, session, None),
-            from_agent_id: *from,
-            note: note.clone(),
-            expires_at_ms: *expires_at_ms,
-        },
+        Event::TransferOffer { session, from, department, note, expires_at_ms } => {
+            wire::ServerFrame::TransferOffer {
+                session: session_info(engine, session, None),
+                from_agent_id: *from,
+                department_id: *department,
+                note: note.clone(),
+                expires_at_ms: *expires_at_ms,
+            }
+        }
         Event::TransferRefused { session_id, to, reason } => wire::ServerFrame::TransferRefused {
             session_id: *session_id,
             to_agent_id: *to,

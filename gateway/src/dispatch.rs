@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use switchboard_engine::{now_ms, Answer, Engine, EngineError, Outbox, ReplyTo, Visitor};
+use switchboard_engine::{now_ms, Answer, Engine, EngineError, Outbox, ReplyTo, TransferTo, Visitor};
 use switchboard_protocol::limits;
 use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame, SessionId};
 
@@ -174,10 +174,18 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
             engine.decline_offer(agent, session_id, conn.reply_to(re))?;
             Ok(Step::Awaiting)
         }
-        Request::Transfer { session_id, to_agent_id, note } => {
+        Request::Transfer { session_id, to_agent_id, to_department, note } => {
             let agent = conn.role.agent()?;
             check_len("note", note.as_deref(), limits::TRANSFER_NOTE_BYTES_MAX)?;
-            engine.transfer(agent, session_id, to_agent_id, note, conn.reply_to(re))?;
+            check_len("to_department", to_department.as_deref(), limits::DEPARTMENT_NAME_BYTES_MAX)?;
+            let to = match (to_agent_id, to_department) {
+                (Some(agent), None) => TransferTo::Agent(agent),
+                (None, Some(name)) => TransferTo::Department(engine.department_by_name(Some(&name))?),
+                _ => {
+                    return Err(invalid("a transfer names exactly one of `to_agent_id` and `to_department`"))
+                }
+            };
+            engine.transfer(agent, session_id, to, note, conn.reply_to(re))?;
             Ok(Step::Awaiting)
         }
         Request::AcceptTransfer { session_id } => {

@@ -49,6 +49,7 @@ impl From<EngineError> for Failure {
             EngineError::UnknownDepartment(_) => ErrorCode::UnknownDepartment,
             EngineError::UnknownAgent(_) => ErrorCode::NotFound,
             EngineError::AgentUnavailable(_) => ErrorCode::AgentUnavailable,
+            EngineError::DepartmentUnavailable(_) => ErrorCode::DepartmentUnavailable,
             EngineError::TransferPending(_) => ErrorCode::InvalidRequest,
             EngineError::InvalidDepartment(_) => ErrorCode::InvalidRequest,
             EngineError::Internal(_) => ErrorCode::Internal,

@@ -28,7 +28,18 @@ fn sample_requests() -> Vec<Request> {
         Request::SetPresence { presence: crate::Presence::Away },
         Request::AcceptOffer { session_id: 7 },
         Request::DeclineOffer { session_id: 7 },
-        Request::Transfer { session_id: 7, to_agent_id: 2, note: Some("billing question".into()) },
+        Request::Transfer {
+            session_id: 7,
+            to_agent_id: Some(2),
+            to_department: None,
+            note: Some("billing question".into()),
+        },
+        Request::Transfer {
+            session_id: 7,
+            to_agent_id: None,
+            to_department: Some("billing".into()),
+            note: None,
+        },
         Request::AcceptTransfer { session_id: 7 },
         Request::DeclineTransfer { session_id: 7 },
     ]

@@ -72,6 +72,8 @@ pub enum ErrorCode {
     CredentialsRevoked,
     /// `transfer` to an agent that is not connected (or disabled, or yourself).
     AgentUnavailable,
+    /// `transfer` to a department none of whose other members is online with a free slot.
+    DepartmentUnavailable,
 }
 
 impl ErrorCode {
@@ -109,6 +111,7 @@ impl ErrorCode {
             ErrorCode::UnknownDepartment => "unknown_department",
             ErrorCode::CredentialsRevoked => "credentials_revoked",
             ErrorCode::AgentUnavailable => "agent_unavailable",
+            ErrorCode::DepartmentUnavailable => "department_unavailable",
         }
     }
 
@@ -145,6 +148,7 @@ impl ErrorCode {
         ErrorCode::UnknownDepartment,
         ErrorCode::CredentialsRevoked,
         ErrorCode::AgentUnavailable,
+        ErrorCode::DepartmentUnavailable,
     ];
 }
 
@@ -194,6 +198,7 @@ mod tests {
             UnknownDepartment => 28,
             CredentialsRevoked => 29,
             AgentUnavailable => 30,
+            DepartmentUnavailable => 31,
         }
     }
 

@@ -79,10 +79,15 @@ pub enum Request {
     AcceptOffer { session_id: SessionId },
     /// Agent: decline the offer of a session; it goes to the next agent.
     DeclineOffer { session_id: SessionId },
-    /// Agent: hand an active session you hold to another agent, with a note.
+    /// Agent: hand an active session you hold to another agent (`to_agent_id`) or to a
+    /// department by name (`to_department`: its routing policy picks the receiver and the
+    /// chat moves there), with a note. Exactly one of the two.
     Transfer {
         session_id: SessionId,
-        to_agent_id: AgentId,
+        #[serde(default)]
+        to_agent_id: Option<AgentId>,
+        #[serde(default)]
+        to_department: Option<String>,
         #[serde(default)]
         note: Option<String>,
     },
@@ -267,8 +272,15 @@ pub enum ServerFrame {
     /// Event to an agent: an offer is void (`declined`, `expired`, `taken`, `unavailable`).
     OfferWithdrawn { session_id: SessionId, reason: String },
     /// Event to an agent: `from_agent_id` hands you this active session, with a note; answer
-    /// with `accept_transfer` or `decline_transfer` before `expires_at_ms`.
-    TransferOffer { session: SessionInfo, from_agent_id: AgentId, note: Option<String>, expires_at_ms: u64 },
+    /// with `accept_transfer` or `decline_transfer` before `expires_at_ms`. `department_id`
+    /// is set when the chat was transferred to that department (it moves there on accept).
+    TransferOffer {
+        session: SessionInfo,
+        from_agent_id: AgentId,
+        department_id: Option<u64>,
+        note: Option<String>,
+        expires_at_ms: u64,
+    },
     /// Event to the agent who asked for a transfer: it did not happen (`declined`,
     /// `expired`, `closed`).
     TransferRefused { session_id: SessionId, to_agent_id: AgentId, reason: String },

@@ -149,7 +149,8 @@ pub struct DepartmentSummary {
 pub struct RoutingDecision {
     pub at_ms: u64,
     pub agent_id: AgentId,
-    /// `offered`, `accepted`, `auto_accepted`, `declined`, `expired`, `taken`, `unavailable`.
+    /// `offered`, `accepted`, `auto_accepted`, `declined`, `expired`, `taken`, `unavailable`,
+    /// `transfer_offered` (chosen to receive a chat transferred to the department).
     pub outcome: String,
     /// The agent's chats (offers pending included) and capacity at the decision.
     pub load: u32,

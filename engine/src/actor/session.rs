@@ -43,9 +43,12 @@ pub(crate) enum CommandKind {
     },
     /// An accepted transfer: `to` takes the session from `from`; `subscriber` is `to`'s
     /// connection that accepted it.
+    /// With `department`, the session moves to that department (a transfer to a
+    /// department).
     Reassign {
         from: AgentId,
         to: AgentId,
+        department: Option<crate::DepartmentId>,
         subscriber: Subscriber,
     },
     /// `agent` went offline and its department returns its chats to the queue.
@@ -280,9 +283,9 @@ impl SessionActor {
                     }
                 }
             }
-            CommandKind::Reassign { from, to, subscriber } => {
+            CommandKind::Reassign { from, to, department, subscriber } => {
                 let previous = self.session.meta().clone();
-                match self.session.reassign(from, to) {
+                match self.session.reassign(from, to, department) {
                     Err(e) => reply.send(Err(e.into())),
                     Ok(meta) => {
                         let effect = Effect::State {

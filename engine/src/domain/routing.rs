@@ -101,6 +101,8 @@ pub enum Outcome {
     Taken,
     /// The agent went away or offline.
     Unavailable,
+    /// The agent was chosen to receive a chat transferred to this department.
+    TransferOffered,
 }
 
 /// One routing decision, kept for "why did this chat go to Ann?".
@@ -362,6 +364,32 @@ impl Router {
         [offer, ramp].into_iter().flatten().min()
     }
 
+    /// Choose who receives a chat transferred to this department, by the same policy as an
+    /// offer (lowest load, then longest idle; online, with a free slot, not ramping), never
+    /// `from`. The receiver's slot is reserved and the choice recorded; `None` when nobody is
+    /// available.
+    pub fn pick_receiver(
+        &mut self,
+        session: SessionId,
+        from: AgentId,
+        now: u64,
+        cap: &mut impl Capacity,
+    ) -> Option<AgentId> {
+        let ids: Vec<AgentId> = self.agents.keys().copied().filter(|a| *a != from).collect();
+        let mut eligible: Vec<AgentId> = ids.into_iter().filter(|a| self.eligible(*a, now, cap)).collect();
+        loop {
+            let agent = self.best(&eligible, &HashSet::new(), cap)?;
+            let load = cap.load(agent);
+            if cap.try_reserve(agent) {
+                let candidates = eligible.len();
+                self.agents.get_mut(&agent).expect("eligible agents are known").recent.push_back(now);
+                self.record(now, session, agent, Outcome::TransferOffered, load, &HashSet::new(), candidates);
+                return Some(agent);
+            }
+            eligible.retain(|a| *a != agent);
+        }
+    }
+
     /// The offers pending for `agent`: (session, expires_at_ms).
     pub fn offers_of(&self, agent: AgentId) -> Vec<(SessionId, u64)> {
         self.waiting
@@ -582,23 +610,25 @@ impl Router {
         if !waiting.skipped.is_empty() && eligible.iter().all(|a| waiting.skipped.contains(a)) {
             waiting.skipped.clear();
         }
-        let skipped = &waiting.skipped;
+        let skipped = waiting.skipped.clone();
+        let candidates = eligible.iter().filter(|a| !skipped.contains(a)).count();
+        let best = self.best(eligible, &skipped, cap)?;
+        Some((best, candidates, skipped))
+    }
+
+    /// The best of `eligible` not in `skipped`: lowest load ratio, then longest idle, then
+    /// lowest id.
+    fn best(&self, eligible: &[AgentId], skipped: &HashSet<AgentId>, cap: &impl Capacity) -> Option<AgentId> {
         let agents = &self.agents;
-        let mut candidates = 0;
-        let best =
-            eligible.iter().copied().filter(|a| !skipped.contains(a)).inspect(|_| candidates += 1).min_by(
-                |a, b| {
-                    let (ha, ma) = cap.load(*a);
-                    let (hb, mb) = cap.load(*b);
-                    // ha/ma < hb/mb  ⇔  ha·mb < hb·ma (capacities are at least 1).
-                    let by_load =
-                        (u64::from(ha) * u64::from(mb.max(1))).cmp(&(u64::from(hb) * u64::from(ma.max(1))));
-                    let idle = |x: AgentId| agents[&x].last_assigned_ms;
-                    // Never assigned (None) counts as idle the longest.
-                    by_load.then_with(|| idle(*a).cmp(&idle(*b))).then_with(|| a.cmp(b))
-                },
-            )?;
-        Some((best, candidates, skipped.clone()))
+        eligible.iter().copied().filter(|a| !skipped.contains(a)).min_by(|a, b| {
+            let (ha, ma) = cap.load(*a);
+            let (hb, mb) = cap.load(*b);
+            // ha/ma < hb/mb  ⇔  ha·mb < hb·ma (capacities are at least 1).
+            let by_load = (u64::from(ha) * u64::from(mb.max(1))).cmp(&(u64::from(hb) * u64::from(ma.max(1))));
+            let idle = |x: AgentId| agents[&x].last_assigned_ms;
+            // Never assigned (None) counts as idle the longest.
+            by_load.then_with(|| idle(*a).cmp(&idle(*b))).then_with(|| a.cmp(b))
+        })
     }
 }
 

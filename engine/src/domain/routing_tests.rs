@@ -334,3 +334,25 @@ fn property_no_double_assignment_no_overshoot_every_offer_ends_no_starvation() {
         assert!(open_offers.is_empty(), "seed {seed}: offers never ended");
     }
 }
+
+#[test]
+fn a_transfer_to_the_department_goes_to_the_least_loaded_available_agent_but_never_the_sender() {
+    let mut loads = Loads::with(&[(1, 2), (2, 2), (3, 2), (4, 2)]);
+    let mut r = Router::new(RoutingConfig::default());
+    for a in [1, 2, 3] {
+        r.set_presence(a, Presence::Online, 0, &mut loads);
+    }
+    r.set_presence(4, Presence::Away, 0, &mut loads);
+    loads.agents.insert(2, (1, 2));
+    // Agent 1 (0/2) is the sender; 3 (0/2) beats 2 (1/2); 4 is away.
+    assert_eq!(r.pick_receiver(10, 1, 5, &mut loads), Some(3));
+    assert_eq!(loads.load(3), (1, 2), "the receiver's slot is reserved");
+    let decision = r.decisions_for(10).pop().unwrap();
+    assert_eq!((decision.agent, decision.outcome, decision.candidates), (3, Outcome::TransferOffered, 2));
+    // 2 and 3 now hold 1 of 2 each: a tie goes to the one idle the longest (never assigned
+    // either, so the lower id).
+    assert_eq!(r.pick_receiver(11, 1, 6, &mut loads), Some(2));
+    assert_eq!(r.pick_receiver(12, 1, 7, &mut loads), Some(3));
+    assert_eq!(r.pick_receiver(13, 1, 8, &mut loads), None, "everyone but the sender is full or away");
+    assert_eq!((loads.load(2), loads.load(3), loads.load(4)), ((2, 2), (2, 2), (0, 2)));
+}

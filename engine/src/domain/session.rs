@@ -126,9 +126,17 @@ impl Session {
 
     /// Hand the session from its agent `from` to agent `to` (an accepted transfer). Returns
     /// the metadata to persist.
-    pub fn reassign(&mut self, from: AgentId, to: AgentId) -> Result<SessionMeta, SessionError> {
+    pub fn reassign(
+        &mut self,
+        from: AgentId,
+        to: AgentId,
+        department: Option<DepartmentId>,
+    ) -> Result<SessionMeta, SessionError> {
         self.check_participant(Participant::Agent(from))?;
         self.meta.agent_id = Some(to);
+        if let Some(department) = department {
+            self.meta.department_id = department;
+        }
         Ok(self.meta.clone())
     }
 

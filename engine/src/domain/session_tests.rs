@@ -146,13 +146,16 @@ fn a_refused_write_can_be_undone() {
 #[test]
 fn only_the_holding_agent_can_hand_a_session_over() {
     let mut s = waiting();
-    assert_eq!(s.reassign(1, 2), Err(SessionError::NotYours(s.meta().id)), "waiting: nobody holds it");
+    assert_eq!(s.reassign(1, 2, None), Err(SessionError::NotYours(s.meta().id)), "waiting: nobody holds it");
     s.accept(1, 10).unwrap();
-    assert_eq!(s.reassign(3, 2), Err(SessionError::NotYours(s.meta().id)));
-    let meta = s.reassign(1, 2).unwrap();
+    assert_eq!(s.reassign(3, 2, None), Err(SessionError::NotYours(s.meta().id)));
+    let meta = s.reassign(1, 2, None).unwrap();
     assert_eq!((meta.agent_id, meta.state, meta.accepted_at_ms), (Some(2), State::Active, Some(10)));
-    s.close(2, 20).unwrap();
-    assert_eq!(s.reassign(2, 1), Err(SessionError::Closed(s.meta().id)));
+    assert_eq!(meta.department_id, DEFAULT_DEPARTMENT, "a transfer to an agent keeps the department");
+    let meta = s.reassign(2, 3, Some(9)).unwrap();
+    assert_eq!((meta.agent_id, meta.department_id), (Some(3), 9), "a transfer to a department moves it");
+    s.close(3, 20).unwrap();
+    assert_eq!(s.reassign(3, 1, None), Err(SessionError::Closed(s.meta().id)));
 }
 
 #[test]

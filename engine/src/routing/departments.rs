@@ -10,7 +10,7 @@ use switchboard_storage::DepartmentRecord;
 
 use super::queue_actor::QueueActor;
 use crate::domain::routing::RoutingConfig;
-use crate::{AgentId, DepartmentId};
+use crate::{AgentId, DepartmentId, SessionId};
 
 /// A department as the engine and the admin API see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +66,10 @@ struct Entry {
 #[derive(Default)]
 pub(crate) struct Departments {
     entries: DashMap<DepartmentId, Entry>,
+    /// Which department's queue actor holds each pending transfer: claimed before a
+    /// transfer is offered (so a session has at most one, whichever department it goes
+    /// to), released when it ends.
+    transfers: DashMap<SessionId, DepartmentId>,
 }
 
 impl Departments {
@@ -102,6 +106,27 @@ impl Departments {
     /// The queue actors of the departments `agent` belongs to.
     pub(crate) fn of_agent(&self, agent: AgentId) -> Vec<Addr<QueueActor>> {
         self.entries.iter().filter(|e| e.department.agents.contains(&agent)).map(|e| e.addr.clone()).collect()
+    }
+
+    /// Claim `session`'s one pending transfer for department `holder`; false when a
+    /// transfer of it is already pending.
+    pub(crate) fn claim_transfer(&self, session: SessionId, holder: DepartmentId) -> bool {
+        match self.transfers.entry(session) {
+            dashmap::Entry::Occupied(_) => false,
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(holder);
+                true
+            }
+        }
+    }
+
+    pub(crate) fn release_transfer(&self, session: SessionId) {
+        self.transfers.remove(&session);
+    }
+
+    /// The department holding `session`'s pending transfer.
+    pub(crate) fn transfer_holder(&self, session: SessionId) -> Option<DepartmentId> {
+        self.transfers.get(&session).map(|h| *h)
     }
 
     pub(crate) fn next_id(&self) -> DepartmentId {

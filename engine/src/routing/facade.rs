@@ -10,7 +10,7 @@ use switchboard_storage::Batch;
 use tokio::sync::oneshot;
 
 use super::departments::Department;
-use super::queue_actor::{QueueActor, QueueMsg};
+use super::queue_actor::{QueueActor, QueueMsg, TransferTarget};
 use crate::actor::session::Subscriber;
 use crate::answer::ReplyTo;
 use crate::domain::routing::{Decision, Presence, RoutingConfig};
@@ -18,6 +18,15 @@ use crate::hub::Hub;
 use crate::{
     now_ms, AgentId, DepartmentId, Engine, EngineError, Participant, SessionId, State, DEFAULT_DEPARTMENT,
 };
+
+/// Who a transfer goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferTo {
+    /// This agent.
+    Agent(AgentId),
+    /// The member of this department its routing policy picks; the chat moves there.
+    Department(DepartmentId),
+}
 
 /// Why a request to a department's queue actor was refused: its mailbox is full.
 const QUEUE_BUSY: &str = "department queue busy";
@@ -215,18 +224,29 @@ impl Engine {
             .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))
     }
 
-    /// Hand `session`, which `from` holds, to agent `to` with a note: `to` is offered it
-    /// (its slot reserved) and accepts or declines within the department's offer timeout.
-    /// Answered with `Done` once offered.
+    /// Hand `session`, which `from` holds, to an agent or a department with a note: the
+    /// receiver (the named agent, or the member the department's policy picks) is offered it
+    /// with its slot reserved, and accepts or declines within the offer timeout of the
+    /// department that holds the transfer. Answered with `Done` once offered.
     pub fn transfer(
         &self,
         from: AgentId,
         session: SessionId,
-        to: AgentId,
+        to: TransferTo,
         note: Option<String>,
         reply: ReplyTo,
     ) -> Result<(), EngineError> {
-        let actor = self.department_actor_of(session)?;
+        let (actor, to) = match to {
+            TransferTo::Agent(agent) => (self.department_actor_of(session)?, TransferTarget::Agent(agent)),
+            TransferTo::Department(id) => {
+                let actor = self
+                    .hub
+                    .routing
+                    .addr(id)
+                    .ok_or_else(|| EngineError::UnknownDepartment(id.to_string()))?;
+                (actor, TransferTarget::Department)
+            }
+        };
         actor
             .try_send(QueueMsg::Transfer { from, to, session, note, reply })
             .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))
@@ -241,7 +261,9 @@ impl Engine {
         accept: bool,
         reply: ReplyTo,
     ) -> Result<(), EngineError> {
-        let actor = self.department_actor_of(session)?;
+        let holder =
+            self.hub.routing.transfer_holder(session).ok_or(EngineError::OfferUnavailable(session))?;
+        let actor = self.hub.routing.addr(holder).ok_or(EngineError::OfferUnavailable(session))?;
         let accept =
             accept.then(|| Subscriber { who: Participant::Agent(agent), outbox: reply.outbox.clone() });
         actor

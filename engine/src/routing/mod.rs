@@ -17,4 +17,5 @@ pub mod facade;
 pub(crate) mod queue_actor;
 
 pub use departments::Department;
+pub use facade::TransferTo;
 pub use queue_actor::outcome_name;

@@ -56,18 +56,31 @@ pub(crate) enum QueueMsg {
     Decisions { session: SessionId, tx: oneshot::Sender<Vec<Decision>> },
     /// The router's deadline passed.
     Expire,
-    /// Agent `from` hands `session` to agent `to`, with a note; answered once offered.
-    Transfer { from: AgentId, to: AgentId, session: SessionId, note: Option<String>, reply: ReplyTo },
+    /// Agent `from` hands `session` to an agent or to this department, with a note;
+    /// answered once offered.
+    Transfer { from: AgentId, to: TransferTarget, session: SessionId, note: Option<String>, reply: ReplyTo },
     /// The receiver accepts (with the connection to subscribe) or declines a transfer.
     AnswerTransfer { agent: AgentId, session: SessionId, accept: Option<Subscriber>, reply: ReplyTo },
-    /// A transfer's time to answer is over.
-    TransferExpired { session: SessionId },
+    /// A transfer ends without a hand-over (`expired`, or `closed` with its session).
+    EndTransfer { session: SessionId, reason: &'static str },
+}
+
+/// Who a transfer goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// A named agent (the chat stays in its department).
+    Agent(AgentId),
+    /// The department whose queue actor gets the request: it chooses the receiver by its
+    /// routing policy, and the chat moves to it.
+    Department,
 }
 
 /// A transfer waiting for its receiver, whose slot is reserved meanwhile.
 struct PendingTransfer {
     from: AgentId,
     to: AgentId,
+    /// Set for a transfer to this department: the session moves here on accept.
+    department: Option<DepartmentId>,
     timer: SpawnHandle,
 }
 
@@ -306,11 +319,12 @@ impl QueueActor {
 }
 
 impl QueueActor {
-    /// Offer `session` to `to` on behalf of its agent `from`, reserving `to`'s slot.
+    /// Offer `session` to a receiver on behalf of its agent `from`, reserving the
+    /// receiver's slot: the named agent, or the one this department's policy picks.
     fn transfer(
         &mut self,
         from: AgentId,
-        to: AgentId,
+        to: TransferTarget,
         session: SessionId,
         note: Option<String>,
         ctx: &mut Context<Self>,
@@ -319,39 +333,75 @@ impl QueueActor {
         if snapshot.meta.state != State::Active || snapshot.meta.agent_id != Some(from) {
             return Err(crate::domain::session::SessionError::NotYours(session).into());
         }
-        if self.transfers.contains_key(&session) {
+        if !self.hub.routing.claim_transfer(session, self.id) {
             return Err(EngineError::TransferPending(session));
         }
-        let receiver = self.hub.directory.get(&to).map(|a| (a.disabled, a.max_concurrent_chats));
-        match receiver {
-            None => return Err(EngineError::UnknownAgent(to)),
-            Some((true, _)) => return Err(EngineError::AgentUnavailable(to)),
-            Some(_) if to == from || !self.hub.agent_connected(to) => {
-                return Err(EngineError::AgentUnavailable(to))
+        let receiver = match to {
+            TransferTarget::Agent(to) => self.reserve_agent(from, to),
+            TransferTarget::Department => self.reserve_member(from, session),
+        };
+        let (to, department) = match receiver {
+            Ok(found) => found,
+            Err(e) => {
+                self.hub.routing.release_transfer(session);
+                return Err(e);
             }
-            Some((false, max)) => {
-                if !self.hub.queue().try_reserve(to, max) {
-                    return Err(EngineError::AgentAtCapacity { max });
-                }
-            }
-        }
+        };
         let timeout = self.router.config().offer_timeout_ms;
         let expires_at_ms = now_ms() + timeout;
         let timer = ctx.run_later(Duration::from_millis(timeout), move |act, ctx| {
-            act.handle(QueueMsg::TransferExpired { session }, ctx);
+            act.handle(QueueMsg::EndTransfer { session, reason: "expired" }, ctx);
         });
-        self.transfers.insert(session, PendingTransfer { from, to, timer });
-        let event = Event::TransferOffer { session: Arc::new(snapshot), from, note, expires_at_ms };
+        self.transfers.insert(session, PendingTransfer { from, to, department, timer });
+        let event =
+            Event::TransferOffer { session: Arc::new(snapshot), from, department, note, expires_at_ms };
         for outbox in self.hub.agent_outboxes(to) {
             outbox.deliver(event.clone());
         }
         Ok(())
     }
 
+    /// Reserve a slot of the named receiver `to` (connected, enabled, not `from`).
+    fn reserve_agent(
+        &self,
+        from: AgentId,
+        to: AgentId,
+    ) -> Result<(AgentId, Option<DepartmentId>), EngineError> {
+        let receiver = self.hub.directory.get(&to).map(|a| (a.disabled, a.max_concurrent_chats));
+        match receiver {
+            None => Err(EngineError::UnknownAgent(to)),
+            Some((true, _)) => Err(EngineError::AgentUnavailable(to)),
+            Some(_) if to == from || !self.hub.agent_connected(to) => Err(EngineError::AgentUnavailable(to)),
+            Some((false, max)) if !self.hub.queue().try_reserve(to, max) => {
+                Err(EngineError::AgentAtCapacity { max })
+            }
+            Some(_) => Ok((to, None)),
+        }
+    }
+
+    /// Reserve a slot of the member this department's policy picks for a chat transferred
+    /// to it: `department_unavailable` when no member other than `from` is online with room.
+    fn reserve_member(
+        &mut self,
+        from: AgentId,
+        session: SessionId,
+    ) -> Result<(AgentId, Option<DepartmentId>), EngineError> {
+        let hub = self.hub.clone();
+        let mut cap = HubCapacity { hub: &hub };
+        match self.router.pick_receiver(session, from, now_ms(), &mut cap) {
+            Some(agent) => Ok((agent, Some(self.id))),
+            None => {
+                let name = hub.routing.get(self.id).map_or_else(|| self.id.to_string(), |d| d.name);
+                Err(EngineError::DepartmentUnavailable(name))
+            }
+        }
+    }
+
     /// The transfer of `session` ends without a hand-over: the receiver's slot is released
     /// and both sides are told.
     fn end_transfer(&mut self, session: SessionId, reason: &'static str, ctx: &mut Context<Self>) {
         let Some(pending) = self.transfers.remove(&session) else { return };
+        self.hub.routing.release_transfer(session);
         ctx.cancel_future(pending.timer);
         // Dropping the reservation releases the slot and wakes the receiver's departments.
         drop(Reservation { hub: self.hub.clone(), agent: pending.to });
@@ -383,12 +433,18 @@ impl QueueActor {
             return;
         };
         let pending = self.transfers.remove(&session).expect("checked above");
+        self.hub.routing.release_transfer(session);
         ctx.cancel_future(pending.timer);
         metrics::counter!("switchboard_routing_transfers_total").increment(1);
         let held = Reply::new(reply.clone(), Some(Reservation { hub: self.hub.clone(), agent }));
         let hub = self.hub.clone();
         actix::spawn(async move {
-            let kind = CommandKind::Reassign { from: pending.from, to: agent, subscriber };
+            let kind = CommandKind::Reassign {
+                from: pending.from,
+                to: agent,
+                department: pending.department,
+                subscriber,
+            };
             if let Err(e) = registry::command(&hub, session, kind, held).await {
                 reply.outbox.answer(reply.req, Err(e));
             }
@@ -406,6 +462,7 @@ pub fn outcome_name(outcome: Outcome) -> &'static str {
         Outcome::Expired => "expired",
         Outcome::Taken => "taken",
         Outcome::Unavailable => "unavailable",
+        Outcome::TransferOffered => "transfer_offered",
     }
 }
 
@@ -439,9 +496,18 @@ impl Handler<QueueMsg> for QueueActor {
             }
             QueueMsg::Remove { session, assigned } => {
                 self.told.remove(&session);
-                // A closed session's pending transfer ends with it.
+                // A closed session's pending transfer ends with it, whichever department
+                // holds it.
                 if self.hub.queue().get(session).is_none_or(|s| s.meta.state == State::Closed) {
-                    self.end_transfer(session, "closed", ctx);
+                    match self.hub.routing.transfer_holder(session) {
+                        Some(holder) if holder == self.id => self.end_transfer(session, "closed", ctx),
+                        Some(holder) => {
+                            if let Some(actor) = self.hub.routing.addr(holder) {
+                                actor.do_send(QueueMsg::EndTransfer { session, reason: "closed" });
+                            }
+                        }
+                        None => {}
+                    }
                 }
                 self.router.remove(session, assigned, now, &mut cap)
             }
@@ -489,8 +555,8 @@ impl Handler<QueueMsg> for QueueActor {
                 self.answer_transfer(agent, session, accept, reply, ctx);
                 Vec::new()
             }
-            QueueMsg::TransferExpired { session } => {
-                self.end_transfer(session, "expired", ctx);
+            QueueMsg::EndTransfer { session, reason } => {
+                self.end_transfer(session, reason, ctx);
                 Vec::new()
             }
         };
