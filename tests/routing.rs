@@ -677,6 +677,81 @@ async fn a_transfer_to_a_department_goes_to_its_least_loaded_member_and_moves_th
     let _ = &mut ann;
 }
 
+#[tokio::test]
+async fn a_higher_priority_chat_is_served_first_and_keeps_its_priority_across_a_restart() {
+    let mut server = TestServer::start();
+    let (ann_id, token) = server.create_agent("Ann", 1).await;
+    let mut ann = server.agent_with_token(&token).await;
+    automatic(&server, "vip", serde_json::json!({"auto_accept": true}), &[ann_id]).await;
+    // Ann's one slot is taken; three chats wait in order.
+    let (_v0, first) = visitor_in(&server, "vip").await;
+    let (_v1, a) = visitor_in(&server, "vip").await;
+    let (_v2, b) = visitor_in(&server, "vip").await;
+    let (_v3, c) = visitor_in(&server, "vip").await;
+    let waiting_order = |frame: ServerFrame| match frame {
+        ServerFrame::Queue { waiting, .. } => {
+            waiting.iter().map(|s| (s.session_id, s.priority)).collect::<Vec<_>>()
+        }
+        other => panic!("{other:?}"),
+    };
+    let order = waiting_order(ann.call(Request::ListQueue {}).await.unwrap());
+    assert_eq!(order, [(a, 0), (b, 0), (c, 0)]);
+    // An agent raises c; the administrator raises b less.
+    let reply = ann.call(Request::SetPriority { session_id: c, priority: 10 }).await.unwrap();
+    assert!(matches!(reply, ServerFrame::Ok { .. }), "{reply:?}");
+    let (status, body) =
+        admin(&server, "PUT", &format!("/api/v1/sessions/{b}/priority"), serde_json::json!({"priority": 3}))
+            .await;
+    assert_eq!((status, body["priority"].as_i64()), (200, Some(3)));
+    let order = waiting_order(ann.call(Request::ListQueue {}).await.unwrap());
+    assert_eq!(order, [(c, 10), (b, 3), (a, 0)]);
+    // Bad input: out of range, unknown session, a visitor, the HTTP body.
+    let code = |f: ServerFrame| error_code(&f);
+    let big = Request::SetPriority { session_id: a, priority: 1_000_000 };
+    assert_eq!(code(ann.request(big).await.unwrap()), ErrorCode::InvalidRequest);
+    let unknown = Request::SetPriority { session_id: 999_999, priority: 1 };
+    assert_eq!(code(ann.request(unknown).await.unwrap()), ErrorCode::UnknownSession);
+    let (visitor, _, _) = server.visitor("Vi", None).await;
+    let sneaky = Request::SetPriority { session_id: a, priority: 1000 };
+    assert_eq!(code(visitor.request(sneaky).await.unwrap()), ErrorCode::Forbidden);
+    let path = format!("/api/v1/sessions/{a}/priority");
+    let (status, body) = admin(&server, "PUT", &path, serde_json::json!({"priority": -5000})).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_request")));
+    let (status, _) = admin(&server, "PUT", &path, serde_json::json!({"urgent": true})).await;
+    assert_eq!(status, 400);
+    let (status, body) =
+        admin(&server, "PUT", "/api/v1/sessions/999999/priority", serde_json::json!({"priority": 1})).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_session")));
+    let order = waiting_order(ann.call(Request::ListQueue {}).await.unwrap());
+    assert_eq!(order[..3], [(c, 10), (b, 3), (a, 0)], "nothing changed");
+    // After kill -9 the order and priorities hold; closing Ann's chat hands her c first.
+    drop(ann);
+    server.kill9();
+    server.restart();
+    let mut ann = server.agent_with_token(&token).await;
+    let order = waiting_order(ann.call(Request::ListQueue {}).await.unwrap());
+    assert_eq!(order[..3], [(c, 10), (b, 3), (a, 0)]);
+    ann.call(Request::Close { session_id: first }).await.unwrap();
+    let assigned = wait_for(&mut ann, |f| match f {
+        ServerFrame::SessionUpdated { session }
+            if session.agent_id == Some(ann_id) && session.state == SessionState::Active =>
+        {
+            Some(session.session_id)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(assigned, c);
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("/api/v1/sessions/{first}/priority"),
+        serde_json::json!({"priority": 1}),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("session_closed")));
+}
+
 fn transfer(session_id: SessionId, to_agent_id: u64) -> Request {
     Request::Transfer {
         session_id,

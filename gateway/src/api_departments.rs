@@ -7,7 +7,8 @@ use switchboard_engine::domain::routing::{Decision, RoutingConfig};
 use switchboard_engine::routing::Department;
 use switchboard_engine::EngineError;
 use switchboard_protocol::http::{
-    self as api, DepartmentChanges, DepartmentSummary, RoutingDecision, TokenRotated, UpdateAgent,
+    self as api, DepartmentChanges, DepartmentSummary, RoutingDecision, SessionPriority, TokenRotated,
+    UpdateAgent,
 };
 use switchboard_protocol::limits;
 use warp::http::StatusCode;
@@ -47,9 +48,25 @@ pub(crate) fn routes(
         .and_then(|id: u64, agent: u64, admin: Admin| member(admin, id, agent, false));
     let decisions = warp::path!("api" / "v1" / "sessions" / u64 / "routing")
         .and(warp::get())
-        .and(admin)
+        .and(admin.clone())
         .and_then(|session: u64, admin: Admin| decisions(admin, session));
-    list.or(create).unify().or(update).unify().or(join).unify().or(leave).unify().or(decisions).unify()
+    let priority = warp::path!("api" / "v1" / "sessions" / u64 / "priority")
+        .and(warp::put())
+        .and(admin)
+        .and(body())
+        .and_then(|session: u64, admin: Admin, body: bytes::Bytes| set_priority(admin, session, body));
+    list.or(create)
+        .unify()
+        .or(update)
+        .unify()
+        .or(join)
+        .unify()
+        .or(leave)
+        .unify()
+        .or(decisions)
+        .unify()
+        .or(priority)
+        .unify()
 }
 
 fn summary(d: &Department) -> DepartmentSummary {
@@ -173,6 +190,22 @@ async fn decisions(admin: Admin, session: u64) -> Result<Response, Rejection> {
     })?;
     let body: Vec<RoutingDecision> = decisions.iter().map(decision).collect();
     Ok(warp::reply::json(&body).into_response())
+}
+
+async fn set_priority(admin: Admin, session: u64, body: bytes::Bytes) -> Result<Response, Rejection> {
+    let request: SessionPriority = parse(&body)?;
+    crate::dispatch::check_priority(request.priority).map_err(|f| bad_request(f.message))?;
+    admin.engine.set_priority_now(session, request.priority).await.map_err(|e| {
+        let status = match &e {
+            EngineError::UnknownSession(_) => StatusCode::NOT_FOUND,
+            EngineError::Session(_) => StatusCode::CONFLICT,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let failure = Failure::from(e);
+        reject(status, failure.code, failure.message)
+    })?;
+    admin.audit("session.priority", &format!("session {session}: priority {}", request.priority));
+    Ok(warp::reply::json(&request).into_response())
 }
 
 fn decision(d: &Decision) -> RoutingDecision {

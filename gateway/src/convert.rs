@@ -25,6 +25,7 @@ pub fn session_info(engine: &Engine, s: &SessionSnapshot, unread: Option<u64>) -
         closed_at_ms: meta.closed_at_ms,
         last_seq: s.last_seq,
         department_id: meta.department_id,
+        priority: meta.priority,
         unread,
     }
 }

@@ -188,6 +188,12 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
             engine.transfer(agent, session_id, to, note, conn.reply_to(re))?;
             Ok(Step::Awaiting)
         }
+        Request::SetPriority { session_id, priority } => {
+            conn.role.agent()?;
+            check_priority(priority)?;
+            engine.set_priority(session_id, priority, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
         Request::AcceptTransfer { session_id } => {
             let agent = conn.role.agent()?;
             conn.check_session_room(session_id)?;
@@ -329,6 +335,14 @@ fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), Failure
         Some(v) if v.len() > max => Err(invalid(format!("`{field}` is longer than {max} bytes"))),
         _ => Ok(()),
     }
+}
+
+/// A queue priority within ±`PRIORITY_MAX`.
+pub(crate) fn check_priority(priority: i64) -> Result<(), Failure> {
+    if priority.abs() > limits::PRIORITY_MAX {
+        return Err(invalid(format!("`priority` must be within ±{}", limits::PRIORITY_MAX)));
+    }
+    Ok(())
 }
 
 fn check_client_msg_id(id: &str) -> Result<(), Failure> {

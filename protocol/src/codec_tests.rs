@@ -28,6 +28,7 @@ fn sample_requests() -> Vec<Request> {
         Request::SetPresence { presence: crate::Presence::Away },
         Request::AcceptOffer { session_id: 7 },
         Request::DeclineOffer { session_id: 7 },
+        Request::SetPriority { session_id: 7, priority: 5 },
         Request::Transfer {
             session_id: 7,
             to_agent_id: Some(2),
@@ -127,6 +128,7 @@ fn server_frames_round_trip() {
         closed_at_ms: None,
         last_seq: 3,
         department_id: 1,
+        priority: -3,
         unread: Some(1),
     };
     let message = Message {

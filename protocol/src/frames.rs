@@ -91,6 +91,9 @@ pub enum Request {
         #[serde(default)]
         note: Option<String>,
     },
+    /// Agent: change a chat's queue priority (higher is served first; 0 by default; within
+    /// ±`PRIORITY_MAX`). A waiting chat moves to its new place in line at once.
+    SetPriority { session_id: SessionId, priority: i64 },
     /// Agent: take the session another agent is handing you.
     AcceptTransfer { session_id: SessionId },
     /// Agent: refuse the session another agent is handing you.
@@ -130,6 +133,7 @@ impl Request {
         "transfer",
         "accept_transfer",
         "decline_transfer",
+        "set_priority",
     ];
 }
 
@@ -167,6 +171,9 @@ pub struct SessionInfo {
     /// The department whose queue it is in.
     #[serde(default)]
     pub department_id: u64,
+    /// Queue priority: higher is served first (0 by default).
+    #[serde(default)]
+    pub priority: i64,
     /// Unread messages for the agent receiving this frame, in `queue` replies and in
     /// `session_created`/`session_updated` events sent to agents; `null` elsewhere.
     pub unread: Option<u64>,
@@ -227,11 +234,11 @@ pub enum ServerFrame {
     /// Reply to `list_queue`.
     Queue {
         re: ReqId,
-        /// Sessions waiting in all (`waiting` lists at most 1000, oldest first).
+        /// Sessions waiting in all (`waiting` lists at most 1000).
         waiting_total: u64,
         /// Sessions active in all (`active` lists at most 1000).
         active_total: u64,
-        /// Oldest first.
+        /// In queue order: higher priority first, then the longest waiting.
         waiting: Vec<SessionInfo>,
         /// Oldest first.
         active: Vec<SessionInfo>,

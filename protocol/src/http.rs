@@ -54,6 +54,14 @@ pub struct UpdateAgent {
     pub disabled: Option<bool>,
 }
 
+/// `PUT /api/v1/sessions/{id}/priority` request and response body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionPriority {
+    /// Higher is served first; within ±`limits::PRIORITY_MAX`.
+    pub priority: i64,
+}
+
 /// `POST /api/v1/agents/{id}/token` response body: the new token, shown only here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRotated {

@@ -57,3 +57,6 @@ pub const DEPARTMENT_NAME_BYTES_MAX: usize = 64;
 
 /// Largest transfer note, in bytes.
 pub const TRANSFER_NOTE_BYTES_MAX: usize = 1024;
+
+/// A chat's queue priority is within ±this (higher is served first; 0 by default).
+pub const PRIORITY_MAX: i64 = 1000;

@@ -55,6 +55,10 @@ pub(crate) enum CommandKind {
     Requeue {
         agent: AgentId,
     },
+    /// A new queue priority (answered with `Done`).
+    SetPriority {
+        priority: i64,
+    },
     Close {
         agent: AgentId,
     },
@@ -93,6 +97,7 @@ impl actix::Message for Command {
 enum StateAnswer {
     Accepted,
     Closed,
+    Done,
 }
 
 /// What to do once a write is durable.
@@ -304,6 +309,17 @@ impl SessionActor {
                     Ok(meta) => {
                         let effect =
                             Effect::State { meta: meta.clone(), waiters: Vec::new(), subscriber: None };
+                        self.write_state(meta, effect, previous)
+                    }
+                }
+            }
+            CommandKind::SetPriority { priority } => {
+                let previous = self.session.meta().clone();
+                match self.session.set_priority(priority) {
+                    Err(e) => reply.send(Err(e.into())),
+                    Ok(meta) => {
+                        let waiters = vec![(reply, StateAnswer::Done)];
+                        let effect = Effect::State { meta: meta.clone(), waiters, subscriber: None };
                         self.write_state(meta, effect, previous)
                     }
                 }
@@ -527,6 +543,7 @@ impl SessionActor {
                     reply.send(Ok(match kind {
                         StateAnswer::Accepted => Answer::Accepted(snapshot.clone()),
                         StateAnswer::Closed => Answer::Closed(snapshot.clone()),
+                        StateAnswer::Done => Answer::Done,
                     }));
                 }
             }

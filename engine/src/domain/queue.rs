@@ -1,4 +1,4 @@
-//! The chat queue every agent sees: WAITING sessions oldest first, ACTIVE sessions with
+//! The chat queue every agent sees: WAITING sessions in queue order, ACTIVE sessions with
 //! their agents, and the most recently CLOSED ones (bounded). It also keeps each agent's
 //! read marker per listed session (for unread counts) and each agent's load (active chats
 //! plus accepts in flight), so capacity checks and listings need no storage reads.
@@ -106,8 +106,12 @@ impl QueueView {
     }
 
     /// The three lists: waiting oldest first, active oldest first, closed newest first.
+    /// Waiting sessions in queue order (higher priority first, then the longest waiting),
+    /// active ones by id, closed ones newest first.
     pub fn lists(&self) -> [Vec<&SessionSnapshot>; 3] {
-        [self.waiting.values().collect(), self.active.values().collect(), self.closed.iter().collect()]
+        let mut waiting: Vec<&SessionSnapshot> = self.waiting.values().collect();
+        waiting.sort_by_key(|s| (std::cmp::Reverse(s.meta.priority), s.meta.created_at_ms, s.meta.id));
+        [waiting, self.active.values().collect(), self.closed.iter().collect()]
     }
 
     /// Reserve one chat slot for `agent` if its load is under `max`; pair with [`release`].

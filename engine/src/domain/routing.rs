@@ -203,7 +203,8 @@ impl Router {
     }
 
     /// A chat starts waiting in this department (`since`: when it started waiting, so a
-    /// chat queued again after a restart keeps its place).
+    /// chat queued again after a restart keeps its place). A chat already waiting keeps its
+    /// place among its priority; a new `priority` moves it to its new place in line.
     pub fn enqueue(
         &mut self,
         session: SessionId,
@@ -212,10 +213,18 @@ impl Router {
         now: u64,
         cap: &mut impl Capacity,
     ) -> Vec<Effect> {
-        if !self.waiting.contains_key(&session) {
-            let key = Key { neg_priority: -priority, enqueued_at_ms: since, session };
-            self.order.insert(key);
-            self.waiting.insert(session, Waiting { key, skipped: HashSet::new(), offer: None });
+        match self.waiting.get_mut(&session) {
+            None => {
+                let key = Key { neg_priority: -priority, enqueued_at_ms: since, session };
+                self.order.insert(key);
+                self.waiting.insert(session, Waiting { key, skipped: HashSet::new(), offer: None });
+            }
+            Some(waiting) if waiting.key.neg_priority != -priority => {
+                self.order.remove(&waiting.key);
+                waiting.key.neg_priority = -priority;
+                self.order.insert(waiting.key);
+            }
+            Some(_) => {}
         }
         self.dispatch(now, cap)
     }

@@ -356,3 +356,19 @@ fn a_transfer_to_the_department_goes_to_the_least_loaded_available_agent_but_nev
     assert_eq!(r.pick_receiver(13, 1, 8, &mut loads), None, "everyone but the sender is full or away");
     assert_eq!((loads.load(2), loads.load(3), loads.load(4)), ((2, 2), (2, 2), (0, 2)));
 }
+
+#[test]
+fn a_new_priority_moves_a_waiting_chat_to_its_place_in_line_keeping_its_waiting_time() {
+    let mut loads = Loads::with(&[(1, 1)]);
+    let mut r = Router::new(RoutingConfig::default());
+    for (session, since) in [(10, 1), (11, 2), (12, 3)] {
+        r.enqueue(session, 0, since, since, &mut loads);
+    }
+    r.enqueue(12, 5, 3, 4, &mut loads);
+    r.enqueue(11, 5, 2, 5, &mut loads);
+    let order: Vec<SessionId> = r.queue().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(order, [11, 12, 10], "same priority: the one waiting longer first");
+    r.enqueue(11, 0, 2, 6, &mut loads);
+    let order: Vec<SessionId> = r.queue().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(order, [12, 10, 11]);
+}

@@ -124,6 +124,16 @@ impl Session {
         Ok(self.meta.clone())
     }
 
+    /// Change the session's queue priority (higher is served first); refused once closed.
+    /// Returns the metadata to persist.
+    pub fn set_priority(&mut self, priority: i64) -> Result<SessionMeta, SessionError> {
+        if self.meta.state == State::Closed {
+            return Err(SessionError::Closed(self.meta.id));
+        }
+        self.meta.priority = priority;
+        Ok(self.meta.clone())
+    }
+
     /// Hand the session from its agent `from` to agent `to` (an accepted transfer). Returns
     /// the metadata to persist.
     pub fn reassign(

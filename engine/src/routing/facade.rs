@@ -11,10 +11,13 @@ use tokio::sync::oneshot;
 
 use super::departments::Department;
 use super::queue_actor::{QueueActor, QueueMsg, TransferTarget};
-use crate::actor::session::Subscriber;
+use crate::actor::registry;
+use crate::actor::session::{CommandKind, Subscriber};
+use crate::answer::Reply;
 use crate::answer::ReplyTo;
 use crate::domain::routing::{Decision, Presence, RoutingConfig};
 use crate::hub::Hub;
+use crate::outbox::{Outbox, Outgoing};
 use crate::{
     now_ms, AgentId, DepartmentId, Engine, EngineError, Participant, SessionId, State, DEFAULT_DEPARTMENT,
 };
@@ -269,6 +272,33 @@ impl Engine {
         actor
             .try_send(QueueMsg::AnswerTransfer { agent, session, accept, reply })
             .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))
+    }
+
+    /// Change `session`'s queue priority (higher is served first; a waiting chat moves to
+    /// its new place in line at once). Answered with `Done` once durable; refused once the
+    /// session is closed.
+    pub async fn set_priority(
+        &self,
+        session: SessionId,
+        priority: i64,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let kind = CommandKind::SetPriority { priority };
+        registry::command(&self.hub, session, kind, Reply::new(reply, None)).await
+    }
+
+    /// [`Engine::set_priority`] for a caller without a connection (the HTTP API): returns
+    /// once durable.
+    pub async fn set_priority_now(&self, session: SessionId, priority: i64) -> Result<(), EngineError> {
+        let (outbox, mut inbox) = Outbox::channel(self.next_conn_id(), 1, 1);
+        self.set_priority(session, priority, ReplyTo { outbox, req: 0 }).await?;
+        loop {
+            match inbox.recv().await {
+                Some(Outgoing::Answer { answer, .. }) => return answer.map(|_| ()),
+                Some(Outgoing::Event(_)) => continue,
+                None => return Err(EngineError::Internal("the session stopped before answering".into())),
+            }
+        }
     }
 
     fn department_actor_of(&self, session: SessionId) -> Result<actix::Addr<QueueActor>, EngineError> {
