@@ -681,7 +681,7 @@ async fn a_transfer_to_a_department_goes_to_its_least_loaded_member_and_moves_th
 async fn a_higher_priority_chat_is_served_first_and_keeps_its_priority_across_a_restart() {
     let mut server = TestServer::start();
     let (ann_id, token) = server.create_agent("Ann", 1).await;
-    let mut ann = server.agent_with_token(&token).await;
+    let ann = server.agent_with_token(&token).await;
     automatic(&server, "vip", serde_json::json!({"auto_accept": true}), &[ann_id]).await;
     // Ann's one slot is taken; three chats wait in order.
     let (_v0, first) = visitor_in(&server, "vip").await;

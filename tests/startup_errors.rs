@@ -1,7 +1,8 @@
 //! A start that cannot succeed says why, naming the address or path, and leaves nothing
 //! behind: a taken address, a corrupt settings file, an unwritable or full data directory,
 //! a database that will not open. And a disk that fills while serving: clear errors, the
-//! node reports not ready, nothing acknowledged is lost.
+//! node reports not ready, nothing acknowledged is lost, an accept it refuses leaves the
+//! chat in line.
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -221,6 +222,55 @@ async fn a_disk_that_fills_while_serving_gives_clear_errors_and_loses_nothing_ac
     let mut unique = seqs.clone();
     unique.dedup();
     assert_eq!(unique, seqs, "no duplicates");
+    drop(agent);
+    drop(server);
+    drop(mount);
+}
+
+#[tokio::test]
+async fn an_offer_accepted_on_a_full_disk_is_refused_and_the_chat_is_offered_again() {
+    let mount = Tmpfs::mount("size=64m");
+    let data = tempfile::Builder::new().prefix("data").tempdir_in(mount.path()).unwrap();
+    let mut server =
+        TestServer::start_in(data, &["--visitor-rate-per-s", "1000000", "--visitor-burst", "1000000"], false);
+    let (mut agent, _, token) = server.agent("Ann").await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/departments/1", server.http_url());
+    let changed = http
+        .patch(url)
+        .bearer_auth(server.admin_token())
+        .json(&serde_json::json!({"automatic": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let (visitor, sid, _) = server.visitor("Vera", None).await;
+    let offered = |f: &ServerFrame| matches!(f, ServerFrame::Offer { session, .. } if session.session_id == sid);
+    wait_for(&mut agent, |f| offered(f).then_some(())).await;
+    // Fill the disk until a write fails (the waiting visitor's messages).
+    let filler = mount.fill(256 * 1024);
+    let text = "x".repeat(4000);
+    for i in 0.. {
+        match visitor.request(say(sid, &format!("m{i}"), &text)).await.unwrap() {
+            ServerFrame::MessageAck { .. } => assert!(i < 5000, "the disk never filled"),
+            ServerFrame::Error { code: ErrorCode::StorageError, .. } => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    // The accept cannot be made durable: refused, and the chat is not lost to routing —
+    // it is offered again at once.
+    let reply = agent.request(Request::AcceptOffer { session_id: sid }).await.unwrap();
+    assert!(matches!(reply, ServerFrame::Error { code: ErrorCode::StorageError, .. }), "{reply:?}");
+    wait_for(&mut agent, |f| offered(f).then_some(())).await;
+    // With space back and the server restarted, the chat waits and is offered and accepted.
+    std::fs::remove_file(filler).unwrap();
+    drop((agent, visitor));
+    server.kill9();
+    server.restart();
+    let mut agent = server.agent_with_token(&token).await;
+    wait_for(&mut agent, |f| offered(f).then_some(())).await;
+    let reply = agent.call(Request::AcceptOffer { session_id: sid }).await.unwrap();
+    assert!(matches!(reply, ServerFrame::Accepted { .. }), "{reply:?}");
     drop(agent);
     drop(server);
     drop(mount);

@@ -71,35 +71,65 @@ impl Drop for Reservation {
     }
 }
 
+/// Puts a chat back in its department's line if the accept routing handed over is refused
+/// (a storage failure, the actor crashed): the router let the chat go when it chose the
+/// agent, and the session, still waiting, must not drop out of routing.
+pub(crate) struct Requeue {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) session: SessionId,
+}
+
+impl Requeue {
+    fn run(self) {
+        let waiting = self.hub.queue().get(self.session).filter(|s| s.meta.state == State::Waiting).cloned();
+        if let Some(snapshot) = waiting {
+            self.hub.enqueue(&snapshot);
+        }
+    }
+}
+
 /// The actor's handle for answering one request exactly once.
 pub(crate) struct Reply {
     to: Option<ReplyTo>,
     /// Held until the answer is sent (an accept's capacity reservation).
     hold: Option<Reservation>,
+    /// Run if the request fails or is never answered.
+    requeue: Option<Requeue>,
 }
 
 impl Reply {
     pub(crate) fn new(to: ReplyTo, hold: Option<Reservation>) -> Reply {
-        Reply { to: Some(to), hold }
+        Reply { to: Some(to), hold, requeue: None }
+    }
+
+    /// If this request fails (or is never answered), the chat goes back in line.
+    pub(crate) fn requeue_on_failure(mut self, requeue: Requeue) -> Reply {
+        self.requeue = Some(requeue);
+        self
     }
 
     /// A reply nobody waits for that holds a reservation until the command is answered
     /// (an automatic assignment).
     pub(crate) fn holding(hold: Reservation) -> Reply {
-        Reply { to: None, hold: Some(hold) }
+        Reply { to: None, hold: Some(hold), requeue: None }
     }
 
     /// A reply nobody waits for (the engine's own commands).
     pub(crate) fn silent() -> Reply {
-        Reply { to: None, hold: None }
+        Reply { to: None, hold: None, requeue: None }
     }
 
     /// Answer. Whatever the reply held is released after the answer is queued.
     pub(crate) fn send(mut self, answer: Result<Answer, EngineError>) {
+        let requeue = self.requeue.take().filter(|_| answer.is_err());
         if let Some(to) = self.to.take() {
             to.outbox.answer(to.req, answer);
         }
+        // The slot is released before the chat is queued again, so it can be offered to it.
         self.hold = None;
+        if let Some(requeue) = requeue {
+            requeue.run();
+        }
     }
 
     /// Give up answering: the caller reports the error itself.
@@ -113,6 +143,10 @@ impl Drop for Reply {
         if let Some(to) = self.to.take() {
             let error = "the session failed while handling this request; it was restarted";
             to.outbox.answer(to.req, Err(EngineError::Internal(error.into())));
+        }
+        self.hold = None;
+        if let Some(requeue) = self.requeue.take() {
+            requeue.run();
         }
     }
 }

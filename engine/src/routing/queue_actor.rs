@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use super::capacity::HubCapacity;
 use crate::actor::registry;
 use crate::actor::session::{CommandKind, Subscriber};
-use crate::answer::{Reply, ReplyTo, Reservation};
+use crate::answer::{Reply, ReplyTo, Requeue, Reservation};
 use crate::domain::routing::{Decision, Effect, Outcome, Presence, Router, RoutingConfig};
 use crate::hub::Hub;
 use crate::outbox::{Event, Outbox};
@@ -150,15 +150,16 @@ impl QueueActor {
                     let outbox = self.hub.agent_outboxes(agent).pop().unwrap_or_else(Outbox::closed);
                     let subscriber = Subscriber { who: Participant::Agent(agent), outbox };
                     let reply = Reply::holding(Reservation { hub: self.hub.clone(), agent });
-                    self.assign(session, agent, subscriber, reply, None, ctx);
+                    self.assign(session, agent, subscriber, reply, None);
                 }
             }
         }
     }
 
     /// Accept `session` for `agent` through its session actor; the reserved slot is held
-    /// until the accept is answered (then the chat counts instead). If the command cannot
-    /// be handed to the session actor at all, the chat goes back in line.
+    /// until the accept is answered (then the chat counts instead). If the accept fails (it
+    /// cannot reach the session actor, the write fails, the actor crashes), the chat goes
+    /// back in line.
     fn assign(
         &self,
         session: SessionId,
@@ -166,24 +167,15 @@ impl QueueActor {
         subscriber: Subscriber,
         reply: Reply,
         asked: Option<ReplyTo>,
-        ctx: &mut Context<Self>,
     ) {
         metrics::counter!("switchboard_routing_assignments_total").increment(1);
-        let (hub, me) = (self.hub.clone(), ctx.address());
+        let hub = self.hub.clone();
+        let reply = reply.requeue_on_failure(Requeue { hub: hub.clone(), session });
         actix::spawn(async move {
             let kind = CommandKind::Accept { agent, subscriber };
             if let Err(e) = registry::command(&hub, session, kind, reply).await {
                 if let Some(asked) = asked {
                     asked.outbox.answer(asked.req, Err(e));
-                }
-                let waiting = hub.queue().get(session).filter(|s| s.meta.state == State::Waiting).cloned();
-                if let Some(s) = waiting {
-                    me.do_send(QueueMsg::Enqueue {
-                        session,
-                        priority: s.meta.priority,
-                        since: s.meta.created_at_ms,
-                        queued: std::time::Instant::now(),
-                    });
                 }
             }
         });
@@ -284,7 +276,6 @@ impl QueueActor {
         session: SessionId,
         accept: Option<(Subscriber, EngineError)>,
         reply: ReplyTo,
-        ctx: &mut Context<Self>,
     ) -> Vec<Effect> {
         let now = now_ms();
         let hub = self.hub.clone();
@@ -295,7 +286,7 @@ impl QueueActor {
             Some((subscriber, no_offer)) => match self.router.accept(agent, session, now, &mut cap) {
                 Ok(effects) => {
                     let held = Reply::new(reply.clone(), Some(Reservation { hub: hub.clone(), agent }));
-                    self.assign(session, agent, subscriber, held, Some(reply), ctx);
+                    self.assign(session, agent, subscriber, held, Some(reply));
                     effects.into_iter().filter(|e| *e != Effect::Assign { session, agent }).collect()
                 }
                 Err(_) => {
@@ -536,10 +527,10 @@ impl Handler<QueueMsg> for QueueActor {
             QueueMsg::CapacityChanged => self.router.capacity_changed(now, &mut cap),
             QueueMsg::Configure(config) => self.router.configure(config, now, &mut cap),
             QueueMsg::AcceptOffer { agent, session, subscriber, reply, no_offer } => {
-                self.answer_offer(agent, session, Some((subscriber, no_offer)), reply, ctx)
+                self.answer_offer(agent, session, Some((subscriber, no_offer)), reply)
             }
             QueueMsg::DeclineOffer { agent, session, reply } => {
-                self.answer_offer(agent, session, None, reply, ctx)
+                self.answer_offer(agent, session, None, reply)
             }
             QueueMsg::Decisions { session, tx } => {
                 let _ = tx.send(self.router.decisions_for(session));
