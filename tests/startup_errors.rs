@@ -245,7 +245,8 @@ async fn an_offer_accepted_on_a_full_disk_is_refused_and_the_chat_is_offered_aga
         .unwrap();
     assert_eq!(changed.status(), 200);
     let (visitor, sid, _) = server.visitor("Vera", None).await;
-    let offered = |f: &ServerFrame| matches!(f, ServerFrame::Offer { session, .. } if session.session_id == sid);
+    let offered =
+        |f: &ServerFrame| matches!(f, ServerFrame::Offer { session, .. } if session.session_id == sid);
     wait_for(&mut agent, |f| offered(f).then_some(())).await;
     // Fill the disk until a write fails (the waiting visitor's messages).
     let filler = mount.fill(256 * 1024);

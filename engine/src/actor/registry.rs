@@ -59,6 +59,10 @@ pub(crate) async fn command(
 pub struct Registry {
     slots: DashMap<SessionId, Slot>,
     arbiters: Vec<Arbiter>,
+    /// The thread of every department's queue actor: routing decisions are small and must
+    /// not wait behind the shards' connection and session work (an offer is due within a
+    /// millisecond of a chat being queued).
+    routing: Arbiter,
     generation: AtomicU64,
 }
 
@@ -66,7 +70,7 @@ impl Registry {
     /// Start `arbiters` arbiter threads. Must run inside an actix `System`.
     pub(crate) fn new(arbiters: usize) -> Registry {
         let arbiters = (0..arbiters.max(1)).map(|_| Arbiter::new()).collect();
-        Registry { slots: DashMap::new(), arbiters, generation: AtomicU64::new(1) }
+        Registry { slots: DashMap::new(), arbiters, routing: Arbiter::new(), generation: AtomicU64::new(1) }
     }
 
     /// The actor of session `id`, started (and loaded from storage) if needed.
@@ -136,9 +140,9 @@ impl Registry {
         }
     }
 
-    /// The arbiter of shard `key % shards` (where a department's queue actor lives).
-    pub(crate) fn arbiter(&self, key: u64) -> actix::ArbiterHandle {
-        self.arbiters[(key % self.arbiters.len() as u64) as usize].handle()
+    /// The routing thread, where every department's queue actor lives.
+    pub(crate) fn routing_arbiter(&self) -> actix::ArbiterHandle {
+        self.routing.handle()
     }
 
     /// Number of shards (arbiter threads).

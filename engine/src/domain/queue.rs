@@ -132,6 +132,15 @@ impl QueueView {
         self.active_load.get(&agent).copied().unwrap_or(0) + self.reserved.get(&agent).copied().unwrap_or(0)
     }
 
+    /// Every agent's load (active chats plus reservations), for agents with any.
+    pub fn loads(&self) -> HashMap<AgentId, u32> {
+        let mut loads = self.active_load.clone();
+        for (agent, reserved) in &self.reserved {
+            *loads.entry(*agent).or_default() += reserved;
+        }
+        loads
+    }
+
     /// Give back a slot taken by [`QueueView::try_reserve`].
     pub fn release(&mut self, agent: AgentId) {
         decrement(&mut self.reserved, agent);

@@ -66,7 +66,7 @@ fn start_actor(hub: &Arc<Hub>, department: Department) {
     let (id, config, members) = (department.id, department.config.clone(), department.agents.clone());
     let actor_hub = hub.clone();
     let mailbox = hub.config.queue_mailbox;
-    let addr = QueueActor::start_in_arbiter(&hub.registry.arbiter(id), move |ctx| {
+    let addr = QueueActor::start_in_arbiter(&hub.registry.routing_arbiter(), move |ctx| {
         ctx.set_mailbox_capacity(mailbox);
         QueueActor::new(id, config, actor_hub)
     });

@@ -230,7 +230,7 @@ impl QueueActor {
         let department = self.id.to_string();
         metrics::gauge!("switchboard_department_queue_length", "department" => department.clone())
             .set(self.router.waiting_len() as f64);
-        let fairness = self.router.fairness(&HubCapacity { hub: &self.hub }).unwrap_or(1.0);
+        let fairness = self.router.fairness(&HubCapacity::new(&self.hub)).unwrap_or(1.0);
         metrics::gauge!("switchboard_routing_fairness", "department" => department).set(fairness);
     }
 
@@ -279,7 +279,7 @@ impl QueueActor {
     ) -> Vec<Effect> {
         let now = now_ms();
         let hub = self.hub.clone();
-        let mut cap = HubCapacity { hub: &hub };
+        let mut cap = HubCapacity::new(&hub);
         let unavailable =
             |reply: &ReplyTo| reply.outbox.answer(reply.req, Err(EngineError::OfferUnavailable(session)));
         match accept {
@@ -378,7 +378,7 @@ impl QueueActor {
         session: SessionId,
     ) -> Result<(AgentId, Option<DepartmentId>), EngineError> {
         let hub = self.hub.clone();
-        let mut cap = HubCapacity { hub: &hub };
+        let mut cap = HubCapacity::new(&hub);
         match self.router.pick_receiver(session, from, now_ms(), &mut cap) {
             Some(agent) => Ok((agent, Some(self.id))),
             None => {
@@ -473,7 +473,7 @@ impl Handler<QueueMsg> for QueueActor {
     fn handle(&mut self, msg: QueueMsg, ctx: &mut Context<Self>) {
         let now = now_ms();
         let hub = self.hub.clone();
-        let mut cap = HubCapacity { hub: &hub };
+        let mut cap = HubCapacity::new(&hub);
         let effects = match msg {
             QueueMsg::Enqueue { session, priority, since, queued } => {
                 let effects = self.router.enqueue(session, priority, since, now, &mut cap);
