@@ -163,6 +163,8 @@ fn main() {
             }
         };
         decisions += 1;
+        // As the queue actor does after every message: take the recorded decisions (to store).
+        std::hint::black_box(router.take_decisions());
         for effect in effects {
             match effect {
                 Effect::Offer { session, agent, .. } => {

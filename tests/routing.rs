@@ -682,7 +682,7 @@ async fn a_higher_priority_chat_is_served_first_and_keeps_its_priority_across_a_
     let mut server = TestServer::start();
     let (ann_id, token) = server.create_agent("Ann", 1).await;
     let ann = server.agent_with_token(&token).await;
-    automatic(&server, "vip", serde_json::json!({"auto_accept": true}), &[ann_id]).await;
+    let vip = automatic(&server, "vip", serde_json::json!({"auto_accept": true}), &[ann_id]).await;
     // Ann's one slot is taken; three chats wait in order.
     let (_v0, first) = visitor_in(&server, "vip").await;
     let (_v1, a) = visitor_in(&server, "vip").await;
@@ -731,6 +731,16 @@ async fn a_higher_priority_chat_is_served_first_and_keeps_its_priority_across_a_
     let mut ann = server.agent_with_token(&token).await;
     let order = waiting_order(ann.call(Request::ListQueue {}).await.unwrap());
     assert_eq!(order[..3], [(c, 10), (b, 3), (a, 0)]);
+    // The decision that gave Ann her first chat was stored: it outlives the crash.
+    let (status, decisions) =
+        admin(&server, "GET", &format!("/api/v1/sessions/{first}/routing"), serde_json::json!({})).await;
+    assert_eq!(status, 200, "{decisions}");
+    let first_decision = &decisions[0];
+    assert_eq!(
+        (first_decision["agent_id"].as_u64(), first_decision["outcome"].as_str()),
+        (Some(ann_id), Some("auto_accepted"))
+    );
+    assert_eq!(first_decision["department_id"].as_u64(), Some(vip));
     ann.call(Request::Close { session_id: first }).await.unwrap();
     let assigned = wait_for(&mut ann, |f| match f {
         ServerFrame::SessionUpdated { session }

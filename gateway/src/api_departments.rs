@@ -180,15 +180,16 @@ async fn member(admin: Admin, id: u64, agent: u64, joined: bool) -> Result<Respo
 }
 
 async fn decisions(admin: Admin, session: u64) -> Result<Response, Rejection> {
-    let decisions = admin.engine.routing_decisions(session).await.map_err(|e| match e {
+    let decisions = admin.engine.routing_decisions(session).map_err(|e| match e {
         EngineError::UnknownSession(_) => reject(
             StatusCode::NOT_FOUND,
             switchboard_protocol::ErrorCode::UnknownSession,
-            format!("session {session} is not listed (unknown, or closed long ago)"),
+            format!("no session {session}"),
         ),
         other => failed(other),
     })?;
-    let body: Vec<RoutingDecision> = decisions.iter().map(decision).collect();
+    let body: Vec<RoutingDecision> =
+        decisions.iter().map(|(department, d)| decision(*department, d)).collect();
     Ok(warp::reply::json(&body).into_response())
 }
 
@@ -208,9 +209,10 @@ async fn set_priority(admin: Admin, session: u64, body: bytes::Bytes) -> Result<
     Ok(warp::reply::json(&request).into_response())
 }
 
-fn decision(d: &Decision) -> RoutingDecision {
+fn decision(department_id: u64, d: &Decision) -> RoutingDecision {
     RoutingDecision {
         at_ms: d.at_ms,
+        department_id,
         agent_id: d.agent,
         outcome: switchboard_engine::routing::outcome_name(d.outcome).to_string(),
         load: d.load.0,

@@ -155,6 +155,10 @@ fn describe() {
             "Chats assigned by routing (accepted offers and auto-accepts).",
         ),
         ("switchboard_routing_declines_total", "Offers declined by agents."),
+        (
+            "switchboard_routing_decisions_unrecorded_total",
+            "Routing decisions not stored (the writer queue was full or the write failed).",
+        ),
         ("switchboard_routing_transfers_total", "Transfers accepted by their receivers."),
         (
             "switchboard_rocksdb_stall_microseconds_total",

@@ -156,6 +156,9 @@ pub struct DepartmentSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutingDecision {
     pub at_ms: u64,
+    /// The department that made the decision (a chat transferred to a department has
+    /// decisions from both).
+    pub department_id: u64,
     pub agent_id: AgentId,
     /// `offered`, `accepted`, `auto_accepted`, `declined`, `expired`, `taken`, `unavailable`,
     /// `transfer_offered` (chosen to receive a chat transferred to the department).

@@ -26,9 +26,23 @@ pub const SESSION_READ: &str = "session_read";
 /// (map-encoded), its routing settings and its members.
 pub const DEPARTMENT: &str = "department";
 
+/// `session_routing`: key = session_id (u64 BE) ++ at_ms (u64 BE) ++ n (u64 BE, a counter
+/// that tells apart decisions of one millisecond); value = [`crate::DecisionRecord`]
+/// (map-encoded). The routing decisions about each session, oldest first.
+pub const SESSION_ROUTING: &str = "session_routing";
+
 /// Every column family, in creation order.
-pub const ALL: &[&str] =
-    &[META, AGENT, SESSION, SESSION_OPEN, SESSION_CLOSED, SESSION_MESSAGE, SESSION_READ, DEPARTMENT];
+pub const ALL: &[&str] = &[
+    META,
+    AGENT,
+    SESSION,
+    SESSION_OPEN,
+    SESSION_CLOSED,
+    SESSION_MESSAGE,
+    SESSION_READ,
+    DEPARTMENT,
+    SESSION_ROUTING,
+];
 
 /// `meta` key of the schema version (value: u32 BE).
 pub const META_SCHEMA_VERSION: &str = "schema_version";

@@ -15,6 +15,14 @@ pub fn pair(first: u64, second: u64) -> [u8; 16] {
     key
 }
 
+/// Key of three ids: `session_routing` (session, at_ms, n).
+pub fn triple(first: u64, second: u64, third: u64) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..16].copy_from_slice(&pair(first, second));
+    key[16..].copy_from_slice(&third.to_be_bytes());
+    key
+}
+
 /// Decode a single-id key; `None` when the length is wrong.
 pub fn decode_id(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.try_into().ok()?))

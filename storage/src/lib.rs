@@ -30,7 +30,9 @@ pub mod store;
 pub mod writer;
 
 pub use operations::StorageStats;
-pub use records::{AgentRecord, DepartmentRecord, MessageRecord, SessionRecord, StoredSender, StoredState};
+pub use records::{
+    AgentRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StoredSender, StoredState,
+};
 pub use store::{Storage, StorageConfig};
 pub use writer::{Batch, Durability};
 

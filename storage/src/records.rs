@@ -95,6 +95,24 @@ pub struct DepartmentRecord {
     pub created_at_ms: u64,
 }
 
+/// One routing decision about a session (`session_routing` family): who was chosen, how it
+/// ended, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub v: u8,
+    pub at_ms: u64,
+    pub department_id: u64,
+    pub agent_id: u64,
+    /// The outcome's wire name (`offered`, `accepted`, …).
+    pub outcome: String,
+    /// The agent's chats (reservations included) and capacity at the decision.
+    pub load: u32,
+    pub capacity: u32,
+    pub idle_ms: Option<u64>,
+    pub skipped: Vec<u64>,
+    pub candidates: u32,
+}
+
 /// A record type with a fixed encoding.
 pub trait Record: Serialize + DeserializeOwned {
     /// Whether this record is map-encoded (field names) or array-encoded.
@@ -137,6 +155,13 @@ impl Record for AgentRecord {
 }
 
 impl Record for DepartmentRecord {
+    const NAMED: bool = true;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl Record for DecisionRecord {
     const NAMED: bool = true;
     fn version(&self) -> u8 {
         self.v

@@ -12,8 +12,8 @@ use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, DB};
 use crate::records::Record;
 use crate::writer::{self, cf_handle, Completion, WriterHandle};
 use crate::{
-    catalog, keys, AgentRecord, Batch, DepartmentRecord, Durability, MessageRecord, SessionRecord,
-    StorageError,
+    catalog, keys, AgentRecord, Batch, DecisionRecord, DepartmentRecord, Durability, MessageRecord,
+    SessionRecord, StorageError,
 };
 
 /// Storage settings.
@@ -184,6 +184,21 @@ impl Storage {
                 break;
             }
             out.push((seq, decode(catalog::SESSION_MESSAGE, &key, &value)?));
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` routing decisions about a session, oldest first.
+    pub fn decisions(&self, session_id: u64, limit: usize) -> Result<Vec<DecisionRecord>, StorageError> {
+        let cf = cf_handle(&self.db, catalog::SESSION_ROUTING)?;
+        let start = keys::id(session_id);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, value) = item?;
+            if key.len() != 24 || key[..8] != start || out.len() >= limit {
+                break;
+            }
+            out.push(decode(catalog::SESSION_ROUTING, &key, &value)?);
         }
         Ok(out)
     }

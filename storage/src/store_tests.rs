@@ -176,3 +176,38 @@ fn flushed_memtables_read_back_after_reopen() {
     let texts: Vec<_> = storage.messages(1, 0, 10).unwrap().into_iter().map(|(_, m)| m.text).collect();
     assert_eq!(texts, vec!["kept".to_string()]);
 }
+
+#[test]
+fn a_sessions_decisions_read_back_oldest_first_and_stay_inside_their_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let decision = |at_ms: u64, agent_id: u64, outcome: &str| DecisionRecord {
+        v: 1,
+        at_ms,
+        department_id: 1,
+        agent_id,
+        outcome: outcome.into(),
+        load: 1,
+        capacity: 4,
+        idle_ms: None,
+        skipped: vec![3],
+        candidates: 2,
+    };
+    {
+        let storage = open(dir.path());
+        let mut batch = Batch::new();
+        batch.put_decision(7, 2, &decision(20, 1, "accepted"));
+        batch.put_decision(7, 1, &decision(20, 1, "offered"));
+        batch.put_decision(7, 0, &decision(10, 2, "declined"));
+        batch.put_decision(6, 3, &decision(5, 9, "offered"));
+        batch.put_decision(8, 4, &decision(1, 9, "offered"));
+        storage.write_blocking(batch).unwrap();
+        storage.close();
+    }
+    let storage = open(dir.path());
+    let read: Vec<(u64, String)> =
+        storage.decisions(7, 100).unwrap().into_iter().map(|d| (d.at_ms, d.outcome)).collect();
+    assert_eq!(read, [(10, "declined".into()), (20, "offered".into()), (20, "accepted".into())]);
+    assert_eq!(storage.decisions(7, 2).unwrap().len(), 2, "the limit holds");
+    assert!(storage.decisions(9, 100).unwrap().is_empty());
+    assert_eq!(storage.decisions(7, 1).unwrap()[0], decision(10, 2, "declined"));
+}

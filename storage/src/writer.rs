@@ -13,7 +13,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
 use crate::records::Record;
-use crate::{catalog, keys, AgentRecord, DepartmentRecord, MessageRecord, SessionRecord, StorageError};
+use crate::{
+    catalog, keys, AgentRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StorageError,
+};
 
 /// What "written" means when a batch completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,6 +93,12 @@ impl Batch {
     /// Write a department (its settings and members).
     pub fn put_department(&mut self, record: &DepartmentRecord) -> &mut Batch {
         self.put(catalog::DEPARTMENT, &keys::id(record.id), record.encode())
+    }
+
+    /// Record a routing decision about `session_id` (`n` tells apart decisions of one
+    /// millisecond).
+    pub fn put_decision(&mut self, session_id: u64, n: u64, record: &DecisionRecord) -> &mut Batch {
+        self.put(catalog::SESSION_ROUTING, &keys::triple(session_id, record.at_ms, n), record.encode())
     }
 
     /// Record that `agent_id` has read `session_id` up to `seq`.

@@ -18,7 +18,8 @@
 //! - Dispatch is driven by events (a chat arrives, an agent comes online, capacity frees, a
 //!   setting changes), never by a sweep; the only timers are the earliest offer's expiry
 //!   and the end of a ramping agent's window while chats wait ([`Router::next_deadline`]).
-//! - Every decision is recorded with its reason ([`Decision`]).
+//! - Every decision is recorded with its reason ([`Decision`]), handed to the actor to store
+//!   ([`Router::take_decisions`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -105,6 +106,39 @@ pub enum Outcome {
     TransferOffered,
 }
 
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: &'static [Outcome] = &[
+        Outcome::Offered,
+        Outcome::Accepted,
+        Outcome::AutoAccepted,
+        Outcome::Declined,
+        Outcome::Expired,
+        Outcome::Taken,
+        Outcome::Unavailable,
+        Outcome::TransferOffered,
+    ];
+
+    /// The outcome's name on the wire and in storage.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Offered => "offered",
+            Outcome::Accepted => "accepted",
+            Outcome::AutoAccepted => "auto_accepted",
+            Outcome::Declined => "declined",
+            Outcome::Expired => "expired",
+            Outcome::Taken => "taken",
+            Outcome::Unavailable => "unavailable",
+            Outcome::TransferOffered => "transfer_offered",
+        }
+    }
+
+    /// The outcome of a stored name.
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        Outcome::ALL.iter().copied().find(|o| o.name() == name)
+    }
+}
+
 /// One routing decision, kept for "why did this chat go to Ann?".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -160,9 +194,6 @@ struct AgentState {
 /// moving average with this weight).
 const ESTIMATE_WEIGHT: u64 = 8;
 
-/// Most decisions kept per department (the newest).
-pub const DECISIONS_KEPT: usize = 10_000;
-
 /// One department's router.
 #[derive(Debug)]
 pub struct Router {
@@ -172,7 +203,8 @@ pub struct Router {
     /// Offer expiries: (expires_at_ms, session).
     expiries: BTreeSet<(u64, SessionId)>,
     agents: BTreeMap<AgentId, AgentState>,
-    decisions: VecDeque<Decision>,
+    /// Decisions made since the last [`Router::take_decisions`].
+    decisions: Vec<Decision>,
     last_assignment_ms: Option<u64>,
     /// Moving average of the time between assignments (the wait estimate's rate).
     interval_ms: Option<u64>,
@@ -186,7 +218,7 @@ impl Router {
             waiting: HashMap::new(),
             expiries: BTreeSet::new(),
             agents: BTreeMap::new(),
-            decisions: VecDeque::new(),
+            decisions: Vec::new(),
             last_assignment_ms: None,
             interval_ms: None,
         }
@@ -426,9 +458,9 @@ impl Router {
             .collect()
     }
 
-    /// The recorded decisions about `session`, oldest first.
-    pub fn decisions_for(&self, session: SessionId) -> Vec<Decision> {
-        self.decisions.iter().filter(|d| d.session == session).cloned().collect()
+    /// The decisions made since the last call, oldest first (the actor stores them).
+    pub fn take_decisions(&mut self) -> Vec<Decision> {
+        std::mem::take(&mut self.decisions)
     }
 
     /// Jain's index over the online members' load ratios (held ÷ capacity): 1 when every
@@ -530,10 +562,7 @@ impl Router {
         let mut skipped: Vec<AgentId> = skipped.iter().copied().collect();
         skipped.sort_unstable();
         let decision = Decision { at_ms: now, session, agent, outcome, load, idle_ms, skipped, candidates };
-        if self.decisions.len() == DECISIONS_KEPT {
-            self.decisions.pop_front();
-        }
-        self.decisions.push_back(decision);
+        self.decisions.push(decision);
     }
 
     /// Offer (or assign) waiting chats, in order, while an eligible agent has room. The

@@ -41,6 +41,11 @@ impl Capacity for Loads {
     }
 }
 
+/// The decisions about `session` made since the last take.
+fn decisions_for(r: &mut Router, session: SessionId) -> Vec<Decision> {
+    r.take_decisions().into_iter().filter(|d| d.session == session).collect()
+}
+
 fn automatic() -> RoutingConfig {
     RoutingConfig { automatic: true, ramp_max: 100, ..RoutingConfig::default() }
 }
@@ -82,7 +87,7 @@ fn the_least_loaded_agent_gets_the_offer_and_ties_go_to_the_longest_idle() {
     // 1 (2/4), 2 (2/4), 3 (1/2): a three-way tie; 1 and 3 were never assigned, 1 has the
     // lower id.
     assert_eq!(offers(&r.enqueue(12, 0, 5, 5, &mut loads)), vec![(12, 1)]);
-    let why = r.decisions_for(12);
+    let why = decisions_for(&mut r, 12);
     assert_eq!(why[0].outcome, Outcome::Offered);
     assert_eq!((why[0].candidates, why[0].idle_ms), (3, None));
 }
@@ -121,7 +126,7 @@ fn a_declined_or_expired_offer_goes_to_the_next_agent_and_skips_the_one_who_pass
     assert!(effects.contains(&Effect::Withdraw { session: 7, agent: 2, why: Outcome::Expired }));
     assert_eq!(offers(&effects), vec![(7, 1)]);
     assert_eq!(r.decline(2, 7, 111, &mut loads), Err(RouteError::NoSuchOffer(7)), "not 2's any more");
-    let outcomes: Vec<Outcome> = r.decisions_for(7).iter().map(|d| d.outcome).collect();
+    let outcomes: Vec<Outcome> = decisions_for(&mut r, 7).iter().map(|d| d.outcome).collect();
     assert_eq!(
         outcomes,
         [Outcome::Offered, Outcome::Declined, Outcome::Offered, Outcome::Expired, Outcome::Offered]
@@ -347,7 +352,7 @@ fn a_transfer_to_the_department_goes_to_the_least_loaded_available_agent_but_nev
     // Agent 1 (0/2) is the sender; 3 (0/2) beats 2 (1/2); 4 is away.
     assert_eq!(r.pick_receiver(10, 1, 5, &mut loads), Some(3));
     assert_eq!(loads.load(3), (1, 2), "the receiver's slot is reserved");
-    let decision = r.decisions_for(10).pop().unwrap();
+    let decision = decisions_for(&mut r, 10).pop().unwrap();
     assert_eq!((decision.agent, decision.outcome, decision.candidates), (3, Outcome::TransferOffered, 2));
     // 2 and 3 now hold 1 of 2 each: a tie goes to the one idle the longest (never assigned
     // either, so the lower id).
@@ -371,4 +376,12 @@ fn a_new_priority_moves_a_waiting_chat_to_its_place_in_line_keeping_its_waiting_
     r.enqueue(11, 0, 2, 6, &mut loads);
     let order: Vec<SessionId> = r.queue().into_iter().map(|(s, _)| s).collect();
     assert_eq!(order, [12, 10, 11]);
+}
+
+#[test]
+fn every_outcome_name_reads_back() {
+    for outcome in Outcome::ALL {
+        assert_eq!(Outcome::from_name(outcome.name()), Some(*outcome));
+    }
+    assert_eq!(Outcome::from_name("nonsense"), None);
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use actix::Actor;
 use switchboard_storage::Batch;
-use tokio::sync::oneshot;
 
 use super::departments::Department;
 use super::queue_actor::{QueueActor, QueueMsg, TransferTarget};
@@ -15,7 +14,7 @@ use crate::actor::registry;
 use crate::actor::session::{CommandKind, Subscriber};
 use crate::answer::Reply;
 use crate::answer::ReplyTo;
-use crate::domain::routing::{Decision, Presence, RoutingConfig};
+use crate::domain::routing::{Decision, Outcome, Presence, RoutingConfig};
 use crate::hub::Hub;
 use crate::outbox::{Outbox, Outgoing};
 use crate::{
@@ -30,6 +29,9 @@ pub enum TransferTo {
     /// The member of this department its routing policy picks; the chat moves there.
     Department(DepartmentId),
 }
+
+/// Most decisions returned about one session (the oldest).
+pub const DECISIONS_READ_MAX: usize = 1000;
 
 /// Why a request to a department's queue actor was refused: its mailbox is full.
 const QUEUE_BUSY: &str = "department queue busy";
@@ -307,20 +309,33 @@ impl Engine {
         self.hub.routing.addr(department).ok_or(EngineError::UnknownSession(session))
     }
 
-    /// The routing decisions recorded about `session` ("why did this chat go to Ann?").
-    pub async fn routing_decisions(&self, session: SessionId) -> Result<Vec<Decision>, EngineError> {
-        let department = self
-            .hub
-            .queue()
-            .get(session)
-            .map(|s| s.meta.department_id)
-            .ok_or(EngineError::UnknownSession(session))?;
-        let actor = self.hub.routing.addr(department).ok_or(EngineError::UnknownSession(session))?;
-        let (tx, rx) = oneshot::channel();
-        actor
-            .try_send(QueueMsg::Decisions { session, tx })
-            .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))?;
-        rx.await.map_err(|_| EngineError::Internal("department queue stopped".into()))
+    /// The routing decisions recorded about `session`, oldest first, with the department
+    /// that made each ("why did this chat go to Ann?"); stored, so they outlive restarts.
+    pub fn routing_decisions(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<(DepartmentId, Decision)>, EngineError> {
+        let records = self.hub.storage.decisions(session, DECISIONS_READ_MAX)?;
+        if records.is_empty() && self.hub.storage.session(session)?.is_none() {
+            return Err(EngineError::UnknownSession(session));
+        }
+        Ok(records
+            .into_iter()
+            .filter_map(|r| {
+                let outcome = Outcome::from_name(&r.outcome)?;
+                let decision = Decision {
+                    at_ms: r.at_ms,
+                    session,
+                    agent: r.agent_id,
+                    outcome,
+                    load: (r.load, r.capacity),
+                    idle_ms: r.idle_ms,
+                    skipped: r.skipped,
+                    candidates: r.candidates as usize,
+                };
+                Some((r.department_id, decision))
+            })
+            .collect())
     }
 
     fn queue_of(&self, session: SessionId) -> Result<actix::Addr<QueueActor>, EngineError> {

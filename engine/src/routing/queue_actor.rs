@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Handler, SpawnHandle};
-use tokio::sync::oneshot;
 
 use super::capacity::HubCapacity;
 use crate::actor::registry;
@@ -24,6 +23,8 @@ use crate::domain::routing::{Decision, Effect, Outcome, Presence, Router, Routin
 use crate::hub::Hub;
 use crate::outbox::{Event, Outbox};
 use crate::{now_ms, AgentId, DepartmentId, EngineError, Participant, SessionId, State};
+use switchboard_storage::records::RECORD_VERSION;
+use switchboard_storage::{Batch, DecisionRecord};
 
 /// What a queue actor is told or asked.
 pub(crate) enum QueueMsg {
@@ -52,8 +53,6 @@ pub(crate) enum QueueMsg {
     },
     /// An agent declines its offer.
     DeclineOffer { agent: AgentId, session: SessionId, reply: ReplyTo },
-    /// The recorded decisions about a session.
-    Decisions { session: SessionId, tx: oneshot::Sender<Vec<Decision>> },
     /// The router's deadline passed.
     Expire,
     /// Agent `from` hands `session` to an agent or to this department, with a note;
@@ -100,6 +99,8 @@ pub(crate) struct QueueActor {
     grace: HashMap<AgentId, SpawnHandle>,
     /// Transfers waiting for their receivers (at most one per active session).
     transfers: HashMap<SessionId, PendingTransfer>,
+    /// Decisions stored by this actor (tells apart the keys of one millisecond).
+    decisions_stored: u64,
 }
 
 impl QueueActor {
@@ -112,6 +113,7 @@ impl QueueActor {
             told: HashMap::new(),
             grace: HashMap::new(),
             transfers: HashMap::new(),
+            decisions_stored: 0,
         }
     }
 
@@ -211,6 +213,35 @@ impl QueueActor {
             for outbox in self.hub.agent_outboxes(agent) {
                 outbox.deliver(event.clone());
             }
+        }
+    }
+
+    /// Store the decisions this message made, through the group commit without waiting for
+    /// it (a decision is a record for people, not state routing recovers from: one in flight
+    /// when the process dies may be lost). Counted when the writer is saturated or failing.
+    fn store_decisions(&mut self) {
+        let decisions = self.router.take_decisions();
+        if decisions.is_empty() {
+            return;
+        }
+        let mut batch = Batch::new();
+        for d in &decisions {
+            self.decisions_stored += 1;
+            // Unique per department and run; the department id tells departments apart
+            // (a transferred chat has decisions from two).
+            let n = (self.id << 40) | (self.decisions_stored & ((1 << 40) - 1));
+            batch.put_decision(d.session, n, &decision_record(self.id, d));
+        }
+        let count = decisions.len() as u64;
+        let unrecorded =
+            move || metrics::counter!("switchboard_routing_decisions_unrecorded_total").increment(count);
+        let done = Box::new(move |result: Result<(), switchboard_storage::StorageError>| {
+            if result.is_err() {
+                unrecorded();
+            }
+        });
+        if self.hub.storage.submit(batch, done).is_err() {
+            metrics::counter!("switchboard_routing_decisions_unrecorded_total").increment(count);
         }
     }
 
@@ -443,18 +474,25 @@ impl QueueActor {
     }
 }
 
+/// A decision as stored.
+fn decision_record(department: DepartmentId, d: &Decision) -> DecisionRecord {
+    DecisionRecord {
+        v: RECORD_VERSION,
+        at_ms: d.at_ms,
+        department_id: department,
+        agent_id: d.agent,
+        outcome: d.outcome.name().to_string(),
+        load: d.load.0,
+        capacity: d.load.1,
+        idle_ms: d.idle_ms,
+        skipped: d.skipped.clone(),
+        candidates: d.candidates as u32,
+    }
+}
+
 /// The wire name of how an offer ended.
 pub fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Offered => "offered",
-        Outcome::Accepted => "accepted",
-        Outcome::AutoAccepted => "auto_accepted",
-        Outcome::Declined => "declined",
-        Outcome::Expired => "expired",
-        Outcome::Taken => "taken",
-        Outcome::Unavailable => "unavailable",
-        Outcome::TransferOffered => "transfer_offered",
-    }
+    outcome.name()
 }
 
 impl Actor for QueueActor {
@@ -532,10 +570,6 @@ impl Handler<QueueMsg> for QueueActor {
             QueueMsg::DeclineOffer { agent, session, reply } => {
                 self.answer_offer(agent, session, None, reply)
             }
-            QueueMsg::Decisions { session, tx } => {
-                let _ = tx.send(self.router.decisions_for(session));
-                Vec::new()
-            }
             QueueMsg::Expire => self.router.expire(now, &mut cap),
             QueueMsg::Transfer { from, to, session, note, reply } => {
                 let answer = self.transfer(from, to, session, note, ctx).map(|()| crate::Answer::Done);
@@ -552,6 +586,7 @@ impl Handler<QueueMsg> for QueueActor {
             }
         };
         self.apply(effects, ctx);
+        self.store_decisions();
         self.publish_positions();
         self.arm(ctx);
     }
