@@ -102,8 +102,19 @@ enum StateAnswer {
 
 /// What to do once a write is durable.
 enum Effect {
-    Message { message: ChatMessage, origin: ConnId, waiters: Vec<(Reply, bool)>, received: Instant },
-    State { meta: SessionMeta, waiters: Vec<(Reply, StateAnswer)>, subscriber: Option<Subscriber> },
+    Message {
+        message: ChatMessage,
+        origin: ConnId,
+        waiters: Vec<(Reply, bool)>,
+        received: Instant,
+    },
+    /// `accepted`: this change took the session from waiting to active (its wait ends).
+    State {
+        meta: SessionMeta,
+        waiters: Vec<(Reply, StateAnswer)>,
+        subscriber: Option<Subscriber>,
+        accepted: bool,
+    },
 }
 
 impl Effect {
@@ -283,6 +294,7 @@ impl SessionActor {
                             meta: meta.clone(),
                             waiters: vec![(reply, StateAnswer::Accepted)],
                             subscriber: Some(subscriber),
+                            accepted: true,
                         };
                         self.write_state(meta, effect, previous)
                     }
@@ -297,6 +309,7 @@ impl SessionActor {
                             meta: meta.clone(),
                             waiters: vec![(reply, StateAnswer::Accepted)],
                             subscriber: Some(subscriber),
+                            accepted: false,
                         };
                         self.write_state(meta, effect, previous)
                     }
@@ -307,8 +320,12 @@ impl SessionActor {
                 match self.session.requeue(agent) {
                     Err(e) => reply.send(Err(e.into())),
                     Ok(meta) => {
-                        let effect =
-                            Effect::State { meta: meta.clone(), waiters: Vec::new(), subscriber: None };
+                        let effect = Effect::State {
+                            meta: meta.clone(),
+                            waiters: Vec::new(),
+                            subscriber: None,
+                            accepted: false,
+                        };
                         self.write_state(meta, effect, previous)
                     }
                 }
@@ -319,7 +336,8 @@ impl SessionActor {
                     Err(e) => reply.send(Err(e.into())),
                     Ok(meta) => {
                         let waiters = vec![(reply, StateAnswer::Done)];
-                        let effect = Effect::State { meta: meta.clone(), waiters, subscriber: None };
+                        let effect =
+                            Effect::State { meta: meta.clone(), waiters, subscriber: None, accepted: false };
                         self.write_state(meta, effect, previous)
                     }
                 }
@@ -330,7 +348,8 @@ impl SessionActor {
                     Err(e) => reply.send(Err(e.into())),
                     Ok(meta) => {
                         let waiters = vec![(reply, StateAnswer::Closed)];
-                        let effect = Effect::State { meta: meta.clone(), waiters, subscriber: None };
+                        let effect =
+                            Effect::State { meta: meta.clone(), waiters, subscriber: None, accepted: false };
                         self.write_state(meta, effect, previous)
                     }
                 }
@@ -518,10 +537,11 @@ impl SessionActor {
             Effect::Message { message, origin, waiters, received } => {
                 self.commit_message(message, origin, waiters, received)
             }
-            Effect::State { meta, waiters, subscriber } => {
+            Effect::State { meta, waiters, subscriber, accepted } => {
                 let snapshot = SessionSnapshot { meta, last_seq: self.session.durable_seq() };
                 self.hub.session_changed(&snapshot);
-                if let (Some(accepted), State::Active) = (snapshot.meta.accepted_at_ms, snapshot.meta.state) {
+                // Counted once, when the wait ends (not again at a transfer or a priority change).
+                if let (true, Some(accepted)) = (accepted, snapshot.meta.accepted_at_ms) {
                     let waited = accepted.saturating_sub(snapshot.meta.created_at_ms) as f64 / 1000.0;
                     metrics::histogram!("switchboard_wait_time_seconds").record(waited);
                     let department = snapshot.meta.department_id.to_string();
