@@ -215,14 +215,20 @@ async fn a_fresh_server_exports_every_documented_metric_and_traffic_moves_them()
     let server = TestServer::start();
     let fresh = scrape(&server).await;
     let documented = include_str!("../deploy/metrics.txt");
-    for name in documented.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let exported = fresh.lines().any(|line| {
+    let documented: Vec<&str> =
+        documented.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let exports = |scraped: &str, name: &str| {
+        scraped.lines().any(|line| {
             !line.starts_with('#')
                 && [name.to_string(), format!("{name}_bucket"), format!("{name}_count")]
                     .iter()
                     .any(|n| line.starts_with(&format!("{n} ")) || line.starts_with(&format!("{n}{{")))
-        });
-        assert!(exported, "a fresh server does not export {name}:\n{fresh}");
+        })
+    };
+    // Series labelled by agent exist from the agent's creation; a fresh server has none.
+    const PER_AGENT: &[&str] = &["switchboard_agent_active_chats"];
+    for name in documented.iter().filter(|n| !PER_AGENT.contains(n)) {
+        assert!(exports(&fresh, name), "a fresh server does not export {name}:\n{fresh}");
     }
     let version = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
     assert!(
@@ -250,6 +256,10 @@ async fn a_fresh_server_exports_every_documented_metric_and_traffic_moves_them()
     let bad = server.connect(Encoding::Json).await;
     bad.request(Request::Auth { token: "wrong".into() }).await.unwrap();
     let after = scrape(&server).await;
+    for name in PER_AGENT {
+        assert!(exports(&after, name), "{name} is not exported once an agent exists:\n{after}");
+    }
+    assert_eq!(sample(&after, "switchboard_agent_active_chats{agent=\"1\"}"), Some(1.0), "{after}");
     assert!(sample(&after, "switchboard_delivery_latency_seconds_count").unwrap() >= 20.0, "{after}");
     assert_eq!(sample(&after, "switchboard_errors_total{code=\"bad_token\"}"), Some(1.0));
     assert!(after.lines().any(|l| l.starts_with("switchboard_http_requests_total")

@@ -77,7 +77,11 @@ impl Engine {
 
     /// Set the queue gauges from the current state (call once a metrics recorder exists).
     pub fn publish_gauges(&self) {
-        crate::hub::update_gauges(&self.hub.queue());
+        let queue = self.hub.queue();
+        crate::hub::update_gauges(&queue);
+        for agent in self.hub.directory.iter().map(|a| *a.key()) {
+            crate::hub::agent_gauge(&queue, agent);
+        }
     }
 
     /// Run a connection's task on a shard (see [`EngineConfig::arbiters`]): spread
@@ -144,6 +148,7 @@ impl Engine {
         self.write(batch).await?;
         let profile = profile(record);
         self.hub.directory.insert(id, profile.clone());
+        crate::hub::agent_gauge(&self.hub.queue(), id);
         self.join_default(id).await?;
         Ok((profile, auth::token(&id.to_string(), &secret)))
     }

@@ -156,9 +156,13 @@ impl Hub {
     pub(crate) fn session_changed(&self, snapshot: &SessionSnapshot) {
         {
             let mut queue = self.queue();
+            let before = queue.get(snapshot.meta.id).and_then(|s| s.meta.agent_id);
             queue.upsert(snapshot.clone());
             self.broadcast(&queue, snapshot, Announce::Changed);
             update_gauges(&queue);
+            for agent in before.into_iter().chain(snapshot.meta.agent_id) {
+                agent_gauge(&queue, agent);
+            }
         }
         if snapshot.meta.state == State::Waiting {
             // Back in line (its agent went offline): routing queues it again.
@@ -207,6 +211,13 @@ impl Hub {
             };
         }
     }
+}
+
+/// `switchboard_agent_active_chats` for one agent (one series per agent: bounded by the
+/// agent directory, not by traffic).
+pub(crate) fn agent_gauge(queue: &QueueView, agent: AgentId) {
+    metrics::gauge!("switchboard_agent_active_chats", "agent" => agent.to_string())
+        .set(f64::from(queue.active_chats(agent)));
 }
 
 pub(crate) fn update_gauges(queue: &QueueView) {

@@ -188,6 +188,7 @@ fn describe() {
         metrics::counter!("switchboard_routing_withdrawals_total", "reason" => reason).increment(0);
     }
     describe_gauge!("switchboard_department_queue_length", "Chats waiting, by department id.");
+    describe_gauge!("switchboard_agent_active_chats", "Active chats held, by agent id.");
     describe_gauge!(
         "switchboard_routing_fairness",
         "Jain's index over the online members' load (held ÷ capacity), by department: 1 = perfectly even."

@@ -207,7 +207,8 @@ mod tests {
         for (i, &code) in ErrorCode::ALL.iter().enumerate() {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::AgentUnavailable) + 1);
+        // The last variant: a new code goes after it (and here).
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::DepartmentUnavailable) + 1);
     }
 
     #[test]

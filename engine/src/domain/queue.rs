@@ -132,6 +132,16 @@ impl QueueView {
         self.active_load.get(&agent).copied().unwrap_or(0) + self.reserved.get(&agent).copied().unwrap_or(0)
     }
 
+    /// How many active chats `agent` holds (reservations not counted).
+    pub fn active_chats(&self, agent: AgentId) -> u32 {
+        self.active_load.get(&agent).copied().unwrap_or(0)
+    }
+
+    /// The agents holding active chats, with how many each.
+    pub fn active_loads(&self) -> impl Iterator<Item = (AgentId, u32)> + '_ {
+        self.active_load.iter().map(|(a, n)| (*a, *n))
+    }
+
     /// Every agent's load (active chats plus reservations), for agents with any.
     pub fn loads(&self) -> HashMap<AgentId, u32> {
         let mut loads = self.active_load.clone();
