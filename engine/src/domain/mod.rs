@@ -2,7 +2,9 @@
 //! as `now_ms` arguments; what must happen comes out as returned values. The actors in
 //! [`crate::actor`] drive these and carry out the effects.
 //!
-//! - [`session::Session`]: one chat session's lifecycle, messages and idempotency.
+//! - [`log::Log`]: the ordered, durable conversation log sessions and channels share
+//!   (gapless seqs, idempotency by client message id, the replay tail).
+//! - [`session::Session`]: one chat session's lifecycle and who may post, over a `Log`.
 //! - [`pipeline::Pipeline`]: completes concurrent durable writes strictly in order.
 //! - [`queue::QueueView`]: the chat queue (waiting, active, recently closed), agent loads
 //!   and read markers.
@@ -10,6 +12,7 @@
 //!   timeouts, load-based choice, burst control, places in line, decisions with reasons.
 //! - [`restart::RestartBudget`]: how many actor restarts a window allows before escalating.
 
+pub mod log;
 pub mod pipeline;
 pub mod queue;
 pub mod restart;

@@ -1,13 +1,29 @@
-//! One chat session's rules: who may accept, post, type and close, in which state; message
-//! sequence numbers; idempotency by client message id; the in-memory tail used to replay
-//! missed messages. Pure: the caller persists what this returns and reports durability back.
-//!
-//! Invariant: `durable_seq <= last_seq`; every seq in `1..=last_seq` was handed out exactly
-//! once, and seqs become durable in order (the actor's [`super::pipeline::Pipeline`]).
+//! One chat session's rules: who may accept, post, type and close, in which state. Its
+//! messages are a [`Log`] (sequence numbers, idempotency by client message id, the replay
+//! tail), the mechanism channels share. Pure: the caller persists what this returns and
+//! reports durability back.
 
-use std::collections::{HashMap, VecDeque};
-
+use super::log::{Appended, Entry, Log, LogError, LogLimits};
 use super::types::*;
+
+/// A session's replay: its durable messages after a seq.
+pub type Replay = super::log::Replay<ChatMessage>;
+
+impl Entry for ChatMessage {
+    type Author = Participant;
+    fn seq(&self) -> Seq {
+        self.seq
+    }
+    fn author(&self) -> Participant {
+        self.from
+    }
+    fn client_msg_id(&self) -> &str {
+        &self.client_msg_id
+    }
+    fn sent_at_ms(&self) -> u64 {
+        self.sent_at_ms
+    }
+}
 
 /// Why a session refused an action.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,16 +45,8 @@ pub enum SessionError {
     BadText { len: usize, max: usize },
 }
 
-/// Per-session limits.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionLimits {
-    /// Largest message text in bytes.
-    pub text_bytes_max: usize,
-    /// Most messages one session may hold.
-    pub messages_max: u64,
-    /// Most recent durable messages kept in memory for replay.
-    pub tail_max: usize,
-}
+/// Per-session limits: those of its log.
+pub type SessionLimits = LogLimits;
 
 /// Outcome of a post.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,37 +58,19 @@ pub enum Post {
     Duplicate { seq: Seq, sent_at_ms: u64 },
 }
 
-/// Outcome of a replay request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Replay {
-    /// The missed messages (at most the asked number) and whether more remain.
-    Messages { messages: Vec<ChatMessage>, has_more: bool },
-    /// The range starts before the in-memory tail: read it from storage up to `durable_seq`.
-    FromStorage { durable_seq: Seq },
-}
-
 /// A chat session's live state.
 #[derive(Debug, Clone)]
 pub struct Session {
     meta: SessionMeta,
-    limits: SessionLimits,
-    last_seq: Seq,
-    durable_seq: Seq,
-    /// (sender, client message id) → (seq, sent_at_ms): ids are scoped per sender, so a
-    /// visitor and an agent that both pick `m1` do not collide.
-    dedup: HashMap<(Participant, String), (Seq, u64)>,
-    tail: VecDeque<ChatMessage>,
+    /// Client message ids are scoped per sender, so a visitor and an agent that both pick
+    /// `m1` do not collide.
+    log: Log<ChatMessage>,
 }
 
 impl Session {
     /// Rebuild a session from its stored metadata and every stored message, oldest first.
     pub fn restore(meta: SessionMeta, messages: Vec<ChatMessage>, limits: SessionLimits) -> Session {
-        let last = messages.last().map_or(0, |m| m.seq);
-        let dedup =
-            messages.iter().map(|m| ((m.from, m.client_msg_id.clone()), (m.seq, m.sent_at_ms))).collect();
-        let skip = messages.len().saturating_sub(limits.tail_max);
-        let tail = messages.into_iter().skip(skip).collect();
-        Session { meta, limits, last_seq: last, durable_seq: last, dedup, tail }
+        Session { meta, log: Log::restore(messages, limits) }
     }
 
     /// The session's metadata as it stands (including changes not yet durable).
@@ -90,12 +80,12 @@ impl Session {
 
     /// Metadata plus the newest durable seq.
     pub fn snapshot(&self) -> SessionSnapshot {
-        SessionSnapshot { meta: self.meta.clone(), last_seq: self.durable_seq }
+        SessionSnapshot { meta: self.meta.clone(), last_seq: self.log.durable_seq() }
     }
 
     /// Newest durable seq.
     pub fn durable_seq(&self) -> Seq {
-        self.durable_seq
+        self.log.durable_seq()
     }
 
     /// Claim a waiting session for `agent`. Returns the new metadata to persist, or `None`
@@ -167,37 +157,30 @@ impl Session {
         text: &str,
         now_ms: u64,
     ) -> Result<Post, SessionError> {
-        let key = (from, client_msg_id.to_string());
         // A retry of a stored message is answered even after the session closed: the
         // sender learns its message was kept.
-        if let Some(&(seq, sent_at_ms)) = self.dedup.get(&key) {
+        if let Some(Appended::Duplicate { seq, sent_at_ms }) = self.log.duplicate(from, client_msg_id) {
             return Ok(Post::Duplicate { seq, sent_at_ms });
         }
         self.check_participant(from)?;
-        if text.is_empty() || text.len() > self.limits.text_bytes_max {
-            return Err(SessionError::BadText { len: text.len(), max: self.limits.text_bytes_max });
+        match self.log.append(from, client_msg_id, text.len(), now_ms) {
+            Err(LogError::BadText { len, max }) => Err(SessionError::BadText { len, max }),
+            Err(LogError::Full { max }) => Err(SessionError::Full(self.meta.id, max)),
+            Ok(Appended::Duplicate { seq, sent_at_ms }) => Ok(Post::Duplicate { seq, sent_at_ms }),
+            Ok(Appended::New { seq, sent_at_ms }) => Ok(Post::New(ChatMessage {
+                seq,
+                from,
+                client_msg_id: client_msg_id.to_string(),
+                text: text.to_string(),
+                sent_at_ms,
+            })),
         }
-        if self.last_seq >= self.limits.messages_max {
-            return Err(SessionError::Full(self.meta.id, self.limits.messages_max));
-        }
-        self.last_seq += 1;
-        self.dedup.insert(key, (self.last_seq, now_ms));
-        Ok(Post::New(ChatMessage {
-            seq: self.last_seq,
-            from,
-            client_msg_id: client_msg_id.to_string(),
-            text: text.to_string(),
-            sent_at_ms: now_ms,
-        }))
     }
 
     /// Take back the newest post, whose write storage refused before accepting it (nothing
     /// was written), so the seq is handed out again and a retry is not a duplicate.
     pub fn undo_post(&mut self, message: &ChatMessage) {
-        if message.seq == self.last_seq && self.last_seq > self.durable_seq {
-            self.last_seq -= 1;
-            self.dedup.remove(&(message.from, message.client_msg_id.clone()));
-        }
+        self.log.undo(message);
     }
 
     /// Put back metadata whose write storage refused before accepting it.
@@ -212,29 +195,12 @@ impl Session {
 
     /// Report that message `message` is durable. Messages must be reported in seq order.
     pub fn message_durable(&mut self, message: ChatMessage) {
-        debug_assert_eq!(message.seq, self.durable_seq + 1, "durable out of order");
-        self.durable_seq = message.seq;
-        self.tail.push_back(message);
-        while self.tail.len() > self.limits.tail_max {
-            self.tail.pop_front();
-        }
+        self.log.durable(message);
     }
 
     /// Durable messages with seq > `after_seq`, at most `max` of them.
     pub fn replay(&self, after_seq: Seq, max: usize) -> Replay {
-        if after_seq >= self.durable_seq {
-            return Replay::Messages { messages: Vec::new(), has_more: false };
-        }
-        match self.tail.front() {
-            Some(first) if first.seq <= after_seq + 1 => {
-                // Search rather than index: seqs are gapless except after a failed write.
-                let start = self.tail.partition_point(|m| m.seq <= after_seq);
-                let messages: Vec<ChatMessage> = self.tail.iter().skip(start).take(max).cloned().collect();
-                let has_more = messages.last().is_some_and(|m| m.seq < self.durable_seq);
-                Replay::Messages { messages, has_more }
-            }
-            _ => Replay::FromStorage { durable_seq: self.durable_seq },
-        }
+        self.log.replay(after_seq, max)
     }
 
     fn check_participant(&self, who: Participant) -> Result<(), SessionError> {
