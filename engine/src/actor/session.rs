@@ -202,6 +202,8 @@ fn limits(config: &EngineConfig) -> SessionLimits {
         text_bytes_max: config.text_bytes_max,
         messages_max: config.session_messages_max,
         tail_max: config.session_tail_max,
+        // A session remembers every client message id it holds.
+        dedup_max: config.session_messages_max as usize,
     }
 }
 

@@ -32,6 +32,10 @@ pub struct LogLimits {
     pub messages_max: u64,
     /// Most recent durable messages kept in memory for replay.
     pub tail_max: usize,
+    /// Most recent client message ids remembered for idempotency: a retry of an older one
+    /// is a new message. Sessions remember all (`messages_max`); a long-lived channel
+    /// remembers a window, so its memory does not grow with its history.
+    pub dedup_max: usize,
 }
 
 /// Why the log refused an append.
@@ -71,20 +75,43 @@ pub struct Log<M: Entry> {
     durable_seq: Seq,
     /// (author, client message id) → (seq, sent_at_ms).
     dedup: HashMap<(M::Author, String), (Seq, u64)>,
+    /// The keys of `dedup`, oldest first (what to forget beyond `dedup_max`).
+    dedup_order: VecDeque<(M::Author, String)>,
     tail: VecDeque<M>,
 }
 
 impl<M: Entry> Log<M> {
-    /// Rebuild a log from every stored entry, oldest first.
+    /// Rebuild a log from its newest stored entries, oldest first (at least the newest
+    /// `dedup_max` of them, or all).
     pub fn restore(entries: Vec<M>, limits: LogLimits) -> Log<M> {
         let last = entries.last().map_or(0, |m| m.seq());
-        let dedup = entries
-            .iter()
-            .map(|m| ((m.author(), m.client_msg_id().to_string()), (m.seq(), m.sent_at_ms())))
-            .collect();
+        let mut log = Log {
+            limits,
+            last_seq: last,
+            durable_seq: last,
+            dedup: HashMap::new(),
+            dedup_order: VecDeque::new(),
+            tail: VecDeque::new(),
+        };
+        let skip = entries.len().saturating_sub(limits.dedup_max);
+        for m in entries.iter().skip(skip) {
+            log.remember(m.author(), m.client_msg_id(), m.seq(), m.sent_at_ms());
+        }
         let skip = entries.len().saturating_sub(limits.tail_max);
-        let tail = entries.into_iter().skip(skip).collect();
-        Log { limits, last_seq: last, durable_seq: last, dedup, tail }
+        log.tail = entries.into_iter().skip(skip).collect();
+        log
+    }
+
+    fn remember(&mut self, author: M::Author, client_msg_id: &str, seq: Seq, sent_at_ms: u64) {
+        let key = (author, client_msg_id.to_string());
+        if self.dedup.insert(key.clone(), (seq, sent_at_ms)).is_none() {
+            self.dedup_order.push_back(key);
+        }
+        while self.dedup_order.len() > self.limits.dedup_max {
+            if let Some(old) = self.dedup_order.pop_front() {
+                self.dedup.remove(&old);
+            }
+        }
     }
 
     /// Newest durable seq.
@@ -123,7 +150,7 @@ impl<M: Entry> Log<M> {
             return Err(LogError::Full { max: self.limits.messages_max });
         }
         self.last_seq += 1;
-        self.dedup.insert((author, client_msg_id.to_string()), (self.last_seq, now_ms));
+        self.remember(author, client_msg_id, self.last_seq, now_ms);
         Ok(Appended::New { seq: self.last_seq, sent_at_ms: now_ms })
     }
 
@@ -132,7 +159,11 @@ impl<M: Entry> Log<M> {
     pub fn undo(&mut self, entry: &M) {
         if entry.seq() == self.last_seq && self.last_seq > self.durable_seq {
             self.last_seq -= 1;
-            self.dedup.remove(&(entry.author(), entry.client_msg_id().to_string()));
+            let key = (entry.author(), entry.client_msg_id().to_string());
+            self.dedup.remove(&key);
+            if self.dedup_order.back() == Some(&key) {
+                self.dedup_order.pop_back();
+            }
         }
     }
 

@@ -24,7 +24,7 @@ impl Entry for Note {
     }
 }
 
-const LIMITS: LogLimits = LogLimits { text_bytes_max: 10, messages_max: 4, tail_max: 2 };
+const LIMITS: LogLimits = LogLimits { text_bytes_max: 10, messages_max: 4, tail_max: 2, dedup_max: 100 };
 
 fn note(seq: Seq, by: u8, id: &str) -> Note {
     Note { seq, by, id: id.into(), at: seq * 10 }
@@ -90,4 +90,13 @@ fn a_durable_entry_in_the_tail_can_be_replaced_and_read() {
     assert_eq!(log.get(2), Some(&edited));
     log.replace(note(7, 1, "z"));
     assert_eq!(log.get(7), None, "not in the tail: nothing to replace");
+}
+
+#[test]
+fn only_the_newest_ids_are_remembered_beyond_the_window() {
+    let limits = LogLimits { messages_max: 100, dedup_max: 2, ..LIMITS };
+    let mut log: Log<Note> = Log::restore(vec![note(1, 1, "a"), note(2, 1, "b"), note(3, 1, "c")], limits);
+    assert!(matches!(log.append(1, "a", 1, 1), Ok(Appended::New { seq: 4, .. })), "a fell out of the window");
+    assert!(matches!(log.append(1, "c", 1, 1), Ok(Appended::Duplicate { seq: 3, .. })));
+    assert!(matches!(log.append(1, "b", 1, 1), Ok(Appended::New { seq: 5, .. })), "a's retry pushed b out");
 }

@@ -1,6 +1,7 @@
 use super::*;
 
-const LIMITS: SessionLimits = SessionLimits { text_bytes_max: 10, messages_max: 5, tail_max: 3 };
+const LIMITS: SessionLimits =
+    SessionLimits { text_bytes_max: 10, messages_max: 5, tail_max: 3, dedup_max: 5 };
 
 fn waiting() -> Session {
     let meta = SessionMeta {
