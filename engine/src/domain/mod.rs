@@ -5,6 +5,8 @@
 //! - [`log::Log`]: the ordered, durable conversation log sessions and channels share
 //!   (gapless seqs, idempotency by client message id, the replay tail).
 //! - [`session::Session`]: one chat session's lifecycle and who may post, over a `Log`.
+//! - [`channel::Channel`]: one team channel's members, roles, posting, edits and deletions,
+//!   archiving, read positions and mentions, over a `Log`.
 //! - [`pipeline::Pipeline`]: completes concurrent durable writes strictly in order.
 //! - [`queue::QueueView`]: the chat queue (waiting, active, recently closed), agent loads
 //!   and read markers.
@@ -12,6 +14,7 @@
 //!   timeouts, load-based choice, burst control, places in line, decisions with reasons.
 //! - [`restart::RestartBudget`]: how many actor restarts a window allows before escalating.
 
+pub mod channel;
 pub mod log;
 pub mod pipeline;
 pub mod queue;
