@@ -16,24 +16,20 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context, Handler, StreamHandler};
 use switchboard_storage::{Batch, Storage, StorageError};
-use tokio::sync::mpsc;
 
+use super::durable::{DurableWrites, Written};
+use super::subscribers::{Subscribed, Subscribers};
 use crate::answer::{Answer, Attached, Posted, Reply};
 use crate::convert;
-use crate::domain::pipeline::Pipeline;
 use crate::domain::restart::{Decision, RestartBudget};
 use crate::domain::session::{Post, Replay, Session, SessionLimits};
 use crate::domain::types::*;
 use crate::hub::Hub;
-use crate::outbox::{ConnId, Event, Outbox};
+use crate::outbox::{ConnId, Event};
 use crate::{now_ms, EngineConfig, EngineError};
 
 /// A live subscriber of a session's messages.
-#[derive(Clone)]
-pub(crate) struct Subscriber {
-    pub(crate) who: Participant,
-    pub(crate) outbox: Outbox,
-}
+pub(crate) type Subscriber = Subscribed<Participant>;
 
 /// What a caller asks of a session.
 pub(crate) enum CommandKind {
@@ -141,14 +137,6 @@ enum Undo {
     Meta(SessionMeta),
 }
 
-struct Pending {
-    effect: Effect,
-    failure: Option<EngineError>,
-}
-
-/// A write's outcome, sent by the storage writer thread to the actor that submitted it.
-type Written = (u64, Result<(), StorageError>);
-
 /// State writes (accept, close) a session may have in flight beyond `session_inflight_max`
 /// posts: a handful at most in practice.
 const STATE_WRITES_INFLIGHT_MAX: usize = 16;
@@ -163,9 +151,10 @@ pub struct SessionActor {
     generation: u64,
     hub: Arc<Hub>,
     session: Session,
-    pipeline: Pipeline<Pending>,
+    /// Writes in flight, released in order once durable (shared with channels).
+    writes: DurableWrites<Effect>,
     inflight: HashMap<Seq, u64>,
-    subscribers: Vec<Subscriber>,
+    subscribers: Subscribers<Participant>,
     budget: RestartBudget,
     needs_reload: bool,
     /// Escalated: refuse everything, stop once in-flight writes have finished.
@@ -173,12 +162,6 @@ pub struct SessionActor {
     /// The newest state write (accept/close), so an accept retry can wait for it.
     state_write: Option<u64>,
     last_activity_ms: u64,
-    /// Where storage reports finished writes: one channel per actor (not one per write),
-    /// so a group commit that finishes many of this session's writes wakes it once. Never
-    /// full: it has room for every write the pipeline may hold.
-    written_tx: mpsc::Sender<Written>,
-    written_rx: Option<mpsc::Receiver<Written>>,
-    writes_inflight_max: usize,
 }
 
 /// Build a session's state from storage.
@@ -211,14 +194,13 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(mut written) = self.written_rx.take() {
-            ctx.add_stream(futures_util::stream::poll_fn(move |cx| written.poll_recv(cx)));
+        if let Some(reports) = self.writes.reports() {
+            ctx.add_stream(reports);
         }
         let every = Duration::from_millis((self.hub.config.session_idle_ms / 4).clamp(1000, 30_000));
         ctx.run_interval(every, |act, ctx| {
-            act.subscribers.retain(|s| !s.outbox.is_closed());
             let idle = now_ms().saturating_sub(act.last_activity_ms) >= act.hub.config.session_idle_ms;
-            if idle && act.subscribers.is_empty() && act.pipeline.is_empty() {
+            if idle && act.subscribers.is_empty() && act.writes.is_empty() {
                 actix::ActorContext::stop(ctx);
             }
         });
@@ -262,23 +244,20 @@ impl SessionActor {
     pub(crate) fn new(id: SessionId, generation: u64, hub: Arc<Hub>, session: Session) -> SessionActor {
         let budget = RestartBudget::new(hub.config.restarts_max, hub.config.restart_window_ms);
         let writes_inflight_max = hub.config.session_inflight_max + STATE_WRITES_INFLIGHT_MAX;
-        let (written_tx, written_rx) = mpsc::channel(writes_inflight_max);
+        let subscribers = Subscribers::new(hub.config.session_subscribers_max);
         SessionActor {
             id,
             generation,
             hub,
             session,
-            pipeline: Pipeline::default(),
+            writes: DurableWrites::new(writes_inflight_max),
             inflight: HashMap::new(),
-            subscribers: Vec::new(),
+            subscribers,
             budget,
             needs_reload: false,
             quarantined: false,
             state_write: None,
             last_activity_ms: now_ms(),
-            written_tx,
-            written_rx: Some(written_rx),
-            writes_inflight_max,
         }
     }
 
@@ -362,11 +341,8 @@ impl SessionActor {
             CommandKind::Typing { from, typing, origin } => {
                 let result = self.session.typing(from).map(|()| {
                     let event = Event::Typing { session_id: self.id, from, typing };
-                    self.subscribers.retain(|s| !s.outbox.is_closed());
-                    for subscriber in self.subscribers.iter().filter(|s| s.outbox.id() != origin) {
-                        // Typing indicators are optional: skipped for a busy connection.
-                        subscriber.outbox.offer(event.clone());
-                    }
+                    // Typing indicators are optional: skipped for a busy connection.
+                    self.subscribers.deliver(&event, Some(origin), false, |_| true);
                     Answer::Done
                 });
                 reply.send(result.map_err(Into::into));
@@ -375,7 +351,7 @@ impl SessionActor {
                 reply.send(self.attach(subscriber, after_seq));
             }
             CommandKind::Detach { conn } => {
-                self.subscribers.retain(|s| s.outbox.id() != conn);
+                self.subscribers.remove(conn);
                 reply.send(Ok(Answer::Done));
             }
         }
@@ -395,7 +371,7 @@ impl SessionActor {
         if text == PANIC_TEXT {
             panic!("test-injected panic in session {}", self.id);
         }
-        if self.pipeline.len() >= self.hub.config.session_inflight_max {
+        if self.writes.len() >= self.hub.config.session_inflight_max {
             reply.send(Err(EngineError::Overloaded("too many writes in flight for this session")));
             return;
         }
@@ -403,10 +379,8 @@ impl SessionActor {
             Err(e) => reply.send(Err(e.into())),
             Ok(Post::Duplicate { seq, sent_at_ms }) => {
                 let in_flight = self.inflight.get(&seq).copied();
-                match in_flight.and_then(|write| self.pipeline.get_mut(write)) {
-                    Some(Pending { effect: Effect::Message { waiters, .. }, .. }) => {
-                        waiters.push((reply, true))
-                    }
+                match in_flight.and_then(|write| self.writes.get_mut(write)) {
+                    Some(Effect::Message { waiters, .. }) => waiters.push((reply, true)),
                     _ => reply.send(Ok(Answer::Posted(Posted {
                         session_id: self.id,
                         seq,
@@ -435,11 +409,9 @@ impl SessionActor {
 
     /// The holder accepts again: answer once the first accept is durable, not before.
     fn accept_again(&mut self, subscriber: Subscriber, reply: Reply) {
-        let _ = self.add_subscriber(subscriber);
-        match self.state_write.and_then(|write| self.pipeline.get_mut(write)) {
-            Some(Pending { effect: Effect::State { waiters, .. }, .. }) => {
-                waiters.push((reply, StateAnswer::Accepted))
-            }
+        let _ = self.subscribers.add(subscriber.who, subscriber.outbox);
+        match self.state_write.and_then(|write| self.writes.get_mut(write)) {
+            Some(Effect::State { waiters, .. }) => waiters.push((reply, StateAnswer::Accepted)),
             _ => reply.send(Ok(Answer::Accepted(self.session.snapshot()))),
         }
     }
@@ -460,22 +432,10 @@ impl SessionActor {
                 (messages, has_more)
             }
         };
-        if !has_more && !self.add_subscriber(subscriber) {
+        if !has_more && !self.subscribers.add(subscriber.who, subscriber.outbox) {
             return Err(EngineError::Overloaded("too many connections attached to this session"));
         }
         Ok(Answer::Attached(Attached { session: self.session.snapshot(), messages, has_more }))
-    }
-
-    /// Subscribe a connection (replacing its earlier subscription); false when the session
-    /// already has its maximum number of subscribers.
-    fn add_subscriber(&mut self, subscriber: Subscriber) -> bool {
-        self.subscribers.retain(|s| !s.outbox.is_closed() && s.outbox.id() != subscriber.outbox.id());
-        if self.subscribers.len() >= self.hub.config.session_subscribers_max {
-            metrics::counter!("switchboard_subscribers_refused_total").increment(1);
-            return false;
-        }
-        self.subscribers.push(subscriber);
-        true
     }
 
     fn write_state(&mut self, meta: SessionMeta, effect: Effect, previous: SessionMeta) {
@@ -490,52 +450,40 @@ impl SessionActor {
     /// storage refuses the write outright (queue full), nothing was written: the change is
     /// taken back and the waiters are told to retry.
     fn write(&mut self, batch: Batch, effect: Effect, undo: Undo) -> Option<u64> {
-        let write = self.pipeline.next_id();
-        let done = self.written_tx.clone();
-        let submitted = if self.pipeline.len() >= self.writes_inflight_max {
-            Err(StorageError::Overloaded)
-        } else {
-            // `try_send` cannot fail for lack of room (the channel fits the whole pipeline);
-            // it fails only when the actor is gone, and then nobody waits for the answer.
-            self.hub.storage.submit(batch, Box::new(move |result| drop(done.try_send((write, result)))))
-        };
-        if let Err(e) = submitted {
-            match undo {
-                Undo::Post(message) => self.session.undo_post(&message),
-                Undo::Meta(previous) => self.session.undo_meta(previous),
+        match self.writes.submit(&self.hub.storage, batch, effect) {
+            Ok(write) => Some(write),
+            Err((effect, error)) => {
+                match undo {
+                    Undo::Post(message) => self.session.undo_post(&message),
+                    Undo::Meta(previous) => self.session.undo_meta(previous),
+                }
+                effect.fail(error);
+                None
             }
-            effect.fail(storage_failure(e));
-            return None;
         }
-        let pushed = self.pipeline.push(Pending { effect, failure: None });
-        debug_assert_eq!(pushed, write);
-        Some(write)
     }
 
     fn written(&mut self, write: u64, result: Result<(), StorageError>) {
-        if let Err(e) = result {
+        if result.is_err() {
             // Refuse new commands now, so no later write can land after this failed one.
             self.needs_reload = true;
-            if let Some(pending) = self.pipeline.get_mut(write) {
-                pending.failure = Some(storage_failure(e));
-            }
         }
-        for pending in self.pipeline.complete(write) {
-            self.commit(pending);
+        for (effect, failure) in self.writes.written(write, result) {
+            self.commit(effect, failure);
         }
     }
 
-    fn commit(&mut self, pending: Pending) {
-        if let Some(error) = pending.failure {
+    fn commit(&mut self, effect: Effect, failure: Option<EngineError>) {
+        if let Some(error) = failure {
             // The in-memory state ran ahead of storage: rebuild it once nothing is in flight.
             self.needs_reload = true;
-            if let Effect::Message { message, .. } = &pending.effect {
+            if let Effect::Message { message, .. } = &effect {
                 self.inflight.remove(&message.seq);
             }
-            pending.effect.fail(error);
+            effect.fail(error);
             return;
         }
-        match pending.effect {
+        match effect {
             Effect::Message { message, origin, waiters, received } => {
                 self.commit_message(message, origin, waiters, received)
             }
@@ -556,10 +504,10 @@ impl SessionActor {
                     tracing::debug!(target: "session", session = self.id, messages = snapshot.last_seq, "session closed");
                 }
                 let event = Event::SessionUpdated { session: Arc::new(snapshot.clone()), unread: None };
-                self.deliver(&event, None, |who| who == Participant::Visitor);
+                self.subscribers.deliver(&event, None, true, |who| who == Participant::Visitor);
                 if let Some(subscriber) = subscriber {
                     // The accept is durable either way; a full list is reported by `attach`.
-                    let _ = self.add_subscriber(subscriber);
+                    let _ = self.subscribers.add(subscriber.who, subscriber.outbox);
                 }
                 for (reply, kind) in waiters {
                     reply.send(Ok(match kind {
@@ -586,7 +534,7 @@ impl SessionActor {
             self.session.message_durable(message.clone());
         }
         let event = Event::Message { session_id: self.id, message: Arc::new(message), received };
-        self.deliver(&event, Some(origin), |_| true);
+        self.subscribers.deliver(&event, Some(origin), true, |_| true);
         self.hub.message_committed(self.id, seq, from);
         metrics::counter!("switchboard_messages_total").increment(1);
         for (reply, duplicate) in waiters {
@@ -598,16 +546,6 @@ impl SessionActor {
                 client_msg_id,
                 duplicate,
             })));
-        }
-    }
-
-    /// Queue `event` for every subscriber `filter` selects, except the origin connection.
-    fn deliver(&mut self, event: &Event, origin: Option<ConnId>, filter: impl Fn(Participant) -> bool) {
-        self.subscribers.retain(|s| !s.outbox.is_closed());
-        for subscriber in &self.subscribers {
-            if Some(subscriber.outbox.id()) != origin && filter(subscriber.who) {
-                subscriber.outbox.deliver(event.clone());
-            }
         }
     }
 
@@ -635,7 +573,7 @@ impl SessionActor {
     }
 
     fn reload_when_idle(&mut self) {
-        if self.quarantined || !self.needs_reload || !self.pipeline.is_empty() {
+        if self.quarantined || !self.needs_reload || !self.writes.is_empty() {
             return;
         }
         match load_session(&self.hub.storage, self.id, &self.hub.config) {
@@ -649,12 +587,5 @@ impl SessionActor {
                 self.quarantine();
             }
         }
-    }
-}
-
-fn storage_failure(error: StorageError) -> EngineError {
-    match error {
-        StorageError::Overloaded => EngineError::Overloaded("storage write queue is full"),
-        other => EngineError::Storage(other),
     }
 }
