@@ -31,6 +31,23 @@ pub const DEPARTMENT: &str = "department";
 /// (map-encoded). The routing decisions about each session, oldest first.
 pub const SESSION_ROUTING: &str = "session_routing";
 
+/// `channel`: key = channel_id (u64 BE); value = [`crate::ChannelRecord`] (map-encoded).
+pub const CHANNEL: &str = "channel";
+/// `channel_member`: key = channel_id (u64 BE) ++ agent_id (u64 BE); value =
+/// [`crate::ChannelMemberRecord`] (map-encoded). Keyed by channel first so loading a
+/// channel's members is one prefix scan.
+pub const CHANNEL_MEMBER: &str = "channel_member";
+/// `channel_read`: key = channel_id (u64 BE) ++ agent_id (u64 BE); value = seq (u64 BE), the
+/// newest message the member has read. Apart from the membership so a read position, which
+/// changes often, is a tiny write.
+pub const CHANNEL_READ: &str = "channel_read";
+/// `channel_message`: key = channel_id (u64 BE) ++ seq (u64 BE); value =
+/// [`crate::ChannelMessageRecord`] (array-encoded: fields are only ever appended). An edit or
+/// a deletion rewrites the record under its seq.
+pub const CHANNEL_MESSAGE: &str = "channel_message";
+/// `folder`: key = folder_id (u64 BE); value = [`crate::FolderRecord`] (map-encoded).
+pub const FOLDER: &str = "folder";
+
 /// Every column family, in creation order.
 pub const ALL: &[&str] = &[
     META,
@@ -42,6 +59,11 @@ pub const ALL: &[&str] = &[
     SESSION_READ,
     DEPARTMENT,
     SESSION_ROUTING,
+    CHANNEL,
+    CHANNEL_MEMBER,
+    CHANNEL_READ,
+    CHANNEL_MESSAGE,
+    FOLDER,
 ];
 
 /// `meta` key of the schema version (value: u32 BE).

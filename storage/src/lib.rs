@@ -11,6 +11,8 @@
 //! - [`records`]: the stored record types and their versioned encodings.
 //! - [`writer`]: the group-commit writer thread; [`Batch`] is what it writes atomically.
 //! - [`store`]: [`Storage`], the handle: open, submit batches, read.
+//! - [`channels`]: team channels' records, writes and reads (members, read positions,
+//!   messages, folders).
 //! - [`operations`]: what operators need of it: [`StorageStats`] (RocksDB's own
 //!   properties), a write probe for readiness, and checkpoints for backups.
 //!
@@ -23,12 +25,14 @@
 //! power loss or kernel crash. It exists for benchmarks.
 
 pub mod catalog;
+pub mod channels;
 pub mod keys;
 pub mod operations;
 pub mod records;
 pub mod store;
 pub mod writer;
 
+pub use channels::{ChannelMemberRecord, ChannelMessageRecord, ChannelRecord, FolderRecord, StoredRole};
 pub use operations::StorageStats;
 pub use records::{
     AgentRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StoredSender, StoredState,

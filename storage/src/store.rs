@@ -154,7 +154,7 @@ impl Storage {
     }
 
     /// Every record of a small family (agents, departments), in key order.
-    fn every_record<R: Record>(&self, cf_name: &'static str) -> Result<Vec<R>, StorageError> {
+    pub(crate) fn every_record<R: Record>(&self, cf_name: &'static str) -> Result<Vec<R>, StorageError> {
         let cf = cf_handle(&self.db, cf_name)?;
         let mut records = Vec::new();
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
@@ -299,11 +299,11 @@ impl Storage {
     }
 }
 
-fn decode<R: Record>(cf: &'static str, key: &[u8], value: &[u8]) -> Result<R, StorageError> {
+pub(crate) fn decode<R: Record>(cf: &'static str, key: &[u8], value: &[u8]) -> Result<R, StorageError> {
     R::decode(value).map_err(|detail| corrupt(cf, key, &detail))
 }
 
-fn corrupt(cf: &'static str, key: &[u8], detail: &str) -> StorageError {
+pub(crate) fn corrupt(cf: &'static str, key: &[u8], detail: &str) -> StorageError {
     let key_hex = key.iter().map(|b| format!("{b:02x}")).collect();
     StorageError::Corrupt { cf, key_hex, detail: detail.to_string() }
 }
