@@ -46,6 +46,8 @@ pub enum Answer {
     Attached(Attached),
     /// Done; nothing to report (typing, detach).
     Done,
+    /// A team channel's answer.
+    Channel(crate::channels::ChannelAnswer),
 }
 
 /// Where an answer goes: a connection's queue and the request id it answers.
@@ -149,4 +151,21 @@ impl Drop for Reply {
             requeue.run();
         }
     }
+}
+
+/// A reply for a caller without a connection (the HTTP API, the engine itself), and the
+/// answer it will get.
+pub(crate) fn oneshot_reply() -> (Reply, impl std::future::Future<Output = Result<Answer, EngineError>>) {
+    let (outbox, mut inbox) = Outbox::channel(crate::outbox::ConnId::MAX, 1, 1);
+    let reply = Reply::new(ReplyTo { outbox, req: 0 }, None);
+    let answer = async move {
+        loop {
+            match inbox.recv().await {
+                Some(crate::outbox::Outgoing::Answer { answer, .. }) => return answer,
+                Some(crate::outbox::Outgoing::Event(_)) => continue,
+                None => return Err(EngineError::Internal("the actor stopped before answering".into())),
+            }
+        }
+    };
+    (reply, answer)
 }

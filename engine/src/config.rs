@@ -48,6 +48,16 @@ pub struct EngineConfig {
     pub presence_grace_ms: u64,
     /// Requests a department's queue actor holds before `overloaded`.
     pub queue_mailbox: usize,
+    /// Most messages one channel may hold: a bound on storage per channel (a busy channel
+    /// posting every second for thirty years stays under it).
+    pub channel_messages_max: u64,
+    /// Durable messages kept in memory per loaded channel for fast catch-up.
+    pub channel_tail_max: usize,
+    /// Client message ids a channel remembers for idempotency (its newest posts): a retry
+    /// comes within seconds, so a window this size covers it while memory stays flat.
+    pub channel_dedup_max: usize,
+    /// How long after posting an author may edit or delete a channel message.
+    pub channel_edit_window_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +79,10 @@ impl Default for EngineConfig {
             restart_window_ms: 60_000,
             presence_grace_ms: 30_000,
             queue_mailbox: 1024,
+            channel_messages_max: 1_000_000_000,
+            channel_tail_max: 500,
+            channel_dedup_max: 2_000,
+            channel_edit_window_ms: 15 * 60 * 1000,
         }
     }
 }

@@ -63,6 +63,7 @@ impl Engine {
             hub.directory.insert(record.id, profile(record));
         }
         crate::routing::facade::load_departments(&hub)?;
+        crate::channels::facade::load_channels(&hub)?;
         load_queue(&hub, &storage)?;
         let admin =
             storage.meta(catalog::META_ADMIN_TOKEN_HASH)?.map(|b| String::from_utf8_lossy(&b).into_owned());

@@ -12,6 +12,18 @@ pub enum EngineError {
     /// The session's rules refused the action (taken, closed, not yours, full, bad text).
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// A channel's rules refused the action (not a member, archived, not yours…).
+    #[error(transparent)]
+    Channel(crate::domain::channel::ChannelError),
+    /// No channel has this id (or it is private and the caller is not a member).
+    #[error("no channel {0}")]
+    UnknownChannel(u64),
+    /// The channel's actor failed repeatedly and is quarantined.
+    #[error("channel {0} is unavailable (its actor failed repeatedly)")]
+    ChannelUnavailable(u64),
+    /// A channel creation or change was refused (a duplicate name, too many invitations).
+    #[error("{0}")]
+    InvalidChannel(String),
     /// No session has this id.
     #[error("no session {0}")]
     UnknownSession(SessionId),

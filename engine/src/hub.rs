@@ -34,12 +34,18 @@ pub struct Hub {
     pub(crate) registry: Registry,
     queue: Mutex<QueueView>,
     agents_online: DashMap<ConnId, (AgentId, Outbox)>,
+    /// The same connections by agent: offers and channel fan-out find an agent's
+    /// connections without scanning every connection.
+    by_agent: DashMap<AgentId, Vec<Outbox>>,
     pub(crate) directory: DashMap<AgentId, AgentProfile>,
     reads: tokio::sync::Semaphore,
     /// Departments and their queue actors.
     pub(crate) routing: crate::routing::departments::Departments,
     /// Connections of visitors whose session waits, for their place in line.
     visitors: DashMap<SessionId, Vec<Outbox>>,
+    /// Team channels' summaries, and their actors.
+    pub(crate) channels: crate::channels::directory::ChannelDirectory,
+    pub(crate) channel_actors: crate::channels::registry::ChannelRegistry,
 }
 
 impl Hub {
@@ -52,10 +58,13 @@ impl Hub {
             registry,
             queue,
             agents_online: DashMap::new(),
+            by_agent: DashMap::new(),
             directory: DashMap::new(),
             reads,
             routing: Default::default(),
             visitors: DashMap::new(),
+            channels: Default::default(),
+            channel_actors: Default::default(),
         }
     }
 
@@ -84,12 +93,17 @@ impl Hub {
     }
 
     pub(crate) fn agent_online(&self, agent: AgentId, outbox: Outbox) {
+        self.by_agent.entry(agent).or_default().push(outbox.clone());
         self.agents_online.insert(outbox.id(), (agent, outbox));
         metrics::gauge!("switchboard_agents_online").set(self.agents_online.len() as f64);
     }
 
     pub(crate) fn connection_gone(&self, conn: ConnId) {
         if let Some((_, (agent, _))) = self.agents_online.remove(&conn) {
+            self.by_agent.remove_if_mut(&agent, |_, outboxes| {
+                outboxes.retain(|o| o.id() != conn);
+                outboxes.is_empty()
+            });
             if !self.agent_connected(agent) {
                 for actor in self.routing.of_agent(agent) {
                     actor.do_send(QueueMsg::Disconnected { agent });
@@ -101,12 +115,23 @@ impl Hub {
 
     /// The open connections of `agent`.
     pub(crate) fn agent_outboxes(&self, agent: AgentId) -> Vec<Outbox> {
-        self.agents_online.iter().filter(|e| e.value().0 == agent).map(|e| e.value().1.clone()).collect()
+        self.by_agent.get(&agent).map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Queue `event` for every open connection of `agent` but `except` (the connection
+    /// that caused it, answered instead). Nothing is copied but the event's `Arc`s; a
+    /// connection whose queue is full is cut off by its own overflow, never waited for.
+    pub(crate) fn tell_agent(&self, agent: AgentId, event: &Event, except: Option<ConnId>) {
+        if let Some(outboxes) = self.by_agent.get(&agent) {
+            for outbox in outboxes.iter().filter(|o| Some(o.id()) != except) {
+                outbox.deliver(event.clone());
+            }
+        }
     }
 
     /// Whether `agent` has an open connection.
     pub(crate) fn agent_connected(&self, agent: AgentId) -> bool {
-        self.agents_online.iter().any(|e| e.value().0 == agent)
+        self.by_agent.contains_key(&agent)
     }
 
     /// Follow a waiting session's visitor connection (for its place in line).

@@ -32,6 +32,7 @@ pub mod actor;
 pub mod agents;
 pub mod answer;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod convert;
 pub mod domain;

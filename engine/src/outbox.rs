@@ -51,6 +51,10 @@ pub enum Event {
     TransferRefused { session_id: SessionId, to: AgentId, reason: &'static str },
     /// To a waiting visitor: its place in line and the estimated wait.
     QueuePosition { session_id: SessionId, position: u32, estimated_wait_ms: Option<u64> },
+    /// To every connected member: a new durable message in a channel.
+    ChannelMessage { channel_id: u64, message: Arc<crate::domain::channel::ChannelMessage> },
+    /// To the channel's members and to `agent`: `agent` joined (`joined`) or left the channel.
+    ChannelMembership { channel: Arc<crate::channels::ChannelSummary>, agent: AgentId, joined: bool },
 }
 
 /// What a connection's queue carries.

@@ -1,5 +1,7 @@
 //! Engine types → wire types.
 
+use switchboard_engine::channels::{ChannelAnswer, ChannelView};
+use switchboard_engine::domain::channel::ChannelMessage;
 use switchboard_engine::{ChatMessage, Engine, Event, Participant, SessionSnapshot, State};
 use switchboard_protocol as wire;
 
@@ -61,6 +63,57 @@ pub fn message(m: &ChatMessage) -> wire::Message {
     }
 }
 
+/// A channel as the receiving agent sees it.
+pub fn channel_info(view: &ChannelView) -> wire::ChannelInfo {
+    let meta = &view.summary.meta;
+    wire::ChannelInfo {
+        channel_id: meta.id,
+        name: meta.name.clone(),
+        description: meta.description.clone(),
+        topic: meta.topic.clone(),
+        folder_id: meta.folder_id,
+        private: meta.private,
+        archived: meta.archived,
+        created_by: meta.created_by,
+        created_at_ms: meta.created_at_ms,
+        member_count: view.summary.members.len() as u64,
+        last_seq: view.last_seq,
+        member: view.member,
+        unread: view.unread,
+        mentions: view.mentions,
+    }
+}
+
+/// A channel message, engine → wire.
+pub fn channel_message(m: &ChannelMessage) -> wire::ChannelMessageInfo {
+    wire::ChannelMessageInfo {
+        seq: m.seq,
+        author_id: m.author,
+        client_msg_id: m.client_msg_id.clone(),
+        text: m.text.clone(),
+        sent_at_ms: m.sent_at_ms,
+        edited_at_ms: m.edited_at_ms,
+        deleted: m.deleted,
+        mentions: m.mentions.clone(),
+    }
+}
+
+/// A channel actor's answer to request `re`.
+pub fn channel_answer(re: wire::ReqId, answer: ChannelAnswer) -> wire::ServerFrame {
+    match answer {
+        ChannelAnswer::Posted { channel_id, seq, sent_at_ms, client_msg_id, duplicate } => {
+            wire::ServerFrame::ChannelMessageAck { re, channel_id, seq, client_msg_id, sent_at_ms, duplicate }
+        }
+        ChannelAnswer::View(view) => wire::ServerFrame::Channel { re, channel: channel_info(&view) },
+        ChannelAnswer::History(page) => wire::ServerFrame::ChannelHistoryPage {
+            re,
+            channel_id: page.channel_id,
+            messages: page.messages.iter().map(channel_message).collect(),
+            has_more: page.has_more,
+        },
+    }
+}
+
 /// An engine event as a wire frame.
 pub fn event(engine: &Engine, event: &Event) -> wire::ServerFrame {
     match event {
@@ -98,6 +151,22 @@ pub fn event(engine: &Engine, event: &Event) -> wire::ServerFrame {
             to_agent_id: *to,
             reason: (*reason).to_string(),
         },
+        Event::ChannelMessage { channel_id, message } => {
+            wire::ServerFrame::ChannelMessage { channel_id: *channel_id, message: channel_message(message) }
+        }
+        Event::ChannelMembership { channel, agent, joined } => {
+            // An event is one frame for every member: no per-receiver counts.
+            let view = ChannelView {
+                summary: (**channel).clone(),
+                last_seq: 0,
+                member: false,
+                unread: 0,
+                mentions: 0,
+            };
+            let mut info = channel_info(&view);
+            info.member = channel.members.contains(agent) && *joined;
+            wire::ServerFrame::ChannelMembership { channel: info, agent_id: *agent, joined: *joined }
+        }
         Event::QueuePosition { session_id, position, estimated_wait_ms } => {
             wire::ServerFrame::QueuePosition {
                 session_id: *session_id,

@@ -56,7 +56,7 @@ impl Conn {
     }
 
     /// Where the answer to request `re` goes.
-    fn reply_to(&self, re: ReqId) -> ReplyTo {
+    pub(crate) fn reply_to(&self, re: ReqId) -> ReplyTo {
         ReplyTo { outbox: self.outbox.clone(), req: re }
     }
 
@@ -94,6 +94,15 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
     let engine = conn.engine.clone();
     match request {
         Request::Auth { token } => auth(conn, re, &token),
+        request @ (Request::CreateChannel { .. }
+        | Request::ListChannels {}
+        | Request::JoinChannel { .. }
+        | Request::InviteToChannel { .. }
+        | Request::LeaveChannel { .. }
+        | Request::ChannelMembers { .. }
+        | Request::SendChannelMessage { .. }
+        | Request::ChannelHistory { .. }
+        | Request::MarkChannelRead { .. }) => crate::dispatch_channels::handle(conn, re, request).await,
         Request::StartChat { name, email, page_url, first_message, client_msg_id, department } => {
             if conn.role != Role::Anonymous {
                 return Err(Failure::new(
@@ -323,6 +332,7 @@ pub fn answer_frame(conn: &mut Conn, re: ReqId, answer: Result<Answer, EngineErr
             }
         }
         Answer::Done => ServerFrame::Ok { re },
+        Answer::Channel(answer) => convert::channel_answer(re, answer),
     }
 }
 
@@ -345,7 +355,7 @@ pub(crate) fn check_priority(priority: i64) -> Result<(), Failure> {
     Ok(())
 }
 
-fn check_client_msg_id(id: &str) -> Result<(), Failure> {
+pub(crate) fn check_client_msg_id(id: &str) -> Result<(), Failure> {
     if id.is_empty() || id.len() > limits::CLIENT_MSG_ID_BYTES_MAX {
         return Err(invalid(format!(
             "`client_msg_id` must be 1 to {} bytes",

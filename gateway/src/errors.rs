@@ -1,5 +1,6 @@
 //! The one place engine errors become wire error codes.
 
+use switchboard_engine::domain::channel::ChannelError;
 use switchboard_engine::domain::session::SessionError;
 use switchboard_engine::EngineError;
 use switchboard_engine::StorageError;
@@ -53,6 +54,10 @@ impl From<EngineError> for Failure {
             EngineError::TransferPending(_) => ErrorCode::InvalidRequest,
             EngineError::InvalidDepartment(_) => ErrorCode::InvalidRequest,
             EngineError::Internal(_) => ErrorCode::Internal,
+            EngineError::Channel(e) => channel_code(e),
+            EngineError::UnknownChannel(_) => ErrorCode::UnknownChannel,
+            EngineError::ChannelUnavailable(_) => ErrorCode::ChannelUnavailable,
+            EngineError::InvalidChannel(_) => ErrorCode::InvalidRequest,
         };
         if matches!(code, ErrorCode::StorageError | ErrorCode::Internal) {
             tracing::error!(%message, "request failed");
@@ -64,4 +69,20 @@ impl From<EngineError> for Failure {
 /// Count one error sent to a client (a frame, or an HTTP error body).
 pub fn count(code: ErrorCode) {
     metrics::counter!("switchboard_errors_total", "code" => code.as_str()).increment(1);
+}
+
+/// The wire code of a channel rule's refusal.
+fn channel_code(e: &ChannelError) -> ErrorCode {
+    match e {
+        ChannelError::BadName | ChannelError::TooLong { .. } => ErrorCode::InvalidRequest,
+        ChannelError::NotMember(_) => ErrorCode::NotChannelMember,
+        ChannelError::NotAdmin(_) | ChannelError::Private(_) | ChannelError::NotAuthor(..) => {
+            ErrorCode::Forbidden
+        }
+        ChannelError::Archived(_) => ErrorCode::ChannelArchived,
+        ChannelError::MembersFull(_) | ChannelError::Full(..) => ErrorCode::LimitReached,
+        ChannelError::BadText { len: 0, .. } => ErrorCode::InvalidRequest,
+        ChannelError::BadText { .. } => ErrorCode::TextTooLong,
+        ChannelError::UnknownMessage(..) | ChannelError::EditWindowOver(..) => ErrorCode::InvalidRequest,
+    }
 }

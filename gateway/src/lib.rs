@@ -39,6 +39,7 @@ pub mod config;
 pub mod connection;
 pub mod convert;
 pub mod dispatch;
+pub(crate) mod dispatch_channels;
 pub mod drain;
 pub mod errors;
 pub mod health;

@@ -74,6 +74,14 @@ pub enum ErrorCode {
     AgentUnavailable,
     /// `transfer` to a department none of whose other members is online with a free slot.
     DepartmentUnavailable,
+    /// No channel has this id, or it is private and you are not a member.
+    UnknownChannel,
+    /// The request needs you to be a member of the channel (post, invite, mark read).
+    NotChannelMember,
+    /// The channel is archived: read-only.
+    ChannelArchived,
+    /// The channel's actor failed repeatedly and is quarantined; an operator must look.
+    ChannelUnavailable,
 }
 
 impl ErrorCode {
@@ -112,6 +120,10 @@ impl ErrorCode {
             ErrorCode::CredentialsRevoked => "credentials_revoked",
             ErrorCode::AgentUnavailable => "agent_unavailable",
             ErrorCode::DepartmentUnavailable => "department_unavailable",
+            ErrorCode::UnknownChannel => "unknown_channel",
+            ErrorCode::NotChannelMember => "not_channel_member",
+            ErrorCode::ChannelArchived => "channel_archived",
+            ErrorCode::ChannelUnavailable => "channel_unavailable",
         }
     }
 
@@ -149,6 +161,10 @@ impl ErrorCode {
         ErrorCode::CredentialsRevoked,
         ErrorCode::AgentUnavailable,
         ErrorCode::DepartmentUnavailable,
+        ErrorCode::UnknownChannel,
+        ErrorCode::NotChannelMember,
+        ErrorCode::ChannelArchived,
+        ErrorCode::ChannelUnavailable,
     ];
 }
 
@@ -199,6 +215,10 @@ mod tests {
             CredentialsRevoked => 29,
             AgentUnavailable => 30,
             DepartmentUnavailable => 31,
+            UnknownChannel => 32,
+            NotChannelMember => 33,
+            ChannelArchived => 34,
+            ChannelUnavailable => 35,
         }
     }
 
@@ -208,7 +228,7 @@ mod tests {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
         // The last variant: a new code goes after it (and here).
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::DepartmentUnavailable) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::ChannelUnavailable) + 1);
     }
 
     #[test]

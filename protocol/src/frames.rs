@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::channel_frames::{ChannelId, ChannelInfo, ChannelMemberInfo, ChannelMessageInfo};
 use crate::ErrorCode;
 
 /// Client-chosen request id. Keep it below 2^53 so JavaScript clients read it exactly.
@@ -94,6 +95,43 @@ pub enum Request {
     /// Agent: change a chat's queue priority (higher is served first; 0 by default; within
     /// ±`PRIORITY_MAX`). A waiting chat moves to its new place in line at once.
     SetPriority { session_id: SessionId, priority: i64 },
+    /// Agent: create a team channel; you are its admin, the invited are members.
+    CreateChannel {
+        name: String,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(default)]
+        private: bool,
+        #[serde(default)]
+        folder_id: Option<u64>,
+        #[serde(default)]
+        invite: Vec<AgentId>,
+    },
+    /// Agent: the channels you may see (public ones and yours), with your unread counts.
+    ListChannels {},
+    /// Agent: join a public channel.
+    JoinChannel { channel_id: ChannelId },
+    /// Agent (a member): add another agent to the channel.
+    InviteToChannel { channel_id: ChannelId, agent_id: AgentId },
+    /// Agent: leave a channel.
+    LeaveChannel { channel_id: ChannelId },
+    /// Agent (a member): the channel's members.
+    ChannelMembers { channel_id: ChannelId },
+    /// Agent (a member): post to a channel; acknowledged once durable.
+    SendChannelMessage { channel_id: ChannelId, client_msg_id: String, text: String },
+    /// Agent: a page of a channel's history: after `after_seq`, or before `before_seq`
+    /// (the newest page when neither is given).
+    ChannelHistory {
+        channel_id: ChannelId,
+        #[serde(default)]
+        after_seq: Option<Seq>,
+        #[serde(default)]
+        before_seq: Option<Seq>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Agent (a member): you have read the channel up to `seq`.
+    MarkChannelRead { channel_id: ChannelId, seq: Seq },
     /// Agent: take the session another agent is handing you.
     AcceptTransfer { session_id: SessionId },
     /// Agent: refuse the session another agent is handing you.
@@ -134,6 +172,15 @@ impl Request {
         "accept_transfer",
         "decline_transfer",
         "set_priority",
+        "create_channel",
+        "list_channels",
+        "join_channel",
+        "invite_to_channel",
+        "leave_channel",
+        "channel_members",
+        "send_channel_message",
+        "channel_history",
+        "mark_channel_read",
     ];
 }
 
@@ -291,6 +338,30 @@ pub enum ServerFrame {
     /// Event to the agent who asked for a transfer: it did not happen (`declined`,
     /// `expired`, `closed`).
     TransferRefused { session_id: SessionId, to_agent_id: AgentId, reason: String },
+    /// Reply to `create_channel`, `join_channel`, `invite_to_channel`, `leave_channel` and
+    /// `mark_channel_read`: the channel as you see it now.
+    Channel { re: ReqId, channel: ChannelInfo },
+    /// Reply to `list_channels`, by name.
+    Channels { re: ReqId, channels: Vec<ChannelInfo> },
+    /// Reply to `channel_members`, by agent id.
+    ChannelMemberList { re: ReqId, channel_id: ChannelId, members: Vec<ChannelMemberInfo> },
+    /// Reply to `send_channel_message`: the message is durable.
+    ChannelMessageAck {
+        re: ReqId,
+        channel_id: ChannelId,
+        seq: Seq,
+        client_msg_id: String,
+        sent_at_ms: u64,
+        duplicate: bool,
+    },
+    /// Reply to `channel_history`: messages oldest first.
+    ChannelHistoryPage { re: ReqId, channel_id: ChannelId, messages: Vec<ChannelMessageInfo>, has_more: bool },
+    /// Event to every connection of every member (the poster's other connections too): a
+    /// new durable channel message.
+    ChannelMessage { channel_id: ChannelId, message: ChannelMessageInfo },
+    /// Event to the channel's members and to the agent concerned: `agent_id` joined
+    /// (`joined`) or left the channel.
+    ChannelMembership { channel: ChannelInfo, agent_id: AgentId, joined: bool },
     /// Event to a waiting visitor: its place in line (1 = next) and the estimated wait
     /// (`null` while the department has too little history to estimate).
     QueuePosition { session_id: SessionId, position: u32, estimated_wait_ms: Option<u64> },
@@ -308,6 +379,11 @@ impl ServerFrame {
             | ServerFrame::MessageAck { re, .. }
             | ServerFrame::Closed { re, .. }
             | ServerFrame::History { re, .. }
+            | ServerFrame::Channel { re, .. }
+            | ServerFrame::Channels { re, .. }
+            | ServerFrame::ChannelMemberList { re, .. }
+            | ServerFrame::ChannelMessageAck { re, .. }
+            | ServerFrame::ChannelHistoryPage { re, .. }
             | ServerFrame::Ok { re } => Some(*re),
             ServerFrame::Error { re, .. } => *re,
             ServerFrame::SessionCreated { .. }
@@ -318,7 +394,9 @@ impl ServerFrame {
             | ServerFrame::OfferWithdrawn { .. }
             | ServerFrame::QueuePosition { .. }
             | ServerFrame::TransferOffer { .. }
-            | ServerFrame::TransferRefused { .. } => None,
+            | ServerFrame::TransferRefused { .. }
+            | ServerFrame::ChannelMessage { .. }
+            | ServerFrame::ChannelMembership { .. } => None,
         }
     }
 }

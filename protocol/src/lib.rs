@@ -20,6 +20,7 @@
 //!
 //! `docs/PROTOCOL.md` at the repository root is the prose specification of this crate.
 
+pub mod channel_frames;
 pub mod codec;
 mod codec_fast;
 pub mod error_code;
@@ -29,6 +30,7 @@ pub mod http;
 pub mod limits;
 pub mod startup;
 
+pub use channel_frames::*;
 pub use codec::{DecodeError, Encoding};
 pub use error_code::ErrorCode;
 pub use frames::*;

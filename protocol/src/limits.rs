@@ -60,3 +60,6 @@ pub const TRANSFER_NOTE_BYTES_MAX: usize = 1024;
 
 /// A chat's queue priority is within ±this (higher is served first; 0 by default).
 pub const PRIORITY_MAX: i64 = 1000;
+
+/// Most messages one `channel_history` page carries (and the default).
+pub const CHANNEL_HISTORY_PAGE_MAX: u32 = 200;

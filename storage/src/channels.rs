@@ -146,6 +146,16 @@ impl Storage {
         self.every_record(catalog::CHANNEL)
     }
 
+    /// One channel.
+    pub fn channel(&self, id: u64) -> Result<Option<ChannelRecord>, StorageError> {
+        let cf = cf_handle(&self.db, catalog::CHANNEL)?;
+        let key = keys::id(id);
+        match self.db.get_cf(cf, key)? {
+            Some(value) => Ok(Some(decode(catalog::CHANNEL, &key, &value)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Every folder, by id.
     pub fn folders(&self) -> Result<Vec<FolderRecord>, StorageError> {
         self.every_record(catalog::FOLDER)

@@ -140,6 +140,11 @@ impl Registry {
         }
     }
 
+    /// The arbiter of shard `key % shards` (where channel `key`'s actor lives).
+    pub(crate) fn shard(&self, key: u64) -> actix::ArbiterHandle {
+        self.arbiters[(key % self.arbiters.len() as u64) as usize].handle()
+    }
+
     /// The routing thread, where every department's queue actor lives.
     pub(crate) fn routing_arbiter(&self) -> actix::ArbiterHandle {
         self.routing.handle()

@@ -147,6 +147,22 @@ pub fn check_text(field: &'static str, text: &str) -> Result<(), ChannelError> {
     (text.len() <= CHANNEL_DESCRIPTION_BYTES_MAX).then_some(()).ok_or(ChannelError::TooLong { field })
 }
 
+/// The `@name` tokens of a text, lower-cased: `@` at the start or after a space, then
+/// letters, digits, `.`, `_` or `-`. Each is matched against members' names by the caller.
+pub fn mention_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for word in text.split_whitespace() {
+        let Some(rest) = word.strip_prefix('@') else { continue };
+        let name: String =
+            rest.chars().take_while(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-')).collect();
+        let name = name.trim_end_matches(['.', '-', '_']).to_lowercase();
+        if !name.is_empty() && !tokens.contains(&name) {
+            tokens.push(name);
+        }
+    }
+    tokens
+}
+
 /// What a post gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Posted {

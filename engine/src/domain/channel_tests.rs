@@ -163,3 +163,9 @@ fn admins_remove_members_and_anyone_may_leave() {
     assert!(!c.is_member(2));
     assert_eq!(c.post(2, "x", "still here?", &[], 1), Err(ChannelError::NotMember(7)));
 }
+
+#[test]
+fn mention_tokens_are_at_words() {
+    assert_eq!(mention_tokens("hi @Bob, see @ann.lee. and mail@example.com @bob"), ["bob", "ann.lee"]);
+    assert!(mention_tokens("no mentions @ here").is_empty());
+}

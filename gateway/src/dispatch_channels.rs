@@ -1,0 +1,89 @@
+//! The team-channel requests: checked here (role, lengths, limits), carried out by the
+//! engine's channel actors, answered into the connection's queue or, for listings, here.
+
+use switchboard_engine::channels::facade::NewChannel;
+use switchboard_engine::channels::History;
+use switchboard_protocol::{limits, ChannelMemberInfo, ErrorCode, ReqId, Request, ServerFrame};
+
+use crate::convert;
+use crate::dispatch::{check_client_msg_id, Conn, Step};
+use crate::errors::Failure;
+
+/// Handle one channel request (the caller routes only channel requests here).
+pub(crate) async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Failure> {
+    let agent = conn.role.agent()?;
+    let engine = conn.engine.clone();
+    match request {
+        Request::CreateChannel { name, description, private, folder_id, invite } => {
+            let new = NewChannel {
+                name,
+                description: description.unwrap_or_default(),
+                folder_id,
+                private,
+                invited: invite,
+            };
+            Ok(Step::Later(Box::pin(async move {
+                match engine.create_channel(agent, new).await {
+                    Ok(view) => ServerFrame::Channel { re, channel: convert::channel_info(&view) },
+                    Err(e) => Failure::from(e).frame(Some(re)),
+                }
+            })))
+        }
+        Request::ListChannels {} => Ok(Step::Later(Box::pin(async move {
+            match engine.list_channels(agent).await {
+                Ok(views) => {
+                    ServerFrame::Channels { re, channels: views.iter().map(convert::channel_info).collect() }
+                }
+                Err(e) => Failure::from(e).frame(Some(re)),
+            }
+        }))),
+        Request::ChannelMembers { channel_id } => {
+            let members = engine.channel_members(agent, channel_id)?;
+            let members = members
+                .into_iter()
+                .map(|(agent_id, display_name)| ChannelMemberInfo { agent_id, display_name })
+                .collect();
+            Ok(Step::Reply(ServerFrame::ChannelMemberList { re, channel_id, members }))
+        }
+        Request::JoinChannel { channel_id } => {
+            engine.channel_join(agent, channel_id, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::InviteToChannel { channel_id, agent_id } => {
+            engine.channel_invite(agent, channel_id, agent_id, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::LeaveChannel { channel_id } => {
+            engine.channel_leave(agent, channel_id, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::SendChannelMessage { channel_id, client_msg_id, text } => {
+            check_client_msg_id(&client_msg_id)?;
+            engine.channel_post(agent, channel_id, client_msg_id, text, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::ChannelHistory { channel_id, after_seq, before_seq, limit } => {
+            let limit = limit.unwrap_or(limits::CHANNEL_HISTORY_PAGE_MAX);
+            if limit == 0 || limit > limits::CHANNEL_HISTORY_PAGE_MAX {
+                let max = limits::CHANNEL_HISTORY_PAGE_MAX;
+                return Err(Failure::new(ErrorCode::InvalidRequest, format!("`limit` must be 1 to {max}")));
+            }
+            let page = match (after_seq, before_seq) {
+                (Some(after), None) => History::After(after),
+                (None, Some(before)) => History::Before(before),
+                (None, None) => History::Before(u64::MAX),
+                (Some(_), Some(_)) => {
+                    let message = "give `after_seq` or `before_seq`, not both";
+                    return Err(Failure::new(ErrorCode::InvalidRequest, message));
+                }
+            };
+            engine.channel_history(agent, channel_id, page, limit as usize, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::MarkChannelRead { channel_id, seq } => {
+            engine.channel_mark_read(agent, channel_id, seq, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        other => Err(Failure::new(ErrorCode::Internal, format!("not a channel request: {other:?}"))),
+    }
+}
