@@ -1,0 +1,249 @@
+//! Team channels over real connections: create, invite, join, post with durable
+//! acknowledgement and real-time fan-out, history, read positions and mention counts,
+//! private visibility, bad input, and kill -9 during channel traffic.
+
+use switchboard_client::Client;
+use switchboard_protocol::{ChannelInfo, ChannelMessageInfo, ErrorCode, Request, ServerFrame};
+
+use crate::support::*;
+
+fn create(name: &str, private: bool, invite: Vec<u64>) -> Request {
+    Request::CreateChannel {
+        name: name.into(),
+        description: Some(format!("the {name} team")),
+        private,
+        folder_id: None,
+        invite,
+    }
+}
+
+fn post(channel_id: u64, id: &str, text: &str) -> Request {
+    Request::SendChannelMessage { channel_id, client_msg_id: id.into(), text: text.into() }
+}
+
+async fn channel_of(client: &Client, request: Request) -> ChannelInfo {
+    match client.call(request).await.unwrap() {
+        ServerFrame::Channel { channel, .. } => channel,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn list(client: &Client) -> Vec<ChannelInfo> {
+    match client.call(Request::ListChannels {}).await.unwrap() {
+        ServerFrame::Channels { channels, .. } => channels,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn history(
+    client: &Client,
+    channel_id: u64,
+    before_seq: Option<u64>,
+) -> (Vec<ChannelMessageInfo>, bool) {
+    let request = Request::ChannelHistory { channel_id, after_seq: None, before_seq, limit: Some(200) };
+    match client.call(request).await.unwrap() {
+        ServerFrame::ChannelHistoryPage { messages, has_more, .. } => (messages, has_more),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn ack_seq(client: &Client, request: Request) -> u64 {
+    match client.call(request).await.unwrap() {
+        ServerFrame::ChannelMessageAck { seq, .. } => seq,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn members_get_posts_in_real_time_with_durable_acks_history_and_unread_counts() {
+    let server = TestServer::start();
+    let (ann, ann_id, _) = server.agent("Ann Lee").await;
+    let (mut bob, bob_id, _) = server.agent("Bob").await;
+    let (cy, _, _) = server.agent("Cy").await;
+    let created = channel_of(&ann, create("infrastructure-team", false, vec![bob_id])).await;
+    assert_eq!(
+        (created.name.as_str(), created.member_count, created.member),
+        ("infrastructure-team", 2, true)
+    );
+    let channel = created.channel_id;
+    // Bob hears he was added.
+    let joined = wait_for(&mut bob, |f| match f {
+        ServerFrame::ChannelMembership { channel: c, agent_id, joined } if c.channel_id == channel => {
+            Some((*agent_id, *joined))
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(joined, (ann_id, true));
+    // Ann posts; the ack comes once durable, Bob receives it live, with the mention.
+    let seq = ack_seq(&ann, post(channel, "a1", "@bob the disk is full")).await;
+    assert_eq!(seq, 1);
+    let message = wait_for(&mut bob, |f| match f {
+        ServerFrame::ChannelMessage { channel_id, message } if *channel_id == channel => {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!((message.seq, message.author_id, message.mentions.clone()), (1, ann_id, vec![bob_id]));
+    // A retry with the same id is the same message.
+    match ann.call(post(channel, "a1", "@bob the disk is full")).await.unwrap() {
+        ServerFrame::ChannelMessageAck { seq: 1, duplicate: true, .. } => {}
+        other => panic!("{other:?}"),
+    }
+    ack_seq(&ann, post(channel, "a2", "@ann.lee note to self")).await;
+    // Bob's sidebar: 2 unread, 1 mention; after reading, none.
+    let bobs = list(&bob).await;
+    let info = bobs.iter().find(|c| c.channel_id == channel).unwrap();
+    assert_eq!((info.unread, info.mentions, info.last_seq), (2, 1, 2));
+    let read = channel_of(&bob, Request::MarkChannelRead { channel_id: channel, seq: 2 }).await;
+    assert_eq!((read.unread, read.mentions), (0, 0));
+    // Cy is not a member of this public channel: sees it listed, reads it, cannot post
+    // until joining.
+    let cys = list(&cy).await;
+    assert!(cys.iter().any(|c| c.channel_id == channel && !c.member));
+    let (messages, has_more) = history(&cy, channel, None).await;
+    assert_eq!(messages.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>(), ["a1", "a2"]);
+    assert!(!has_more);
+    let refused = cy.request(post(channel, "c1", "hi")).await.unwrap();
+    assert_eq!(error_code(&refused), ErrorCode::NotChannelMember);
+    let joined = channel_of(&cy, Request::JoinChannel { channel_id: channel }).await;
+    assert_eq!(
+        (joined.member, joined.member_count, joined.unread),
+        (true, 3, 0),
+        "a newcomer starts at the present"
+    );
+    assert_eq!(ack_seq(&cy, post(channel, "c1", "hi all")).await, 3);
+    // Members are listed with names.
+    match ann.call(Request::ChannelMembers { channel_id: channel }).await.unwrap() {
+        ServerFrame::ChannelMemberList { members, .. } => {
+            let names: Vec<&str> = members.iter().map(|m| m.display_name.as_str()).collect();
+            assert_eq!(names, ["Ann Lee", "Bob", "Cy"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Paging backwards.
+    let (page, has_more) = history(&ann, channel, Some(3)).await;
+    assert_eq!((page.iter().map(|m| m.seq).collect::<Vec<_>>(), has_more), (vec![1, 2], false));
+    // Leaving: Cy can no longer post.
+    let left = channel_of(&cy, Request::LeaveChannel { channel_id: channel }).await;
+    assert!(!left.member);
+    assert_eq!(error_code(&cy.request(post(channel, "c2", "?")).await.unwrap()), ErrorCode::NotChannelMember);
+}
+
+#[tokio::test]
+async fn a_private_channel_does_not_exist_for_non_members_until_they_are_invited() {
+    let server = TestServer::start();
+    let (ann, _, _) = server.agent("Ann").await;
+    let (eve, eve_id, _) = server.agent("Eve").await;
+    let channel = channel_of(&ann, create("management", true, vec![])).await.channel_id;
+    assert!(list(&eve).await.is_empty(), "not listed");
+    for request in [
+        post(channel, "e1", "hi"),
+        Request::ChannelHistory { channel_id: channel, after_seq: Some(0), before_seq: None, limit: None },
+        Request::JoinChannel { channel_id: channel },
+        Request::ChannelMembers { channel_id: channel },
+        Request::MarkChannelRead { channel_id: channel, seq: 1 },
+    ] {
+        let reply = eve.request(request.clone()).await.unwrap();
+        assert_eq!(error_code(&reply), ErrorCode::UnknownChannel, "{request:?}");
+    }
+    let invited = channel_of(&ann, Request::InviteToChannel { channel_id: channel, agent_id: eve_id }).await;
+    assert_eq!(invited.member_count, 2);
+    assert_eq!(list(&eve).await.len(), 1);
+    assert_eq!(ack_seq(&eve, post(channel, "e1", "thanks")).await, 1);
+}
+
+#[tokio::test]
+async fn bad_channel_input_gets_specific_errors_and_changes_nothing() {
+    let server = TestServer::start();
+    let (ann, _, _) = server.agent("Ann").await;
+    let visitor = server.visitor("Vera", None).await.0;
+    let code = |f: ServerFrame| error_code(&f);
+    for bad in ["", "Has Caps", "with space", "#hash"] {
+        assert_eq!(
+            code(ann.request(create(bad, false, vec![])).await.unwrap()),
+            ErrorCode::InvalidRequest,
+            "{bad:?}"
+        );
+    }
+    let long = Request::CreateChannel {
+        name: "ok".into(),
+        description: Some("d".repeat(1025)),
+        private: false,
+        folder_id: None,
+        invite: vec![],
+    };
+    assert_eq!(code(ann.request(long).await.unwrap()), ErrorCode::InvalidRequest);
+    assert_eq!(code(ann.request(create("ops", false, vec![999])).await.unwrap()), ErrorCode::NotFound);
+    let channel = channel_of(&ann, create("ops", false, vec![])).await.channel_id;
+    assert_eq!(
+        code(ann.request(create("ops", false, vec![])).await.unwrap()),
+        ErrorCode::InvalidRequest,
+        "taken"
+    );
+    assert_eq!(
+        code(ann.request(post(channel, "m", &"x".repeat(4097))).await.unwrap()),
+        ErrorCode::TextTooLong
+    );
+    assert_eq!(code(ann.request(post(channel, "m", "")).await.unwrap()), ErrorCode::InvalidRequest);
+    assert_eq!(code(ann.request(post(channel, "", "x")).await.unwrap()), ErrorCode::InvalidRequest);
+    assert_eq!(code(ann.request(post(424242, "m", "x")).await.unwrap()), ErrorCode::UnknownChannel);
+    let both =
+        Request::ChannelHistory { channel_id: channel, after_seq: Some(1), before_seq: Some(3), limit: None };
+    assert_eq!(code(ann.request(both).await.unwrap()), ErrorCode::InvalidRequest);
+    let big =
+        Request::ChannelHistory { channel_id: channel, after_seq: None, before_seq: None, limit: Some(201) };
+    assert_eq!(code(ann.request(big).await.unwrap()), ErrorCode::InvalidRequest);
+    assert_eq!(code(visitor.request(Request::ListChannels {}).await.unwrap()), ErrorCode::Forbidden);
+    assert_eq!(
+        code(ann.request(Request::InviteToChannel { channel_id: channel, agent_id: 999 }).await.unwrap()),
+        ErrorCode::NotFound
+    );
+    // Nothing of that was written.
+    assert_eq!(list(&ann).await.len(), 1);
+    assert!(history(&ann, channel, None).await.0.is_empty());
+}
+
+#[tokio::test]
+async fn kill_9_during_channel_traffic_keeps_every_acknowledged_message_once_in_order() {
+    let mut server = TestServer::start();
+    let (ann, _, ann_token) = server.agent("Ann").await;
+    let (bob, bob_id, _) = server.agent("Bob").await;
+    let channel = channel_of(&ann, create("incident", false, vec![bob_id])).await.channel_id;
+    let mut acked = Vec::new();
+    for i in 0..300 {
+        let (client, who) = if i % 2 == 0 { (&ann, "a") } else { (&bob, "b") };
+        acked.push((ack_seq(client, post(channel, &format!("{who}{i}"), &format!("message {i}"))).await, i));
+    }
+    // Writes in flight when the process dies may or may not land; acknowledged ones must.
+    for i in 300..340 {
+        let _ = ann.send(post(channel, &format!("a{i}"), "in flight")).await;
+    }
+    server.kill9();
+    server.restart();
+    let ann = server.agent_with_token(&ann_token).await;
+    let mut stored = Vec::new();
+    let mut before = None;
+    loop {
+        let (page, has_more) = history(&ann, channel, before).await;
+        before = page.first().map(|m| m.seq);
+        stored.splice(0..0, page);
+        if !has_more {
+            break;
+        }
+    }
+    let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
+    let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "gapless, in order, each once");
+    for (seq, i) in acked {
+        assert_eq!(
+            stored[seq as usize - 1].text,
+            format!("message {i}"),
+            "acknowledged seq {seq} lost or changed"
+        );
+    }
+    // The channel goes on where it stopped.
+    let next = ack_seq(&ann, post(channel, "after", "back")).await;
+    assert_eq!(next, stored.len() as u64 + 1);
+}
