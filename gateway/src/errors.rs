@@ -52,6 +52,11 @@ impl From<EngineError> for Failure {
             EngineError::DepartmentUnavailable(_) => ErrorCode::DepartmentUnavailable,
             EngineError::TransferPending(_) => ErrorCode::InvalidRequest,
             EngineError::InvalidDepartment(_) => ErrorCode::InvalidRequest,
+            EngineError::UnknownContact(_) => ErrorCode::UnknownContact,
+            EngineError::InvalidContact(_) => ErrorCode::InvalidContact,
+            EngineError::DuplicateContact(_) => ErrorCode::DuplicateContact,
+            EngineError::ImportTooLarge { .. } => ErrorCode::InvalidRequest,
+            EngineError::ImportRefused { reason, .. } => Failure::from((**reason).clone()).code,
             EngineError::Internal(_) => ErrorCode::Internal,
         };
         if matches!(code, ErrorCode::StorageError | ErrorCode::Internal) {

@@ -74,6 +74,14 @@ pub enum ErrorCode {
     AgentUnavailable,
     /// `transfer` to a department none of whose other members is online with a free slot.
     DepartmentUnavailable,
+    /// HTTP only: no contact has this id.
+    UnknownContact,
+    /// HTTP only: a contact field breaks its rule (the message names the field, and in an
+    /// import the entry).
+    InvalidContact,
+    /// HTTP only: the contact's email is already another contact's (or another import
+    /// entry's).
+    DuplicateContact,
 }
 
 impl ErrorCode {
@@ -112,6 +120,9 @@ impl ErrorCode {
             ErrorCode::CredentialsRevoked => "credentials_revoked",
             ErrorCode::AgentUnavailable => "agent_unavailable",
             ErrorCode::DepartmentUnavailable => "department_unavailable",
+            ErrorCode::UnknownContact => "unknown_contact",
+            ErrorCode::InvalidContact => "invalid_contact",
+            ErrorCode::DuplicateContact => "duplicate_contact",
         }
     }
 
@@ -149,6 +160,9 @@ impl ErrorCode {
         ErrorCode::CredentialsRevoked,
         ErrorCode::AgentUnavailable,
         ErrorCode::DepartmentUnavailable,
+        ErrorCode::UnknownContact,
+        ErrorCode::InvalidContact,
+        ErrorCode::DuplicateContact,
     ];
 }
 
@@ -199,6 +213,9 @@ mod tests {
             CredentialsRevoked => 29,
             AgentUnavailable => 30,
             DepartmentUnavailable => 31,
+            UnknownContact => 32,
+            InvalidContact => 33,
+            DuplicateContact => 34,
         }
     }
 
@@ -208,7 +225,7 @@ mod tests {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
         // The last variant: a new code goes after it (and here).
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::DepartmentUnavailable) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::DuplicateContact) + 1);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`records`]: the stored record types and their versioned encodings.
 //! - [`writer`]: the group-commit writer thread; [`Batch`] is what it writes atomically.
 //! - [`store`]: [`Storage`], the handle: open, submit batches, read.
+//! - [`contacts`]: contacts and their lookup indexes (email, name words, phone digits):
+//!   the index terms, [`Batch::put_contact`] and the prefix scans.
 //! - [`operations`]: what operators need of it: [`StorageStats`] (RocksDB's own
 //!   properties), a write probe for readiness, and checkpoints for backups.
 //!
@@ -23,15 +25,18 @@
 //! power loss or kernel crash. It exists for benchmarks.
 
 pub mod catalog;
+pub mod contacts;
 pub mod keys;
 pub mod operations;
 pub mod records;
 pub mod store;
 pub mod writer;
 
+pub use contacts::ContactIndex;
 pub use operations::StorageStats;
 pub use records::{
-    AgentRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StoredSender, StoredState,
+    AgentRecord, ContactRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StoredSender,
+    StoredState,
 };
 pub use store::{Storage, StorageConfig};
 pub use writer::{Batch, Durability};

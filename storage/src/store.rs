@@ -290,7 +290,11 @@ impl Storage {
         Ok(self.db.get_cf(cf_handle(&self.db, catalog::META)?, name.as_bytes())?)
     }
 
-    fn get_record<R: Record>(&self, cf_name: &'static str, key: &[u8]) -> Result<Option<R>, StorageError> {
+    pub(crate) fn get_record<R: Record>(
+        &self,
+        cf_name: &'static str,
+        key: &[u8],
+    ) -> Result<Option<R>, StorageError> {
         let cf = cf_handle(&self.db, cf_name)?;
         match self.db.get_pinned_cf(cf, key)? {
             Some(value) => Ok(Some(decode(cf_name, key, &value)?)),
@@ -299,11 +303,11 @@ impl Storage {
     }
 }
 
-fn decode<R: Record>(cf: &'static str, key: &[u8], value: &[u8]) -> Result<R, StorageError> {
+pub(crate) fn decode<R: Record>(cf: &'static str, key: &[u8], value: &[u8]) -> Result<R, StorageError> {
     R::decode(value).map_err(|detail| corrupt(cf, key, &detail))
 }
 
-fn corrupt(cf: &'static str, key: &[u8], detail: &str) -> StorageError {
+pub(crate) fn corrupt(cf: &'static str, key: &[u8], detail: &str) -> StorageError {
     let key_hex = key.iter().map(|b| format!("{b:02x}")).collect();
     StorageError::Corrupt { cf, key_hex, detail: detail.to_string() }
 }

@@ -58,12 +58,12 @@ impl Batch {
         self.ops.is_empty()
     }
 
-    fn put(&mut self, cf: &'static str, key: &[u8], value: Vec<u8>) -> &mut Batch {
+    pub(crate) fn put(&mut self, cf: &'static str, key: &[u8], value: Vec<u8>) -> &mut Batch {
         self.ops.push(Op::Put { cf, key: key.to_vec(), value });
         self
     }
 
-    fn delete(&mut self, cf: &'static str, key: &[u8]) -> &mut Batch {
+    pub(crate) fn delete(&mut self, cf: &'static str, key: &[u8]) -> &mut Batch {
         self.ops.push(Op::Delete { cf, key: key.to_vec() });
         self
     }

@@ -8,8 +8,10 @@
 //!   and read markers.
 //! - [`routing::Router`]: fair assignment in one department: queue order, offers and their
 //!   timeouts, load-based choice, burst control, places in line, decisions with reasons.
+//! - [`contact`]: a contact's fields, their rules and how a change applies.
 //! - [`restart::RestartBudget`]: how many actor restarts a window allows before escalating.
 
+pub mod contact;
 pub mod pipeline;
 pub mod queue;
 pub mod restart;
