@@ -6,6 +6,7 @@ mod support;
 
 mod accept_race;
 mod bad_input;
+mod contacts;
 mod durability;
 mod lifecycle;
 mod loadtest;

@@ -203,11 +203,11 @@ pub struct NewContact {
 }
 
 /// `PATCH /api/v1/contacts/{id}` request body: only the fields present change; `null`
-/// clears an optional field (`name` cannot be cleared).
+/// clears an optional field (`name` cannot be cleared: `"name": null` is refused).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub email: Option<Option<String>>,
@@ -284,5 +284,6 @@ mod tests {
         let back = serde_json::to_value(&patch).unwrap();
         assert_eq!(back, serde_json::json!({"email": null, "phone": "123"}));
         assert!(serde_json::from_str::<ContactPatch>(r#"{"mail": "a@b.co"}"#).is_err());
+        assert!(serde_json::from_str::<ContactPatch>(r#"{"name": null}"#).is_err());
     }
 }
