@@ -1,7 +1,8 @@
 //! Conversions between domain types and storage records: the engine's edge to storage.
 
-use switchboard_storage::{MessageRecord, SessionRecord, StoredSender, StoredState};
+use switchboard_storage::{ContactRecord, MessageRecord, SessionRecord, StoredSender, StoredState};
 
+use crate::domain::contact::{Contact, ContactFields};
 use crate::domain::types::*;
 
 /// Domain session metadata → stored record.
@@ -24,6 +25,7 @@ pub fn session_record(meta: &SessionMeta) -> SessionRecord {
         closed_at_ms: meta.closed_at_ms,
         department_id: Some(meta.department_id),
         priority: meta.priority,
+        contact_id: meta.contact_id,
     }
 }
 
@@ -48,6 +50,7 @@ pub fn session_meta(record: SessionRecord) -> SessionMeta {
         closed_at_ms: record.closed_at_ms,
         department_id: record.department_id.unwrap_or(DEFAULT_DEPARTMENT),
         priority: record.priority,
+        contact_id: record.contact_id,
     }
 }
 
@@ -85,6 +88,38 @@ pub fn chat_message(seq: Seq, record: MessageRecord) -> ChatMessage {
     }
 }
 
+/// Domain contact → stored record.
+pub fn contact_record(contact: &Contact) -> ContactRecord {
+    let f = &contact.fields;
+    ContactRecord {
+        v: switchboard_storage::records::RECORD_VERSION,
+        id: contact.id,
+        name: f.name.clone(),
+        email: f.email.clone(),
+        phone: f.phone.clone(),
+        company: f.company.clone(),
+        notes: f.notes.clone(),
+        created_at_ms: contact.created_at_ms,
+        updated_at_ms: contact.updated_at_ms,
+    }
+}
+
+/// Stored record → domain contact.
+pub fn contact(record: ContactRecord) -> Contact {
+    Contact {
+        id: record.id,
+        fields: ContactFields {
+            name: record.name,
+            email: record.email,
+            phone: record.phone,
+            company: record.company,
+            notes: record.notes,
+        },
+        created_at_ms: record.created_at_ms,
+        updated_at_ms: record.updated_at_ms,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +137,7 @@ mod tests {
             closed_at_ms: None,
             department_id: DEFAULT_DEPARTMENT,
             priority: 0,
+            contact_id: Some(7),
         };
         assert_eq!(session_meta(session_record(&meta)), meta);
         let message = ChatMessage {
@@ -112,5 +148,18 @@ mod tests {
             sent_at_ms: 5,
         };
         assert_eq!(chat_message(9, message_record(&message)), message);
+        let contact = Contact {
+            id: 2,
+            fields: ContactFields {
+                name: "Ada".into(),
+                email: Some("a@b.co".into()),
+                phone: None,
+                company: Some("Acme".into()),
+                notes: None,
+            },
+            created_at_ms: 1,
+            updated_at_ms: 2,
+        };
+        assert_eq!(super::contact(contact_record(&contact)), contact);
     }
 }

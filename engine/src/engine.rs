@@ -51,6 +51,7 @@ pub struct Engine {
     next_agent: Arc<AtomicU64>,
     next_conn: Arc<AtomicU64>,
     admin_sha256: Arc<RwLock<Option<String>>>,
+    pub(crate) contacts: Arc<crate::contacts::ContactBook>,
 }
 
 impl Engine {
@@ -72,6 +73,7 @@ impl Engine {
             next_agent: Arc::new(AtomicU64::new(storage.max_id(catalog::AGENT)? + 1)),
             next_conn: Arc::new(AtomicU64::new(1)),
             admin_sha256: Arc::new(RwLock::new(admin)),
+            contacts: Arc::new(crate::contacts::ContactBook::load(&storage)?),
             hub,
         })
     }
@@ -219,7 +221,8 @@ impl Engine {
     }
 
     /// Start a chat: the session is durable (with its first message, if any) before this
-    /// returns, agents have been told, and `outbox` is subscribed to the session.
+    /// returns, agents have been told, and `outbox` is subscribed to the session. It is
+    /// linked to the contact whose email the visitor gave, if there is one.
     pub async fn start_chat(
         &self,
         visitor: Visitor,
@@ -233,6 +236,7 @@ impl Engine {
                 return Err(SessionError::BadText { len: text.len(), max }.into());
             }
         }
+        let contact_id = self.contact_of(&visitor).await?;
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let secret = auth::new_secret();
         let now = now_ms();
@@ -247,6 +251,7 @@ impl Engine {
             closed_at_ms: None,
             department_id,
             priority: 0,
+            contact_id,
         };
         let first = first_message.map(|(client_msg_id, text)| ChatMessage {
             seq: 1,

@@ -3,6 +3,7 @@
 
 use switchboard_storage::StorageError;
 
+use crate::domain::contact::ContactError;
 use crate::domain::session::SessionError;
 use crate::SessionId;
 
@@ -63,6 +64,21 @@ pub enum EngineError {
     /// A department or membership change was refused (a duplicate name, a bad setting).
     #[error("{0}")]
     InvalidDepartment(String),
+    /// No contact has this id.
+    #[error("no contact {0}")]
+    UnknownContact(u64),
+    /// A contact's fields break a rule (the message names the field).
+    #[error(transparent)]
+    InvalidContact(#[from] ContactError),
+    /// The contact's email is already another contact's (or another import entry's).
+    #[error("{0}")]
+    DuplicateContact(String),
+    /// An import holds more entries than one import may.
+    #[error("an import holds at most {max} contacts; this one has {entries}")]
+    ImportTooLarge { entries: usize, max: usize },
+    /// An import was refused because of one entry (1-based); nothing was imported.
+    #[error("entry {entry}: {reason}")]
+    ImportRefused { entry: usize, reason: Box<EngineError> },
     /// The request was lost to a crash of the actor handling it; it may be retried.
     #[error("internal error: {0}")]
     Internal(String),

@@ -17,6 +17,8 @@
 //! - [`outbox`]: each connection's bounded queue ([`Outbox`]/[`Inbox`]) of [`Event`]s and
 //!   answers ([`Outgoing`]).
 //! - [`routing`]: fair assignment: departments and their queue actors (docs/ROUTING.md).
+//! - [`contacts`]: contacts (create, change, list, search, bulk import) and the link of a
+//!   visitor's chat to the contact whose email it gave.
 //! - [`agents`]: agent administration beyond creation (capacity, disable, token rotation,
 //!   live state).
 //! - [`auth`]: token generation and checking.
@@ -34,6 +36,7 @@ pub mod answer;
 pub mod auth;
 pub mod channels;
 pub mod config;
+pub mod contacts;
 pub mod convert;
 pub mod domain;
 pub mod engine;

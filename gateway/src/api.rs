@@ -124,6 +124,7 @@ pub fn routes(
         .and_then(move |admin: Admin, body: bytes::Bytes| create_checkpoint(admin, backup_dir.clone(), body));
     let departments = crate::api_departments::routes(admin.clone());
     let agent_admin = crate::api_departments::agent_routes(admin.clone());
+    let contacts = crate::api_contacts::routes(admin.clone());
     live.or(ready)
         .unify()
         .or(metrics_route)
@@ -137,6 +138,8 @@ pub fn routes(
         .or(departments)
         .unify()
         .or(agent_admin)
+        .unify()
+        .or(contacts)
         .unify()
         .recover(recover)
         .unify()

@@ -28,6 +28,7 @@ pub fn session_info(engine: &Engine, s: &SessionSnapshot, unread: Option<u64>) -
         last_seq: s.last_seq,
         department_id: meta.department_id,
         priority: meta.priority,
+        contact_id: meta.contact_id,
         unread,
     }
 }

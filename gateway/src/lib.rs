@@ -26,6 +26,8 @@
 //!   1001 and `shutting_down`; the server waits for them up to its grace period.
 //! - `api_departments`: the admin routes of fair assignment (departments, members, a
 //!   session's routing decisions).
+//! - `api_contacts`: the admin routes of contacts (create, read, change, list, search,
+//!   bulk import).
 //! - [`audit`]: the audit log of administrative actions and the rate-limited log of
 //!   authentication failures.
 //! - [`ws_echo`]: a WebSocket echo server over the same handshake, tungstenite settings and
@@ -33,6 +35,7 @@
 //!   (`docs/CONFORMANCE.md`), not a product endpoint.
 
 pub mod api;
+mod api_contacts;
 mod api_departments;
 pub mod audit;
 pub mod config;

@@ -117,8 +117,17 @@ pub fn delivery_latency() -> &'static metrics::Histogram {
 
 /// The routes HTTP metrics are labelled with; any other path counts as `other` (a label
 /// per unknown path would let any client grow the series without bound).
-pub const HTTP_ROUTES: &[&str] =
-    &["/healthz", "/readyz", "/metrics", "/ws", "/api/v1/agents", "/api/v1/admin/checkpoints"];
+pub const HTTP_ROUTES: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/ws",
+    "/api/v1/agents",
+    "/api/v1/admin/checkpoints",
+    "/api/v1/contacts",
+    "/api/v1/contacts/search",
+    "/api/v1/contacts/import",
+];
 
 /// The route label of a request path.
 pub fn route_label(path: &str) -> &'static str {

@@ -146,6 +146,7 @@ fn server_frames_round_trip() {
         last_seq: 3,
         department_id: 1,
         priority: -3,
+        contact_id: Some(4),
         unread: Some(1),
     };
     let message = Message {

@@ -82,6 +82,14 @@ pub enum ErrorCode {
     ChannelArchived,
     /// The channel's actor failed repeatedly and is quarantined; an operator must look.
     ChannelUnavailable,
+    /// HTTP only: no contact has this id.
+    UnknownContact,
+    /// HTTP only: a contact field breaks its rule (the message names the field, and in an
+    /// import the entry).
+    InvalidContact,
+    /// HTTP only: the contact's email is already another contact's (or another import
+    /// entry's).
+    DuplicateContact,
 }
 
 impl ErrorCode {
@@ -124,6 +132,9 @@ impl ErrorCode {
             ErrorCode::NotChannelMember => "not_channel_member",
             ErrorCode::ChannelArchived => "channel_archived",
             ErrorCode::ChannelUnavailable => "channel_unavailable",
+            ErrorCode::UnknownContact => "unknown_contact",
+            ErrorCode::InvalidContact => "invalid_contact",
+            ErrorCode::DuplicateContact => "duplicate_contact",
         }
     }
 
@@ -165,6 +176,9 @@ impl ErrorCode {
         ErrorCode::NotChannelMember,
         ErrorCode::ChannelArchived,
         ErrorCode::ChannelUnavailable,
+        ErrorCode::UnknownContact,
+        ErrorCode::InvalidContact,
+        ErrorCode::DuplicateContact,
     ];
 }
 
@@ -219,6 +233,9 @@ mod tests {
             NotChannelMember => 33,
             ChannelArchived => 34,
             ChannelUnavailable => 35,
+            UnknownContact => 36,
+            InvalidContact => 37,
+            DuplicateContact => 38,
         }
     }
 
@@ -228,7 +245,7 @@ mod tests {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
         // The last variant: a new code goes after it (and here).
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::ChannelUnavailable) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::DuplicateContact) + 1);
     }
 
     #[test]

@@ -221,6 +221,9 @@ pub struct SessionInfo {
     /// Queue priority: higher is served first (0 by default).
     #[serde(default)]
     pub priority: i64,
+    /// The contact whose email the visitor gave at `start_chat` (case-insensitive), if any.
+    #[serde(default)]
+    pub contact_id: Option<u64>,
     /// Unread messages for the agent receiving this frame, in `queue` replies and in
     /// `session_created`/`session_updated` events sent to agents; `null` elsewhere.
     pub unread: Option<u64>,

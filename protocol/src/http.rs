@@ -180,3 +180,110 @@ pub const OFFER_TIMEOUT_MS_RANGE: (u64, u64) = (1_000, 600_000);
 pub const RAMP_MAX_RANGE: (u32, u32) = (1, 1_000);
 /// See [`OFFER_TIMEOUT_MS_RANGE`].
 pub const RAMP_WINDOW_MS_RANGE: (u64, u64) = (1_000, 3_600_000);
+
+/// Largest `POST /api/v1/contacts/import` body, in bytes: a thousand contacts (the most one
+/// import holds) of a few hundred bytes each, with room for notes. Every other route keeps
+/// [`HTTP_BODY_BYTES_MAX`].
+pub const CONTACT_IMPORT_BODY_BYTES_MAX: u64 = 1024 * 1024;
+
+/// `POST /api/v1/contacts` request body, and one entry of an import. Texts are trimmed; an
+/// optional field that is empty, blank or `null` is absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// `PATCH /api/v1/contacts/{id}` request body: only the fields present change; `null`
+/// clears an optional field (`name` cannot be cleared: `"name": null` is refused).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub company: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Option<String>>,
+}
+
+/// A field that is present (even as `null`) is `Some`; an absent one takes the default,
+/// `None`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// A contact as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactInfo {
+    pub contact_id: u64,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub notes: Option<String>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+/// `GET /api/v1/contacts` response body: one page, by `contact_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactPage {
+    pub contacts: Vec<ContactInfo>,
+    /// More contacts follow: ask again with `after_id` = the last `contact_id` here.
+    pub has_more: bool,
+}
+
+/// `GET /api/v1/contacts/search` response body, by `contact_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactMatches {
+    pub contacts: Vec<ContactInfo>,
+}
+
+/// `POST /api/v1/contacts/import` request body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactImport {
+    pub contacts: Vec<NewContact>,
+}
+
+/// `POST /api/v1/contacts/import` response body (200): the new ids, in the entries' order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactsImported {
+    pub imported: usize,
+    pub contact_ids: Vec<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_tells_absent_from_null() {
+        let patch: ContactPatch = serde_json::from_str(r#"{"email": null, "phone": "123"}"#).unwrap();
+        assert_eq!(patch.name, None);
+        assert_eq!(patch.email, Some(None));
+        assert_eq!(patch.phone, Some(Some("123".into())));
+        assert_eq!(patch.company, None);
+        let back = serde_json::to_value(&patch).unwrap();
+        assert_eq!(back, serde_json::json!({"email": null, "phone": "123"}));
+        assert!(serde_json::from_str::<ContactPatch>(r#"{"mail": "a@b.co"}"#).is_err());
+        assert!(serde_json::from_str::<ContactPatch>(r#"{"name": null}"#).is_err());
+    }
+}

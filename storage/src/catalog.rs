@@ -47,6 +47,24 @@ pub const CHANNEL_READ: &str = "channel_read";
 pub const CHANNEL_MESSAGE: &str = "channel_message";
 /// `folder`: key = folder_id (u64 BE); value = [`crate::FolderRecord`] (map-encoded).
 pub const FOLDER: &str = "folder";
+/// `contact`: key = contact_id (u64 BE); value = [`crate::ContactRecord`] (map-encoded): a
+/// person the support centre knows (name, email, phone, company, notes).
+pub const CONTACT: &str = "contact";
+
+/// `contact_by_email`: key = lower-cased email (UTF-8) ++ 0x00 ++ contact_id (u64 BE); value =
+/// empty. Finds a contact by email (a visitor's, at `start_chat`) and by email prefix. An
+/// email is held by at most one contact (the engine checks before writing).
+pub const CONTACT_BY_EMAIL: &str = "contact_by_email";
+
+/// `contact_by_name`: key = one lower-cased word of the name (UTF-8, letters and digits
+/// only) ++ 0x00 ++ contact_id (u64 BE); value = empty. One entry per distinct word, so a
+/// prefix scan finds contacts by the start of any word of their name.
+pub const CONTACT_BY_NAME: &str = "contact_by_name";
+
+/// `contact_by_phone`: key = the phone number's ASCII digits only ++ 0x00 ++ contact_id
+/// (u64 BE); value = empty. Finds contacts by a prefix of their digits, whatever the
+/// formatting (`+44 20 7946-0000` is `442079460000`).
+pub const CONTACT_BY_PHONE: &str = "contact_by_phone";
 
 /// Every column family, in creation order.
 pub const ALL: &[&str] = &[
@@ -64,6 +82,10 @@ pub const ALL: &[&str] = &[
     CHANNEL_READ,
     CHANNEL_MESSAGE,
     FOLDER,
+    CONTACT,
+    CONTACT_BY_EMAIL,
+    CONTACT_BY_NAME,
+    CONTACT_BY_PHONE,
 ];
 
 /// `meta` key of the schema version (value: u32 BE).

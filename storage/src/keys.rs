@@ -23,6 +23,28 @@ pub fn triple(first: u64, second: u64, third: u64) -> [u8; 24] {
     key
 }
 
+/// Key of a text term and an id: the contact indexes (`contact_by_email`, `contact_by_name`,
+/// `contact_by_phone`): the term's bytes ++ 0x00 ++ id. A term never holds a NUL byte, so
+/// `term ++ 0x00` is the prefix of exactly that term's entries and `term` alone the prefix of
+/// every term that starts with it.
+pub fn term_id(term: &str, id: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(term.len() + 9);
+    key.extend_from_slice(term.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// Decode a term-and-id key into the term's bytes and the id; `None` when it is too short
+/// or the separator is missing.
+pub fn decode_term_id(key: &[u8]) -> Option<(&[u8], u64)> {
+    let split = key.len().checked_sub(9)?;
+    if key[split] != 0 {
+        return None;
+    }
+    Some((&key[..split], decode_id(&key[split + 1..])?))
+}
+
 /// Decode a single-id key; `None` when the length is wrong.
 pub fn decode_id(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.try_into().ok()?))
@@ -45,6 +67,7 @@ mod tests {
         assert_eq!(hex::encode(id(1)), "0000000000000001");
         assert_eq!(hex::encode(id(0x0102_0304_0506_0708)), "0102030405060708");
         assert_eq!(hex::encode(pair(7, 258)), "00000000000000070000000000000102");
+        assert_eq!(hex::encode(term_id("ab", 3)), "6162000000000000000003");
     }
 
     #[test]
@@ -63,5 +86,16 @@ mod tests {
         assert_eq!(decode_pair(&pair(3, 4)), Some((3, 4)));
         assert_eq!(decode_id(&[1, 2, 3]), None);
         assert_eq!(decode_pair(&id(1)), None);
+        assert_eq!(decode_term_id(&term_id("ann", 9)), Some((&b"ann"[..], 9)));
+        assert_eq!(decode_term_id(&term_id("", 9)), Some((&b""[..], 9)));
+        assert_eq!(decode_term_id(&id(1)), None);
+        assert_eq!(decode_term_id(&[1; 9]), None);
+    }
+
+    #[test]
+    fn a_term_sorts_before_its_longer_terms() {
+        // `ann` and its ids come before `anna`: a scan of `ann ++ 0x00` stops at its own.
+        assert!(term_id("ann", u64::MAX) < term_id("anna", 0));
+        assert!(term_id("ann", 1) < term_id("ann", 2));
     }
 }

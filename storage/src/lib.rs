@@ -13,6 +13,8 @@
 //! - [`store`]: [`Storage`], the handle: open, submit batches, read.
 //! - [`channels`]: team channels' records, writes and reads (members, read positions,
 //!   messages, folders).
+//! - [`contacts`]: contacts and their lookup indexes (email, name words, phone digits):
+//!   the index terms, [`Batch::put_contact`] and the prefix scans.
 //! - [`operations`]: what operators need of it: [`StorageStats`] (RocksDB's own
 //!   properties), a write probe for readiness, and checkpoints for backups.
 //!
@@ -26,6 +28,7 @@
 
 pub mod catalog;
 pub mod channels;
+pub mod contacts;
 pub mod keys;
 pub mod operations;
 pub mod records;
@@ -33,9 +36,11 @@ pub mod store;
 pub mod writer;
 
 pub use channels::{ChannelMemberRecord, ChannelMessageRecord, ChannelRecord, FolderRecord, StoredRole};
+pub use contacts::ContactIndex;
 pub use operations::StorageStats;
 pub use records::{
-    AgentRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StoredSender, StoredState,
+    AgentRecord, ContactRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StoredSender,
+    StoredState,
 };
 pub use store::{Storage, StorageConfig};
 pub use writer::{Batch, Durability};

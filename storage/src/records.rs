@@ -1,7 +1,8 @@
 //! Stored records and their encodings. Every record starts with a version field `v`;
 //! decoding checks it, so a future format change is detected instead of misread.
 //!
-//! - [`SessionRecord`] and [`AgentRecord`] are map-encoded (`rmp_serde::to_vec_named`): they
+//! - [`SessionRecord`], [`AgentRecord`], [`DepartmentRecord`], [`DecisionRecord`] and
+//!   [`ContactRecord`] are map-encoded (`rmp_serde::to_vec_named`): they
 //!   are few and rewritten on change, so field names buy easy evolution.
 //! - [`MessageRecord`] is array-encoded (`rmp_serde::to_vec`): messages are the bulk of the
 //!   data, so field names would cost space. Fields are only ever appended.
@@ -41,6 +42,9 @@ pub struct SessionRecord {
     /// Its queue priority (higher first).
     #[serde(default)]
     pub priority: i64,
+    /// The contact whose email the visitor gave (absent in records written before contacts).
+    #[serde(default)]
+    pub contact_id: Option<u64>,
 }
 
 /// Who wrote a stored message.
@@ -113,6 +117,23 @@ pub struct DecisionRecord {
     pub candidates: u32,
 }
 
+/// One contact (`contact` family): a person the support centre knows. Its email, name words
+/// and phone digits are indexed (`contact_by_*`), kept in step by [`crate::Batch::put_contact`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactRecord {
+    pub v: u8,
+    pub id: u64,
+    pub name: String,
+    /// As given (trimmed); indexed lower-cased.
+    pub email: Option<String>,
+    /// As given (trimmed); indexed by its digits.
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub notes: Option<String>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
 /// A record type with a fixed encoding.
 pub trait Record: Serialize + DeserializeOwned {
     /// Whether this record is map-encoded (field names) or array-encoded.
@@ -162,6 +183,13 @@ impl Record for DepartmentRecord {
 }
 
 impl Record for DecisionRecord {
+    const NAMED: bool = true;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl Record for ContactRecord {
     const NAMED: bool = true;
     fn version(&self) -> u8 {
         self.v

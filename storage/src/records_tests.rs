@@ -26,6 +26,21 @@ fn session() -> SessionRecord {
         closed_at_ms: None,
         department_id: Some(1),
         priority: 0,
+        contact_id: Some(4),
+    }
+}
+
+fn contact() -> ContactRecord {
+    ContactRecord {
+        v: 1,
+        id: 2,
+        name: "Ada".into(),
+        email: Some("a@b.c".into()),
+        phone: None,
+        company: None,
+        notes: None,
+        created_at_ms: 5,
+        updated_at_ms: 6,
     }
 }
 
@@ -78,15 +93,24 @@ fn session_golden_bytes() {
     // department at priority 0.
     let before_departments = expected.replacen("8d", "8b", 1);
     let old = SessionRecord::decode(&hex::decode(&before_departments).unwrap()).unwrap();
-    assert_eq!((old.department_id, old.priority), (None, 0));
-    assert_eq!(SessionRecord { department_id: None, priority: 0, ..session() }, old);
-    let expected = format!(
+    assert_eq!((old.department_id, old.priority, old.contact_id), (None, 0, None));
+    assert_eq!(SessionRecord { department_id: None, priority: 0, contact_id: None, ..session() }, old);
+    let with_departments = format!(
         "{}{}{}{}{}",
         expected.replacen("8b", "8d", 1),
         "ad6465706172746d656e745f6964", // "department_id"
         "01",
         "a87072696f72697479", // "priority"
         "00",
+    );
+    // Written before contacts: thirteen fields; it decodes linked to no contact.
+    let old = SessionRecord::decode(&hex::decode(&with_departments).unwrap()).unwrap();
+    assert_eq!(SessionRecord { contact_id: None, ..session() }, old);
+    let expected = format!(
+        "{}{}{}",
+        with_departments.replacen("8d", "8e", 1),
+        "aa636f6e746163745f6964", // "contact_id"
+        "04",
     );
     assert_eq!(hex::encode(session().encode()), expected);
 }
@@ -116,10 +140,37 @@ fn agent_golden_bytes() {
 }
 
 #[test]
+fn contact_golden_bytes() {
+    let expected = concat!(
+        "89",
+        "a176",
+        "01",
+        "a26964",
+        "02",
+        "a46e616d65", // "name"
+        "a3416461",
+        "a5656d61696c", // "email"
+        "a56140622e63",
+        "a570686f6e65", // "phone"
+        "c0",
+        "a7636f6d70616e79", // "company"
+        "c0",
+        "a56e6f746573", // "notes"
+        "c0",
+        "ad637265617465645f61745f6d73", // "created_at_ms"
+        "05",
+        "ad757064617465645f61745f6d73", // "updated_at_ms"
+        "06",
+    );
+    assert_eq!(hex::encode(contact().encode()), expected);
+}
+
+#[test]
 fn records_round_trip() {
     assert_eq!(MessageRecord::decode(&message().encode()).unwrap(), message());
     assert_eq!(SessionRecord::decode(&session().encode()).unwrap(), session());
     assert_eq!(AgentRecord::decode(&agent().encode()).unwrap(), agent());
+    assert_eq!(ContactRecord::decode(&contact().encode()).unwrap(), contact());
 }
 
 #[test]
@@ -129,4 +180,5 @@ fn unknown_version_and_garbage_are_rejected() {
     assert!(MessageRecord::decode(&future.encode()).unwrap_err().contains("version"));
     assert!(SessionRecord::decode(&[0xc1]).is_err());
     assert!(AgentRecord::decode(&message().encode()).is_err());
+    assert!(ContactRecord::decode(&session().encode()).is_err());
 }

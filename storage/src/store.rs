@@ -290,7 +290,11 @@ impl Storage {
         Ok(self.db.get_cf(cf_handle(&self.db, catalog::META)?, name.as_bytes())?)
     }
 
-    fn get_record<R: Record>(&self, cf_name: &'static str, key: &[u8]) -> Result<Option<R>, StorageError> {
+    pub(crate) fn get_record<R: Record>(
+        &self,
+        cf_name: &'static str,
+        key: &[u8],
+    ) -> Result<Option<R>, StorageError> {
         let cf = cf_handle(&self.db, cf_name)?;
         match self.db.get_pinned_cf(cf, key)? {
             Some(value) => Ok(Some(decode(cf_name, key, &value)?)),

@@ -20,6 +20,7 @@ fn session(id: u64, closed_at_ms: Option<u64>) -> SessionRecord {
         closed_at_ms,
         department_id: None,
         priority: 0,
+        contact_id: None,
     }
 }
 

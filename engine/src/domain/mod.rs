@@ -12,9 +12,11 @@
 //!   and read markers.
 //! - [`routing::Router`]: fair assignment in one department: queue order, offers and their
 //!   timeouts, load-based choice, burst control, places in line, decisions with reasons.
+//! - [`contact`]: a contact's fields, their rules and how a change applies.
 //! - [`restart::RestartBudget`]: how many actor restarts a window allows before escalating.
 
 pub mod channel;
+pub mod contact;
 pub mod log;
 pub mod pipeline;
 pub mod queue;

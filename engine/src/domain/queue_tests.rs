@@ -13,6 +13,7 @@ fn snap(id: SessionId, state: State, agent: Option<AgentId>, last_seq: Seq) -> S
             closed_at_ms: None,
             department_id: DEFAULT_DEPARTMENT,
             priority: 0,
+            contact_id: None,
         },
         last_seq,
     }

@@ -15,6 +15,7 @@ fn waiting() -> Session {
         closed_at_ms: None,
         department_id: DEFAULT_DEPARTMENT,
         priority: 0,
+        contact_id: None,
     };
     Session::restore(meta, Vec::new(), LIMITS)
 }

@@ -8,6 +8,8 @@ pub type AgentId = u64;
 pub type Seq = u64;
 /// Server-assigned department id.
 pub type DepartmentId = u64;
+/// Server-assigned contact id.
+pub type ContactId = u64;
 
 /// The department every server has (created on first start), where chats go that name
 /// none, and where sessions from before departments belong.
@@ -55,6 +57,8 @@ pub struct SessionMeta {
     pub department_id: DepartmentId,
     /// Queue priority: higher first.
     pub priority: i64,
+    /// The contact whose email the visitor gave at `start_chat`, if one matched.
+    pub contact_id: Option<ContactId>,
 }
 
 /// A session as listed and announced: its metadata plus the newest durable seq.
