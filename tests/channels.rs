@@ -247,3 +247,55 @@ async fn kill_9_during_channel_traffic_keeps_every_acknowledged_message_once_in_
     let next = ack_seq(&ann, post(channel, "after", "back")).await;
     assert_eq!(next, stored.len() as u64 + 1);
 }
+
+#[tokio::test]
+async fn authors_edit_and_delete_admins_archive_and_remove_and_members_see_it_live() {
+    let server = TestServer::start();
+    let (ann, _, _) = server.agent("Ann").await;
+    let (mut bob, bob_id, _) = server.agent("Bob").await;
+    let (cy, cy_id, _) = server.agent("Cy").await;
+    let channel = channel_of(&ann, create("releases", false, vec![bob_id, cy_id])).await.channel_id;
+    let seq = ack_seq(&ann, post(channel, "a1", "relase at 5")).await;
+    let code = |f: ServerFrame| error_code(&f);
+    // Only the author edits or deletes.
+    let edit = |by_text: &str| Request::EditChannelMessage { channel_id: channel, seq, text: by_text.into() };
+    assert_eq!(code(bob.request(edit("mine")).await.unwrap()), ErrorCode::Forbidden);
+    let delete = Request::DeleteChannelMessage { channel_id: channel, seq };
+    assert_eq!(code(bob.request(delete.clone()).await.unwrap()), ErrorCode::Forbidden);
+    let missing = Request::EditChannelMessage { channel_id: channel, seq: 99, text: "x".into() };
+    assert_eq!(code(ann.request(missing).await.unwrap()), ErrorCode::InvalidRequest);
+    assert!(matches!(ann.call(edit("release at 5")).await.unwrap(), ServerFrame::Ok { .. }));
+    let updated = wait_for(&mut bob, |f| match f {
+        ServerFrame::ChannelMessageUpdated { message, .. } if message.seq == seq => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!((updated.text.as_str(), updated.edited_at_ms.is_some()), ("release at 5", true));
+    assert_eq!(history(&cy, channel, None).await.0[0].text, "release at 5", "history shows the edit");
+    assert!(matches!(ann.call(delete.clone()).await.unwrap(), ServerFrame::Ok { .. }));
+    let gone = history(&cy, channel, None).await.0[0].clone();
+    assert!(gone.deleted && gone.text.is_empty(), "the seq stays, the text goes");
+    // Topic by any member; archive only by an admin; archived is read-only.
+    let topic =
+        channel_of(&bob, Request::SetChannelTopic { channel_id: channel, topic: "v2.3".into() }).await;
+    assert_eq!(topic.topic, "v2.3");
+    let archive = |archived| Request::ArchiveChannel { channel_id: channel, archived };
+    assert_eq!(code(bob.request(archive(true)).await.unwrap()), ErrorCode::Forbidden);
+    assert!(channel_of(&ann, archive(true)).await.archived);
+    let updated = wait_for(&mut bob, |f| match f {
+        ServerFrame::ChannelUpdated { channel: c } if c.archived => Some(c.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(updated.channel_id, channel);
+    assert_eq!(code(bob.request(post(channel, "b1", "late")).await.unwrap()), ErrorCode::ChannelArchived);
+    assert_eq!(history(&bob, channel, None).await.0.len(), 1, "still readable");
+    assert!(!channel_of(&ann, archive(false)).await.archived);
+    ack_seq(&bob, post(channel, "b1", "back")).await;
+    // An admin removes Cy; Cy can no longer post; Bob cannot remove anyone.
+    let remove = |agent_id| Request::RemoveFromChannel { channel_id: channel, agent_id };
+    assert_eq!(code(bob.request(remove(cy_id)).await.unwrap()), ErrorCode::Forbidden);
+    assert_eq!(channel_of(&ann, remove(cy_id)).await.member_count, 2);
+    assert_eq!(code(cy.request(post(channel, "c1", "?")).await.unwrap()), ErrorCode::NotChannelMember);
+    assert_eq!(code(ann.request(remove(cy_id)).await.unwrap()), ErrorCode::NotChannelMember, "already gone");
+}

@@ -53,6 +53,10 @@ pub enum Event {
     QueuePosition { session_id: SessionId, position: u32, estimated_wait_ms: Option<u64> },
     /// To every connected member: a new durable message in a channel.
     ChannelMessage { channel_id: u64, message: Arc<crate::domain::channel::ChannelMessage> },
+    /// To every connected member: a channel message was edited or deleted.
+    ChannelMessageChanged { channel_id: u64, message: Arc<crate::domain::channel::ChannelMessage> },
+    /// To every connected member: the channel's metadata changed (archived, topic, folder).
+    ChannelUpdated { channel: Arc<crate::channels::ChannelSummary> },
     /// To the channel's members and to `agent`: `agent` joined (`joined`) or left the channel.
     ChannelMembership { channel: Arc<crate::channels::ChannelSummary>, agent: AgentId, joined: bool },
 }

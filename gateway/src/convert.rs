@@ -155,6 +155,20 @@ pub fn event(engine: &Engine, event: &Event) -> wire::ServerFrame {
         Event::ChannelMessage { channel_id, message } => {
             wire::ServerFrame::ChannelMessage { channel_id: *channel_id, message: channel_message(message) }
         }
+        Event::ChannelMessageChanged { channel_id, message } => wire::ServerFrame::ChannelMessageUpdated {
+            channel_id: *channel_id,
+            message: channel_message(message),
+        },
+        Event::ChannelUpdated { channel } => {
+            let view = ChannelView {
+                summary: (**channel).clone(),
+                last_seq: 0,
+                member: false,
+                unread: 0,
+                mentions: 0,
+            };
+            wire::ServerFrame::ChannelUpdated { channel: channel_info(&view) }
+        }
         Event::ChannelMembership { channel, agent, joined } => {
             // An event is one frame for every member: no per-receiver counts.
             let view = ChannelView {

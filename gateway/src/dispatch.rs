@@ -102,7 +102,12 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         | Request::ChannelMembers { .. }
         | Request::SendChannelMessage { .. }
         | Request::ChannelHistory { .. }
-        | Request::MarkChannelRead { .. }) => crate::dispatch_channels::handle(conn, re, request).await,
+        | Request::MarkChannelRead { .. }
+        | Request::EditChannelMessage { .. }
+        | Request::DeleteChannelMessage { .. }
+        | Request::RemoveFromChannel { .. }
+        | Request::ArchiveChannel { .. }
+        | Request::SetChannelTopic { .. }) => crate::dispatch_channels::handle(conn, re, request).await,
         Request::StartChat { name, email, page_url, first_message, client_msg_id, department } => {
             if conn.role != Role::Anonymous {
                 return Err(Failure::new(

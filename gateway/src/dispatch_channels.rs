@@ -84,6 +84,26 @@ pub(crate) async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Resu
             engine.channel_mark_read(agent, channel_id, seq, conn.reply_to(re)).await?;
             Ok(Step::Awaiting)
         }
+        Request::EditChannelMessage { channel_id, seq, text } => {
+            engine.channel_edit(agent, channel_id, seq, text, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::DeleteChannelMessage { channel_id, seq } => {
+            engine.channel_delete(agent, channel_id, seq, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::RemoveFromChannel { channel_id, agent_id } => {
+            engine.channel_remove(agent, channel_id, agent_id, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::ArchiveChannel { channel_id, archived } => {
+            engine.channel_set_archived(agent, channel_id, archived, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
+        Request::SetChannelTopic { channel_id, topic } => {
+            engine.channel_set_topic(agent, channel_id, topic, conn.reply_to(re)).await?;
+            Ok(Step::Awaiting)
+        }
         other => Err(Failure::new(ErrorCode::Internal, format!("not a channel request: {other:?}"))),
     }
 }

@@ -44,6 +44,11 @@ fn sample_requests() -> Vec<Request> {
         Request::SendChannelMessage { channel_id: 1, client_msg_id: "c1".into(), text: "@ann hi".into() },
         Request::ChannelHistory { channel_id: 1, after_seq: None, before_seq: Some(40), limit: Some(50) },
         Request::MarkChannelRead { channel_id: 1, seq: 9 },
+        Request::EditChannelMessage { channel_id: 1, seq: 2, text: "fixed".into() },
+        Request::DeleteChannelMessage { channel_id: 1, seq: 2 },
+        Request::RemoveFromChannel { channel_id: 1, agent_id: 3 },
+        Request::ArchiveChannel { channel_id: 1, archived: true },
+        Request::SetChannelTopic { channel_id: 1, topic: "Q4 migration".into() },
         Request::Transfer {
             session_id: 7,
             to_agent_id: Some(2),

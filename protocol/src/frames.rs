@@ -132,6 +132,16 @@ pub enum Request {
     },
     /// Agent (a member): you have read the channel up to `seq`.
     MarkChannelRead { channel_id: ChannelId, seq: Seq },
+    /// Agent: edit your own message within the edit window.
+    EditChannelMessage { channel_id: ChannelId, seq: Seq, text: String },
+    /// Agent: delete your own message within the edit window (its seq stays, its text goes).
+    DeleteChannelMessage { channel_id: ChannelId, seq: Seq },
+    /// Agent (a channel admin): remove a member.
+    RemoveFromChannel { channel_id: ChannelId, agent_id: AgentId },
+    /// Agent (a channel admin): archive (read-only) or unarchive the channel.
+    ArchiveChannel { channel_id: ChannelId, archived: bool },
+    /// Agent (a member): set the channel's topic (at most 1024 bytes; empty clears it).
+    SetChannelTopic { channel_id: ChannelId, topic: String },
     /// Agent: take the session another agent is handing you.
     AcceptTransfer { session_id: SessionId },
     /// Agent: refuse the session another agent is handing you.
@@ -181,6 +191,11 @@ impl Request {
         "send_channel_message",
         "channel_history",
         "mark_channel_read",
+        "edit_channel_message",
+        "delete_channel_message",
+        "remove_from_channel",
+        "archive_channel",
+        "set_channel_topic",
     ];
 }
 
@@ -362,6 +377,13 @@ pub enum ServerFrame {
     /// Event to every connection of every member (the poster's other connections too): a
     /// new durable channel message.
     ChannelMessage { channel_id: ChannelId, message: ChannelMessageInfo },
+    /// Event to every connection of every member (but the one that asked): a channel
+    /// message was edited or deleted; `message` is its new state.
+    ChannelMessageUpdated { channel_id: ChannelId, message: ChannelMessageInfo },
+    /// Event to every connection of every member: the channel's metadata changed
+    /// (archived, topic). The per-agent fields (`member`, `unread`, `mentions`, `last_seq`)
+    /// are not filled in: keep yours.
+    ChannelUpdated { channel: ChannelInfo },
     /// Event to the channel's members and to the agent concerned: `agent_id` joined
     /// (`joined`) or left the channel.
     ChannelMembership { channel: ChannelInfo, agent_id: AgentId, joined: bool },
@@ -399,7 +421,9 @@ impl ServerFrame {
             | ServerFrame::TransferOffer { .. }
             | ServerFrame::TransferRefused { .. }
             | ServerFrame::ChannelMessage { .. }
-            | ServerFrame::ChannelMembership { .. } => None,
+            | ServerFrame::ChannelMembership { .. }
+            | ServerFrame::ChannelMessageUpdated { .. }
+            | ServerFrame::ChannelUpdated { .. } => None,
         }
     }
 }

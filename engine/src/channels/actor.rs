@@ -22,7 +22,9 @@ use super::directory::ChannelSummary;
 use super::facade::{ChannelAnswer, ChannelView, History, HistoryPage};
 use crate::actor::durable::{DurableWrites, Written};
 use crate::answer::{Answer, Reply};
-use crate::domain::channel::{mention_tokens, Channel, ChannelId, ChannelLimits, ChannelMessage, Posted};
+use crate::domain::channel::{
+    mention_tokens, Channel, ChannelError, ChannelId, ChannelLimits, ChannelMessage, ChannelMeta, Posted,
+};
 use crate::domain::log::{LogLimits, Replay};
 use crate::domain::restart::{Decision, RestartBudget};
 use crate::domain::types::{AgentId, Seq};
@@ -39,6 +41,11 @@ pub(crate) enum ChannelOp {
     MarkRead { agent: AgentId, seq: Seq },
     History { agent: AgentId, page: History, limit: usize },
     View { agent: AgentId },
+    Edit { by: AgentId, seq: Seq, text: String, origin: ConnId },
+    Delete { by: AgentId, seq: Seq, origin: ConnId },
+    Remove { by: AgentId, agent: AgentId },
+    SetArchived { by: AgentId, archived: bool },
+    SetTopic { by: AgentId, topic: String },
 }
 
 /// A request to a channel's actor, answered exactly once through its reply.
@@ -70,6 +77,17 @@ enum Effect {
         reply: Reply,
         agent: AgentId,
     },
+    /// An edit or deletion: tell the members, answer `Done`.
+    Changed {
+        message: ChannelMessage,
+        origin: ConnId,
+        reply: Reply,
+    },
+    /// The channel's metadata changed (archived, topic): publish, tell the members.
+    Meta {
+        reply: Reply,
+        viewer: AgentId,
+    },
 }
 
 impl Effect {
@@ -80,7 +98,10 @@ impl Effect {
                     reply.send(Err(error.clone()));
                 }
             }
-            Effect::Membership { reply, .. } | Effect::Read { reply, .. } => reply.send(Err(error)),
+            Effect::Membership { reply, .. }
+            | Effect::Read { reply, .. }
+            | Effect::Changed { reply, .. }
+            | Effect::Meta { reply, .. } => reply.send(Err(error)),
         }
     }
 }
@@ -200,6 +221,53 @@ impl ChannelActor {
                 Err(e) => reply.send(Err(e.into())),
                 Ok(()) => reply.send(Ok(self.view_answer(agent))),
             },
+            ChannelOp::Edit { by, seq, text, origin } => {
+                let result = self.channel.edit(by, seq, &text, now);
+                self.change(result, origin, reply);
+            }
+            ChannelOp::Delete { by, seq, origin } => {
+                let result = self.channel.delete(by, seq, now);
+                self.change(result, origin, reply);
+            }
+            ChannelOp::Remove { by, agent } => match self.channel.remove(by, agent) {
+                Err(e) => reply.send(Err(e.into())),
+                Ok(false) => reply.send(Err(ChannelError::NotMember(self.id).into())),
+                Ok(true) => {
+                    let mut batch = Batch::new();
+                    batch.delete_channel_member(self.id, agent);
+                    self.write(batch, Effect::Membership { agent, joined: false, reply, viewer: by });
+                }
+            },
+            ChannelOp::SetArchived { by, archived } => {
+                let result = self.channel.set_archived(by, archived);
+                self.meta_change(result, by, reply);
+            }
+            ChannelOp::SetTopic { by, topic } => {
+                let result = self.channel.set_topic(by, &topic);
+                self.meta_change(result, by, reply);
+            }
+        }
+    }
+
+    fn change(&mut self, result: Result<ChannelMessage, ChannelError>, origin: ConnId, reply: Reply) {
+        match result {
+            Err(e) => reply.send(Err(e.into())),
+            Ok(message) => {
+                let mut batch = Batch::new();
+                batch.put_channel_message(self.id, message.seq, &convert::message_record(&message));
+                self.write(batch, Effect::Changed { message, origin, reply });
+            }
+        }
+    }
+
+    fn meta_change(&mut self, result: Result<ChannelMeta, ChannelError>, viewer: AgentId, reply: Reply) {
+        match result {
+            Err(e) => reply.send(Err(e.into())),
+            Ok(meta) => {
+                let mut batch = Batch::new();
+                batch.put_channel(&convert::channel_record(&meta));
+                self.write(batch, Effect::Meta { reply, viewer });
+            }
         }
     }
 
@@ -397,6 +465,25 @@ impl ChannelActor {
                 reply.send(Ok(self.view_answer(viewer)));
             }
             Effect::Read { reply, agent } => reply.send(Ok(self.view_answer(agent))),
+            Effect::Changed { message, origin, reply } => {
+                if !self.needs_reload {
+                    self.channel.message_changed(message.clone());
+                }
+                let event = Event::ChannelMessageChanged { channel_id: self.id, message: Arc::new(message) };
+                for member in self.channel.members().keys() {
+                    self.hub.tell_agent(*member, &event, Some(origin));
+                }
+                reply.send(Ok(Answer::Done));
+            }
+            Effect::Meta { reply, viewer } => {
+                let summary = self.summary();
+                self.hub.channels.publish(summary.clone());
+                let event = Event::ChannelUpdated { channel: Arc::new(summary) };
+                for member in self.channel.members().keys() {
+                    self.hub.tell_agent(*member, &event, None);
+                }
+                reply.send(Ok(self.view_answer(viewer)));
+            }
         }
     }
 

@@ -282,6 +282,66 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The author edits its message (within the edit window); answered `Done`.
+    pub async fn channel_edit(
+        &self,
+        by: AgentId,
+        id: ChannelId,
+        seq: Seq,
+        text: String,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let origin = reply.outbox.id();
+        self.channel_command(id, ChannelOp::Edit { by, seq, text, origin }, reply).await
+    }
+
+    /// The author deletes its message (within the edit window); answered `Done`.
+    pub async fn channel_delete(
+        &self,
+        by: AgentId,
+        id: ChannelId,
+        seq: Seq,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        let origin = reply.outbox.id();
+        self.channel_command(id, ChannelOp::Delete { by, seq, origin }, reply).await
+    }
+
+    /// A channel admin removes a member; answered with the channel's view.
+    pub async fn channel_remove(
+        &self,
+        by: AgentId,
+        id: ChannelId,
+        agent: AgentId,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        self.channel_command(id, ChannelOp::Remove { by, agent }, reply).await
+    }
+
+    /// A channel admin archives (read-only) or unarchives it; answered with the view.
+    pub async fn channel_set_archived(
+        &self,
+        by: AgentId,
+        id: ChannelId,
+        archived: bool,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        self.channel_command(id, ChannelOp::SetArchived { by, archived }, reply).await
+    }
+
+    /// A member sets the topic; answered with the view.
+    pub async fn channel_set_topic(
+        &self,
+        by: AgentId,
+        id: ChannelId,
+        topic: String,
+        reply: ReplyTo,
+    ) -> Result<(), EngineError> {
+        self.channel_command(id, ChannelOp::SetTopic { by, topic }, reply).await
+    }
+}
+
 /// The agent a channel operation is for (whose visibility is checked).
 fn op_agent(op: &ChannelOp) -> AgentId {
     match op {
@@ -291,7 +351,12 @@ fn op_agent(op: &ChannelOp) -> AgentId {
         | ChannelOp::MarkRead { agent, .. }
         | ChannelOp::History { agent, .. }
         | ChannelOp::View { agent } => *agent,
-        ChannelOp::Invite { by, .. } => *by,
+        ChannelOp::Invite { by, .. }
+        | ChannelOp::Edit { by, .. }
+        | ChannelOp::Delete { by, .. }
+        | ChannelOp::Remove { by, .. }
+        | ChannelOp::SetArchived { by, .. }
+        | ChannelOp::SetTopic { by, .. } => *by,
     }
 }
 
