@@ -299,3 +299,98 @@ async fn authors_edit_and_delete_admins_archive_and_remove_and_members_see_it_li
     assert_eq!(code(cy.request(post(channel, "c1", "?")).await.unwrap()), ErrorCode::NotChannelMember);
     assert_eq!(code(ann.request(remove(cy_id)).await.unwrap()), ErrorCode::NotChannelMember, "already gone");
 }
+
+/// An admin HTTP call; returns (status, JSON body).
+async fn admin(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let url = format!("{}{path}", server.http_url());
+    let client = reqwest::Client::new();
+    let request = match method {
+        "GET" => client.get(url),
+        "POST" => client.post(url).json(&body),
+        "PATCH" => client.patch(url).json(&body),
+        "PUT" => client.put(url).json(&body),
+        "DELETE" => client.delete(url),
+        other => panic!("{other}"),
+    };
+    let response = request.bearer_auth(server.admin_token()).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn administrators_arrange_folders_and_listings_follow_folder_order_across_a_restart() {
+    let mut server = TestServer::start();
+    let (ann, _, token) = server.agent("Ann").await;
+    let mut ids = std::collections::HashMap::new();
+    for name in ["Management", "Engineering", "Customer Projects"] {
+        let (status, folder) =
+            admin(&server, "POST", "/api/v1/folders", serde_json::json!({"name": name})).await;
+        assert_eq!(status, 201, "{folder}");
+        ids.insert(name, folder["folder_id"].as_u64().unwrap());
+    }
+    let (status, body) =
+        admin(&server, "POST", "/api/v1/folders", serde_json::json!({"name": "engineering"})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_request")),
+        "names are unique ignoring case"
+    );
+    let (status, _) = admin(&server, "POST", "/api/v1/folders", serde_json::json!({"name": "  "})).await;
+    assert_eq!(status, 400);
+    let (status, _) =
+        admin(&server, "POST", "/api/v1/folders", serde_json::json!({"name": "x", "colour": 1})).await;
+    assert_eq!(status, 400, "unknown fields refused");
+    let mut channels = std::collections::HashMap::new();
+    for (name, folder) in [
+        ("infra", Some("Engineering")),
+        ("board", Some("Management")),
+        ("acme", Some("Customer Projects")),
+        ("random", None),
+        ("backend", Some("Engineering")),
+    ] {
+        let id = channel_of(&ann, create(name, false, vec![])).await.channel_id;
+        channels.insert(name, id);
+        if let Some(folder) = folder {
+            let path = format!("/api/v1/channels/{id}/folder");
+            let (status, _) =
+                admin(&server, "PUT", &path, serde_json::json!({"folder_id": ids[folder]})).await;
+            assert_eq!(status, 200);
+        }
+    }
+    let order = |listed: Vec<ChannelInfo>| listed.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    assert_eq!(order(list(&ann).await), ["board", "backend", "infra", "acme", "random"]);
+    // Engineering first, renamed; Customer Projects deleted: its channel stays, in no folder.
+    let path = format!("/api/v1/folders/{}", ids["Engineering"]);
+    let (status, moved) =
+        admin(&server, "PATCH", &path, serde_json::json!({"position": 0, "name": "Eng"})).await;
+    assert_eq!((status, moved["position"].as_u64(), moved["name"].as_str()), (200, Some(0), Some("Eng")));
+    let path = format!("/api/v1/folders/{}", ids["Customer Projects"]);
+    assert_eq!(admin(&server, "DELETE", &path, serde_json::json!({})).await.0, 204);
+    assert_eq!(admin(&server, "DELETE", &path, serde_json::json!({})).await.0, 404);
+    let missing = format!("/api/v1/channels/{}/folder", channels["acme"]);
+    assert_eq!(admin(&server, "PUT", &missing, serde_json::json!({"folder_id": 999})).await.0, 404);
+    assert_eq!(
+        admin(&server, "PUT", "/api/v1/channels/999/folder", serde_json::json!({"folder_id": null})).await.0,
+        404
+    );
+    assert_eq!(order(list(&ann).await), ["backend", "infra", "board", "acme", "random"]);
+    drop(ann);
+    server.kill9();
+    server.restart();
+    let ann = server.agent_with_token(&token).await;
+    match ann.call(Request::ListChannels {}).await.unwrap() {
+        ServerFrame::Channels { folders, channels, .. } => {
+            let names: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(names, ["Eng", "Management"]);
+            assert_eq!(order(channels), ["backend", "infra", "board", "acme", "random"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, listed) = admin(&server, "GET", "/api/v1/folders", serde_json::json!({})).await;
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}

@@ -25,6 +25,9 @@ pub enum EngineError {
     /// A channel creation or change was refused (a duplicate name, too many invitations).
     #[error("{0}")]
     InvalidChannel(String),
+    /// No folder has this id.
+    #[error("no folder {0}")]
+    UnknownFolder(u64),
     /// No session has this id.
     #[error("no session {0}")]
     UnknownSession(SessionId),

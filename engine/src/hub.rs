@@ -46,6 +46,7 @@ pub struct Hub {
     /// Team channels' summaries, and their actors.
     pub(crate) channels: crate::channels::directory::ChannelDirectory,
     pub(crate) channel_actors: crate::channels::registry::ChannelRegistry,
+    pub(crate) folders: crate::channels::folders::Folders,
 }
 
 impl Hub {
@@ -65,6 +66,7 @@ impl Hub {
             visitors: DashMap::new(),
             channels: Default::default(),
             channel_actors: Default::default(),
+            folders: Default::default(),
         }
     }
 

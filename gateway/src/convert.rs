@@ -85,6 +85,11 @@ pub fn channel_info(view: &ChannelView) -> wire::ChannelInfo {
     }
 }
 
+/// A folder, engine → wire.
+pub fn folder_info(f: &switchboard_engine::channels::folders::Folder) -> wire::FolderInfo {
+    wire::FolderInfo { folder_id: f.id, name: f.name.clone(), position: f.position }
+}
+
 /// A channel message, engine → wire.
 pub fn channel_message(m: &ChannelMessage) -> wire::ChannelMessageInfo {
     wire::ChannelMessageInfo {

@@ -31,9 +31,11 @@ pub(crate) async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Resu
         }
         Request::ListChannels {} => Ok(Step::Later(Box::pin(async move {
             match engine.list_channels(agent).await {
-                Ok(views) => {
-                    ServerFrame::Channels { re, channels: views.iter().map(convert::channel_info).collect() }
-                }
+                Ok(views) => ServerFrame::Channels {
+                    re,
+                    folders: engine.folders().iter().map(convert::folder_info).collect(),
+                    channels: views.iter().map(convert::channel_info).collect(),
+                },
                 Err(e) => Failure::from(e).frame(Some(re)),
             }
         }))),

@@ -63,6 +63,7 @@ impl From<EngineError> for Failure {
             EngineError::UnknownChannel(_) => ErrorCode::UnknownChannel,
             EngineError::ChannelUnavailable(_) => ErrorCode::ChannelUnavailable,
             EngineError::InvalidChannel(_) => ErrorCode::InvalidRequest,
+            EngineError::UnknownFolder(_) => ErrorCode::NotFound,
         };
         if matches!(code, ErrorCode::StorageError | ErrorCode::Internal) {
             tracing::error!(%message, "request failed");

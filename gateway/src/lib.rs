@@ -37,6 +37,7 @@
 pub mod api;
 mod api_contacts;
 mod api_departments;
+pub(crate) mod api_folders;
 pub mod audit;
 pub mod config;
 pub mod connection;

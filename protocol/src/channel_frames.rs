@@ -51,3 +51,12 @@ pub struct ChannelMemberInfo {
     pub agent_id: AgentId,
     pub display_name: String,
 }
+
+/// A channel folder, in `channels` replies and the folder routes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderInfo {
+    pub folder_id: u64,
+    pub name: String,
+    /// 0 = first.
+    pub position: u32,
+}

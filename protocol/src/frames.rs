@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::channel_frames::{ChannelId, ChannelInfo, ChannelMemberInfo, ChannelMessageInfo};
+use crate::channel_frames::{ChannelId, ChannelInfo, ChannelMemberInfo, ChannelMessageInfo, FolderInfo};
 use crate::ErrorCode;
 
 /// Client-chosen request id. Keep it below 2^53 so JavaScript clients read it exactly.
@@ -359,8 +359,9 @@ pub enum ServerFrame {
     /// Reply to `create_channel`, `join_channel`, `invite_to_channel`, `leave_channel` and
     /// `mark_channel_read`: the channel as you see it now.
     Channel { re: ReqId, channel: ChannelInfo },
-    /// Reply to `list_channels`, by name.
-    Channels { re: ReqId, channels: Vec<ChannelInfo> },
+    /// Reply to `list_channels`: the folders in order, then the channels grouped by folder
+    /// in that order (those in no folder last), by name within a group.
+    Channels { re: ReqId, folders: Vec<FolderInfo>, channels: Vec<ChannelInfo> },
     /// Reply to `channel_members`, by agent id.
     ChannelMemberList { re: ReqId, channel_id: ChannelId, members: Vec<ChannelMemberInfo> },
     /// Reply to `send_channel_message`: the message is durable.

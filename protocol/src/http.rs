@@ -287,3 +287,23 @@ mod tests {
         assert!(serde_json::from_str::<ContactPatch>(r#"{"name": null}"#).is_err());
     }
 }
+
+/// `POST /api/v1/folders` (`name` required) and `PATCH /api/v1/folders/{id}` request body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FolderChanges {
+    /// 1 to 64 bytes, not blank; unique ignoring ASCII case.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The folder's new place, 0 = first (the others shift).
+    #[serde(default)]
+    pub position: Option<u32>,
+}
+
+/// `PUT /api/v1/channels/{id}/folder` request and response body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveChannel {
+    /// The folder, or `null` for none.
+    pub folder_id: Option<u64>,
+}

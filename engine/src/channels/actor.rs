@@ -34,18 +34,61 @@ use crate::{now_ms, EngineConfig, EngineError};
 
 /// What a caller asks of a channel.
 pub(crate) enum ChannelOp {
-    Post { author: AgentId, client_msg_id: String, text: String, origin: ConnId },
-    Join { agent: AgentId },
-    Invite { by: AgentId, agent: AgentId },
-    Leave { agent: AgentId },
-    MarkRead { agent: AgentId, seq: Seq },
-    History { agent: AgentId, page: History, limit: usize },
-    View { agent: AgentId },
-    Edit { by: AgentId, seq: Seq, text: String, origin: ConnId },
-    Delete { by: AgentId, seq: Seq, origin: ConnId },
-    Remove { by: AgentId, agent: AgentId },
-    SetArchived { by: AgentId, archived: bool },
-    SetTopic { by: AgentId, topic: String },
+    Post {
+        author: AgentId,
+        client_msg_id: String,
+        text: String,
+        origin: ConnId,
+    },
+    Join {
+        agent: AgentId,
+    },
+    Invite {
+        by: AgentId,
+        agent: AgentId,
+    },
+    Leave {
+        agent: AgentId,
+    },
+    MarkRead {
+        agent: AgentId,
+        seq: Seq,
+    },
+    History {
+        agent: AgentId,
+        page: History,
+        limit: usize,
+    },
+    View {
+        agent: AgentId,
+    },
+    Edit {
+        by: AgentId,
+        seq: Seq,
+        text: String,
+        origin: ConnId,
+    },
+    Delete {
+        by: AgentId,
+        seq: Seq,
+        origin: ConnId,
+    },
+    Remove {
+        by: AgentId,
+        agent: AgentId,
+    },
+    SetArchived {
+        by: AgentId,
+        archived: bool,
+    },
+    SetTopic {
+        by: AgentId,
+        topic: String,
+    },
+    /// The administrator's API moves the channel into a folder (or out of any).
+    SetFolder {
+        folder: Option<crate::domain::channel::FolderId>,
+    },
 }
 
 /// A request to a channel's actor, answered exactly once through its reply.
@@ -245,6 +288,10 @@ impl ChannelActor {
             ChannelOp::SetTopic { by, topic } => {
                 let result = self.channel.set_topic(by, &topic);
                 self.meta_change(result, by, reply);
+            }
+            ChannelOp::SetFolder { folder } => {
+                let meta = self.channel.set_folder(folder);
+                self.meta_change(Ok(meta), self.channel.meta().created_by, reply);
             }
         }
     }

@@ -60,6 +60,11 @@ impl ChannelDirectory {
         self.entries.get(&id).map(|e| e.clone())
     }
 
+    /// Every channel.
+    pub(crate) fn all(&self) -> Vec<ChannelSummary> {
+        self.entries.iter().map(|e| e.clone()).collect()
+    }
+
     /// The channels `agent` may see, by name.
     pub(crate) fn visible_to(&self, agent: AgentId) -> Vec<ChannelSummary> {
         let mut all: Vec<ChannelSummary> =

@@ -81,6 +81,7 @@ pub(crate) fn load_channels(hub: &Hub) -> Result<(), EngineError> {
         summaries.push(ChannelSummary { meta: convert::channel_meta(record), members });
     }
     hub.channels.fill(ChannelDirectory::load(summaries));
+    hub.folders.fill(hub.storage.folders()?);
     Ok(())
 }
 
@@ -151,9 +152,21 @@ impl Engine {
         Ok(ChannelView { summary, last_seq: 0, member: true, unread: 0, mentions: 0 })
     }
 
-    /// The channels `agent` may see, by name, with its unread and mention counts where it
-    /// is a member (each member channel's actor is asked; they load on first use).
+    /// The channels `agent` may see, grouped by folder in folder order (channels in no
+    /// folder last), by name within a group, with its unread and mention counts where it is
+    /// a member (each member channel's actor is asked; they load on first use).
     pub async fn list_channels(&self, agent: AgentId) -> Result<Vec<ChannelView>, EngineError> {
+        let mut views = self.channel_views(agent).await?;
+        let place: std::collections::HashMap<_, _> =
+            self.folders().into_iter().enumerate().map(|(i, f)| (f.id, i)).collect();
+        views.sort_by_cached_key(|v| {
+            let folder = v.summary.meta.folder_id.and_then(|f| place.get(&f).copied()).unwrap_or(usize::MAX);
+            (folder, v.summary.meta.name.clone())
+        });
+        Ok(views)
+    }
+
+    async fn channel_views(&self, agent: AgentId) -> Result<Vec<ChannelView>, EngineError> {
         let mut views = Vec::new();
         for summary in self.hub.channels.visible_to(agent) {
             if summary.members.contains(&agent) {
@@ -351,6 +364,7 @@ fn op_agent(op: &ChannelOp) -> AgentId {
         | ChannelOp::MarkRead { agent, .. }
         | ChannelOp::History { agent, .. }
         | ChannelOp::View { agent } => *agent,
+        ChannelOp::SetFolder { .. } => 0,
         ChannelOp::Invite { by, .. }
         | ChannelOp::Edit { by, .. }
         | ChannelOp::Delete { by, .. }

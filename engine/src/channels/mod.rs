@@ -8,12 +8,14 @@
 //!   acknowledged once durable and fanned out to every connected member.
 //! - [`registry`]: finds or lazily starts a channel's actor.
 //! - [`facade`]: the `Engine` methods for channels.
+//! - [`folders`]: channel folders (administrators' API) and moving channels between them.
 //! - [`convert`]: records ↔ domain types.
 
 pub(crate) mod actor;
 pub(crate) mod convert;
 pub mod directory;
 pub mod facade;
+pub mod folders;
 pub(crate) mod registry;
 
 pub use directory::ChannelSummary;

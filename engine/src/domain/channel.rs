@@ -311,6 +311,13 @@ impl Channel {
         Ok(self.meta.clone())
     }
 
+    /// Move the channel into a folder (or out of any): the administrator's decision, so no
+    /// member check. Returns the metadata to persist.
+    pub fn set_folder(&mut self, folder: Option<FolderId>) -> ChannelMeta {
+        self.meta.folder_id = folder;
+        self.meta.clone()
+    }
+
     /// Put back metadata whose write storage refused.
     pub fn undo_meta(&mut self, previous: ChannelMeta) {
         self.meta = previous;
