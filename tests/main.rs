@@ -7,6 +7,7 @@ mod support;
 mod accept_race;
 mod bad_input;
 mod channels;
+mod commands;
 mod contacts;
 mod durability;
 mod lifecycle;

@@ -156,8 +156,15 @@ impl Drop for Reply {
 /// A reply for a caller without a connection (the HTTP API, the engine itself), and the
 /// answer it will get.
 pub(crate) fn oneshot_reply() -> (Reply, impl std::future::Future<Output = Result<Answer, EngineError>>) {
+    let (to, answer) = oneshot_reply_to();
+    (Reply::new(to, None), answer)
+}
+
+/// [`oneshot_reply`] for the engine's own methods that take a [`ReplyTo`].
+pub(crate) fn oneshot_reply_to() -> (ReplyTo, impl std::future::Future<Output = Result<Answer, EngineError>>)
+{
     let (outbox, mut inbox) = Outbox::channel(crate::outbox::ConnId::MAX, 1, 1);
-    let reply = Reply::new(ReplyTo { outbox, req: 0 }, None);
+    let to = ReplyTo { outbox, req: 0 };
     let answer = async move {
         loop {
             match inbox.recv().await {
@@ -167,5 +174,5 @@ pub(crate) fn oneshot_reply() -> (Reply, impl std::future::Future<Output = Resul
             }
         }
     };
-    (reply, answer)
+    (to, answer)
 }

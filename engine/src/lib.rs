@@ -35,6 +35,7 @@ pub mod agents;
 pub mod answer;
 pub mod auth;
 pub mod channels;
+pub mod commands;
 pub mod config;
 pub mod contacts;
 pub mod convert;

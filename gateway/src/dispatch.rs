@@ -107,7 +107,9 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         | Request::DeleteChannelMessage { .. }
         | Request::RemoveFromChannel { .. }
         | Request::ArchiveChannel { .. }
-        | Request::SetChannelTopic { .. }) => crate::dispatch_channels::handle(conn, re, request).await,
+        | Request::SetChannelTopic { .. }
+        | Request::ListCommands { .. }
+        | Request::RunCommand { .. }) => crate::dispatch_channels::handle(conn, re, request).await,
         Request::StartChat { name, email, page_url, first_message, client_msg_id, department } => {
             if conn.role != Role::Anonymous {
                 return Err(Failure::new(

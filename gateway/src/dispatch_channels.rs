@@ -3,7 +3,10 @@
 
 use switchboard_engine::channels::facade::NewChannel;
 use switchboard_engine::channels::History;
-use switchboard_protocol::{limits, ChannelMemberInfo, ErrorCode, ReqId, Request, ServerFrame};
+use switchboard_engine::commands::{self, Context};
+use switchboard_protocol::{
+    limits, ChannelMemberInfo, CommandInfo, CommandVisibility, ErrorCode, ReqId, Request, ServerFrame,
+};
 
 use crate::convert;
 use crate::dispatch::{check_client_msg_id, Conn, Step};
@@ -106,6 +109,45 @@ pub(crate) async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Resu
             engine.channel_set_topic(agent, channel_id, topic, conn.reply_to(re)).await?;
             Ok(Step::Awaiting)
         }
+        Request::ListCommands { channel_id, session_id, prefix } => {
+            let kind = command_context(channel_id, session_id)?.kind();
+            let prefix = prefix.unwrap_or_default();
+            let commands = commands::available(kind, &prefix)
+                .into_iter()
+                .map(|c| CommandInfo {
+                    name: c.name().to_string(),
+                    usage: commands::usage(c),
+                    description: c.description().to_string(),
+                })
+                .collect();
+            Ok(Step::Reply(ServerFrame::Commands { re, commands }))
+        }
+        Request::RunCommand { channel_id, session_id, text } => {
+            let context = command_context(channel_id, session_id)?;
+            Ok(Step::Later(Box::pin(async move {
+                match engine.run_command(agent, context, &text).await {
+                    Ok(outcome) => {
+                        let visibility = match outcome.visibility {
+                            commands::Visibility::Caller => CommandVisibility::Caller,
+                            commands::Visibility::Posted => CommandVisibility::Posted,
+                        };
+                        ServerFrame::CommandResult { re, visibility, text: outcome.text }
+                    }
+                    Err(e) => Failure::from(e).frame(Some(re)),
+                }
+            })))
+        }
         other => Err(Failure::new(ErrorCode::Internal, format!("not a channel request: {other:?}"))),
+    }
+}
+
+/// Where a command is typed: exactly one of a channel and a session.
+fn command_context(channel_id: Option<u64>, session_id: Option<u64>) -> Result<Context, Failure> {
+    match (channel_id, session_id) {
+        (Some(channel), None) => Ok(Context::Channel(channel)),
+        (None, Some(session)) => Ok(Context::Session(session)),
+        _ => {
+            Err(Failure::new(ErrorCode::InvalidRequest, "give exactly one of `channel_id` and `session_id`"))
+        }
     }
 }

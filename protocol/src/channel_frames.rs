@@ -60,3 +60,23 @@ pub struct FolderInfo {
     /// 0 = first.
     pub position: u32,
 }
+
+/// One slash command in a `commands` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandInfo {
+    /// Without the `/`.
+    pub name: String,
+    /// The full usage line, e.g. `/invite @agent`.
+    pub usage: String,
+    pub description: String,
+}
+
+/// Who sees a command's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandVisibility {
+    /// Only the caller: show it locally, it is not stored.
+    Caller,
+    /// The command posted to the conversation: everyone there receives that message.
+    Posted,
+}

@@ -49,6 +49,8 @@ fn sample_requests() -> Vec<Request> {
         Request::RemoveFromChannel { channel_id: 1, agent_id: 3 },
         Request::ArchiveChannel { channel_id: 1, archived: true },
         Request::SetChannelTopic { channel_id: 1, topic: "Q4 migration".into() },
+        Request::ListCommands { channel_id: Some(1), session_id: None, prefix: Some("/to".into()) },
+        Request::RunCommand { channel_id: None, session_id: Some(7), text: "/transfer billing".into() },
         Request::Transfer {
             session_id: 7,
             to_agent_id: Some(2),

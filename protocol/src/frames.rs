@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::channel_frames::{ChannelId, ChannelInfo, ChannelMemberInfo, ChannelMessageInfo, FolderInfo};
+use crate::channel_frames::{
+    ChannelId, ChannelInfo, ChannelMemberInfo, ChannelMessageInfo, CommandInfo, CommandVisibility, FolderInfo,
+};
 use crate::ErrorCode;
 
 /// Client-chosen request id. Keep it below 2^53 so JavaScript clients read it exactly.
@@ -142,6 +144,25 @@ pub enum Request {
     ArchiveChannel { channel_id: ChannelId, archived: bool },
     /// Agent (a member): set the channel's topic (at most 1024 bytes; empty clears it).
     SetChannelTopic { channel_id: ChannelId, topic: String },
+    /// Agent: the slash commands available where you are typing (exactly one of
+    /// `channel_id` and `session_id`), whose names start with `prefix`.
+    ListCommands {
+        #[serde(default)]
+        channel_id: Option<ChannelId>,
+        #[serde(default)]
+        session_id: Option<SessionId>,
+        #[serde(default)]
+        prefix: Option<String>,
+    },
+    /// Agent: run a slash command line (`/topic Q4 plans`) in a channel or a live chat
+    /// (exactly one of `channel_id` and `session_id`).
+    RunCommand {
+        #[serde(default)]
+        channel_id: Option<ChannelId>,
+        #[serde(default)]
+        session_id: Option<SessionId>,
+        text: String,
+    },
     /// Agent: take the session another agent is handing you.
     AcceptTransfer { session_id: SessionId },
     /// Agent: refuse the session another agent is handing you.
@@ -196,6 +217,8 @@ impl Request {
         "remove_from_channel",
         "archive_channel",
         "set_channel_topic",
+        "list_commands",
+        "run_command",
     ];
 }
 
@@ -364,6 +387,10 @@ pub enum ServerFrame {
     Channels { re: ReqId, folders: Vec<FolderInfo>, channels: Vec<ChannelInfo> },
     /// Reply to `channel_members`, by agent id.
     ChannelMemberList { re: ReqId, channel_id: ChannelId, members: Vec<ChannelMemberInfo> },
+    /// Reply to `list_commands`, in listing order.
+    Commands { re: ReqId, commands: Vec<CommandInfo> },
+    /// Reply to `run_command`: what the command says, and who sees it.
+    CommandResult { re: ReqId, visibility: CommandVisibility, text: String },
     /// Reply to `send_channel_message`: the message is durable.
     ChannelMessageAck {
         re: ReqId,
@@ -410,6 +437,8 @@ impl ServerFrame {
             | ServerFrame::ChannelMemberList { re, .. }
             | ServerFrame::ChannelMessageAck { re, .. }
             | ServerFrame::ChannelHistoryPage { re, .. }
+            | ServerFrame::Commands { re, .. }
+            | ServerFrame::CommandResult { re, .. }
             | ServerFrame::Ok { re } => Some(*re),
             ServerFrame::Error { re, .. } => *re,
             ServerFrame::SessionCreated { .. }

@@ -1,0 +1,33 @@
+//! `/help [command]`: the commands of this context, or one command's usage. Caller only.
+
+use super::{available, usage, Command, ContextKind, Invocation, Outcome, Running, BOTH};
+
+pub(super) struct Help;
+
+impl Command for Help {
+    fn name(&self) -> &'static str {
+        "help"
+    }
+    fn usage(&self) -> &'static str {
+        "[command]"
+    }
+    fn description(&self) -> &'static str {
+        "List the commands you can use here"
+    }
+    fn contexts(&self) -> &'static [ContextKind] {
+        BOTH
+    }
+    fn run<'a>(&'a self, inv: Invocation<'a>) -> Running<'a> {
+        Box::pin(async move {
+            let kind = inv.context.kind();
+            let lines: Vec<String> = available(kind, inv.args.trim())
+                .into_iter()
+                .map(|c| format!("{} — {}", usage(c), c.description()))
+                .collect();
+            if lines.is_empty() {
+                return Ok(Outcome::caller(format!("No command here starts with /{}.", inv.args.trim())));
+            }
+            Ok(Outcome::caller(lines.join("\n")))
+        })
+    }
+}
