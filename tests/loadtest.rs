@@ -89,3 +89,26 @@ fn the_assign_scenario_serves_every_visitor_once_within_capacity() {
     }
     assert!(summary["jain_index"].as_f64().unwrap() > 0.5, "{summary}");
 }
+
+#[test]
+fn the_fanout_scenario_delivers_every_post_to_every_fast_member_despite_a_slow_one() {
+    let summary = run(&[
+        "fanout",
+        "--members",
+        "8",
+        "--rate",
+        "50",
+        "--duration",
+        "1",
+        "--slow",
+        "--slow-read-ms",
+        "200",
+    ]);
+    assert_eq!(summary["scenario"], "fanout");
+    assert_eq!(summary["acked"], 50, "{summary}");
+    assert_eq!(summary["delivered"], 50 * 6, "every fast member got every post: {summary}");
+    for field in ["lost", "out_of_order", "errors"] {
+        assert_eq!(summary[field], 0, "{field}: {summary}");
+    }
+    assert!(summary["server_cpu_us_per_delivery"].as_f64().unwrap() > 0.0, "{summary}");
+}

@@ -27,6 +27,7 @@ mod assign;
 mod chat;
 mod connections;
 mod cpu;
+mod fanout;
 mod nats_chat;
 mod nats_server;
 mod payload;
@@ -73,6 +74,8 @@ enum Scenario {
     /// Fair assignment: visitors arriving open-loop in an automatic department, agents
     /// accepting offers after a think time and closing after a service time.
     Assign(assign::AssignArgs),
+    /// Team-channel fan-out: one poster, a channel of N members, optionally one slow member.
+    Fanout(fanout::FanoutArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -95,6 +98,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::NatsChat(args) => nats_chat::run(args).await?,
             Scenario::Restart(args) => restart::run(args).await?,
             Scenario::Assign(args) => assign::run(args).await?,
+            Scenario::Fanout(args) => fanout::run(args).await?,
         };
         summary.print();
         if summary.failed() {
