@@ -46,6 +46,8 @@ pub struct Hub {
     /// Team channels' summaries, and their actors.
     pub(crate) channels: crate::channels::directory::ChannelDirectory,
     pub(crate) channel_actors: crate::channels::registry::ChannelRegistry,
+    /// Tickets: ids, the session links shown in `SessionInfo`, the webhook outbox.
+    pub(crate) tickets: crate::tickets::TicketDesk,
 }
 
 impl Hub {
@@ -65,6 +67,7 @@ impl Hub {
             visitors: DashMap::new(),
             channels: Default::default(),
             channel_actors: Default::default(),
+            tickets: Default::default(),
         }
     }
 
@@ -205,6 +208,15 @@ impl Hub {
             for actor in self.routing.of_agent(agent) {
                 actor.do_send(QueueMsg::CapacityChanged);
             }
+        }
+    }
+
+    /// Something shown about a listed session changed outside its actor (its ticket):
+    /// announce it again to the agents.
+    pub(crate) fn session_announced(&self, id: SessionId) {
+        let queue = self.queue();
+        if let Some(snapshot) = queue.get(id).cloned() {
+            self.broadcast(&queue, &snapshot, Announce::Changed);
         }
     }
 
