@@ -125,6 +125,7 @@ pub fn routes(
     let departments = crate::api_departments::routes(admin.clone());
     let agent_admin = crate::api_departments::agent_routes(admin.clone());
     let contacts = crate::api_contacts::routes(admin.clone());
+    let tickets = crate::api_tickets::routes(admin.clone());
     live.or(ready)
         .unify()
         .or(metrics_route)
@@ -140,6 +141,8 @@ pub fn routes(
         .or(agent_admin)
         .unify()
         .or(contacts)
+        .unify()
+        .or(tickets)
         .unify()
         .recover(recover)
         .unify()
