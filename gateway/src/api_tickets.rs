@@ -26,11 +26,20 @@ type Query = HashMap<String, String>;
 pub(crate) fn routes(
     admin: impl Filter<Extract = (Admin,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    // The body is optional: a POST without one (no `Content-Length`, not chunked) is empty.
+    let empty = warp::header::optional::<String>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .and_then(|length: Option<String>, chunked: Option<String>| async move {
+            match (length, chunked) {
+                (None, None) => Ok(bytes::Bytes::new()),
+                _ => Err(warp::reject::not_found()),
+            }
+        });
+    let sized = warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX).and(warp::body::bytes());
     let create = warp::path!("api" / "v1" / "sessions" / u64 / "ticket")
         .and(warp::post())
         .and(admin.clone())
-        .and(warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX))
-        .and(warp::body::bytes())
+        .and(empty.or(sized).unify())
         .and_then(|session: u64, admin: Admin, body: bytes::Bytes| create(admin, session, body));
     let list = warp::path!("api" / "v1" / "tickets")
         .and(warp::get())
