@@ -354,6 +354,30 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_webhook_needs_a_secret_and_an_http_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        let error = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            let argv = ["serve", "--config", file.to_str().unwrap()];
+            let command = Command::try_parse_from(argv).unwrap();
+            Settings::resolve(command.args).err().map(|e| e.to_string())
+        };
+        let url = "ticket_webhook_url = \"https://helpdesk.example/hook\"\n";
+        assert_eq!(error(url).as_deref(), Some("ticket_webhook_secret is required with ticket_webhook_url"));
+        assert_eq!(
+            error("ticket_webhook_url = \"ftp://x/\"\nticket_webhook_secret = \"k\"\n").as_deref(),
+            Some("ticket_webhook_url must be an http:// or https:// URL")
+        );
+        assert_eq!(error(&format!("{url}ticket_webhook_secret = \"k\"\n")), None);
+        let settings =
+            resolve(&["--ticket-webhook-url", "http://127.0.0.1:9/h", "--ticket-webhook-secret", "k"]);
+        assert!(settings.engine.ticket_webhook);
+        assert_eq!(settings.gateway.ticket_webhook.unwrap().timeout_ms, webhook::TIMEOUT_MS_DEFAULT);
+        assert!(!resolve(&[]).engine.ticket_webhook);
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.toml");
