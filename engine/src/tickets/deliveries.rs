@@ -86,33 +86,35 @@ impl Engine {
         limit: usize,
     ) -> Result<DueDeliveries, EngineError> {
         let skip = in_flight.clone();
-        let (entries, lost) = self
+        let (out, lost) = self
             .hub
             .read(move |s| {
                 // Held entries come first (they were due first): read past them, plus one to
-                // learn the next due time.
+                // learn the next due time. Only the due ones' tickets are read.
                 let entries = s.deliveries(skip.len() + limit + 1)?;
-                let mut found = Vec::new();
+                let mut out = DueDeliveries::default();
                 let mut lost = Vec::new();
                 for (due, entry) in entries.into_iter().filter(|(_, e)| !skip.contains(&e.ticket_id)) {
+                    if due > now_ms || out.due.len() >= limit {
+                        out.next_due_at_ms = Some(due);
+                        break;
+                    }
                     match s.ticket(entry.ticket_id)? {
-                        Some(record) => found.push((due, entry, record)),
+                        Some(record) => {
+                            let ticket = super::ticket_from(record);
+                            out.due.push(PendingDelivery {
+                                ticket,
+                                attempts: entry.attempts,
+                                due_at_ms: due,
+                            });
+                        }
                         None => lost.push((due, entry.ticket_id)),
                     }
                 }
-                Ok((found, lost))
+                Ok((out, lost))
             })
             .await?;
         self.drop_lost(lost).await?;
-        let mut out = DueDeliveries::default();
-        for (due, entry, record) in entries {
-            if due > now_ms || out.due.len() >= limit {
-                out.next_due_at_ms = Some(due);
-                break;
-            }
-            let ticket = super::ticket_from(record);
-            out.due.push(PendingDelivery { ticket, attempts: entry.attempts, due_at_ms: due });
-        }
         Ok(out)
     }
 
