@@ -132,6 +132,16 @@ async fn start(
         tracing::warn!(path = %path.display(), "generated the administrator token: it is in this file and was printed once on stdout");
     }
     let running = http.start(engine.clone(), metrics, drain.clone())?;
+    match &settings.gateway.ticket_webhook {
+        Some(webhook) => {
+            tokio::spawn(switchboard_gateway::webhook::run(engine.clone(), webhook.clone()));
+        }
+        None if engine.ticket_deliveries_pending() > 0 => tracing::warn!(
+            pending = engine.ticket_deliveries_pending(),
+            "tickets wait for the helpdesk webhook, but no ticket_webhook_url is set: they stay queued"
+        ),
+        None => {}
+    }
     let gateway = Arc::new(settings.gateway.clone());
     engine.spawn_on_shard(0, quic::serve(endpoint.clone(), engine.clone(), gateway, drain.clone()));
     // Tests and scripts read these lines to learn the bound addresses.

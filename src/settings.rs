@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
+use switchboard_engine::domain::ticket::RETRY_DELAY_MAX_MS;
 use switchboard_engine::EngineConfig;
+use switchboard_gateway::webhook::{self, WebhookConfig};
 use switchboard_gateway::GatewayConfig;
 use switchboard_storage::{Durability, StorageConfig};
 
@@ -20,6 +22,10 @@ pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 10_000;
 
 /// Longest grace period accepted: systemd's default stop timeout is 90 s.
 const SHUTDOWN_GRACE_MS_MAX: u64 = 600_000;
+
+/// Longest webhook request time limit accepted: beyond a minute a slot is held by a
+/// helpdesk that is not coming back.
+const TICKET_WEBHOOK_TIMEOUT_MS_MAX: u64 = 60_000;
 
 /// Durability of acknowledged writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -101,6 +107,19 @@ pub struct ServeArgs {
     /// [default: <data-dir>/backups].
     #[arg(long, env = "SWITCHBOARD_BACKUP_DIR")]
     pub backup_dir: Option<PathBuf>,
+    /// POST each new ticket to this helpdesk URL (http:// or https://) [default: none].
+    #[arg(long, env = "SWITCHBOARD_TICKET_WEBHOOK_URL", requires = "ticket_webhook_secret")]
+    pub ticket_webhook_url: Option<String>,
+    /// HMAC-SHA256 key of the webhook's `X-Switchboard-Signature` header.
+    #[arg(long, env = "SWITCHBOARD_TICKET_WEBHOOK_SECRET", hide_env_values = true)]
+    pub ticket_webhook_secret: Option<String>,
+    /// Time limit of one webhook request, in ms [default: 10000].
+    #[arg(long, env = "SWITCHBOARD_TICKET_WEBHOOK_TIMEOUT_MS")]
+    pub ticket_webhook_timeout_ms: Option<u64>,
+    /// Delay before the first webhook retry, in ms; it doubles per failure up to an hour
+    /// [default: 2000].
+    #[arg(long, env = "SWITCHBOARD_TICKET_WEBHOOK_RETRY_BASE_MS")]
+    pub ticket_webhook_retry_base_ms: Option<u64>,
 }
 
 /// The same settings as read from a TOML file.
@@ -126,6 +145,10 @@ struct FileSettings {
     shutdown_delay_ms: Option<u64>,
     presence_grace_ms: Option<u64>,
     backup_dir: Option<PathBuf>,
+    ticket_webhook_url: Option<String>,
+    ticket_webhook_secret: Option<String>,
+    ticket_webhook_timeout_ms: Option<u64>,
+    ticket_webhook_retry_base_ms: Option<u64>,
 }
 
 /// Parse the TOML settings. The error names the line and column but never quotes the
@@ -171,6 +194,7 @@ impl Settings {
             }
             None => FileSettings::default(),
         };
+        let ticket_webhook = webhook(&args, &file)?;
         let mut engine = EngineConfig::default();
         if let Some(n) = args.arbiters.or(file.arbiters) {
             anyhow::ensure!(n >= 1, "arbiters must be at least 1");
@@ -228,6 +252,15 @@ impl Settings {
         let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let backup_dir = args.backup_dir.or(file.backup_dir).unwrap_or_else(|| data_dir.join("backups"));
         gateway.backup_dir = Some(backup_dir);
+        gateway.ticket_webhook = ticket_webhook;
+        engine.ticket_webhook = gateway.ticket_webhook.is_some();
+        if let Some(ms) = args.ticket_webhook_retry_base_ms.or(file.ticket_webhook_retry_base_ms) {
+            anyhow::ensure!(
+                (1..=RETRY_DELAY_MAX_MS).contains(&ms),
+                "ticket_webhook_retry_base_ms must be 1 to {RETRY_DELAY_MAX_MS}"
+            );
+            engine.ticket_retry_base_ms = ms;
+        }
         Ok(Settings {
             data_dir,
             quic_identity,
@@ -245,6 +278,28 @@ impl Settings {
             gateway,
         })
     }
+}
+
+/// The ticket webhook's settings: a URL needs a secret (an unsigned ticket could be forged
+/// by anyone who finds the helpdesk's endpoint).
+fn webhook(args: &ServeArgs, file: &FileSettings) -> anyhow::Result<Option<WebhookConfig>> {
+    let url = args.ticket_webhook_url.clone().or(file.ticket_webhook_url.clone());
+    let secret = args.ticket_webhook_secret.clone().or(file.ticket_webhook_secret.clone());
+    let timeout_ms = args.ticket_webhook_timeout_ms.or(file.ticket_webhook_timeout_ms);
+    let timeout_ms = timeout_ms.unwrap_or(webhook::TIMEOUT_MS_DEFAULT);
+    anyhow::ensure!(
+        (1..=TICKET_WEBHOOK_TIMEOUT_MS_MAX).contains(&timeout_ms),
+        "ticket_webhook_timeout_ms must be 1 to {TICKET_WEBHOOK_TIMEOUT_MS_MAX}"
+    );
+    let Some(url) = url else { return Ok(None) };
+    let parsed = reqwest::Url::parse(&url).context("ticket_webhook_url is not a URL")?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https"),
+        "ticket_webhook_url must be an http:// or https:// URL"
+    );
+    let secret = secret.filter(|s| !s.is_empty());
+    let secret = secret.context("ticket_webhook_secret is required with ticket_webhook_url")?;
+    Ok(Some(WebhookConfig { url, secret, timeout_ms, concurrency: webhook::CONCURRENCY_DEFAULT }))
 }
 
 #[cfg(test)]
@@ -296,6 +351,30 @@ mod tests {
         let error = parse_file("log = \"info\"\nthis is = = broken\n").unwrap_err().to_string();
         assert!(error.contains("line 2"), "{error}");
         assert!(!error.contains("broken"), "{error}");
+    }
+
+    #[test]
+    fn a_ticket_webhook_needs_a_secret_and_an_http_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        let error = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            let argv = ["serve", "--config", file.to_str().unwrap()];
+            let command = Command::try_parse_from(argv).unwrap();
+            Settings::resolve(command.args).err().map(|e| e.to_string())
+        };
+        let url = "ticket_webhook_url = \"https://helpdesk.example/hook\"\n";
+        assert_eq!(error(url).as_deref(), Some("ticket_webhook_secret is required with ticket_webhook_url"));
+        assert_eq!(
+            error("ticket_webhook_url = \"ftp://x/\"\nticket_webhook_secret = \"k\"\n").as_deref(),
+            Some("ticket_webhook_url must be an http:// or https:// URL")
+        );
+        assert_eq!(error(&format!("{url}ticket_webhook_secret = \"k\"\n")), None);
+        let settings =
+            resolve(&["--ticket-webhook-url", "http://127.0.0.1:9/h", "--ticket-webhook-secret", "k"]);
+        assert!(settings.engine.ticket_webhook);
+        assert_eq!(settings.gateway.ticket_webhook.unwrap().timeout_ms, webhook::TIMEOUT_MS_DEFAULT);
+        assert!(!resolve(&[]).engine.ticket_webhook);
     }
 
     #[test]

@@ -18,4 +18,5 @@ mod resume;
 mod routing;
 mod slow_client;
 mod startup_errors;
+mod tickets;
 mod ws_protocol;

@@ -58,6 +58,13 @@ pub struct EngineConfig {
     pub channel_dedup_max: usize,
     /// How long after posting an author may edit or delete a channel message.
     pub channel_edit_window_ms: u64,
+    /// Queue each new ticket for the helpdesk webhook (set when a webhook URL is
+    /// configured; tickets made while it is off are never sent).
+    pub ticket_webhook: bool,
+    /// The first webhook retry's delay; each further failure doubles it (docs/TICKETS.md).
+    pub ticket_retry_base_ms: u64,
+    /// The longest delay between two webhook attempts.
+    pub ticket_retry_max_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -83,6 +90,9 @@ impl Default for EngineConfig {
             channel_tail_max: 500,
             channel_dedup_max: 2_000,
             channel_edit_window_ms: 15 * 60 * 1000,
+            ticket_webhook: false,
+            ticket_retry_base_ms: crate::domain::ticket::RETRY_BASE_MS_DEFAULT,
+            ticket_retry_max_ms: crate::domain::ticket::RETRY_DELAY_MAX_MS,
         }
     }
 }

@@ -65,6 +65,7 @@ impl Engine {
         }
         crate::routing::facade::load_departments(&hub)?;
         crate::channels::facade::load_channels(&hub)?;
+        hub.tickets.load(&storage)?;
         load_queue(&hub, &storage)?;
         let admin =
             storage.meta(catalog::META_ADMIN_TOKEN_HASH)?.map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -473,6 +474,7 @@ fn load_queue(hub: &Hub, storage: &Storage) -> Result<(), EngineError> {
             for (agent, seq) in storage.read_markers(id)? {
                 queue.mark_read(id, agent, seq);
             }
+            hub.tickets.remember(storage, id)?;
         }
     }
     // Back in their departments' queues, in their original order (enqueue time is the

@@ -82,6 +82,12 @@ pub enum EngineError {
     /// An import was refused because of one entry (1-based); nothing was imported.
     #[error("entry {entry}: {reason}")]
     ImportRefused { entry: usize, reason: Box<EngineError> },
+    /// No ticket has this id.
+    #[error("no ticket {0}")]
+    UnknownTicket(u64),
+    /// A ticket request breaks a rule (the message names the field).
+    #[error(transparent)]
+    InvalidTicket(#[from] crate::domain::ticket::TicketError),
     /// The request was lost to a crash of the actor handling it; it may be retried.
     #[error("internal error: {0}")]
     Internal(String),

@@ -47,6 +47,8 @@ pub struct Hub {
     pub(crate) channels: crate::channels::directory::ChannelDirectory,
     pub(crate) channel_actors: crate::channels::registry::ChannelRegistry,
     pub(crate) folders: crate::channels::folders::Folders,
+    /// Tickets: ids, the session links shown in `SessionInfo`, the webhook outbox.
+    pub(crate) tickets: crate::tickets::TicketDesk,
 }
 
 impl Hub {
@@ -67,6 +69,7 @@ impl Hub {
             channels: Default::default(),
             channel_actors: Default::default(),
             folders: Default::default(),
+            tickets: Default::default(),
         }
     }
 
@@ -207,6 +210,15 @@ impl Hub {
             for actor in self.routing.of_agent(agent) {
                 actor.do_send(QueueMsg::CapacityChanged);
             }
+        }
+    }
+
+    /// Something shown about a listed session changed outside its actor (its ticket):
+    /// announce it again to the agents.
+    pub(crate) fn session_announced(&self, id: SessionId) {
+        let queue = self.queue();
+        if let Some(snapshot) = queue.get(id).cloned() {
+            self.broadcast(&queue, &snapshot, Announce::Changed);
         }
     }
 

@@ -19,6 +19,8 @@
 //! - [`routing`]: fair assignment: departments and their queue actors (docs/ROUTING.md).
 //! - [`contacts`]: contacts (create, change, list, search, bulk import) and the link of a
 //!   visitor's chat to the contact whose email it gave.
+//! - [`tickets`]: tickets made from chat sessions (idempotent, transcript as description),
+//!   listed and read, and the helpdesk webhook's durable outbox ([`tickets::deliveries`]).
 //! - [`agents`]: agent administration beyond creation (capacity, disable, token rotation,
 //!   live state).
 //! - [`auth`]: token generation and checking.
@@ -46,6 +48,7 @@ pub mod hub;
 pub mod operations;
 pub mod outbox;
 pub mod routing;
+pub mod tickets;
 
 pub use agents::AgentState;
 pub use answer::{Answer, Attached, Posted, ReplyTo};

@@ -126,6 +126,7 @@ pub fn routes(
     let agent_admin = crate::api_departments::agent_routes(admin.clone());
     let contacts = crate::api_contacts::routes(admin.clone());
     let folders = crate::api_folders::routes(admin.clone());
+    let tickets = crate::api_tickets::routes(admin.clone());
     live.or(ready)
         .unify()
         .or(metrics_route)
@@ -143,6 +144,8 @@ pub fn routes(
         .or(contacts)
         .unify()
         .or(folders)
+        .unify()
+        .or(tickets)
         .unify()
         .recover(recover)
         .unify()

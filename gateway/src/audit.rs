@@ -81,4 +81,5 @@ pub const ADMIN_ACTIONS: &[&str] = &[
     "department.update",
     "department.add_agent",
     "department.remove_agent",
+    "ticket.create",
 ];

@@ -62,6 +62,8 @@ pub struct GatewayConfig {
     /// Where `POST /api/v1/admin/checkpoints` puts RocksDB checkpoints; `None` turns the
     /// route off. The server sets `<data dir>/backups` unless configured.
     pub backup_dir: Option<PathBuf>,
+    /// Where new tickets are POSTed (docs/TICKETS.md); `None`: no webhook.
+    pub ticket_webhook: Option<crate::webhook::WebhookConfig>,
 }
 
 impl Default for GatewayConfig {
@@ -85,6 +87,7 @@ impl Default for GatewayConfig {
             connection_sessions_max: 500,
             quic: QuicConfig::default(),
             backup_dir: None,
+            ticket_webhook: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use switchboard_engine::channels::{ChannelAnswer, ChannelView};
 use switchboard_engine::domain::channel::ChannelMessage;
+use switchboard_engine::domain::ticket::{Ticket, TicketSource};
 use switchboard_engine::{ChatMessage, Engine, Event, Participant, SessionSnapshot, State};
 use switchboard_protocol as wire;
 
@@ -29,7 +30,29 @@ pub fn session_info(engine: &Engine, s: &SessionSnapshot, unread: Option<u64>) -
         department_id: meta.department_id,
         priority: meta.priority,
         contact_id: meta.contact_id,
+        ticket_id: engine.ticket_of_session(meta.id),
         unread,
+    }
+}
+
+/// A ticket as the wire (and the webhook) shows it.
+pub fn ticket_info(t: &Ticket) -> wire::TicketInfo {
+    let (session_id, channel_id, channel_seq) = match t.source {
+        TicketSource::Session(id) => (Some(id), None, None),
+        TicketSource::ChannelMessage { channel_id, seq } => (None, Some(channel_id), Some(seq)),
+    };
+    wire::TicketInfo {
+        ticket_id: t.id,
+        subject: t.subject.clone(),
+        requester_name: t.requester_name.clone(),
+        requester_email: t.requester_email.clone(),
+        description: t.description.clone(),
+        session_id,
+        channel_id,
+        channel_seq,
+        created_by: t.created_by,
+        created_at_ms: t.created_at_ms,
+        contact_id: t.contact_id,
     }
 }
 

@@ -272,6 +272,15 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
                 }
             })))
         }
+        Request::CreateTicket { session_id, subject } => {
+            let agent = conn.role.agent()?;
+            Ok(Step::Later(Box::pin(async move {
+                match engine.create_ticket(session_id, Some(agent), subject).await {
+                    Ok((ticket, _)) => ServerFrame::Ticket { re, ticket: convert::ticket_info(&ticket) },
+                    Err(e) => Failure::from(e).frame(Some(re)),
+                }
+            })))
+        }
     }
 }
 

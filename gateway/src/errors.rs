@@ -58,6 +58,8 @@ impl From<EngineError> for Failure {
             EngineError::DuplicateContact(_) => ErrorCode::DuplicateContact,
             EngineError::ImportTooLarge { .. } => ErrorCode::InvalidRequest,
             EngineError::ImportRefused { reason, .. } => Failure::from((**reason).clone()).code,
+            EngineError::UnknownTicket(_) => ErrorCode::UnknownTicket,
+            EngineError::InvalidTicket(_) => ErrorCode::InvalidRequest,
             EngineError::Internal(_) => ErrorCode::Internal,
             EngineError::Channel(e) => channel_code(e),
             EngineError::UnknownChannel(_) => ErrorCode::UnknownChannel,

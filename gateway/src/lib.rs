@@ -28,6 +28,9 @@
 //!   session's routing decisions).
 //! - `api_contacts`: the admin routes of contacts (create, read, change, list, search,
 //!   bulk import).
+//! - `api_tickets`: the admin routes of tickets (make one of a session, list, read).
+//! - [`webhook`]: the helpdesk webhook deliverer: due tickets from the engine's outbox,
+//!   POSTed signed, bounded in time and concurrency, outcomes reported back.
 //! - [`audit`]: the audit log of administrative actions and the rate-limited log of
 //!   authentication failures.
 //! - [`ws_echo`]: a WebSocket echo server over the same handshake, tungstenite settings and
@@ -38,6 +41,7 @@ pub mod api;
 mod api_contacts;
 mod api_departments;
 pub(crate) mod api_folders;
+mod api_tickets;
 pub mod audit;
 pub mod config;
 pub mod connection;
@@ -52,6 +56,7 @@ pub mod quic;
 pub mod rate;
 pub mod role;
 pub mod server;
+pub mod webhook;
 pub mod ws;
 pub mod ws_echo;
 

@@ -127,6 +127,7 @@ pub const HTTP_ROUTES: &[&str] = &[
     "/api/v1/contacts",
     "/api/v1/contacts/search",
     "/api/v1/contacts/import",
+    "/api/v1/tickets",
 ];
 
 /// The route label of a request path.
@@ -169,6 +170,7 @@ fn describe() {
             "Routing decisions not stored (the writer queue was full or the write failed).",
         ),
         ("switchboard_routing_transfers_total", "Transfers accepted by their receivers."),
+        ("switchboard_tickets_created_total", "Tickets created from chat sessions."),
         (
             "switchboard_rocksdb_stall_microseconds_total",
             "Microseconds RocksDB stalled writes (delayed or stopped them).",
@@ -196,6 +198,18 @@ fn describe() {
     for reason in ["declined", "expired", "taken", "unavailable"] {
         metrics::counter!("switchboard_routing_withdrawals_total", "reason" => reason).increment(0);
     }
+    describe_counter!(
+        "switchboard_ticket_webhook_deliveries_total",
+        "Helpdesk webhook attempts, by result (delivered, http_error, timeout, unreachable)."
+    );
+    for result in crate::webhook::RESULTS {
+        metrics::counter!("switchboard_ticket_webhook_deliveries_total", "result" => *result).increment(0);
+    }
+    describe_gauge!(
+        "switchboard_ticket_webhook_pending",
+        "Tickets waiting in the outbox for delivery to the helpdesk webhook."
+    );
+    metrics::gauge!("switchboard_ticket_webhook_pending").increment(0.0);
     describe_gauge!("switchboard_department_queue_length", "Chats waiting, by department id.");
     describe_gauge!("switchboard_agent_active_chats", "Active chats held, by agent id.");
     describe_gauge!(

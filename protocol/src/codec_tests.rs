@@ -65,6 +65,7 @@ fn sample_requests() -> Vec<Request> {
         },
         Request::AcceptTransfer { session_id: 7 },
         Request::DeclineTransfer { session_id: 7 },
+        Request::CreateTicket { session_id: 7, subject: Some("Refund".into()) },
     ]
 }
 
@@ -154,6 +155,7 @@ fn server_frames_round_trip() {
         department_id: 1,
         priority: -3,
         contact_id: Some(4),
+        ticket_id: Some(5),
         unread: Some(1),
     };
     let message = Message {
@@ -170,6 +172,22 @@ fn server_frames_round_trip() {
         ServerFrame::Error { re: Some(3), code: ErrorCode::AlreadyTaken, message: "taken".into() },
         ServerFrame::Attached { re: 4, session, messages: vec![message], has_more: false },
         ServerFrame::Ok { re: 5 },
+        ServerFrame::Ticket {
+            re: 6,
+            ticket: crate::TicketInfo {
+                ticket_id: 5,
+                subject: "Chat with Ada (2026-11-03)".into(),
+                requester_name: Some("Ada".into()),
+                requester_email: None,
+                description: "[2026-11-03T14:05:09Z] Ada: hi".into(),
+                session_id: Some(1),
+                channel_id: None,
+                channel_seq: None,
+                created_by: Some(2),
+                created_at_ms: 40,
+                contact_id: Some(4),
+            },
+        },
     ];
     for encoding in BOTH {
         for frame in &frames {

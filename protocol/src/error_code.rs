@@ -90,6 +90,8 @@ pub enum ErrorCode {
     /// HTTP only: the contact's email is already another contact's (or another import
     /// entry's).
     DuplicateContact,
+    /// HTTP only: no ticket has this id.
+    UnknownTicket,
 }
 
 impl ErrorCode {
@@ -135,6 +137,7 @@ impl ErrorCode {
             ErrorCode::UnknownContact => "unknown_contact",
             ErrorCode::InvalidContact => "invalid_contact",
             ErrorCode::DuplicateContact => "duplicate_contact",
+            ErrorCode::UnknownTicket => "unknown_ticket",
         }
     }
 
@@ -179,6 +182,7 @@ impl ErrorCode {
         ErrorCode::UnknownContact,
         ErrorCode::InvalidContact,
         ErrorCode::DuplicateContact,
+        ErrorCode::UnknownTicket,
     ];
 }
 
@@ -236,6 +240,7 @@ mod tests {
             UnknownContact => 36,
             InvalidContact => 37,
             DuplicateContact => 38,
+            UnknownTicket => 39,
         }
     }
 
@@ -245,7 +250,7 @@ mod tests {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
         // The last variant: a new code goes after it (and here).
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::DuplicateContact) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::UnknownTicket) + 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::channel_frames::{
     ChannelId, ChannelInfo, ChannelMemberInfo, ChannelMessageInfo, CommandInfo, CommandVisibility, FolderInfo,
 };
+use crate::tickets::TicketInfo;
 use crate::ErrorCode;
 
 /// Client-chosen request id. Keep it below 2^53 so JavaScript clients read it exactly.
@@ -167,6 +168,14 @@ pub enum Request {
     AcceptTransfer { session_id: SessionId },
     /// Agent: refuse the session another agent is handing you.
     DeclineTransfer { session_id: SessionId },
+    /// Agent: make a helpdesk ticket of a session (any session you can see), its transcript
+    /// as the description; asking again returns the same ticket.
+    CreateTicket {
+        session_id: SessionId,
+        /// Default: `Chat with {visitor name} ({date})`.
+        #[serde(default)]
+        subject: Option<String>,
+    },
 }
 
 /// An agent's availability.
@@ -219,6 +228,7 @@ impl Request {
         "set_channel_topic",
         "list_commands",
         "run_command",
+        "create_ticket",
     ];
 }
 
@@ -262,6 +272,9 @@ pub struct SessionInfo {
     /// The contact whose email the visitor gave at `start_chat` (case-insensitive), if any.
     #[serde(default)]
     pub contact_id: Option<u64>,
+    /// The ticket made from this session, if any.
+    #[serde(default)]
+    pub ticket_id: Option<u64>,
     /// Unread messages for the agent receiving this frame, in `queue` replies and in
     /// `session_created`/`session_updated` events sent to agents; `null` elsewhere.
     pub unread: Option<u64>,
@@ -415,6 +428,8 @@ pub enum ServerFrame {
     /// Event to the channel's members and to the agent concerned: `agent_id` joined
     /// (`joined`) or left the channel.
     ChannelMembership { channel: ChannelInfo, agent_id: AgentId, joined: bool },
+    /// Reply to `create_ticket`: the session's ticket (new, or the one it already had).
+    Ticket { re: ReqId, ticket: TicketInfo },
     /// Event to a waiting visitor: its place in line (1 = next) and the estimated wait
     /// (`null` while the department has too little history to estimate).
     QueuePosition { session_id: SessionId, position: u32, estimated_wait_ms: Option<u64> },
@@ -439,6 +454,7 @@ impl ServerFrame {
             | ServerFrame::ChannelHistoryPage { re, .. }
             | ServerFrame::Commands { re, .. }
             | ServerFrame::CommandResult { re, .. }
+            | ServerFrame::Ticket { re, .. }
             | ServerFrame::Ok { re } => Some(*re),
             ServerFrame::Error { re, .. } => *re,
             ServerFrame::SessionCreated { .. }

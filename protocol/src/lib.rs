@@ -15,6 +15,7 @@
 //! - [`error_code`]: the stable error codes ([`ErrorCode`]).
 //! - [`framing`]: the 4-byte length prefix that delimits frames on a byte stream (QUIC).
 //! - [`http`]: the JSON bodies of the HTTP administration API.
+//! - [`tickets`]: what tickets carry ([`TicketInfo`]) and their HTTP and webhook bodies.
 //! - [`startup`]: the lines the server prints once it listens, and their reader.
 //! - [`limits`]: default size limits and why they are what they are.
 //!
@@ -29,8 +30,10 @@ pub mod framing;
 pub mod http;
 pub mod limits;
 pub mod startup;
+pub mod tickets;
 
 pub use channel_frames::*;
 pub use codec::{DecodeError, Encoding};
 pub use error_code::ErrorCode;
 pub use frames::*;
+pub use tickets::{TicketId, TicketInfo};

@@ -66,6 +66,22 @@ pub const CONTACT_BY_NAME: &str = "contact_by_name";
 /// formatting (`+44 20 7946-0000` is `442079460000`).
 pub const CONTACT_BY_PHONE: &str = "contact_by_phone";
 
+/// `ticket`: key = ticket_id (u64 BE); value = [`crate::TicketRecord`] (map-encoded): a
+/// helpdesk ticket made from a chat session (later: from a channel message), with the
+/// transcript as its description.
+pub const TICKET: &str = "ticket";
+
+/// `session_ticket`: key = session_id (u64 BE); value = ticket_id (u64 BE). The session's
+/// ticket: the link from the session side and the index that makes creating a ticket from a
+/// session idempotent (one ticket per session).
+pub const SESSION_TICKET: &str = "session_ticket";
+
+/// `ticket_outbox`: key = next_attempt_at_ms (u64 BE) ++ ticket_id (u64 BE); value =
+/// [`crate::OutboxRecord`] (map-encoded): a ticket still to be POSTed to the helpdesk
+/// webhook, keyed by when to try next so the due deliveries are the start of one scan. A
+/// retry moves the entry (delete and put in one batch); a delivery removes it.
+pub const TICKET_OUTBOX: &str = "ticket_outbox";
+
 /// Every column family, in creation order.
 pub const ALL: &[&str] = &[
     META,
@@ -86,6 +102,9 @@ pub const ALL: &[&str] = &[
     CONTACT_BY_EMAIL,
     CONTACT_BY_NAME,
     CONTACT_BY_PHONE,
+    TICKET,
+    SESSION_TICKET,
+    TICKET_OUTBOX,
 ];
 
 /// `meta` key of the schema version (value: u32 BE).

@@ -15,6 +15,8 @@
 //!   messages, folders).
 //! - [`contacts`]: contacts and their lookup indexes (email, name words, phone digits):
 //!   the index terms, [`Batch::put_contact`] and the prefix scans.
+//! - [`tickets`]: helpdesk tickets, the session → ticket link, and the webhook outbox (due
+//!   deliveries first): [`Batch::put_ticket`] writes all three at once.
 //! - [`operations`]: what operators need of it: [`StorageStats`] (RocksDB's own
 //!   properties), a write probe for readiness, and checkpoints for backups.
 //!
@@ -33,6 +35,7 @@ pub mod keys;
 pub mod operations;
 pub mod records;
 pub mod store;
+pub mod tickets;
 pub mod writer;
 
 pub use channels::{ChannelMemberRecord, ChannelMessageRecord, ChannelRecord, FolderRecord, StoredRole};
@@ -43,6 +46,7 @@ pub use records::{
     StoredState,
 };
 pub use store::{Storage, StorageConfig};
+pub use tickets::{OutboxRecord, TicketRecord};
 pub use writer::{Batch, Durability};
 
 /// Storage failures. Callers branch on `Overloaded` (retry later) versus the rest.

@@ -89,7 +89,15 @@ impl Registry {
         // Load on the blocking pool, outside the map's lock; a concurrent loader may win the
         // insert below.
         let config = hub.config.clone();
-        let session = hub.read(move |storage| load_session(storage, id, &config)).await?;
+        let loader = hub.clone();
+        let session = hub
+            .read(move |storage| {
+                let session = load_session(storage, id, &config)?;
+                // What its answers will show: the session's ticket, if it has one.
+                loader.tickets.remember(storage, id)?;
+                Ok(session)
+            })
+            .await?;
         match self.slots.entry(id) {
             Entry::Occupied(mut occupied) => match occupied.get() {
                 Slot::Live { addr, .. } if addr.connected() => Ok(addr.clone()),

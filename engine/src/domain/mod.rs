@@ -13,6 +13,8 @@
 //! - [`routing::Router`]: fair assignment in one department: queue order, offers and their
 //!   timeouts, load-based choice, burst control, places in line, decisions with reasons.
 //! - [`contact`]: a contact's fields, their rules and how a change applies.
+//! - [`ticket`]: a ticket, its transcript (bounded), default subject and the webhook's
+//!   retry schedule.
 //! - [`restart::RestartBudget`]: how many actor restarts a window allows before escalating.
 
 pub mod channel;
@@ -23,6 +25,7 @@ pub mod queue;
 pub mod restart;
 pub mod routing;
 pub mod session;
+pub mod ticket;
 pub mod types;
 
 pub use types::*;
