@@ -123,12 +123,18 @@ async fn contact_lookup_and_the_live_chat_commands() {
     let (_visitor, session, _) = server.visitor("Vera", Some("help")).await;
     ann.call(Request::Accept { session_id: session }).await.unwrap();
     let s = Some(session);
-    assert_eq!(names(&ann, None, s, "").await, ["help", "me", "contact", "close", "transfer"]);
+    assert_eq!(names(&ann, None, s, "").await, ["help", "me", "contact", "close", "transfer", "ticket"]);
     let (visibility, found) = run(&ann, None, s, "/contact grace").await;
     assert_eq!(visibility, CommandVisibility::Caller);
     assert!(found.contains("Grace Hopper · grace@navy.example · Navy"), "{found}");
     assert_eq!(run(&ann, None, s, "/contact zzz").await.1, "No contact matches \"zzz\".");
     assert_eq!(run(&ann, None, s, "/me checks the order").await.0, CommandVisibility::Posted);
+    // /ticket: the chat becomes a ticket; asking again names the same one.
+    let (visibility, made) = run(&ann, None, s, "/ticket Invoice is wrong").await;
+    assert_eq!(visibility, CommandVisibility::Caller);
+    assert!(made.starts_with("Ticket #") && made.ends_with("created: Invoice is wrong"), "{made}");
+    let again = run(&ann, None, s, "/ticket").await.1;
+    assert!(again.starts_with("This chat already has ticket #"), "{again}");
     // /transfer @bob: Bob is offered the chat.
     assert!(run(&ann, None, s, "/transfer @bob").await.1.starts_with("Transfer offered to @bob"));
     wait_for(&mut bob, |f| matches!(f, ServerFrame::TransferOffer { .. }).then_some(())).await;

@@ -20,6 +20,7 @@ mod invite;
 mod leave;
 mod me;
 mod session;
+mod ticket;
 mod topic;
 
 /// Longest command line, in bytes (a command's text is bounded like a message's).
@@ -108,6 +109,7 @@ pub static REGISTRY: &[&dyn Command] = &[
     &contact::Contact,
     &session::Close,
     &session::Transfer,
+    &ticket::Ticket,
 ];
 
 const BOTH: &[ContextKind] = &[ContextKind::Channel, ContextKind::Session];
