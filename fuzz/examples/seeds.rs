@@ -80,6 +80,9 @@ fn session() -> SessionInfo {
         closed_at_ms: None,
         last_seq: 3,
         department_id: 1,
+        priority: 0,
+        contact_id: None,
+        ticket_id: None,
         unread: Some(1),
     }
 }
