@@ -203,7 +203,7 @@ mod tests {
     fn listing_filters_by_context_and_prefix() {
         let names = |kind, prefix| available(kind, prefix).iter().map(|c| c.name()).collect::<Vec<_>>();
         assert_eq!(names(ContextKind::Channel, "t"), ["topic"]);
-        assert_eq!(names(ContextKind::Session, "/t"), ["transfer"]);
+        assert_eq!(names(ContextKind::Session, "/t"), ["transfer", "ticket"]);
         assert!(names(ContextKind::Session, "").contains(&"close"));
         assert!(!names(ContextKind::Channel, "").contains(&"close"));
         assert!(names(ContextKind::Channel, "zz").is_empty());
