@@ -176,6 +176,14 @@ async fn bad_channel_input_gets_specific_errors_and_changes_nothing() {
     };
     assert_eq!(code(ann.request(long).await.unwrap()), ErrorCode::InvalidRequest);
     assert_eq!(code(ann.request(create("ops", false, vec![999])).await.unwrap()), ErrorCode::NotFound);
+    let in_no_such_folder = Request::CreateChannel {
+        name: "ops".into(),
+        description: None,
+        private: false,
+        folder_id: Some(999),
+        invite: vec![],
+    };
+    assert_eq!(code(ann.request(in_no_such_folder).await.unwrap()), ErrorCode::NotFound);
     let channel = channel_of(&ann, create("ops", false, vec![])).await.channel_id;
     assert_eq!(
         code(ann.request(create("ops", false, vec![])).await.unwrap()),

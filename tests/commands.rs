@@ -54,6 +54,7 @@ async fn channel_commands_list_by_prefix_post_or_answer_the_caller_and_explain_t
     assert_eq!(names(&ann, ch, None, "/").await, ["help", "me", "topic", "invite", "leave", "contact"]);
     assert_eq!(names(&ann, ch, None, "in").await, ["invite"]);
     assert!(names(&ann, ch, None, "/zz").await.is_empty());
+    assert_eq!(run(&ann, ch, None, "/help /zz").await.1, "No command here starts with /zz.");
     let (visibility, help) = run(&ann, ch, None, "/help").await;
     assert_eq!(visibility, CommandVisibility::Caller);
     assert!(help.contains("/invite @agent — Add an agent to this channel"), "{help}");

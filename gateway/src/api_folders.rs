@@ -61,6 +61,9 @@ fn failed(e: EngineError) -> Rejection {
 async fn create(admin: Admin, body: bytes::Bytes) -> Result<Response, Rejection> {
     let request: FolderChanges = parse(&body)?;
     let name = request.name.ok_or_else(|| bad_request("`name` is required".into()))?;
+    if request.position.is_some() {
+        return Err(bad_request("a new folder goes last: move it with PATCH `position`".into()));
+    }
     let folder = admin.engine.create_folder(name).await.map_err(failed)?;
     admin.audit("folder.create", &format!("folder {} ({:?})", folder.id, folder.name));
     let reply = warp::reply::json(&convert::folder_info(&folder));

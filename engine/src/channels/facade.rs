@@ -101,6 +101,9 @@ impl Engine {
         if let Some(unknown) = new.invited.iter().find(|a| !self.hub.directory.contains_key(a)) {
             return Err(EngineError::UnknownAgent(*unknown));
         }
+        if let Some(folder) = new.folder_id.filter(|f| !self.hub.folders.contains(*f)) {
+            return Err(EngineError::UnknownFolder(folder));
+        }
         let id =
             self.hub.channels.claim(&new.name).ok_or_else(|| {
                 EngineError::InvalidChannel(format!("a channel named `{}` exists", new.name))

@@ -31,6 +31,9 @@ pub struct Folder {
 #[derive(Default)]
 pub(crate) struct Folders {
     all: Mutex<BTreeMap<FolderId, Folder>>,
+    /// Held across a change's check and its durable write, so two changes (two creations
+    /// picking one id or name) cannot interleave.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl Folders {
@@ -83,7 +86,9 @@ impl Engine {
 
     /// Create a folder at the end of the list.
     pub async fn create_folder(&self, name: String) -> Result<Folder, EngineError> {
+        let name = name.trim().to_string();
         check_name(&name)?;
+        let _one_change = self.hub.folders.changing.lock().await;
         let folder = {
             let all = self.hub.folders.lock();
             if all.len() >= FOLDERS_MAX {
@@ -107,9 +112,11 @@ impl Engine {
         name: Option<String>,
         position: Option<u32>,
     ) -> Result<Folder, EngineError> {
+        let name = name.map(|n| n.trim().to_string());
         if let Some(name) = &name {
             check_name(name)?;
         }
+        let _one_change = self.hub.folders.changing.lock().await;
         let changed: Vec<Folder> = {
             let all = self.hub.folders.lock();
             let mut folder = all.get(&id).cloned().ok_or(EngineError::UnknownFolder(id))?;
@@ -147,6 +154,7 @@ impl Engine {
 
     /// Delete a folder; its channels move out of it first (they are never deleted).
     pub async fn delete_folder(&self, id: FolderId) -> Result<(), EngineError> {
+        let _one_change = self.hub.folders.changing.lock().await;
         if !self.hub.folders.contains(id) {
             return Err(EngineError::UnknownFolder(id));
         }

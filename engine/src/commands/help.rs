@@ -20,12 +20,13 @@ impl Command for Help {
     fn run<'a>(&'a self, inv: Invocation<'a>) -> Running<'a> {
         Box::pin(async move {
             let kind = inv.context.kind();
-            let lines: Vec<String> = available(kind, inv.args.trim())
+            let prefix = inv.args.trim().trim_start_matches('/');
+            let lines: Vec<String> = available(kind, prefix)
                 .into_iter()
                 .map(|c| format!("{} — {}", usage(c), c.description()))
                 .collect();
             if lines.is_empty() {
-                return Ok(Outcome::caller(format!("No command here starts with /{}.", inv.args.trim())));
+                return Ok(Outcome::caller(format!("No command here starts with /{prefix}.")));
             }
             Ok(Outcome::caller(lines.join("\n")))
         })

@@ -7,6 +7,9 @@ use super::{Command, Context, ContextKind, Invocation, Outcome, Running, BOTH};
 
 pub(super) struct Me;
 
+/// Tells apart the client message ids of `/me` posts made in one millisecond.
+static ME_POSTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl Command for Me {
     fn name(&self) -> &'static str {
         "me"
@@ -27,7 +30,9 @@ impl Command for Me {
             }
             let name = inv.engine.agent_name(inv.agent).unwrap_or_default();
             let text = format!("_{name} {}_", inv.args);
-            let client_msg_id = format!("me-{}-{}", inv.agent, crate::now_ms());
+            // Unique per server run and agent: each /me is a new message.
+            let n = ME_POSTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let client_msg_id = format!("me-{}-{}-{n}", inv.agent, crate::now_ms());
             let (reply, answer) = crate::answer::oneshot_reply_to();
             match inv.context {
                 Context::Channel(id) => {
