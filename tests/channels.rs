@@ -74,7 +74,8 @@ async fn members_get_posts_in_real_time_with_durable_acks_history_and_unread_cou
         _ => None,
     })
     .await;
-    assert_eq!(joined, (ann_id, true));
+    assert_eq!(joined, (bob_id, true), "Bob hears that he was added");
+    let _ = ann_id;
     // Ann posts; the ack comes once durable, Bob receives it live, with the mention.
     let seq = ack_seq(&ann, post(channel, "a1", "@bob the disk is full")).await;
     assert_eq!(seq, 1);

@@ -302,6 +302,10 @@ impl ChannelActor {
             Ok(message) => {
                 let mut batch = Batch::new();
                 batch.put_channel_message(self.id, message.seq, &convert::message_record(&message));
+                // Applied now, not at commit: the next edit or delete of this message starts
+                // from it, so a delete cannot be undone by an edit still in flight. If the
+                // write fails, the channel is rebuilt from storage (`needs_reload`).
+                self.channel.message_changed(message.clone());
                 self.write(batch, Effect::Changed { message, origin, reply });
             }
         }
@@ -513,9 +517,6 @@ impl ChannelActor {
             }
             Effect::Read { reply, agent } => reply.send(Ok(self.view_answer(agent))),
             Effect::Changed { message, origin, reply } => {
-                if !self.needs_reload {
-                    self.channel.message_changed(message.clone());
-                }
                 let event = Event::ChannelMessageChanged { channel_id: self.id, message: Arc::new(message) };
                 for member in self.channel.members().keys() {
                     self.hub.tell_agent(*member, &event, Some(origin));

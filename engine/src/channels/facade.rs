@@ -144,12 +144,14 @@ impl Engine {
         }
         let summary = ChannelSummary { meta, members: channel.members().keys().copied().collect() };
         self.hub.channels.publish(summary.clone());
-        let event = crate::outbox::Event::ChannelMembership {
-            channel: Arc::new(summary.clone()),
-            agent: creator,
-            joined: true,
-        };
+        // Each invited agent hears that it was added (its own id), like any later join.
+        let channel = Arc::new(summary.clone());
         for member in summary.members.iter().filter(|m| **m != creator) {
+            let event = crate::outbox::Event::ChannelMembership {
+                channel: channel.clone(),
+                agent: *member,
+                joined: true,
+            };
             self.hub.tell_agent(*member, &event, None);
         }
         Ok(ChannelView { summary, last_seq: 0, member: true, unread: 0, mentions: 0 })
