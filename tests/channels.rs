@@ -316,19 +316,7 @@ async fn admin(
     path: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    let url = format!("{}{path}", server.http_url());
-    let client = reqwest::Client::new();
-    let request = match method {
-        "GET" => client.get(url),
-        "POST" => client.post(url).json(&body),
-        "PATCH" => client.patch(url).json(&body),
-        "PUT" => client.put(url).json(&body),
-        "DELETE" => client.delete(url),
-        other => panic!("{other}"),
-    };
-    let response = request.bearer_auth(server.admin_token()).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    server.admin_call(method, path, Some(body)).await
 }
 
 #[tokio::test]

@@ -11,17 +11,7 @@ use crate::support::*;
 
 /// An admin HTTP call; returns (status, JSON body).
 async fn admin(server: &TestServer, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let url = format!("{}{path}", server.http_url());
-    let client = reqwest::Client::new();
-    let request = match method {
-        "GET" => client.get(url),
-        "POST" => client.post(url).json(&body),
-        "PATCH" => client.patch(url).json(&body),
-        other => panic!("{other}"),
-    };
-    let response = request.bearer_auth(server.admin_token()).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    server.admin_call(method, path, Some(body)).await
 }
 
 /// Create a contact; returns its id.

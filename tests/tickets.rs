@@ -15,22 +15,8 @@ const SECRET: &str = "webhook-test-secret";
 
 /// An admin HTTP call; returns (status, JSON body).
 async fn admin(server: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let url = format!("{}{path}", server.http_url());
-    let client = reqwest::Client::new();
-    let mut request = match method {
-        "GET" => client.get(url),
-        "POST" => client.post(url),
-        other => panic!("{other}"),
-    };
-    request = match body {
-        Some(body) => request.json(&body),
-        // An empty body (`Content-Length: 0`): a ticket with the default subject.
-        None if method == "POST" => request.body(""),
-        None => request,
-    };
-    let response = request.bearer_auth(server.admin_token()).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    // `None`: an empty body (`Content-Length: 0`), a ticket with the default subject.
+    server.admin_call(method, path, body).await
 }
 
 /// `create_ticket` over WebSocket: the ticket, or the error code.

@@ -140,6 +140,26 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
+    /// An administrator HTTP call with the admin token; returns (status, JSON body, or
+    /// `null`). `None`: an empty body (`Content-Length: 0`).
+    pub async fn admin_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.http_url());
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let request = reqwest::Client::new().request(method, url).bearer_auth(self.admin_token());
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request.body(""),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// The generated administrator token.
     pub fn admin_token(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("admin-token"))
