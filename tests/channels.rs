@@ -133,6 +133,44 @@ async fn members_get_posts_in_real_time_with_durable_acks_history_and_unread_cou
 }
 
 #[tokio::test]
+async fn a_channel_message_is_encoded_once_for_all_its_members() {
+    let server = TestServer::start();
+    let (ann, _, _) = server.agent("Ann").await;
+    let mut members = Vec::new();
+    for name in ["Bo", "Cy", "Di", "Ed", "Flo", "Gus"] {
+        members.push(server.agent(name).await);
+    }
+    let ids = members.iter().map(|(_, id, _)| *id).collect();
+    let channel = channel_of(&ann, create("fan-out", false, ids)).await.channel_id;
+    // Each member has heard it was added (so that event's encoding is counted already).
+    for (client, _, _) in members.iter_mut() {
+        wait_for(client, |f| matches!(f, ServerFrame::ChannelMembership { .. }).then_some(())).await;
+    }
+    let before = server.metric("switchboard_broadcast_encodings_total").await;
+    for i in 0..10 {
+        ack_seq(&ann, post(channel, &format!("m{i}"), &format!("message {i}"))).await;
+    }
+    for (client, _, _) in members.iter_mut() {
+        let mut seqs = Vec::new();
+        while seqs.len() < 10 {
+            seqs.push(
+                wait_for(client, |f| match f {
+                    ServerFrame::ChannelMessage { channel_id, message } if *channel_id == channel => {
+                        Some(message.seq)
+                    }
+                    _ => None,
+                })
+                .await,
+            );
+        }
+        assert_eq!(seqs, (1..=10).collect::<Vec<u64>>(), "every member gets every message, in order");
+    }
+    // Six members on one encoding (MessagePack): ten encodings, not sixty.
+    let encodings = server.metric("switchboard_broadcast_encodings_total").await - before;
+    assert_eq!(encodings, 10.0, "each message is encoded once for all six members");
+}
+
+#[tokio::test]
 async fn a_private_channel_does_not_exist_for_non_members_until_they_are_invited() {
     let server = TestServer::start();
     let (ann, _, _) = server.agent("Ann").await;

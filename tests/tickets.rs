@@ -190,17 +190,11 @@ async fn ticket_of_new_chat(server: &TestServer, name: &str) -> u64 {
 }
 
 /// A metric's value on `/metrics` (the first series whose line starts with `series `).
-async fn metric(server: &TestServer, series: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", server.http_url())).await.unwrap().text().await.unwrap();
-    let line =
-        text.lines().find(|l| l.starts_with(&format!("{series} "))).unwrap_or_else(|| panic!("{series}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
 
 /// Wait (bounded) until the server's pending gauge reads `n`.
 async fn wait_pending(server: &TestServer, n: f64) {
     let deadline = tokio::time::Instant::now() + WAIT;
-    while metric(server, "switchboard_ticket_webhook_pending").await != n {
+    while server.metric("switchboard_ticket_webhook_pending").await != n {
         assert!(tokio::time::Instant::now() < deadline, "pending never reached {n}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -229,10 +223,7 @@ async fn the_webhook_gets_each_ticket_signed_with_its_idempotency_key() {
         json!({"event": "ticket.created", "idempotency_key": format!("ticket-{id}"), "ticket": ticket})
     );
     wait_pending(&server, 0.0).await;
-    assert_eq!(
-        metric(&server, "switchboard_ticket_webhook_deliveries_total{result=\"delivered\"}").await,
-        1.0
-    );
+    assert_eq!(server.metric("switchboard_ticket_webhook_deliveries_total{result=\"delivered\"}").await, 1.0);
     tokio::time::sleep(QUIET).await;
     assert_eq!(receiver.received().len(), 1, "delivered once");
 }
@@ -264,13 +255,10 @@ async fn a_failing_webhook_is_retried_until_it_takes_the_ticket() {
     );
     assert!(requests.windows(2).all(|w| w[0].body == w[1].body), "every attempt sends the same body");
     assert_eq!(
-        metric(&server, "switchboard_ticket_webhook_deliveries_total{result=\"http_error\"}").await,
+        server.metric("switchboard_ticket_webhook_deliveries_total{result=\"http_error\"}").await,
         2.0
     );
-    assert_eq!(
-        metric(&server, "switchboard_ticket_webhook_deliveries_total{result=\"delivered\"}").await,
-        1.0
-    );
+    assert_eq!(server.metric("switchboard_ticket_webhook_deliveries_total{result=\"delivered\"}").await, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +293,7 @@ async fn a_hanging_webhook_times_out_and_other_tickets_still_go() {
         "timed out once, then delivered: {order:?}"
     );
     wait_pending(&server, 0.0).await;
-    assert_eq!(metric(&server, "switchboard_ticket_webhook_deliveries_total{result=\"timeout\"}").await, 1.0);
+    assert_eq!(server.metric("switchboard_ticket_webhook_deliveries_total{result=\"timeout\"}").await, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

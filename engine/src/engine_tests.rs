@@ -28,7 +28,7 @@ async fn answer(inbox: &mut Inbox) -> Result<Answer, EngineError> {
     loop {
         match inbox.recv().await.expect("an answer before the outbox closes") {
             Outgoing::Answer { answer, .. } => return answer,
-            Outgoing::Event(_) => {}
+            Outgoing::Event(_) | Outgoing::Broadcast(_) => {}
         }
     }
 }
@@ -137,7 +137,9 @@ async fn pipelined_posts_are_acknowledged_and_delivered_in_order() {
     assert_eq!(acks, (1..=200).map(|i| (i, i)).collect::<Vec<_>>(), "answered in order, req i got seq i");
     let mut delivered = Vec::new();
     while delivered.len() < 200 {
-        if let Some(Outgoing::Event(Event::Message { message, .. })) = agent_inbox.recv().await {
+        if let Some(Event::Message { message, .. }) =
+            agent_inbox.recv().await.as_ref().and_then(Outgoing::event)
+        {
             delivered.push(message.seq);
         }
     }

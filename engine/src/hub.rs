@@ -11,7 +11,7 @@ use switchboard_storage::Storage;
 use crate::actor::registry::Registry;
 use crate::domain::queue::QueueView;
 use crate::domain::types::*;
-use crate::outbox::{ConnId, Event, Outbox};
+use crate::outbox::{Broadcast, ConnId, Event, Outbox};
 use crate::routing::queue_actor::QueueMsg;
 use crate::{EngineConfig, EngineError};
 
@@ -124,12 +124,13 @@ impl Hub {
     }
 
     /// Queue `event` for every open connection of `agent` but `except` (the connection
-    /// that caused it, answered instead). Nothing is copied but the event's `Arc`s; a
-    /// connection whose queue is full is cut off by its own overflow, never waited for.
-    pub(crate) fn tell_agent(&self, agent: AgentId, event: &Event, except: Option<ConnId>) {
+    /// that caused it, answered instead). Nothing is copied but the event's `Arc`, and it is
+    /// encoded once for every agent it is told to; a connection whose queue is full is cut
+    /// off by its own overflow, never waited for.
+    pub(crate) fn tell_agent(&self, agent: AgentId, event: &Arc<Broadcast>, except: Option<ConnId>) {
         if let Some(outboxes) = self.by_agent.get(&agent) {
             for outbox in outboxes.iter().filter(|o| Some(o.id()) != except) {
-                outbox.deliver(event.clone());
+                outbox.deliver_shared(event);
             }
         }
     }

@@ -57,7 +57,7 @@ pub use domain::types::*;
 pub use engine::{Engine, QueueListing, StartedChat};
 pub use error::EngineError;
 pub use hub::AgentProfile;
-pub use outbox::{ConnId, Delivery, Event, Inbox, Outbox, Outgoing, Overflow};
+pub use outbox::{Broadcast, ConnId, Delivery, Event, Inbox, Outbox, Outgoing, Overflow};
 pub use routing::TransferTo;
 pub use switchboard_storage::{StorageError, StorageStats};
 

@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
+use bytes::Bytes;
+use switchboard_protocol::codec::Encoding;
 use tokio::sync::Notify;
 
 use crate::answer::Answer;
@@ -61,13 +63,54 @@ pub enum Event {
     ChannelMembership { channel: Arc<crate::channels::ChannelSummary>, agent: AgentId, joined: bool },
 }
 
+/// One event for many connections (a channel's members, a session's subscribers): built
+/// once, and encoded once per wire encoding. The first connection of each encoding to send
+/// it encodes it; every other connection sends the same bytes (a reference count, no copy
+/// on WebSocket). Fan-out to N members therefore costs one encoding, not N.
+#[derive(Debug)]
+pub struct Broadcast {
+    pub event: Event,
+    /// The encoded frame, per encoding (`Encoding::index`).
+    encoded: [OnceLock<Bytes>; Encoding::COUNT],
+}
+
+impl Broadcast {
+    /// Share `event`.
+    pub fn new(event: Event) -> Arc<Broadcast> {
+        Arc::new(Broadcast { event, encoded: Default::default() })
+    }
+
+    /// The event's frame in `encoding`: `encode` runs for the first caller of each
+    /// encoding, later callers get its bytes.
+    pub fn encoded(&self, encoding: Encoding, encode: impl FnOnce(&Event) -> Vec<u8>) -> Bytes {
+        let encoded = self.encoded[encoding.index()].get_or_init(|| {
+            metrics::counter!("switchboard_broadcast_encodings_total").increment(1);
+            Bytes::from(encode(&self.event))
+        });
+        encoded.clone()
+    }
+}
+
 /// What a connection's queue carries.
 #[derive(Debug)]
 pub enum Outgoing {
     /// Something it is told without having asked.
     Event(Event),
+    /// Something it is told along with other connections (encoded once for all of them).
+    Broadcast(Arc<Broadcast>),
     /// The answer to its request `req`.
     Answer { req: u64, answer: Result<Answer, EngineError> },
+}
+
+impl Outgoing {
+    /// The event carried, shared or not; `None` for an answer.
+    pub fn event(&self) -> Option<&Event> {
+        match self {
+            Outgoing::Event(event) => Some(event),
+            Outgoing::Broadcast(shared) => Some(&shared.event),
+            Outgoing::Answer { .. } => None,
+        }
+    }
 }
 
 /// Result of a delivery attempt.
@@ -180,17 +223,38 @@ impl Outbox {
     /// Queue an event that may be skipped: only while the queue is less than half full, so
     /// a burst of optional events (typing, badge updates) never overflows a connection.
     pub fn offer(&self, event: Event) -> Delivery {
-        let queued = self.shared.queue.lock().expect("outbox lock").len();
-        if queued * 2 > self.shared.events_max {
-            metrics::counter!("switchboard_events_skipped_total").increment(1);
+        if self.half_full() {
             return Delivery::Skipped;
         }
         self.deliver(event)
     }
 
+    /// More than half the events' room is taken (an optional event is skipped, and counted).
+    fn half_full(&self) -> bool {
+        let queued = self.shared.queue.lock().expect("outbox lock").len();
+        let full = queued * 2 > self.shared.events_max;
+        if full {
+            metrics::counter!("switchboard_events_skipped_total").increment(1);
+        }
+        full
+    }
+
     /// Queue an event without waiting.
     pub fn deliver(&self, event: Event) -> Delivery {
         self.queue(Outgoing::Event(event), self.shared.events_max)
+    }
+
+    /// Queue a shared event without waiting (as [`Outbox::deliver`]).
+    pub fn deliver_shared(&self, event: &Arc<Broadcast>) -> Delivery {
+        self.queue(Outgoing::Broadcast(event.clone()), self.shared.events_max)
+    }
+
+    /// Queue a shared event that may be skipped (as [`Outbox::offer`]).
+    pub fn offer_shared(&self, event: &Arc<Broadcast>) -> Delivery {
+        if self.half_full() {
+            return Delivery::Skipped;
+        }
+        self.deliver_shared(event)
     }
 
     /// Queue the answer to request `req` (into the room reserved for answers).
@@ -316,5 +380,32 @@ mod tests {
         let (outbox, inbox) = Outbox::channel(2, 2, 1);
         drop(inbox);
         assert_eq!(outbox.deliver(typing()), Delivery::Gone);
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_is_encoded_once_per_encoding_for_every_connection() {
+        let shared = Broadcast::new(typing());
+        let mut boxes = Vec::new();
+        for id in 0..10 {
+            let (outbox, inbox) = Outbox::channel(id, 4, 1);
+            assert_eq!(outbox.deliver_shared(&shared), Delivery::Queued);
+            boxes.push((outbox, inbox));
+        }
+        let encodings = std::cell::Cell::new(0);
+        let mut frames = Vec::new();
+        for (i, (_, inbox)) in boxes.iter_mut().enumerate() {
+            let Some(Outgoing::Broadcast(event)) = inbox.recv().await else { panic!("a shared event") };
+            let encoding = if i % 2 == 0 { Encoding::Json } else { Encoding::MsgPack };
+            frames.push(event.encoded(encoding, |e| {
+                encodings.set(encodings.get() + 1);
+                format!("{encoding:?} {e:?}").into_bytes()
+            }));
+        }
+        assert_eq!(encodings.get(), 2, "one encoding per wire encoding, not one per connection");
+        assert!(
+            frames.iter().step_by(2).all(|f| f.as_ptr() == frames[0].as_ptr()),
+            "the same bytes, not copies"
+        );
+        assert!(frames[1].starts_with(b"MsgPack") && frames[0].starts_with(b"Json"));
     }
 }

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use switchboard_engine::{Engine, Event, Outbox, Outgoing};
 use switchboard_protocol::codec::{self, Encoding};
@@ -69,7 +70,7 @@ pub const CLOSE_STREAM_STOPPED: u16 = 1002;
 /// must get), when they go after the queued frames.
 #[derive(Debug, Clone)]
 pub struct Closing {
-    pub error_frame: Vec<u8>,
+    pub error_frame: Bytes,
     pub code: u16,
     pub reason: String,
     pub flush_first: bool,
@@ -132,8 +133,10 @@ pub trait FrameSource: Send {
 pub trait FrameSink: Send {
     /// The transport's receiving half, handed back for closing (a WebSocket lingers on it).
     type Source: FrameSource;
-    /// Queue one encoded frame. No I/O.
-    fn push(&mut self, frame: Vec<u8>);
+    /// Queue one encoded frame (possibly shared with other connections:
+    /// [`switchboard_engine::Broadcast`]).
+    /// No I/O.
+    fn push(&mut self, frame: Bytes);
     /// Frames queued and not yet handed to the transport; the loop stops producing more
     /// at `connection_out_frames_max`.
     fn queued(&self) -> usize;
@@ -181,7 +184,7 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     let mut reads: Option<FuturesUnordered<Later>> = None;
     let mut awaiting: usize = 0;
     let mut closing: Option<Closing> = None;
-    let encode = |frame: &ServerFrame| codec::encode_server(frame, reply_encoding);
+    let encode = |frame: &ServerFrame| Bytes::from(codec::encode_server(frame, reply_encoding));
     let fail = |code: ErrorCode, close_code: u16, message: String| {
         let error_frame = encode(&Failure::new(code, message.clone()).frame(None));
         Some(Closing { error_frame, code: close_code, reason: message, flush_first: false })
@@ -222,10 +225,12 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
             }
             Some(item) = inbox.recv(), if room => match item {
                 Outgoing::Event(event) => {
-                    if let Event::Message { received, .. } = &event {
-                        crate::metrics::delivery_latency().record(received.elapsed().as_secs_f64());
-                    }
+                    record_latency(&event);
                     sink.push(encode(&convert::event(&engine, &event)));
+                }
+                Outgoing::Broadcast(shared) => {
+                    record_latency(&shared.event);
+                    sink.push(shared.encoded(reply_encoding, |event| codec::encode_server(&convert::event(&engine, event), reply_encoding)));
                 }
                 Outgoing::Answer { req, answer } => {
                     awaiting = awaiting.saturating_sub(1);
@@ -295,6 +300,14 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     metrics::counter!("switchboard_connections_closed_total", "transport" => transport).increment(1);
     let duration_ms = opened.elapsed().as_millis() as u64;
     tracing::info!(target: "connection", conn = conn_id, transport, %peer, role, duration_ms, close_code, reason, "connection closed");
+}
+
+/// A chat message's delivery latency: from its session actor taking the post to its frame
+/// being queued for this connection.
+fn record_latency(event: &Event) {
+    if let Event::Message { received, .. } = event {
+        crate::metrics::delivery_latency().record(received.elapsed().as_secs_f64());
+    }
 }
 
 /// The next finished storage read, if any are in flight.

@@ -156,6 +156,10 @@ fn describe() {
         ("switchboard_send_queue_overflows_total", "Connections closed because their send queue overflowed."),
         ("switchboard_connections_refused_total", "TCP connections refused at the connection limit."),
         ("switchboard_subscribers_refused_total", "Attaches refused at the per-session subscriber limit."),
+        (
+            "switchboard_broadcast_encodings_total",
+            "Frames encoded for events shared by many connections (once per event and encoding).",
+        ),
         ("switchboard_session_actors_started_total", "Session actors started (lazily loaded from storage)."),
         ("switchboard_auth_failures_total", "Failed authentications (agent, session or admin tokens)."),
         ("switchboard_storage_write_errors_total", "Storage writes that failed (disk full, I/O error)."),
@@ -170,6 +174,7 @@ fn describe() {
             "Routing decisions not stored (the writer queue was full or the write failed).",
         ),
         ("switchboard_routing_transfers_total", "Transfers accepted by their receivers."),
+        ("switchboard_channel_messages_total", "Team-channel messages made durable."),
         ("switchboard_tickets_created_total", "Tickets created from chat sessions."),
         (
             "switchboard_rocksdb_stall_microseconds_total",

@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, RecvStream, SendStream, VarInt};
 use rustls::pki_types::pem::PemObject;
@@ -287,7 +288,9 @@ impl QuicSink {
 impl FrameSink for QuicSink {
     type Source = QuicSource;
 
-    fn push(&mut self, frame: Vec<u8>) {
+    /// Copied into the stream's write buffer behind its length prefix (one write for a
+    /// burst); the encoding itself is shared.
+    fn push(&mut self, frame: Bytes) {
         self.buffer.extend_from_slice(&framing::length_prefix(frame.len()));
         self.buffer.extend_from_slice(&frame);
         self.frames += 1;

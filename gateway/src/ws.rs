@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::Poll;
 
+use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream, StreamExt};
 use futures_util::{Sink, SinkExt};
 use hyper::body::Incoming;
@@ -27,7 +28,7 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, Pro
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use warp::http::{header, Request, StatusCode};
 use warp::reply::Reply;
@@ -174,11 +175,13 @@ struct WsSink {
 }
 
 impl WsSink {
-    fn message(&self, bytes: Vec<u8>) -> Message {
+    /// The frame as a WebSocket message, sharing its bytes (no copy: a fan-out's members
+    /// all send the one encoding).
+    fn message(&self, bytes: Bytes) -> Message {
         match self.encoding {
-            Encoding::MsgPack => Message::Binary(bytes.into()),
-            // JSON encoding of our frames is always valid UTF-8.
-            Encoding::Json => Message::Text(String::from_utf8(bytes).expect("json is utf-8").into()),
+            Encoding::MsgPack => Message::Binary(bytes),
+            // JSON encoding of our frames is always valid UTF-8 (checked, not copied).
+            Encoding::Json => Message::Text(Utf8Bytes::try_from(bytes).expect("json is utf-8")),
         }
     }
 
@@ -203,7 +206,7 @@ impl WsSink {
 impl FrameSink for WsSink {
     type Source = WsSource;
 
-    fn push(&mut self, frame: Vec<u8>) {
+    fn push(&mut self, frame: Bytes) {
         let message = self.message(frame);
         self.queue.push_back(message);
     }

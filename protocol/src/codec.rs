@@ -42,6 +42,19 @@ pub enum Encoding {
     Json,
 }
 
+impl Encoding {
+    /// How many encodings there are (for a table indexed by [`Encoding::index`]).
+    pub const COUNT: usize = 2;
+
+    /// This encoding's place in a table of [`Encoding::COUNT`] entries.
+    pub const fn index(self) -> usize {
+        match self {
+            Encoding::MsgPack => 0,
+            Encoding::Json => 1,
+        }
+    }
+}
+
 /// Why a frame could not be decoded, with the wire error code to answer it with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code}: {message}")]

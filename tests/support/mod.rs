@@ -140,6 +140,16 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
+    /// The value of `series` (a metric's name with its labels, as `/metrics` prints it).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.http_url())).await.unwrap().text().await.unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{series} ")))
+            .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
     /// An administrator HTTP call with the admin token; returns (status, JSON body, or
     /// `null`). `None`: an empty body (`Content-Length: 0`).
     pub async fn admin_call(

@@ -1,10 +1,10 @@
 //! The live subscribers of one conversation (a chat session, a team channel): connections
 //! that receive its events, bounded, with closed connections dropped as they are noticed.
-//! Each event is built once and shared (`Arc` inside [`Event`]); a slow subscriber only ever
+//! Each event is built once and encoded once ([`Broadcast`]); a slow subscriber only ever
 //! fills its own queue, which cuts it off by itself (the connection closes with its
 //! overflow code and resumes).
 
-use crate::outbox::{ConnId, Event, Outbox};
+use crate::outbox::{Broadcast, ConnId, Event, Outbox};
 
 /// One subscriber: who it is (`W`: a session's participant, a channel's member) and its
 /// connection's queue.
@@ -60,11 +60,13 @@ impl<W: Copy> Subscribers<W> {
         filter: impl Fn(W) -> bool,
     ) {
         self.list.retain(|s| !s.outbox.is_closed());
+        let mut shared: Option<std::sync::Arc<Broadcast>> = None;
         for s in self.list.iter().filter(|s| Some(s.outbox.id()) != origin && filter(s.who)) {
+            let shared = shared.get_or_insert_with(|| Broadcast::new(event.clone()));
             if must {
-                s.outbox.deliver(event.clone());
+                s.outbox.deliver_shared(shared);
             } else {
-                s.outbox.offer(event.clone());
+                s.outbox.offer_shared(shared);
             }
         }
     }

@@ -29,7 +29,7 @@ use crate::domain::log::{LogLimits, Replay};
 use crate::domain::restart::{Decision, RestartBudget};
 use crate::domain::types::{AgentId, Seq};
 use crate::hub::Hub;
-use crate::outbox::{ConnId, Event};
+use crate::outbox::{Broadcast, ConnId, Event};
 use crate::{now_ms, EngineConfig, EngineError};
 
 /// What a caller asks of a channel.
@@ -495,8 +495,9 @@ impl ChannelActor {
                 if !self.needs_reload {
                     self.channel.message_durable(message.clone());
                 }
-                // Built once; every member's connections share it.
-                let event = Event::ChannelMessage { channel_id: self.id, message: Arc::new(message) };
+                // Built and encoded once; every member's connections share it.
+                let event =
+                    Broadcast::new(Event::ChannelMessage { channel_id: self.id, message: Arc::new(message) });
                 for member in self.channel.members().keys() {
                     self.hub.tell_agent(*member, &event, Some(origin));
                 }
@@ -508,7 +509,8 @@ impl ChannelActor {
             Effect::Membership { agent, joined, reply, viewer } => {
                 let summary = self.summary();
                 self.hub.channels.publish(summary.clone());
-                let event = Event::ChannelMembership { channel: Arc::new(summary), agent, joined };
+                let event =
+                    Broadcast::new(Event::ChannelMembership { channel: Arc::new(summary), agent, joined });
                 for member in self.channel.members().keys().filter(|m| **m != agent) {
                     self.hub.tell_agent(*member, &event, None);
                 }
@@ -517,7 +519,10 @@ impl ChannelActor {
             }
             Effect::Read { reply, agent } => reply.send(Ok(self.view_answer(agent))),
             Effect::Changed { message, origin, reply } => {
-                let event = Event::ChannelMessageChanged { channel_id: self.id, message: Arc::new(message) };
+                let event = Broadcast::new(Event::ChannelMessageChanged {
+                    channel_id: self.id,
+                    message: Arc::new(message),
+                });
                 for member in self.channel.members().keys() {
                     self.hub.tell_agent(*member, &event, Some(origin));
                 }
@@ -526,7 +531,7 @@ impl ChannelActor {
             Effect::Meta { reply, viewer } => {
                 let summary = self.summary();
                 self.hub.channels.publish(summary.clone());
-                let event = Event::ChannelUpdated { channel: Arc::new(summary) };
+                let event = Broadcast::new(Event::ChannelUpdated { channel: Arc::new(summary) });
                 for member in self.channel.members().keys() {
                     self.hub.tell_agent(*member, &event, None);
                 }

@@ -152,7 +152,7 @@ impl Engine {
                 agent: *member,
                 joined: true,
             };
-            self.hub.tell_agent(*member, &event, None);
+            self.hub.tell_agent(*member, &crate::outbox::Broadcast::new(event), None);
         }
         Ok(ChannelView { summary, last_seq: 0, member: true, unread: 0, mentions: 0 })
     }
