@@ -106,6 +106,43 @@ async fn repeated_panics_escalate_to_quarantine_instead_of_looping() {
     assert_eq!(post(&f.engine, other_id, "x", "fine").await.unwrap().seq, 1);
 }
 
+async fn channel_post(
+    engine: &Engine,
+    agent: AgentId,
+    channel: u64,
+    id: &str,
+    text: &str,
+) -> Result<u64, EngineError> {
+    match ask(engine, |to| engine.channel_post(agent, channel, id.into(), text.into(), to)).await? {
+        Answer::Channel(crate::channels::ChannelAnswer::Posted { seq, .. }) => Ok(seq),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn channels_share_the_supervision_a_panic_rebuilds_and_repeated_panics_quarantine() {
+    let config = EngineConfig { arbiters: 1, restarts_max: 2, ..EngineConfig::default() };
+    let f = fixture(config);
+    let ann = f.engine.create_agent("Ann".into(), 1).await.unwrap().0.id;
+    let new = |name: &str| crate::channels::facade::NewChannel { name: name.into(), ..Default::default() };
+    let channel = f.engine.create_channel(ann, new("ops")).await.unwrap().summary.meta.id;
+    assert_eq!(channel_post(&f.engine, ann, channel, "a", "one").await.unwrap(), 1);
+    // A panic: the request fails, the channel is rebuilt from storage and carries on.
+    let err = channel_post(&f.engine, ann, channel, "boom", PANIC_TEXT).await.unwrap_err();
+    assert!(matches!(err, EngineError::Internal(_)), "{err:?}");
+    assert_eq!(channel_post(&f.engine, ann, channel, "b", "two").await.unwrap(), 2);
+    assert_eq!(channel_post(&f.engine, ann, channel, "a", "one").await.unwrap(), 1, "idempotency survived");
+    // Past the budget (2 restarts), the channel is quarantined; others are unaffected.
+    for i in 0..2 {
+        let err = channel_post(&f.engine, ann, channel, &format!("p{i}"), PANIC_TEXT).await.unwrap_err();
+        assert!(matches!(err, EngineError::Internal(_)), "{err:?}");
+    }
+    let err = channel_post(&f.engine, ann, channel, "after", "hello").await.unwrap_err();
+    assert!(matches!(err, EngineError::ChannelUnavailable(c) if c == channel), "{err:?}");
+    let other = f.engine.create_channel(ann, new("dev")).await.unwrap().summary.meta.id;
+    assert_eq!(channel_post(&f.engine, ann, other, "x", "fine").await.unwrap(), 1);
+}
+
 #[actix_rt::test]
 async fn pipelined_posts_are_acknowledged_and_delivered_in_order() {
     let f = fixture(EngineConfig::default());

@@ -1,25 +1,19 @@
 //! Where session actors live. Actors are started lazily on first use (so start-up does not
 //! grow with history), placed on arbiter `id % arbiters`, and removed when they stop. A
-//! session whose actor escalated stays quarantined until the server restarts.
+//! session whose actor escalated stays quarantined until the server restarts (the shared
+//! [`Slots`] mechanism, as for channels).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix::{Actor, Addr, Arbiter};
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
 
 use actix::dev::SendError;
 
 use super::session::{load_session, Command, CommandKind, SessionActor};
+use super::slots::Slots;
 use crate::answer::Reply;
 use crate::hub::Hub;
 use crate::{EngineError, SessionId};
-
-enum Slot {
-    Live { addr: Addr<SessionActor>, generation: u64 },
-    Quarantined,
-}
 
 /// Hand a command to the session's actor (starting it if needed); resolves once the actor's
 /// mailbox has taken it. On an error returned here the reply is cancelled: the caller
@@ -57,20 +51,19 @@ pub(crate) async fn command(
 
 /// Session id → running actor.
 pub struct Registry {
-    slots: DashMap<SessionId, Slot>,
+    slots: Slots<SessionActor>,
     arbiters: Vec<Arbiter>,
     /// The thread of every department's queue actor: routing decisions are small and must
     /// not wait behind the shards' connection and session work (an offer is due within a
     /// millisecond of a chat being queued).
     routing: Arbiter,
-    generation: AtomicU64,
 }
 
 impl Registry {
     /// Start `arbiters` arbiter threads. Must run inside an actix `System`.
     pub(crate) fn new(arbiters: usize) -> Registry {
         let arbiters = (0..arbiters.max(1)).map(|_| Arbiter::new()).collect();
-        Registry { slots: DashMap::new(), arbiters, routing: Arbiter::new(), generation: AtomicU64::new(1) }
+        Registry { slots: Slots::default(), arbiters, routing: Arbiter::new() }
     }
 
     /// The actor of session `id`, started (and loaded from storage) if needed.
@@ -79,12 +72,9 @@ impl Registry {
         hub: &Arc<Hub>,
         id: SessionId,
     ) -> Result<Addr<SessionActor>, EngineError> {
-        if let Some(slot) = self.slots.get(&id) {
-            match &*slot {
-                Slot::Live { addr, .. } if addr.connected() => return Ok(addr.clone()),
-                Slot::Live { .. } => {}
-                Slot::Quarantined => return Err(EngineError::SessionUnavailable(id)),
-            }
+        let unavailable = |_| EngineError::SessionUnavailable(id);
+        if let Some(addr) = self.slots.live(id).map_err(unavailable)? {
+            return Ok(addr);
         }
         // Load on the blocking pool, outside the map's lock; a concurrent loader may win the
         // insert below.
@@ -98,22 +88,7 @@ impl Registry {
                 Ok(session)
             })
             .await?;
-        match self.slots.entry(id) {
-            Entry::Occupied(mut occupied) => match occupied.get() {
-                Slot::Live { addr, .. } if addr.connected() => Ok(addr.clone()),
-                Slot::Quarantined => Err(EngineError::SessionUnavailable(id)),
-                Slot::Live { .. } => {
-                    let (addr, generation) = self.spawn(hub, id, session);
-                    occupied.insert(Slot::Live { addr: addr.clone(), generation });
-                    Ok(addr)
-                }
-            },
-            Entry::Vacant(vacant) => {
-                let (addr, generation) = self.spawn(hub, id, session);
-                vacant.insert(Slot::Live { addr: addr.clone(), generation });
-                Ok(addr)
-            }
-        }
+        self.slots.start(id, |generation| self.spawn(hub, id, session, generation)).map_err(unavailable)
     }
 
     fn spawn(
@@ -121,8 +96,8 @@ impl Registry {
         hub: &Arc<Hub>,
         id: SessionId,
         session: crate::domain::session::Session,
-    ) -> (Addr<SessionActor>, u64) {
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        generation: u64,
+    ) -> Addr<SessionActor> {
         let arbiter = &self.arbiters[(id % self.arbiters.len() as u64) as usize];
         let hub = hub.clone();
         let mailbox = hub.config.session_mailbox;
@@ -131,7 +106,7 @@ impl Registry {
             SessionActor::new(id, generation, hub, session)
         });
         metrics::counter!("switchboard_session_actors_started_total").increment(1);
-        (addr, generation)
+        addr
     }
 
     /// Run `future` on shard `key % shards`: the same threads that host session actors, so
@@ -165,13 +140,11 @@ impl Registry {
 
     /// Mark a session quarantined: its actor gave up after repeated crashes.
     pub(crate) fn quarantine(&self, id: SessionId) {
-        self.slots.insert(id, Slot::Quarantined);
-        metrics::counter!("switchboard_actor_quarantines_total").increment(1);
+        self.slots.quarantine(id);
     }
 
     /// Forget a stopped actor (only if the slot still holds that generation).
     pub(crate) fn remove(&self, id: SessionId, generation: u64) {
-        self.slots
-            .remove_if(&id, |_, slot| matches!(slot, Slot::Live { generation: g, .. } if *g == generation));
+        self.slots.remove(id, generation);
     }
 }

@@ -2,15 +2,10 @@
 //! state machine, submits durable writes to storage, and — strictly in submission order,
 //! once each write is durable — delivers events to subscribers and answers the callers.
 //!
-//! Supervision is built here because actix does not restart panicked actors: every command
-//! runs under `catch_unwind`. After a panic the request that panicked gets an `Internal`
-//! error (its reply sender is dropped), the actor waits for its in-flight writes to finish,
-//! and then rebuilds its `Session` from storage, which holds exactly what was acknowledged.
-//! More than `restarts_max` crashes within `restart_window_ms` quarantine the session
-//! instead (escalation) and stop the actor.
+//! Supervision is shared with channels ([`super::supervisor`]): a panic rebuilds the
+//! `Session` from storage once in-flight writes finish; too many quarantine the session.
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +14,9 @@ use switchboard_storage::{Batch, Storage, StorageError};
 
 use super::durable::{DurableWrites, Written};
 use super::subscribers::{Subscribed, Subscribers};
+use super::supervisor::{Supervised, Supervisor};
 use crate::answer::{Answer, Attached, Posted, Reply};
 use crate::convert;
-use crate::domain::restart::{Decision, RestartBudget};
 use crate::domain::session::{Post, Replay, Session, SessionLimits};
 use crate::domain::types::*;
 use crate::hub::Hub;
@@ -155,10 +150,7 @@ pub struct SessionActor {
     writes: DurableWrites<Effect>,
     inflight: HashMap<Seq, u64>,
     subscribers: Subscribers<Participant>,
-    budget: RestartBudget,
-    needs_reload: bool,
-    /// Escalated: refuse everything, stop once in-flight writes have finished.
-    quarantined: bool,
+    supervisor: Supervisor,
     /// The newest state write (accept/close), so an accept retry can wait for it.
     state_write: Option<u64>,
     last_activity_ms: u64,
@@ -216,33 +208,22 @@ impl Handler<Command> for SessionActor {
 
     fn handle(&mut self, command: Command, _ctx: &mut Context<Self>) {
         self.last_activity_ms = now_ms();
-        if self.quarantined {
-            command.reply.send(Err(EngineError::SessionUnavailable(self.id)));
-            return;
-        }
-        if self.needs_reload {
-            command.reply.send(Err(EngineError::Overloaded("session is restarting")));
-            return;
-        }
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(command)));
-        if outcome.is_err() {
-            self.crashed();
+        match self.admit() {
+            Ok(()) => self.supervised(|actor| actor.dispatch(command)),
+            Err(refused) => command.reply.send(Err(refused)),
         }
     }
 }
 
 impl StreamHandler<Written> for SessionActor {
     fn handle(&mut self, (write, result): Written, _ctx: &mut Context<Self>) {
-        if catch_unwind(AssertUnwindSafe(|| self.written(write, result))).is_err() {
-            self.crashed();
-        }
-        self.reload_when_idle();
+        self.supervised(|actor| actor.written(write, result));
     }
 }
 
 impl SessionActor {
     pub(crate) fn new(id: SessionId, generation: u64, hub: Arc<Hub>, session: Session) -> SessionActor {
-        let budget = RestartBudget::new(hub.config.restarts_max, hub.config.restart_window_ms);
+        let supervisor = Supervisor::new(&hub.config);
         let writes_inflight_max = hub.config.session_inflight_max + STATE_WRITES_INFLIGHT_MAX;
         let subscribers = Subscribers::new(hub.config.session_subscribers_max);
         SessionActor {
@@ -253,9 +234,7 @@ impl SessionActor {
             writes: DurableWrites::new(writes_inflight_max),
             inflight: HashMap::new(),
             subscribers,
-            budget,
-            needs_reload: false,
-            quarantined: false,
+            supervisor,
             state_write: None,
             last_activity_ms: now_ms(),
         }
@@ -466,7 +445,7 @@ impl SessionActor {
     fn written(&mut self, write: u64, result: Result<(), StorageError>) {
         if result.is_err() {
             // Refuse new commands now, so no later write can land after this failed one.
-            self.needs_reload = true;
+            self.supervisor.reload_later();
         }
         for (effect, failure) in self.writes.written(write, result) {
             self.commit(effect, failure);
@@ -476,7 +455,7 @@ impl SessionActor {
     fn commit(&mut self, effect: Effect, failure: Option<EngineError>) {
         if let Some(error) = failure {
             // The in-memory state ran ahead of storage: rebuild it once nothing is in flight.
-            self.needs_reload = true;
+            self.supervisor.reload_later();
             if let Effect::Message { message, .. } = &effect {
                 self.inflight.remove(&message.seq);
             }
@@ -530,7 +509,7 @@ impl SessionActor {
         let (seq, sent_at_ms, from) = (message.seq, message.sent_at_ms, message.from);
         let message_id = message.client_msg_id.clone();
         self.inflight.remove(&seq);
-        if !self.needs_reload {
+        if !self.supervisor.needs_reload() {
             self.session.message_durable(message.clone());
         }
         let event = Event::Message { session_id: self.id, message: Arc::new(message), received };
@@ -548,44 +527,33 @@ impl SessionActor {
             })));
         }
     }
+}
 
-    fn crashed(&mut self) {
-        metrics::counter!("switchboard_actor_restarts_total").increment(1);
-        match self.budget.on_crash(now_ms()) {
-            Decision::Restart => {
-                tracing::error!(session = self.id, "session actor panicked; rebuilding from storage");
-                self.needs_reload = true;
-                self.reload_when_idle();
-            }
-            Decision::Escalate => {
-                tracing::error!(session = self.id, "session actor crashed too often; quarantined");
-                self.quarantine();
-            }
-        }
+impl Supervised for SessionActor {
+    type State = Session;
+    const KIND: &'static str = "session";
+    const RESTARTING: &'static str = "session is restarting";
+
+    fn id(&self) -> u64 {
+        self.id
     }
-
-    /// Refuse everything from now on. In-flight writes are still answered; the actor stays
-    /// (answering `session_unavailable` to anything already queued for it) until the idle
-    /// check stops it; the registry refuses new lookups at once.
-    fn quarantine(&mut self) {
-        self.quarantined = true;
+    fn supervisor(&mut self) -> &mut Supervisor {
+        &mut self.supervisor
+    }
+    fn writes_idle(&self) -> bool {
+        self.writes.is_empty()
+    }
+    fn load(&self) -> Result<Session, EngineError> {
+        load_session(&self.hub.storage, self.id, &self.hub.config)
+    }
+    fn restore(&mut self, session: Session) {
+        self.session = session;
+        self.inflight.clear();
+    }
+    fn quarantine_in_registry(&self) {
         self.hub.registry.quarantine(self.id);
     }
-
-    fn reload_when_idle(&mut self) {
-        if self.quarantined || !self.needs_reload || !self.writes.is_empty() {
-            return;
-        }
-        match load_session(&self.hub.storage, self.id, &self.hub.config) {
-            Ok(session) => {
-                self.session = session;
-                self.inflight.clear();
-                self.needs_reload = false;
-            }
-            Err(e) => {
-                tracing::error!(session = self.id, error = %e, "reload failed; quarantining");
-                self.quarantine();
-            }
-        }
+    fn unavailable(&self) -> EngineError {
+        EngineError::SessionUnavailable(self.id)
     }
 }

@@ -4,13 +4,11 @@
 //! write is durable — fans messages out to every connected member, publishes membership
 //! changes to the directory and answers the callers.
 //!
-//! Supervision as for sessions: every command runs under `catch_unwind`; after a panic or a
-//! failed write the actor refuses new commands (`overloaded`), waits for its in-flight
-//! writes and rebuilds the channel from storage, which holds exactly what was acknowledged.
-//! More than `restarts_max` crashes within `restart_window_ms` quarantine the channel.
+//! Supervision is the sessions' ([`crate::actor::supervisor`]): after a panic or a failed
+//! write the actor refuses new commands (`overloaded`), waits for its in-flight writes and
+//! rebuilds the channel from storage; too many crashes quarantine the channel.
 
 use std::collections::{BTreeMap, HashMap};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,12 +19,12 @@ use super::convert;
 use super::directory::ChannelSummary;
 use super::facade::{ChannelAnswer, ChannelView, History, HistoryPage};
 use crate::actor::durable::{DurableWrites, Written};
+use crate::actor::supervisor::{Supervised, Supervisor};
 use crate::answer::{Answer, Reply};
 use crate::domain::channel::{
     mention_tokens, Channel, ChannelError, ChannelId, ChannelLimits, ChannelMessage, ChannelMeta, Posted,
 };
 use crate::domain::log::{LogLimits, Replay};
-use crate::domain::restart::{Decision, RestartBudget};
 use crate::domain::types::{AgentId, Seq};
 use crate::hub::Hub;
 use crate::outbox::{Broadcast, ConnId, Event};
@@ -201,15 +199,13 @@ pub(crate) struct ChannelActor {
     writes: DurableWrites<Effect>,
     /// Seq → the write carrying it, so a retry waits for the original.
     inflight: HashMap<Seq, u64>,
-    budget: RestartBudget,
-    needs_reload: bool,
-    quarantined: bool,
+    supervisor: Supervisor,
     last_activity_ms: u64,
 }
 
 impl ChannelActor {
     pub(crate) fn new(id: ChannelId, generation: u64, hub: Arc<Hub>, channel: Channel) -> ChannelActor {
-        let budget = RestartBudget::new(hub.config.restarts_max, hub.config.restart_window_ms);
+        let supervisor = Supervisor::new(&hub.config);
         let writes = DurableWrites::new(hub.config.session_inflight_max + STATE_WRITES_INFLIGHT_MAX);
         ChannelActor {
             id,
@@ -218,9 +214,7 @@ impl ChannelActor {
             channel,
             writes,
             inflight: HashMap::new(),
-            budget,
-            needs_reload: false,
-            quarantined: false,
+            supervisor,
             last_activity_ms: now_ms(),
         }
     }
@@ -461,9 +455,8 @@ impl ChannelActor {
         match self.writes.submit(&self.hub.storage, batch, effect) {
             Ok(write) => Some(write),
             Err((effect, error)) => {
-                self.needs_reload = true;
+                self.supervisor.reload_later();
                 effect.fail(error);
-                self.reload_when_idle();
                 None
             }
         }
@@ -471,7 +464,7 @@ impl ChannelActor {
 
     fn written(&mut self, write: u64, result: Result<(), StorageError>) {
         if result.is_err() {
-            self.needs_reload = true;
+            self.supervisor.reload_later();
         }
         for (effect, failure) in self.writes.written(write, result) {
             match failure {
@@ -492,7 +485,7 @@ impl ChannelActor {
                 let (seq, sent_at_ms) = (message.seq, message.sent_at_ms);
                 let client_msg_id = message.client_msg_id.clone();
                 self.inflight.remove(&seq);
-                if !self.needs_reload {
+                if !self.supervisor.needs_reload() {
                     self.channel.message_durable(message.clone());
                 }
                 // Built and encoded once; every member's connections share it.
@@ -539,39 +532,34 @@ impl ChannelActor {
             }
         }
     }
+}
 
-    fn crashed(&mut self) {
-        metrics::counter!("switchboard_actor_restarts_total").increment(1);
-        match self.budget.on_crash(now_ms()) {
-            Decision::Restart => {
-                tracing::error!(channel = self.id, "channel actor panicked; rebuilding from storage");
-                self.needs_reload = true;
-                self.reload_when_idle();
-            }
-            Decision::Escalate => {
-                tracing::error!(channel = self.id, "channel actor crashed too often; quarantined");
-                self.quarantined = true;
-                self.hub.channel_actors.quarantine(self.id);
-            }
-        }
+impl Supervised for ChannelActor {
+    type State = Channel;
+    const KIND: &'static str = "channel";
+    const RESTARTING: &'static str = "channel is restarting";
+
+    fn id(&self) -> u64 {
+        self.id
     }
-
-    fn reload_when_idle(&mut self) {
-        if self.quarantined || !self.needs_reload || !self.writes.is_empty() {
-            return;
-        }
-        match load_channel(&self.hub.storage, self.id, &self.hub.config) {
-            Ok(channel) => {
-                self.channel = channel;
-                self.inflight.clear();
-                self.needs_reload = false;
-            }
-            Err(e) => {
-                tracing::error!(channel = self.id, error = %e, "reload failed; quarantining");
-                self.quarantined = true;
-                self.hub.channel_actors.quarantine(self.id);
-            }
-        }
+    fn supervisor(&mut self) -> &mut Supervisor {
+        &mut self.supervisor
+    }
+    fn writes_idle(&self) -> bool {
+        self.writes.is_empty()
+    }
+    fn load(&self) -> Result<Channel, EngineError> {
+        load_channel(&self.hub.storage, self.id, &self.hub.config)
+    }
+    fn restore(&mut self, channel: Channel) {
+        self.channel = channel;
+        self.inflight.clear();
+    }
+    fn quarantine_in_registry(&self) {
+        self.hub.channel_actors.quarantine(self.id);
+    }
+    fn unavailable(&self) -> EngineError {
+        EngineError::ChannelUnavailable(self.id)
     }
 }
 
@@ -611,25 +599,15 @@ impl Handler<ChannelCommand> for ChannelActor {
 
     fn handle(&mut self, command: ChannelCommand, _ctx: &mut Context<Self>) {
         self.last_activity_ms = now_ms();
-        if self.quarantined {
-            command.reply.send(Err(EngineError::ChannelUnavailable(self.id)));
-            return;
-        }
-        if self.needs_reload {
-            command.reply.send(Err(EngineError::Overloaded("channel is restarting")));
-            return;
-        }
-        if catch_unwind(AssertUnwindSafe(|| self.dispatch(command))).is_err() {
-            self.crashed();
+        match self.admit() {
+            Ok(()) => self.supervised(|actor| actor.dispatch(command)),
+            Err(refused) => command.reply.send(Err(refused)),
         }
     }
 }
 
 impl StreamHandler<Written> for ChannelActor {
     fn handle(&mut self, (write, result): Written, _ctx: &mut Context<Self>) {
-        if catch_unwind(AssertUnwindSafe(|| self.written(write, result))).is_err() {
-            self.crashed();
-        }
-        self.reload_when_idle();
+        self.supervised(|actor| actor.written(write, result));
     }
 }
