@@ -141,6 +141,11 @@ async fn channels_share_the_supervision_a_panic_rebuilds_and_repeated_panics_qua
     assert!(matches!(err, EngineError::ChannelUnavailable(c) if c == channel), "{err:?}");
     let other = f.engine.create_channel(ann, new("dev")).await.unwrap().summary.meta.id;
     assert_eq!(channel_post(&f.engine, ann, other, "x", "fine").await.unwrap(), 1);
+    // The quarantined channel does not hide the others from the sidebar: it is listed
+    // without counts.
+    let listed = f.engine.list_channels(ann).await.unwrap();
+    let ids: Vec<(u64, u64)> = listed.iter().map(|v| (v.summary.meta.id, v.last_seq)).collect();
+    assert_eq!(ids, vec![(other, 1), (channel, 0)], "by name: dev, then ops (without counts)");
 }
 
 #[actix_rt::test]

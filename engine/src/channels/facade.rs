@@ -20,6 +20,10 @@ use crate::{now_ms, Engine, EngineError};
 /// Most invitations at creation (the rest join or are invited later).
 pub const CHANNEL_INVITES_MAX: usize = 1000;
 
+/// Member channels whose counts a listing reads at once (each may load its actor from
+/// storage): a listing of 50 channels takes a few loads' time, not 50.
+const CHANNEL_VIEWS_CONCURRENT: usize = 8;
+
 /// A channel as one agent sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelView {
@@ -159,7 +163,8 @@ impl Engine {
 
     /// The channels `agent` may see, grouped by folder in folder order (channels in no
     /// folder last), by name within a group, with its unread and mention counts where it is
-    /// a member (each member channel's actor is asked; they load on first use).
+    /// a member (each member channel's actor is asked, a few at once; they load on first
+    /// use). A member channel that cannot answer is listed without counts.
     pub async fn list_channels(&self, agent: AgentId) -> Result<Vec<ChannelView>, EngineError> {
         let mut views = self.channel_views(agent).await?;
         let place: std::collections::HashMap<_, _> =
@@ -171,25 +176,44 @@ impl Engine {
         Ok(views)
     }
 
+    /// Every channel `agent` may see, as it sees it.
     async fn channel_views(&self, agent: AgentId) -> Result<Vec<ChannelView>, EngineError> {
-        let mut views = Vec::new();
-        for summary in self.hub.channels.visible_to(agent) {
-            if summary.members.contains(&agent) {
-                let actor = self.hub.channel_actors.addr(&self.hub, summary.meta.id).await?;
-                let (reply, answer) = crate::answer::oneshot_reply();
-                actor
-                    .send(ChannelCommand { op: ChannelOp::View { agent }, reply })
-                    .await
-                    .map_err(|_| EngineError::ChannelUnavailable(summary.meta.id))?;
-                match answer.await? {
-                    crate::Answer::Channel(ChannelAnswer::View(view)) => views.push(view),
-                    other => return Err(EngineError::Internal(format!("unexpected answer {other:?}"))),
+        use futures_util::stream::{self, StreamExt};
+        let views = stream::iter(self.hub.channels.visible_to(agent))
+            .map(|summary| async move {
+                if !summary.members.contains(&agent) {
+                    return ChannelView { summary, last_seq: 0, member: false, unread: 0, mentions: 0 };
                 }
-            } else {
-                views.push(ChannelView { summary, last_seq: 0, member: false, unread: 0, mentions: 0 });
-            }
-        }
+                let id = summary.meta.id;
+                match self.member_view(agent, id).await {
+                    Ok(view) => view,
+                    // One channel that cannot answer (quarantined after crashes, a storage
+                    // error) must not hide the others: it is listed without counts, and
+                    // opening it names the error.
+                    Err(error) => {
+                        tracing::warn!(channel = id, agent, %error, "channel listed without its counts");
+                        ChannelView { summary, last_seq: 0, member: true, unread: 0, mentions: 0 }
+                    }
+                }
+            })
+            .buffered(CHANNEL_VIEWS_CONCURRENT)
+            .collect()
+            .await;
         Ok(views)
+    }
+
+    /// A member's view of one channel, from its actor (started if needed).
+    async fn member_view(&self, agent: AgentId, id: ChannelId) -> Result<ChannelView, EngineError> {
+        let actor = self.hub.channel_actors.addr(&self.hub, id).await?;
+        let (reply, answer) = crate::answer::oneshot_reply();
+        actor
+            .send(ChannelCommand { op: ChannelOp::View { agent }, reply })
+            .await
+            .map_err(|_| EngineError::ChannelUnavailable(id))?;
+        match answer.await? {
+            crate::Answer::Channel(ChannelAnswer::View(view)) => Ok(view),
+            other => Err(EngineError::Internal(format!("unexpected answer {other:?}"))),
+        }
     }
 
     /// A channel's members with their display names, by id (for members, or anyone for a
