@@ -259,7 +259,8 @@ impl ChannelActor {
                 Ok(()) => reply.send(Ok(self.view_answer(agent))),
             },
             ChannelOp::Edit { by, seq, text, origin } => {
-                let result = self.channel.edit(by, seq, &text, now);
+                let mentions = self.resolve_mentions(&text);
+                let result = self.channel.edit(by, seq, &text, &mentions, now);
                 self.change(result, origin, reply);
             }
             ChannelOp::Delete { by, seq, origin } => {

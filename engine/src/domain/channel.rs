@@ -343,10 +343,7 @@ impl Channel {
             Err(LogError::Full { max }) => Err(ChannelError::Full(id, max)),
             Ok(Appended::Duplicate { seq, sent_at_ms }) => Ok(Posted::Duplicate { seq, sent_at_ms }),
             Ok(Appended::New { seq, sent_at_ms }) => {
-                let mut mentions: Vec<AgentId> =
-                    mentions.iter().copied().filter(|a| self.is_member(*a) && *a != author).collect();
-                mentions.sort_unstable();
-                mentions.dedup();
+                let mentions = self.member_mentions(author, mentions);
                 Ok(Posted::New(ChannelMessage {
                     seq,
                     author,
@@ -385,13 +382,15 @@ impl Channel {
         self.log.durable(message);
     }
 
-    /// The author edits its message within the window. Returns the message to persist
-    /// (then [`Channel::message_changed`]).
+    /// The author edits its message within the window; `mentions` are the agents the new
+    /// text names (as for [`Channel::post`]). Returns the message to persist (then
+    /// [`Channel::message_changed`]).
     pub fn edit(
         &self,
         by: AgentId,
         seq: Seq,
         text: &str,
+        mentions: &[AgentId],
         now_ms: u64,
     ) -> Result<ChannelMessage, ChannelError> {
         let mut message = self.changeable(by, seq, now_ms)?;
@@ -400,8 +399,18 @@ impl Channel {
             return Err(ChannelError::BadText { len: text.len(), max });
         }
         message.text = text.to_string();
+        message.mentions = self.member_mentions(by, mentions);
         message.edited_at_ms = Some(now_ms);
         Ok(message)
+    }
+
+    /// The members among `mentions`, but the author, ascending, once each.
+    fn member_mentions(&self, author: AgentId, mentions: &[AgentId]) -> Vec<AgentId> {
+        let mut mentions: Vec<AgentId> =
+            mentions.iter().copied().filter(|a| self.is_member(*a) && *a != author).collect();
+        mentions.sort_unstable();
+        mentions.dedup();
+        mentions
     }
 
     /// The author deletes its message within the window: the seq stays, the text goes.
@@ -414,11 +423,21 @@ impl Channel {
         Ok(message)
     }
 
-    /// An edit or deletion is durable.
+    /// An edit or deletion is durable. Unread mentions follow the new text: a member no
+    /// longer named loses this one; a member newly named who has not read this far gains it.
     pub fn message_changed(&mut self, message: ChannelMessage) {
-        if message.deleted {
-            for kept in self.mentions.values_mut() {
+        for (agent, kept) in self.mentions.iter_mut() {
+            if !message.mentions.contains(agent) {
                 kept.remove(&message.seq);
+            }
+        }
+        for agent in &message.mentions {
+            if self.members.get(agent).is_some_and(|m| m.read_seq < message.seq) {
+                let kept = self.mentions.entry(*agent).or_default();
+                kept.insert(message.seq);
+                while kept.len() > MENTIONS_KEPT_MAX {
+                    kept.pop_first();
+                }
             }
         }
         self.log.replace(message);

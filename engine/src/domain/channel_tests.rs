@@ -91,7 +91,7 @@ fn an_archived_channel_is_read_only_until_an_admin_unarchives_it() {
     assert!(c.set_archived(1, true).unwrap().archived);
     assert_eq!(c.post(2, "b", "after", &[], 2), Err(ChannelError::Archived(7)));
     assert_eq!(c.set_topic(2, "t"), Err(ChannelError::Archived(7)));
-    assert_eq!(c.edit(2, 1, "changed", 2), Err(ChannelError::Archived(7)));
+    assert_eq!(c.edit(2, 1, "changed", &[], 2), Err(ChannelError::Archived(7)));
     assert_eq!(c.check_read(2), Ok(()), "still readable");
     assert!(!c.set_archived(1, false).unwrap().archived);
     say(&mut c, 2, "b", "after", &[], 3);
@@ -101,20 +101,38 @@ fn an_archived_channel_is_read_only_until_an_admin_unarchives_it() {
 fn authors_edit_and_delete_their_own_messages_within_the_window() {
     let mut c = channel(false);
     let seq = say(&mut c, 2, "a", "typo", &[1], 100);
-    assert_eq!(c.edit(1, seq, "mine now", 200), Err(ChannelError::NotAuthor(7, seq)));
+    assert_eq!(c.edit(1, seq, "mine now", &[], 200), Err(ChannelError::NotAuthor(7, seq)));
     assert_eq!(c.delete(1, seq, 200), Err(ChannelError::NotAuthor(7, seq)));
-    assert_eq!(c.edit(2, 99, "x", 200), Err(ChannelError::UnknownMessage(7, 99)));
-    let edited = c.edit(2, seq, "fixed", 600).unwrap();
-    assert_eq!((edited.text.as_str(), edited.edited_at_ms), ("fixed", Some(600)));
+    assert_eq!(c.edit(2, 99, "x", &[], 200), Err(ChannelError::UnknownMessage(7, 99)));
+    let edited = c.edit(2, seq, "fixed @one", &[1], 600).unwrap();
+    assert_eq!((edited.text.as_str(), edited.edited_at_ms), ("fixed @one", Some(600)));
     c.message_changed(edited);
-    assert_eq!(c.log().get(seq).unwrap().text, "fixed");
-    assert_eq!(c.edit(2, seq, "late", 1_101), Err(ChannelError::EditWindowOver(7, seq, 1_000)));
+    assert_eq!(c.log().get(seq).unwrap().text, "fixed @one");
+    assert_eq!(c.edit(2, seq, "late", &[], 1_101), Err(ChannelError::EditWindowOver(7, seq, 1_000)));
     assert_eq!(c.unread(1).1, 1, "agent 1 was mentioned");
     let deleted = c.delete(2, seq, 1_000).unwrap();
     assert!(deleted.deleted && deleted.text.is_empty());
     c.message_changed(deleted);
     assert_eq!(c.unread(1).1, 0, "a deleted message mentions nobody");
     assert_eq!(c.delete(2, seq, 1_000), Err(ChannelError::UnknownMessage(7, seq)), "deleted once");
+}
+
+#[test]
+fn an_edit_moves_unread_mentions_with_the_text() {
+    let mut c = channel(false);
+    c.join(3, 0).unwrap();
+    let seq = say(&mut c, 2, "a", "hi @one", &[1], 100);
+    assert_eq!((c.unread(1).1, c.unread(3).1), (1, 0));
+    // The edit names agent 3 instead of agent 1; a non-member (9) and the author never count.
+    let edited = c.edit(2, seq, "hi @three", &[3, 9, 2], 200).unwrap();
+    assert_eq!(edited.mentions, vec![3]);
+    c.message_changed(edited);
+    assert_eq!((c.unread(1).1, c.unread(3).1), (0, 1), "the mention moved with the text");
+    // Agent 3 reads past it; a later edit naming it again adds nothing it has read.
+    c.mark_read(3, seq).unwrap();
+    let again = c.edit(2, seq, "hi @three!", &[3], 300).unwrap();
+    c.message_changed(again);
+    assert_eq!(c.unread(3).1, 0, "a read message's mention is not unread again");
 }
 
 #[test]
