@@ -47,6 +47,11 @@ async fn history(
     }
 }
 
+/// The caller's unread mention count in `channel`, from `list_channels`.
+async fn mentions_in(client: &Client, channel: u64) -> u64 {
+    list(client).await.into_iter().find(|c| c.channel_id == channel).expect("listed").mentions
+}
+
 async fn ack_seq(client: &Client, request: Request) -> u64 {
     match client.call(request).await.unwrap() {
         ServerFrame::ChannelMessageAck { seq, .. } => seq,
@@ -319,7 +324,18 @@ async fn authors_edit_and_delete_admins_archive_and_remove_and_members_see_it_li
     .await;
     assert_eq!((updated.text.as_str(), updated.edited_at_ms.is_some()), ("release at 5", true));
     assert_eq!(history(&cy, channel, None).await.0[0].text, "release at 5", "history shows the edit");
+    // An edit that names Cy gives Cy an unread mention (worked out from the new text).
+    assert_eq!(mentions_in(&cy, channel).await, 0);
+    assert!(matches!(ann.call(edit("release at 5, @cy checks")).await.unwrap(), ServerFrame::Ok { .. }));
+    let renamed = wait_for(&mut bob, |f| match f {
+        ServerFrame::ChannelMessageUpdated { message, .. } if message.seq == seq => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(renamed.mentions, vec![cy_id]);
+    assert_eq!(mentions_in(&cy, channel).await, 1, "the edit's mention counts");
     assert!(matches!(ann.call(delete.clone()).await.unwrap(), ServerFrame::Ok { .. }));
+    assert_eq!(mentions_in(&cy, channel).await, 0, "deleting takes it back");
     let gone = history(&cy, channel, None).await.0[0].clone();
     assert!(gone.deleted && gone.text.is_empty(), "the seq stays, the text goes");
     // Topic by any member; archive only by an admin; archived is read-only.
