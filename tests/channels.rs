@@ -176,6 +176,60 @@ async fn a_channel_message_is_encoded_once_for_all_its_members() {
 }
 
 #[tokio::test]
+async fn a_member_that_stops_reading_is_cut_off_alone_and_catches_up_from_history() {
+    let server = TestServer::start();
+    let (ann, _, _) = server.agent("Ann").await;
+    let (mut bob, bob_id, _) = server.agent("Bob").await;
+    let (slow_id, slow_token) = server.create_agent("Slow", 5).await;
+    let channel = channel_of(&ann, create("incidents", false, vec![bob_id, slow_id])).await.channel_id;
+    let mut slow = stalled_client(&server, vec![Request::Auth { token: slow_token.clone() }]).await;
+    // Flood the channel, pipelined, each post acknowledged once durable.
+    let total = 9_000u64;
+    let text = "z".repeat(1000);
+    let mut pending = Vec::new();
+    for i in 0..total {
+        pending.push(ann.send(post(channel, &format!("m{i}"), &text)).await.unwrap().1);
+        if pending.len() >= 200 {
+            for rx in pending.drain(..) {
+                assert!(matches!(ann.wait(rx).await.unwrap(), ServerFrame::ChannelMessageAck { .. }));
+            }
+        }
+    }
+    for rx in pending {
+        assert!(matches!(ann.wait(rx).await.unwrap(), ServerFrame::ChannelMessageAck { .. }));
+    }
+    // Bob, reading, gets every message in order.
+    for next in 1..=total {
+        let seq = wait_for(&mut bob, |f| match f {
+            ServerFrame::ChannelMessage { channel_id, message } if *channel_id == channel => {
+                Some(message.seq)
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!(seq, next, "the fast member receives every message in order");
+    }
+    // The slow member's connection was cut off with the documented error and close code …
+    assert_eq!(read_to_close(&mut slow).await, (true, Some(4008)));
+    // … and, reconnected, it reads everything from history: no gap, no duplicate.
+    let again = server.agent_with_token(&slow_token).await;
+    let mut seqs = Vec::new();
+    while (seqs.len() as u64) < total {
+        let after_seq = Some(seqs.last().copied().unwrap_or(0));
+        let request =
+            Request::ChannelHistory { channel_id: channel, after_seq, before_seq: None, limit: Some(200) };
+        match again.call(request).await.unwrap() {
+            ServerFrame::ChannelHistoryPage { messages, .. } => {
+                assert!(!messages.is_empty(), "history ended at {after_seq:?}");
+                seqs.extend(messages.iter().map(|m| m.seq));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seqs, (1..=total).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
 async fn a_private_channel_does_not_exist_for_non_members_until_they_are_invited() {
     let server = TestServer::start();
     let (ann, _, _) = server.agent("Ann").await;

@@ -417,3 +417,48 @@ pub async fn check_acknowledged(agent: &Client, sessions: &[(SessionId, Acked)])
     }
     total_acked
 }
+
+/// A raw WebSocket (JSON) with a tiny receive buffer that sends `requests` (numbered 1, 2,
+/// …) and then never reads: a client too slow for its events.
+pub async fn stalled_client(
+    server: &TestServer,
+    requests: Vec<Request>,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use futures_util::SinkExt;
+    use switchboard_client::tungstenite::Message;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr.parse().unwrap()).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::client_async(format!("{}?encoding=json", server.ws_url()), tcp).await.unwrap();
+    for (req, request) in (1..).zip(requests) {
+        let frame = switchboard_protocol::ClientFrame { req, request };
+        let bytes = switchboard_protocol::codec::encode_client(&frame, Encoding::Json);
+        ws.send(Message::Text(String::from_utf8(bytes).unwrap().into())).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ws
+}
+
+/// Read a stalled client's socket to its end: whether it was sent the
+/// `send_queue_overflow` error, and its close code.
+pub async fn read_to_close(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> (bool, Option<u16>) {
+    use futures_util::StreamExt;
+    use switchboard_client::tungstenite::Message;
+    let mut overflow_error = false;
+    let close = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(message)) = ws.next().await {
+            match message {
+                Message::Text(text) if text.contains("send_queue_overflow") => overflow_error = true,
+                Message::Close(frame) => return frame.map(|f| u16::from(f.code)),
+                _ => {}
+            }
+        }
+        None
+    })
+    .await
+    .expect("the stalled client was closed in time");
+    (overflow_error, close)
+}
