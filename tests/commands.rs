@@ -51,13 +51,18 @@ async fn channel_commands_list_by_prefix_post_or_answer_the_caller_and_explain_t
         .unwrap();
     let ServerFrame::Channel { channel, .. } = created else { panic!("{created:?}") };
     let ch = Some(channel.channel_id);
-    assert_eq!(names(&ann, ch, None, "/").await, ["help", "me", "topic", "invite", "leave", "contact"]);
+    assert_eq!(
+        names(&ann, ch, None, "/").await,
+        ["help", "me", "topic", "invite", "leave", "contact", "ticket"]
+    );
     assert_eq!(names(&ann, ch, None, "in").await, ["invite"]);
     assert!(names(&ann, ch, None, "/zz").await.is_empty());
     assert_eq!(run(&ann, ch, None, "/help /zz").await.1, "No command here starts with /zz.");
     let (visibility, help) = run(&ann, ch, None, "/help").await;
     assert_eq!(visibility, CommandVisibility::Caller);
     assert!(help.contains("/invite @agent — Add an agent to this channel"), "{help}");
+    let ticket_line = "/ticket <message number> [subject] — Create a helpdesk ticket from a message of this channel and its replies";
+    assert!(help.contains(ticket_line), "the channel's own usage of /ticket: {help}");
     // /me posts, and members receive the message.
     let (visibility, text) = run(&ann, ch, None, "/me is deploying").await;
     assert_eq!((visibility, text.as_str()), (CommandVisibility::Posted, "_Ann is deploying_"));

@@ -25,7 +25,12 @@ async fn create(
     session_id: u64,
     subject: Option<&str>,
 ) -> Result<TicketInfo, ErrorCode> {
-    let request = Request::CreateTicket { session_id, subject: subject.map(str::to_string) };
+    let request = Request::CreateTicket {
+        session_id: Some(session_id),
+        channel_id: None,
+        seq: None,
+        subject: subject.map(str::to_string),
+    };
     match agent.call(request).await {
         Ok(ServerFrame::Ticket { ticket, .. }) => Ok(ticket),
         Err(switchboard_client::ClientError::Server { code, .. }) => Err(code),
@@ -334,4 +339,115 @@ async fn after_a_kill_9_during_delivery_every_ticket_is_delivered_at_least_once(
         let bodies: Vec<&Vec<u8>> = requests.iter().filter(|r| r.key() == *key).map(|r| &r.body).collect();
         assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{key}: the same body every time");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_message_becomes_one_ticket_with_its_replies_and_reaches_the_webhook() {
+    let receiver = Receiver::start(|_, _| Answer::Status(204)).await;
+    let server = webhook_server(&receiver);
+    let (ann, _, _) = server.agent("Ann Lee").await;
+    let (bob, bob_id, _) = server.agent("Bob").await;
+    let (cy, _, _) = server.agent("Cy").await;
+    let create_channel = |name: &str, private| Request::CreateChannel {
+        name: name.into(),
+        description: None,
+        private,
+        folder_id: None,
+        invite: vec![bob_id],
+    };
+    let channel = match ann.call(create_channel("support-floor", true)).await.unwrap() {
+        ServerFrame::Channel { channel, .. } => channel.channel_id,
+        other => panic!("{other:?}"),
+    };
+    let say = |id: &str, text: &str| Request::SendChannelMessage {
+        channel_id: channel,
+        client_msg_id: id.into(),
+        text: text.into(),
+    };
+    ann.call(say("a0", "morning all")).await.unwrap();
+    bob.call(say("b1", "Printer on floor 3 is down\nit shows E42")).await.unwrap();
+    ann.call(say("a2", "I'll call the vendor")).await.unwrap();
+    // `/ticket 2` from the channel: the message, its author, the reply after it.
+    let text = match ann.call(run_text(channel, "/ticket #2")).await.unwrap() {
+        ServerFrame::CommandResult { text, .. } => text,
+        other => panic!("{other:?}"),
+    };
+    assert!(text.starts_with("Ticket #1 created: Printer on floor 3 is down"), "{text}");
+    let (_, ticket) = admin(&server, "GET", "/api/v1/tickets/1", None).await;
+    assert_eq!(
+        (&ticket["channel_id"], &ticket["channel_seq"], &ticket["session_id"], &ticket["requester_name"]),
+        (&json!(channel), &json!(2), &Value::Null, &json!("Bob"))
+    );
+    let description = ticket["description"].as_str().unwrap();
+    let lines = lines_without_times(description);
+    assert_eq!(
+        lines,
+        [
+            "Switchboard: Raised from message 2 in #support-floor",
+            "Bob: Printer on floor 3 is down",
+            "    it shows E42",
+            "Ann Lee: I'll call the vendor",
+        ],
+        "{description}"
+    );
+    // Asking again (over the protocol, and over HTTP) gives the same ticket.
+    let request =
+        Request::CreateTicket { session_id: None, channel_id: Some(channel), seq: Some(2), subject: None };
+    match bob.call(request).await.unwrap() {
+        ServerFrame::Ticket { ticket: again, .. } => assert_eq!(again.ticket_id, 1),
+        other => panic!("{other:?}"),
+    }
+    let (status, again) =
+        admin(&server, "POST", &format!("/api/v1/channels/{channel}/messages/2/ticket"), None).await;
+    assert_eq!((status, &again["ticket_id"]), (200, &json!(1)));
+    // Another message over HTTP, with a subject.
+    let body = Some(json!({"subject": "Vendor call"}));
+    let (status, made) =
+        admin(&server, "POST", &format!("/api/v1/channels/{channel}/messages/3/ticket"), body).await;
+    assert_eq!((status, &made["ticket_id"], &made["subject"]), (201, &json!(2), &json!("Vendor call")));
+    // Refusals, each specific; nothing is created by them.
+    let code = |f: ServerFrame| error_code(&f);
+    assert_eq!(
+        code(cy.request(run_text(channel, "/ticket 2")).await.unwrap()),
+        ErrorCode::UnknownChannel,
+        "private"
+    );
+    let ticket_of = |channel_id, seq| Request::CreateTicket {
+        session_id: None,
+        channel_id: Some(channel_id),
+        seq: Some(seq),
+        subject: None,
+    };
+    assert_eq!(
+        code(ann.request(ticket_of(channel, 99)).await.unwrap()),
+        ErrorCode::InvalidRequest,
+        "no such message"
+    );
+    assert_eq!(code(ann.request(ticket_of(999, 1)).await.unwrap()), ErrorCode::UnknownChannel);
+    let both =
+        Request::CreateTicket { session_id: Some(1), channel_id: Some(channel), seq: Some(1), subject: None };
+    assert_eq!(code(ann.request(both).await.unwrap()), ErrorCode::InvalidRequest, "one source only");
+    let neither =
+        Request::CreateTicket { session_id: None, channel_id: Some(channel), seq: None, subject: None };
+    assert_eq!(code(ann.request(neither).await.unwrap()), ErrorCode::InvalidRequest);
+    ann.call(Request::DeleteChannelMessage { channel_id: channel, seq: 1 }).await.unwrap();
+    assert_eq!(code(ann.request(ticket_of(channel, 1)).await.unwrap()), ErrorCode::InvalidRequest, "deleted");
+    let usage = match ann.call(run_text(channel, "/ticket printer")).await.unwrap() {
+        ServerFrame::CommandResult { text, .. } => text,
+        other => panic!("{other:?}"),
+    };
+    assert!(usage.contains("Usage: /ticket <message number> [subject]"), "{usage}");
+    let (status, _) = admin(&server, "POST", "/api/v1/channels/999/messages/1/ticket", None).await;
+    assert_eq!(status, 404);
+    let (_, page) = admin(&server, "GET", "/api/v1/tickets", None).await;
+    assert_eq!(page["tickets"].as_array().unwrap().len(), 2, "only the two tickets exist");
+    // Both reach the helpdesk.
+    receiver.wait_until("both tickets", |r| r.len() >= 2).await;
+    let mut keys: Vec<String> = receiver.received().iter().map(|r| r.key()).collect();
+    keys.sort();
+    assert_eq!(keys, ["ticket-1", "ticket-2"]);
+}
+
+fn run_text(channel: u64, text: &str) -> Request {
+    Request::RunCommand { channel_id: Some(channel), session_id: None, text: text.into() }
 }

@@ -36,11 +36,20 @@ pub(crate) fn routes(
             }
         });
     let sized = warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX).and(warp::body::bytes());
-    let create = warp::path!("api" / "v1" / "sessions" / u64 / "ticket")
+    let from_session = warp::path!("api" / "v1" / "sessions" / u64 / "ticket")
         .and(warp::post())
         .and(admin.clone())
         .and(empty.or(sized).unify())
-        .and_then(|session: u64, admin: Admin, body: bytes::Bytes| create(admin, session, body));
+        .and_then(|session: u64, admin: Admin, body: bytes::Bytes| {
+            create(admin, Source::Session(session), body)
+        });
+    let from_message = warp::path!("api" / "v1" / "channels" / u64 / "messages" / u64 / "ticket")
+        .and(warp::post())
+        .and(admin.clone())
+        .and(empty.or(sized).unify())
+        .and_then(|channel: u64, seq: u64, admin: Admin, body: bytes::Bytes| {
+            create(admin, Source::Message(channel, seq), body)
+        });
     let list = warp::path!("api" / "v1" / "tickets")
         .and(warp::get())
         .and(admin.clone())
@@ -50,29 +59,49 @@ pub(crate) fn routes(
         .and(warp::get())
         .and(admin)
         .and_then(|id: u64, admin: Admin| get(admin, id));
-    create.or(list).unify().or(get).unify()
+    from_session.or(from_message).unify().or(list).unify().or(get).unify()
 }
 
 fn failed(e: EngineError) -> Rejection {
     let status = match &e {
-        EngineError::UnknownSession(_) | EngineError::UnknownTicket(_) => StatusCode::NOT_FOUND,
-        EngineError::InvalidTicket(_) => StatusCode::BAD_REQUEST,
+        EngineError::UnknownSession(_) | EngineError::UnknownTicket(_) | EngineError::UnknownChannel(_) => {
+            StatusCode::NOT_FOUND
+        }
+        EngineError::InvalidTicket(_) | EngineError::InvalidChannel(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
     let failure = Failure::from(e);
     reject(status, failure.code, failure.message)
 }
 
-async fn create(admin: Admin, session: u64, body: bytes::Bytes) -> Result<Response, Rejection> {
+/// What a ticket is made from.
+enum Source {
+    Session(u64),
+    /// Channel id, message seq.
+    Message(u64, u64),
+}
+
+async fn create(admin: Admin, source: Source, body: bytes::Bytes) -> Result<Response, Rejection> {
     let request: NewTicket = if body.iter().all(u8::is_ascii_whitespace) {
         NewTicket::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| bad_request(format!("bad body: {e}")))?
     };
-    let (ticket, created) =
-        admin.engine.create_ticket(session, None, request.subject).await.map_err(failed)?;
+    let (ticket, created, from) = match source {
+        Source::Session(session) => {
+            let (ticket, created) =
+                admin.engine.create_ticket(session, None, request.subject).await.map_err(failed)?;
+            (ticket, created, format!("session {session}"))
+        }
+        Source::Message(channel, seq) => {
+            let engine = &admin.engine;
+            let (ticket, created) =
+                engine.create_channel_ticket(channel, seq, None, request.subject).await.map_err(failed)?;
+            (ticket, created, format!("message {seq} of channel {channel}"))
+        }
+    };
     let status = if created {
-        admin.audit("ticket.create", &format!("ticket {} from session {session}", ticket.id));
+        admin.audit("ticket.create", &format!("ticket {} from {from}", ticket.id));
         StatusCode::CREATED
     } else {
         StatusCode::OK

@@ -272,10 +272,26 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
                 }
             })))
         }
-        Request::CreateTicket { session_id, subject } => {
+        Request::CreateTicket { session_id, channel_id, seq, subject } => {
             let agent = conn.role.agent()?;
+            let from_session = match (session_id, channel_id, seq) {
+                (Some(session), None, None) => Ok(session),
+                (None, Some(channel), Some(seq)) => Err((channel, seq)),
+                _ => {
+                    return Err(Failure::new(
+                        ErrorCode::InvalidRequest,
+                        "`create_ticket` takes either `session_id`, or `channel_id` and `seq`".to_string(),
+                    ))
+                }
+            };
             Ok(Step::Later(Box::pin(async move {
-                match engine.create_ticket(session_id, Some(agent), subject).await {
+                let created = match from_session {
+                    Ok(session) => engine.create_ticket(session, Some(agent), subject).await,
+                    Err((channel, seq)) => {
+                        engine.create_channel_ticket(channel, seq, Some(agent), subject).await
+                    }
+                };
+                match created {
                     Ok((ticket, _)) => ServerFrame::Ticket { re, ticket: convert::ticket_info(&ticket) },
                     Err(e) => Failure::from(e).frame(Some(re)),
                 }

@@ -116,8 +116,8 @@ pub(crate) async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Resu
                 .into_iter()
                 .map(|c| CommandInfo {
                     name: c.name().to_string(),
-                    usage: commands::usage(c),
-                    description: c.description().to_string(),
+                    usage: commands::usage(c, kind),
+                    description: c.description_in(kind).to_string(),
                 })
                 .collect();
             Ok(Step::Reply(ServerFrame::Commands { re, commands }))

@@ -65,7 +65,13 @@ fn sample_requests() -> Vec<Request> {
         },
         Request::AcceptTransfer { session_id: 7 },
         Request::DeclineTransfer { session_id: 7 },
-        Request::CreateTicket { session_id: 7, subject: Some("Refund".into()) },
+        Request::CreateTicket {
+            session_id: Some(7),
+            channel_id: None,
+            seq: None,
+            subject: Some("Refund".into()),
+        },
+        Request::CreateTicket { session_id: None, channel_id: Some(3), seq: Some(42), subject: None },
     ]
 }
 

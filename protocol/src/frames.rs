@@ -169,10 +169,16 @@ pub enum Request {
     /// Agent: refuse the session another agent is handing you.
     DeclineTransfer { session_id: SessionId },
     /// Agent: make a helpdesk ticket of a session (any session you can see), its transcript
-    /// as the description; asking again returns the same ticket.
+    /// as the description, or of message `seq` of a channel you are a member of, with the
+    /// messages after it; exactly one source. Asking again returns the same ticket.
     CreateTicket {
-        session_id: SessionId,
-        /// Default: `Chat with {visitor name} ({date})`.
+        #[serde(default)]
+        session_id: Option<SessionId>,
+        #[serde(default)]
+        channel_id: Option<ChannelId>,
+        #[serde(default)]
+        seq: Option<u64>,
+        /// Default: `Chat with {visitor name} ({date})`, or the message's first line.
         #[serde(default)]
         subject: Option<String>,
     },

@@ -67,14 +67,19 @@ pub const CONTACT_BY_NAME: &str = "contact_by_name";
 pub const CONTACT_BY_PHONE: &str = "contact_by_phone";
 
 /// `ticket`: key = ticket_id (u64 BE); value = [`crate::TicketRecord`] (map-encoded): a
-/// helpdesk ticket made from a chat session (later: from a channel message), with the
-/// transcript as its description.
+/// helpdesk ticket made from a chat session (the transcript as its description) or from a
+/// team-channel message (the message and those after it).
 pub const TICKET: &str = "ticket";
 
 /// `session_ticket`: key = session_id (u64 BE); value = ticket_id (u64 BE). The session's
 /// ticket: the link from the session side and the index that makes creating a ticket from a
 /// session idempotent (one ticket per session).
 pub const SESSION_TICKET: &str = "session_ticket";
+
+/// `channel_ticket`: key = channel_id (u64 BE) ++ seq (u64 BE); value = ticket_id (u64 BE).
+/// The ticket made from that channel message: the index that makes `/ticket` on one message
+/// idempotent (one ticket per message).
+pub const CHANNEL_TICKET: &str = "channel_ticket";
 
 /// `ticket_outbox`: key = next_attempt_at_ms (u64 BE) ++ ticket_id (u64 BE); value =
 /// [`crate::OutboxRecord`] (map-encoded): a ticket still to be POSTed to the helpdesk
@@ -105,6 +110,7 @@ pub const ALL: &[&str] = &[
     TICKET,
     SESSION_TICKET,
     TICKET_OUTBOX,
+    CHANNEL_TICKET,
 ];
 
 /// `meta` key of the schema version (value: u32 BE).

@@ -74,6 +74,9 @@ impl Batch {
         if let Some(session) = record.session_id {
             self.put(catalog::SESSION_TICKET, &keys::id(session), keys::id(record.id).to_vec());
         }
+        if let (Some(channel), Some(seq)) = (record.channel_id, record.channel_seq) {
+            self.put(catalog::CHANNEL_TICKET, &keys::pair(channel, seq), keys::id(record.id).to_vec());
+        }
         if let Some((due_at_ms, entry)) = outbox {
             self.put(catalog::TICKET_OUTBOX, &keys::pair(due_at_ms, entry.ticket_id), entry.encode());
         }
@@ -127,6 +130,18 @@ impl Storage {
             Some(value) => keys::decode_id(&value)
                 .map(Some)
                 .ok_or_else(|| corrupt(catalog::SESSION_TICKET, &key, "value length")),
+            None => Ok(None),
+        }
+    }
+
+    /// The ticket made from message `seq` of a channel, if any.
+    pub fn channel_ticket(&self, channel_id: u64, seq: u64) -> Result<Option<u64>, StorageError> {
+        let cf = cf_handle(&self.db, catalog::CHANNEL_TICKET)?;
+        let key = keys::pair(channel_id, seq);
+        match self.db.get_pinned_cf(cf, key)? {
+            Some(value) => keys::decode_id(&value)
+                .map(Some)
+                .ok_or_else(|| corrupt(catalog::CHANNEL_TICKET, &key, "value length")),
             None => Ok(None),
         }
     }

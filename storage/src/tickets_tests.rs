@@ -93,12 +93,18 @@ fn a_ticket_its_link_and_its_delivery_are_one_write() {
     let storage = open(dir.path());
     let mut batch = Batch::new();
     batch.put_ticket(&ticket(1, Some(7)), Some((100, &outbox(1, 0))));
-    batch.put_ticket(&ticket(2, None), None);
-    assert_eq!(batch.len(), 4);
+    let from_channel = TicketRecord { channel_id: Some(5), channel_seq: Some(42), ..ticket(2, None) };
+    batch.put_ticket(&from_channel, None);
+    assert_eq!(batch.len(), 5);
     storage.write_blocking(batch).unwrap();
     assert_eq!(storage.ticket(1).unwrap(), Some(ticket(1, Some(7))));
     assert_eq!(storage.session_ticket(7).unwrap(), Some(1));
     assert_eq!(storage.session_ticket(8).unwrap(), None);
+    assert_eq!(storage.channel_ticket(5, 42).unwrap(), Some(2), "the channel message's link");
+    assert_eq!(
+        (storage.channel_ticket(5, 41).unwrap(), storage.channel_ticket(6, 42).unwrap()),
+        (None, None)
+    );
     assert_eq!(storage.deliveries(10).unwrap(), vec![(100, outbox(1, 0))]);
     assert_eq!(storage.deliveries_pending().unwrap(), 1);
     let ids =

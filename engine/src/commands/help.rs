@@ -23,7 +23,7 @@ impl Command for Help {
             let prefix = inv.args.trim().trim_start_matches('/');
             let lines: Vec<String> = available(kind, prefix)
                 .into_iter()
-                .map(|c| format!("{} — {}", usage(c), c.description()))
+                .map(|c| format!("{} — {}", usage(c, kind), c.description_in(kind)))
                 .collect();
             if lines.is_empty() {
                 return Ok(Outcome::caller(format!("No command here starts with /{prefix}.")));

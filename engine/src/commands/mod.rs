@@ -95,6 +95,15 @@ pub trait Command: Sync {
     fn description(&self) -> &'static str;
     /// The contexts it works in.
     fn contexts(&self) -> &'static [ContextKind];
+    /// Its arguments in one kind of context, for a command whose arguments differ by
+    /// context (`/ticket`); by default [`Command::usage`].
+    fn usage_in(&self, _kind: ContextKind) -> &'static str {
+        self.usage()
+    }
+    /// Its description in one kind of context; by default [`Command::description`].
+    fn description_in(&self, _kind: ContextKind) -> &'static str {
+        self.description()
+    }
     /// Run it. Bad arguments answer [`usage`] to the caller, not an error.
     fn run<'a>(&'a self, invocation: Invocation<'a>) -> Running<'a>;
 }
@@ -116,9 +125,9 @@ const BOTH: &[ContextKind] = &[ContextKind::Channel, ContextKind::Session];
 const CHANNEL: &[ContextKind] = &[ContextKind::Channel];
 const SESSION: &[ContextKind] = &[ContextKind::Session];
 
-/// The usage line of a command.
-pub fn usage(command: &dyn Command) -> String {
-    match command.usage() {
+/// The usage line of a command in a kind of context.
+pub fn usage(command: &dyn Command, kind: ContextKind) -> String {
+    match command.usage_in(kind) {
         "" => format!("/{}", command.name()),
         args => format!("/{} {args}", command.name()),
     }
@@ -202,7 +211,7 @@ mod tests {
     #[test]
     fn listing_filters_by_context_and_prefix() {
         let names = |kind, prefix| available(kind, prefix).iter().map(|c| c.name()).collect::<Vec<_>>();
-        assert_eq!(names(ContextKind::Channel, "t"), ["topic"]);
+        assert_eq!(names(ContextKind::Channel, "t"), ["topic", "ticket"]);
         assert_eq!(names(ContextKind::Session, "/t"), ["transfer", "ticket"]);
         assert!(names(ContextKind::Session, "").contains(&"close"));
         assert!(!names(ContextKind::Channel, "").contains(&"close"));

@@ -31,9 +31,9 @@ pub const RETRY_DELAY_MAX_MS: u64 = 60 * 60 * 1000;
 /// Where a ticket came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketSource {
-    /// A chat session (the only source built today).
+    /// A chat session, with its whole transcript.
     Session(SessionId),
-    /// One message of a team channel (reserved for `/ticket` in channels).
+    /// One message of a team channel (`/ticket <seq>` there), with those after it.
     ChannelMessage { channel_id: u64, seq: u64 },
 }
 
@@ -84,6 +84,25 @@ pub fn default_subject(visitor_name: Option<&str>, chat_started_at_ms: u64) -> S
     format!("Chat with {name} ({})", date_utc(chat_started_at_ms))
 }
 
+/// Messages after the referenced one that a ticket from a channel message includes, for
+/// context (the replies that usually explain it).
+pub const CHANNEL_CONTEXT_MESSAGES: usize = 20;
+
+/// The default subject of a ticket made from a channel message: its first line, cut to
+/// the subject limit at a character boundary (`Message in #name` when it has no text).
+pub fn subject_from_message(channel_name: &str, text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    if line.is_empty() {
+        return format!("Message in #{channel_name}");
+    }
+    let clean: String = line.chars().filter(|c| !c.is_control()).collect();
+    let mut end = clean.len().min(SUBJECT_BYTES_MAX);
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    clean[..end].to_string()
+}
+
 /// A transcript being written, line by line, within [`DESCRIPTION_BYTES_MAX`].
 #[derive(Debug)]
 pub struct Transcript {
@@ -123,14 +142,19 @@ impl Transcript {
 
     /// The description: the lines, and when some of the `total` messages were left out, a
     /// last line saying how many and where the whole chat is.
-    pub fn finish(mut self, total: u64, session: SessionId) -> String {
+    pub fn finish(self, total: u64, session: SessionId) -> String {
         if self.lines == 0 && total == 0 {
             return "(the chat has no messages)".to_string();
         }
+        self.finish_as(total, &format!("the whole chat is Switchboard session {session}"))
+    }
+
+    /// As [`Transcript::finish`], the truncation note saying `whole` (where the rest is).
+    pub fn finish_as(mut self, total: u64, whole: &str) -> String {
         let omitted = total.saturating_sub(self.lines);
         if omitted > 0 {
             let note = format!(
-                "[transcript truncated at {} bytes: {omitted} later messages of {total} are not included; the whole chat is Switchboard session {session}]",
+                "[transcript truncated at {} bytes: {omitted} later messages of {total} are not included; {whole}]",
                 self.budget
             );
             self.text.push_str(&note);

@@ -95,3 +95,15 @@ fn retries_back_off_exponentially_within_jitter_bounds_up_to_the_cap() {
     }
     assert_eq!(retry_delay_ms(3, 0, 10, 1.0), 1, "never zero");
 }
+
+#[test]
+fn a_channel_message_subject_is_its_first_line_within_the_limit() {
+    assert_eq!(subject_from_message("ops", "\n  Printer on 3 is down  \nsee above"), "Printer on 3 is down");
+    assert_eq!(subject_from_message("ops", "   "), "Message in #ops");
+    let long = "é".repeat(SUBJECT_BYTES_MAX);
+    let cut = subject_from_message("ops", &long);
+    assert!(
+        cut.len() <= SUBJECT_BYTES_MAX && cut.len() >= SUBJECT_BYTES_MAX - 1 && cut.chars().all(|c| c == 'é')
+    );
+    assert!(check_subject(Some(cut)).is_ok(), "a default subject passes the subject's own rules");
+}

@@ -1,6 +1,7 @@
 //! Tickets (docs/TICKETS.md): a chat session made into a helpdesk ticket, its transcript
-//! as the description, once per session; listed and read by id; and, when a helpdesk
-//! webhook is configured, queued for delivery in the same write ([`deliveries`]).
+//! as the description, once per session (or a team-channel message, once per message:
+//! [`channel`]); listed and read by id; and, when a helpdesk webhook is configured, queued
+//! for delivery in the same write ([`deliveries`]).
 //!
 //! Who may: any authenticated agent, for any session (waiting, active or closed). Every
 //! agent sees the whole queue, and in a support centre the colleague who picks up a
@@ -20,6 +21,7 @@
 //! transcript is read before, outside it. Tickets are made by people: one at a time is
 //! plenty.
 
+mod channel;
 pub mod deliveries;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,7 +49,7 @@ pub(crate) struct TicketDesk {
     /// entry per session with a ticket that was listed, loaded or escalated since start.
     links: DashMap<SessionId, TicketId>,
     /// Held from the last idempotency check to the durable write of a new ticket.
-    writes: tokio::sync::Mutex<()>,
+    pub(crate) writes: tokio::sync::Mutex<()>,
     /// The webhook's state: pending count and the wake-up of its deliverer.
     pub(crate) outbox: deliveries::OutboxState,
 }
@@ -103,7 +105,7 @@ impl Engine {
         }
         let now = now_ms();
         let ticket = Ticket {
-            id: desk.next_id.fetch_add(1, Ordering::Relaxed),
+            id: self.next_ticket_id(),
             subject: subject.unwrap_or_else(|| {
                 ticket::default_subject(session_record.visitor_name.as_deref(), session_record.created_at_ms)
             }),
@@ -115,6 +117,17 @@ impl Engine {
             created_at_ms: now,
             contact_id: session_record.contact_id,
         };
+        self.store_ticket(&ticket).await?;
+        desk.links.insert(session, ticket.id);
+        tracing::info!(target: "ticket", ticket = ticket.id, session, agent = ?by, "ticket created");
+        self.hub.session_announced(session);
+        Ok((ticket, true))
+    }
+
+    /// Write a new ticket (with its source's link, and its webhook delivery when one is
+    /// configured) in one durable batch. The caller holds [`TicketDesk::writes`].
+    pub(crate) async fn store_ticket(&self, ticket: &Ticket) -> Result<(), EngineError> {
+        let now = ticket.created_at_ms;
         let outbox = self.hub.config.ticket_webhook.then(|| OutboxRecord {
             v: switchboard_storage::records::RECORD_VERSION,
             ticket_id: ticket.id,
@@ -123,16 +136,18 @@ impl Engine {
             queued_at_ms: now,
         });
         let mut batch = Batch::new();
-        batch.put_ticket(&ticket_record(&ticket), outbox.as_ref().map(|entry| (now, entry)));
+        batch.put_ticket(&ticket_record(ticket), outbox.as_ref().map(|entry| (now, entry)));
         self.write(batch).await?;
-        desk.links.insert(session, ticket.id);
         if outbox.is_some() {
-            desk.outbox.queued();
+            self.hub.tickets.outbox.queued();
         }
         metrics::counter!("switchboard_tickets_created_total").increment(1);
-        tracing::info!(target: "ticket", ticket = ticket.id, session, agent = ?by, "ticket created");
-        self.hub.session_announced(session);
-        Ok((ticket, true))
+        Ok(())
+    }
+
+    /// A fresh ticket id.
+    pub(crate) fn next_ticket_id(&self) -> TicketId {
+        self.hub.tickets.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// A ticket by id.
