@@ -153,3 +153,50 @@ async fn contact_lookup_and_the_live_chat_commands() {
     assert_eq!(error_code(&refused), ErrorCode::NotYourSession);
     assert_eq!(run(&ann, None, s, "/close").await.1, "Chat closed.");
 }
+
+#[tokio::test]
+async fn commands_need_a_context_the_caller_can_see() {
+    let server = TestServer::start();
+    let (ann, _, _) = server.agent("Ann").await;
+    let (bob, _, _) = server.agent("Bob").await;
+    let private = Request::CreateChannel {
+        name: "managers".into(),
+        description: None,
+        private: true,
+        folder_id: None,
+        invite: vec![],
+    };
+    let channel = match ann.call(private).await.unwrap() {
+        ServerFrame::Channel { channel, .. } => channel.channel_id,
+        other => panic!("{other:?}"),
+    };
+    let list = |channel_id, session_id| Request::ListCommands { channel_id, session_id, prefix: None };
+    let run = |channel_id, session_id, text: &str| Request::RunCommand {
+        channel_id,
+        session_id,
+        text: text.into(),
+    };
+    let code = |f: ServerFrame| error_code(&f);
+    // A private channel Bob is not in, and an id no channel has: the same answer.
+    for id in [channel, 999] {
+        assert_eq!(code(bob.request(list(Some(id), None)).await.unwrap()), ErrorCode::UnknownChannel, "{id}");
+        assert_eq!(code(bob.request(run(Some(id), None, "/help")).await.unwrap()), ErrorCode::UnknownChannel);
+        assert_eq!(
+            code(bob.request(run(Some(id), None, "/contact ada")).await.unwrap()),
+            ErrorCode::UnknownChannel
+        );
+    }
+    // A session that does not exist.
+    assert_eq!(code(bob.request(list(None, Some(4242))).await.unwrap()), ErrorCode::UnknownSession);
+    assert_eq!(code(bob.request(run(None, Some(4242), "/help")).await.unwrap()), ErrorCode::UnknownSession);
+    // Neither or both.
+    assert_eq!(code(bob.request(list(None, None)).await.unwrap()), ErrorCode::InvalidRequest);
+    assert_eq!(
+        code(bob.request(run(Some(channel), Some(1), "/help")).await.unwrap()),
+        ErrorCode::InvalidRequest
+    );
+    // The member still can, and the server carries on for everyone.
+    assert!(names(&ann, Some(channel), None, "").await.contains(&"help".to_string()));
+    let (_visitor, sid, _) = server.visitor("Vic", None).await;
+    assert!(names(&bob, None, Some(sid), "cl").await == ["close"]);
+}

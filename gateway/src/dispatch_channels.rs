@@ -110,17 +110,24 @@ pub(crate) async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Resu
             Ok(Step::Awaiting)
         }
         Request::ListCommands { channel_id, session_id, prefix } => {
-            let kind = command_context(channel_id, session_id)?.kind();
-            let prefix = prefix.unwrap_or_default();
-            let commands = commands::available(kind, &prefix)
-                .into_iter()
-                .map(|c| CommandInfo {
-                    name: c.name().to_string(),
-                    usage: commands::usage(c, kind),
-                    description: c.description_in(kind).to_string(),
-                })
-                .collect();
-            Ok(Step::Reply(ServerFrame::Commands { re, commands }))
+            let context = command_context(channel_id, session_id)?;
+            let (kind, prefix) = (context.kind(), prefix.unwrap_or_default());
+            Ok(Step::Later(Box::pin(async move {
+                match engine.list_commands(agent, context, &prefix).await {
+                    Ok(found) => {
+                        let commands = found
+                            .into_iter()
+                            .map(|c| CommandInfo {
+                                name: c.name().to_string(),
+                                usage: commands::usage(c, kind),
+                                description: c.description_in(kind).to_string(),
+                            })
+                            .collect();
+                        ServerFrame::Commands { re, commands }
+                    }
+                    Err(e) => Failure::from(e).frame(Some(re)),
+                }
+            })))
         }
         Request::RunCommand { channel_id, session_id, text } => {
             let context = command_context(channel_id, session_id)?;

@@ -173,12 +173,40 @@ pub(crate) fn agent_named(engine: &Engine, name: &str) -> Option<AgentId> {
 
 impl Engine {
     /// Run the command line `line` typed by `agent` in `context`.
+    /// Check that `agent` may type commands in `context`: a channel it can see (a private
+    /// channel it is not in is `unknown_channel`, as for every other request), a session
+    /// that exists (one point read; agents see every session).
+    pub async fn check_command_context(&self, agent: AgentId, context: Context) -> Result<(), EngineError> {
+        match context {
+            Context::Channel(id) => match self.hub.channels.get(id) {
+                Some(summary) if summary.visible_to(agent) => Ok(()),
+                _ => Err(EngineError::UnknownChannel(id)),
+            },
+            Context::Session(id) => match self.hub.read(move |s| Ok(s.session(id)?.is_some())).await? {
+                true => Ok(()),
+                false => Err(EngineError::UnknownSession(id)),
+            },
+        }
+    }
+
+    /// The commands of `context` starting with `prefix`, once the context is checked.
+    pub async fn list_commands(
+        &self,
+        agent: AgentId,
+        context: Context,
+        prefix: &str,
+    ) -> Result<Vec<&'static dyn Command>, EngineError> {
+        self.check_command_context(agent, context).await?;
+        Ok(available(context.kind(), prefix))
+    }
+
     pub async fn run_command(
         &self,
         agent: AgentId,
         context: Context,
         line: &str,
     ) -> Result<Outcome, EngineError> {
+        self.check_command_context(agent, context).await?;
         if line.len() > COMMAND_BYTES_MAX {
             return Ok(Outcome::caller(format!("A command is at most {COMMAND_BYTES_MAX} bytes.")));
         }
