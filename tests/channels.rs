@@ -186,18 +186,8 @@ async fn a_member_that_stops_reading_is_cut_off_alone_and_catches_up_from_histor
     // Flood the channel, pipelined, each post acknowledged once durable.
     let total = 9_000u64;
     let text = "z".repeat(1000);
-    let mut pending = Vec::new();
-    for i in 0..total {
-        pending.push(ann.send(post(channel, &format!("m{i}"), &text)).await.unwrap().1);
-        if pending.len() >= 200 {
-            for rx in pending.drain(..) {
-                assert!(matches!(ann.wait(rx).await.unwrap(), ServerFrame::ChannelMessageAck { .. }));
-            }
-        }
-    }
-    for rx in pending {
-        assert!(matches!(ann.wait(rx).await.unwrap(), ServerFrame::ChannelMessageAck { .. }));
-    }
+    let posts = (0..total).map(|i| post(channel, &format!("m{i}"), &text));
+    send_pipelined(&ann, posts, |f| matches!(f, ServerFrame::ChannelMessageAck { .. })).await;
     // Bob, reading, gets every message in order.
     for next in 1..=total {
         let seq = wait_for(&mut bob, |f| match f {

@@ -22,18 +22,8 @@ async fn a_client_that_stops_reading_is_cut_off_and_others_are_unaffected() {
     // Below the 10,000-message session limit, well above what the slow path buffers.
     let total = 9_000u64;
     let text = "y".repeat(1000);
-    let mut pending = Vec::new();
-    for i in 0..total {
-        pending.push(visitor.send(say(sid, &format!("m{i}"), &text)).await.unwrap().1);
-        if pending.len() >= 200 {
-            for rx in pending.drain(..) {
-                assert!(matches!(visitor.wait(rx).await.unwrap(), ServerFrame::MessageAck { .. }));
-            }
-        }
-    }
-    for rx in pending {
-        assert!(matches!(visitor.wait(rx).await.unwrap(), ServerFrame::MessageAck { .. }));
-    }
+    let posts = (0..total).map(|i| say(sid, &format!("m{i}"), &text));
+    send_pipelined(&visitor, posts, |f| matches!(f, ServerFrame::MessageAck { .. })).await;
     let mut next = 1;
     while next <= total {
         let seq = loop {

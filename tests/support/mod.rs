@@ -462,3 +462,26 @@ pub async fn read_to_close(
     .expect("the stalled client was closed in time");
     (overflow_error, close)
 }
+
+/// Send `requests` pipelined, at most 200 unanswered at once, and check each answer with
+/// `acked` (it must be the acknowledgement expected).
+pub async fn send_pipelined(
+    client: &Client,
+    requests: impl IntoIterator<Item = Request>,
+    acked: impl Fn(&ServerFrame) -> bool,
+) {
+    let mut pending = Vec::new();
+    for request in requests {
+        pending.push(client.send(request).await.unwrap().1);
+        if pending.len() >= 200 {
+            for rx in pending.drain(..) {
+                let answer = client.wait(rx).await.unwrap();
+                assert!(acked(&answer), "{answer:?}");
+            }
+        }
+    }
+    for rx in pending {
+        let answer = client.wait(rx).await.unwrap();
+        assert!(acked(&answer), "{answer:?}");
+    }
+}

@@ -172,7 +172,6 @@ pub(crate) fn agent_named(engine: &Engine, name: &str) -> Option<AgentId> {
 }
 
 impl Engine {
-    /// Run the command line `line` typed by `agent` in `context`.
     /// Check that `agent` may type commands in `context`: a channel it can see (a private
     /// channel it is not in is `unknown_channel`, as for every other request), a session
     /// that exists (one point read; agents see every session).
@@ -200,6 +199,7 @@ impl Engine {
         Ok(available(context.kind(), prefix))
     }
 
+    /// Run the command line `line` typed by `agent` in `context`.
     pub async fn run_command(
         &self,
         agent: AgentId,

@@ -37,14 +37,10 @@ impl Command for Ticket {
     }
     fn run<'a>(&'a self, inv: Invocation<'a>) -> Running<'a> {
         Box::pin(async move {
-            let what = match inv.context {
-                Context::Session(_) => "chat",
-                Context::Channel(_) => "message",
-            };
-            let (ticket, created) = match inv.context {
+            let ((ticket, created), what) = match inv.context {
                 Context::Session(id) => {
                     let subject = (!inv.args.is_empty()).then(|| inv.args.to_string());
-                    inv.engine.create_ticket(id, Some(inv.agent), subject).await?
+                    (inv.engine.create_ticket(id, Some(inv.agent), subject).await?, "chat")
                 }
                 Context::Channel(id) => {
                     let Some((seq, subject)) = message_and_subject(inv.args) else {
@@ -52,7 +48,7 @@ impl Command for Ticket {
                             "Which message? Usage: /ticket {CHANNEL_USAGE} (the message's number, e.g. /ticket 42 Printer down)"
                         )));
                     };
-                    inv.engine.create_channel_ticket(id, seq, Some(inv.agent), subject).await?
+                    (inv.engine.create_channel_ticket(id, seq, Some(inv.agent), subject).await?, "message")
                 }
             };
             Ok(Outcome::caller(if created {

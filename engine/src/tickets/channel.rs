@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use switchboard_storage::{Storage, TicketRecord};
 
-use super::ticket_from;
+use super::{ticket_from, transcript_name};
 use crate::domain::channel::{ChannelError, ChannelId};
 use crate::domain::ticket::{self, Ticket, TicketSource, Transcript, CHANNEL_CONTEXT_MESSAGES};
 use crate::hub::Hub;
@@ -97,9 +97,7 @@ fn read_excerpt(
             "message {seq} of channel {channel} was deleted: there is nothing to make a ticket of"
         )));
     }
-    let name_of = |agent: AgentId| {
-        hub.directory.get(&agent).map_or_else(|| format!("Agent {agent}"), |a| a.display_name.clone())
-    };
+    let name_of = |agent: AgentId| transcript_name(hub, agent);
     let mut transcript = Transcript::new(ticket::DESCRIPTION_BYTES_MAX);
     transcript.push(first.sent_at_ms, "Switchboard", &format!("Raised from message {seq} in #{name}"));
     let shown: Vec<_> = page.iter().filter(|(_, m)| !m.deleted).collect();

@@ -196,9 +196,7 @@ fn read_for_ticket(hub: &Arc<Hub>, storage: &Storage, session: SessionId) -> Res
         for (_, message) in &page {
             let name = match (message.from, message.agent_id) {
                 (StoredSender::Visitor, _) => visitor.clone(),
-                (StoredSender::Agent, Some(id)) => {
-                    hub.directory.get(&id).map_or_else(|| format!("Agent {id}"), |a| a.display_name.clone())
-                }
+                (StoredSender::Agent, Some(id)) => transcript_name(hub, id),
                 (StoredSender::Agent, None) => "Agent".into(),
             };
             if !transcript.push(message.sent_at_ms, &name, &message.text) {
@@ -209,6 +207,12 @@ fn read_for_ticket(hub: &Arc<Hub>, storage: &Storage, session: SessionId) -> Res
     }
     let total = storage.last_seq(session)?;
     Ok(Found::New { session: record, description: transcript.finish(total, session) })
+}
+
+/// An agent's name in a transcript: its display name, or `Agent {id}` for one no longer in
+/// the directory.
+fn transcript_name(hub: &Hub, agent: AgentId) -> String {
+    hub.directory.get(&agent).map_or_else(|| format!("Agent {agent}"), |a| a.display_name.clone())
 }
 
 /// Domain ticket → stored record.
