@@ -16,6 +16,7 @@ use switchboard_protocol::{Request, ServerFrame};
 
 use crate::cpu::CpuWindow;
 use crate::report::{histogram, Summary};
+use crate::scan::{scan, Seen};
 use crate::setup::{Dialer, Server, Target};
 
 /// `loadtest fanout` options.
@@ -44,7 +45,7 @@ pub struct FanoutArgs {
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// What one fast member saw.
-struct Seen {
+struct MemberSeen {
     latencies_us: hdrhistogram::Histogram<u64>,
     received: u64,
     out_of_order: u64,
@@ -85,32 +86,30 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<Summary> {
     let mut slow_reader = None;
     for (i, token) in tokens.iter().enumerate().skip(1) {
         let mut client = dialer.agent(token).await?;
-        let mut events = client.take_events();
+        let mut frames = client.take_raw();
         let slow = args.slow && i == 1;
         let (seen, read_pause) = (seen.clone(), Duration::from_millis(args.slow_read_ms));
         let reader = tokio::spawn(async move {
             let _client = client;
-            let mut mine = Seen { latencies_us: histogram(), received: 0, out_of_order: 0, last_at: None };
+            let mut mine = MemberSeen { latencies_us: histogram(), received: 0, out_of_order: 0, last_at: None };
             let mut last = 0;
-            while let Some(frame) = events.recv().await {
+            while let Some(frame) = frames.recv().await {
                 if slow {
                     tokio::time::sleep(read_pause).await;
                     continue;
                 }
-                let ServerFrame::ChannelMessage { channel_id: c, message } = frame else { continue };
-                if c != channel_id {
-                    continue;
-                }
-                let sent_us: u64 =
-                    message.text.split_once(' ').and_then(|(t, _)| t.parse().ok()).unwrap_or(0);
+                // Read undecoded: only the seq and the send time in the text (a member is
+                // in this one channel only).
+                let Some(Seen::ChannelMessage { seq, text }) = scan(&frame) else { continue };
+                let sent_us = sent_us_of(text);
                 let now_us = start.elapsed().as_micros() as u64;
                 let _ = mine.latencies_us.record(now_us.saturating_sub(sent_us).max(1));
                 mine.received += 1;
                 mine.last_at = Some(Instant::now());
-                if message.seq <= last {
+                if seq <= last {
                     mine.out_of_order += 1;
                 }
-                last = message.seq;
+                last = seq;
                 if mine.received == posts {
                     break;
                 }
@@ -219,4 +218,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<Summary> {
     summary.figures.insert("member_p99_ms_worst".into(), worst_member_p99);
     summary.figures.insert("server_cpu_us_per_delivery".into(), summary.server_cpu_us_per_msg.unwrap_or(0.0));
     Ok(summary)
+}
+
+/// The send time (µs since the run's start) a post's text begins with.
+fn sent_us_of(text: &[u8]) -> u64 {
+    text.iter().take_while(|b| b.is_ascii_digit()).fold(0u64, |v, &b| v * 10 + u64::from(b - b'0'))
 }

@@ -1,6 +1,7 @@
 //! Reading the few fields the load generator needs from a server frame's MessagePack bytes,
 //! without decoding the frame: its `type`, whether it answers a request (`re`), an
-//! acknowledgement's `client_msg_id` and a message event's `message.text`. Everything
+//! acknowledgement's `client_msg_id` and a message event's `message.text` (and, for a
+//! channel message, `message.seq`). Everything
 //! else is skipped, not allocated. Full decoding (serde) buffers an internally tagged
 //! frame into a tree of owned values first, which made it the generator's largest cost per
 //! message; the generator's correctness checks need only these fields.
@@ -14,6 +15,8 @@ pub enum Seen<'a> {
     Ack { client_msg_id: &'a [u8] },
     /// A `message` event, with the message's text.
     Message { text: &'a [u8] },
+    /// A `channel_message` event, with the message's sequence number and text.
+    ChannelMessage { seq: u64, text: &'a [u8] },
     /// An `error` frame; `answers` when its `re` is not null (it answers a request).
     Error { answers: bool },
     /// Any other frame.
@@ -24,7 +27,7 @@ pub enum Seen<'a> {
 pub fn scan(frame: &[u8]) -> Option<Seen<'_>> {
     let mut r = Reader { buf: frame, pos: 0 };
     let fields = r.map_len()?;
-    let (mut kind, mut id, mut text, mut answers) = (None, None, None, false);
+    let (mut kind, mut id, mut text, mut seq, mut answers) = (None, None, None, None, false);
     for _ in 0..fields {
         match r.str()? {
             b"type" => kind = Some(r.str()?),
@@ -38,6 +41,7 @@ pub fn scan(frame: &[u8]) -> Option<Seen<'_>> {
                 for _ in 0..r.map_len()? {
                     match r.str()? {
                         b"text" => text = Some(r.str()?),
+                        b"seq" => seq = Some(r.uint()?),
                         _ => r.skip()?,
                     }
                 }
@@ -48,6 +52,7 @@ pub fn scan(frame: &[u8]) -> Option<Seen<'_>> {
     Some(match kind? {
         b"message_ack" => Seen::Ack { client_msg_id: id? },
         b"message" => Seen::Message { text: text? },
+        b"channel_message" => Seen::ChannelMessage { seq: seq?, text: text? },
         b"error" => Seen::Error { answers },
         _ => Seen::Other,
     })
@@ -82,6 +87,23 @@ impl<'a> Reader<'a> {
     /// A big-endian unsigned length of `n` bytes.
     fn be(&mut self, n: usize) -> Option<usize> {
         Some(self.take(n)?.iter().fold(0usize, |v, &b| (v << 8) | b as usize))
+    }
+
+    /// A non-negative integer, in any of MessagePack's integer widths.
+    fn uint(&mut self) -> Option<u64> {
+        let n = match self.byte()? {
+            m @ 0x00..=0x7f => return Some(u64::from(m)),
+            0xcc | 0xd0 => 1,
+            0xcd | 0xd1 => 2,
+            0xce | 0xd2 => 4,
+            0xcf | 0xd3 => 8,
+            _ => return None,
+        };
+        let bytes = self.take(n)?;
+        if matches!(self.buf[self.pos - n - 1], 0xd0..=0xd3) && bytes[0] & 0x80 != 0 {
+            return None; // negative
+        }
+        Some(bytes.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)))
     }
 
     fn map_len(&mut self) -> Option<usize> {
@@ -147,7 +169,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use switchboard_protocol::codec::{encode_server, Encoding};
-    use switchboard_protocol::{ErrorCode, Message, Sender, ServerFrame};
+    use switchboard_protocol::{ChannelMessageInfo, ErrorCode, Message, Sender, ServerFrame};
 
     fn scanned(frame: &ServerFrame) -> Option<Seen<'static>> {
         let bytes: &'static [u8] = encode_server(frame, Encoding::MsgPack).leak();
@@ -182,6 +204,22 @@ mod tests {
         assert_eq!(scanned(&error(Some(5))), Some(Seen::Error { answers: true }));
         assert_eq!(scanned(&error(None)), Some(Seen::Error { answers: false }));
         assert_eq!(scanned(&ServerFrame::Ok { re: 1 }), Some(Seen::Other));
+        for seq in [3, 200, 70_000, 5_000_000_000] {
+            let posted = ServerFrame::ChannelMessage {
+                channel_id: 8,
+                message: ChannelMessageInfo {
+                    seq,
+                    author_id: 2,
+                    client_msg_id: "f1".into(),
+                    text: "123 fan-out".into(),
+                    sent_at_ms: 1_700_000_000_000,
+                    edited_at_ms: None,
+                    deleted: false,
+                    mentions: vec![4, 5],
+                },
+            };
+            assert_eq!(scanned(&posted), Some(Seen::ChannelMessage { seq, text: b"123 fan-out" }));
+        }
     }
 
     #[test]
