@@ -91,7 +91,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<Summary> {
         let (seen, read_pause) = (seen.clone(), Duration::from_millis(args.slow_read_ms));
         let reader = tokio::spawn(async move {
             let _client = client;
-            let mut mine = MemberSeen { latencies_us: histogram(), received: 0, out_of_order: 0, last_at: None };
+            let mut mine =
+                MemberSeen { latencies_us: histogram(), received: 0, out_of_order: 0, last_at: None };
             let mut last = 0;
             while let Some(frame) = frames.recv().await {
                 if slow {
