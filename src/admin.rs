@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use switchboard_protocol::console::{LoginSet, SetLogin};
 use switchboard_protocol::http::{
     AgentCreated, AgentSummary, CreateAgent, HttpError, TokenRotated, UpdateAgent,
 };
@@ -66,6 +67,20 @@ pub enum AgentCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Set an agent's console sign-in: its email and/or a password (read from standard
+    /// input, one line, so it never appears in the process list). A new password signs the
+    /// agent out of every console.
+    SetLogin {
+        /// The agent's id.
+        id: u64,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read a new password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 /// Run an agent subcommand.
@@ -89,6 +104,25 @@ pub fn run(command: AgentCommand) -> anyhow::Result<()> {
             let rotated: TokenRotated =
                 call(&target, reqwest::Method::POST, &format!("/api/v1/agents/{id}/token"), none)?;
             println!("agent_id: {}\ntoken: {}", rotated.agent_id, rotated.token);
+            return Ok(());
+        }
+        AgentCommand::SetLogin { id, email, password_stdin, target } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let body = SetLogin { email, password };
+            let set: LoginSet =
+                call(&target, reqwest::Method::PUT, &format!("/api/v1/agents/{id}/login"), Some(&body))?;
+            println!(
+                "agent_id: {}\nemail: {}\npassword: {}",
+                set.agent_id,
+                set.email.as_deref().unwrap_or("-"),
+                if set.has_password { "set" } else { "none" }
+            );
             return Ok(());
         }
         other => other,
@@ -124,7 +158,9 @@ pub fn run(command: AgentCommand) -> anyhow::Result<()> {
                     println!("{}\t{}\t{}", a.agent_id, a.max_concurrent_chats, a.display_name);
                 }
             }
-            AgentCommand::Update { .. } | AgentCommand::RotateToken { .. } => unreachable!("handled above"),
+            AgentCommand::Update { .. }
+            | AgentCommand::RotateToken { .. }
+            | AgentCommand::SetLogin { .. } => unreachable!("handled above"),
         }
         Ok(())
     })

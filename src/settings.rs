@@ -120,6 +120,15 @@ pub struct ServeArgs {
     /// [default: 2000].
     #[arg(long, env = "SWITCHBOARD_TICKET_WEBHOOK_RETRY_BASE_MS")]
     pub ticket_webhook_retry_base_ms: Option<u64>,
+    /// Origins of the websites whose pages may open WebSockets (the widget's host pages),
+    /// comma-separated, e.g. `https://www.example.com`; browser upgrades from any other Origin
+    /// are refused [default: only this server's own pages].
+    #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Mark the console's session cookie `Secure`: set it when the server is reached over
+    /// HTTPS (behind a TLS proxy) [default: false].
+    #[arg(long, env = "SWITCHBOARD_COOKIE_SECURE")]
+    pub cookie_secure: Option<bool>,
 }
 
 /// The same settings as read from a TOML file.
@@ -149,6 +158,8 @@ struct FileSettings {
     ticket_webhook_secret: Option<String>,
     ticket_webhook_timeout_ms: Option<u64>,
     ticket_webhook_retry_base_ms: Option<u64>,
+    allowed_origins: Option<Vec<String>>,
+    cookie_secure: Option<bool>,
 }
 
 /// Parse the TOML settings. The error names the line and column but never quotes the
@@ -253,6 +264,14 @@ impl Settings {
         let backup_dir = args.backup_dir.or(file.backup_dir).unwrap_or_else(|| data_dir.join("backups"));
         gateway.backup_dir = Some(backup_dir);
         gateway.ticket_webhook = ticket_webhook;
+        gateway.allowed_origins = args.allowed_origins.or(file.allowed_origins).unwrap_or_default();
+        for origin in &gateway.allowed_origins {
+            anyhow::ensure!(
+                (origin.starts_with("http://") || origin.starts_with("https://")) && !origin.ends_with('/'),
+                "allowed_origins: `{origin}` is not an origin (scheme://host[:port], no path, no trailing /)"
+            );
+        }
+        gateway.cookie_secure = args.cookie_secure.or(file.cookie_secure).unwrap_or(false);
         engine.ticket_webhook = gateway.ticket_webhook.is_some();
         if let Some(ms) = args.ticket_webhook_retry_base_ms.or(file.ticket_webhook_retry_base_ms) {
             anyhow::ensure!(

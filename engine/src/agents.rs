@@ -77,7 +77,7 @@ impl Engine {
     }
 
     /// Close the agent's connections; it is offline for routing at once (no grace).
-    fn revoke(&self, id: AgentId) {
+    pub(crate) fn revoke(&self, id: AgentId) {
         for outbox in self.hub.agent_outboxes(id) {
             outbox.revoke();
         }
@@ -86,11 +86,11 @@ impl Engine {
         }
     }
 
-    fn existing_agent(&self, id: AgentId) -> Result<AgentProfile, EngineError> {
+    pub(crate) fn existing_agent(&self, id: AgentId) -> Result<AgentProfile, EngineError> {
         self.hub.directory.get(&id).map(|a| a.clone()).ok_or(EngineError::UnknownAgent(id))
     }
 
-    async fn save_agent(&self, profile: &AgentProfile) -> Result<(), EngineError> {
+    pub(crate) async fn save_agent(&self, profile: &AgentProfile) -> Result<(), EngineError> {
         let record = AgentRecord {
             v: RECORD_VERSION,
             id: profile.id,
@@ -99,6 +99,8 @@ impl Engine {
             token_sha256: profile.token_sha256.clone(),
             created_at_ms: profile.created_at_ms,
             disabled: profile.disabled,
+            email: profile.email.clone(),
+            password_phc: profile.password_phc.clone(),
         };
         let mut batch = Batch::new();
         batch.put_agent(&record);

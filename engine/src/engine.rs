@@ -146,6 +146,8 @@ impl Engine {
             token_sha256: auth::hash_secret(&secret),
             created_at_ms: now_ms(),
             disabled: false,
+            email: None,
+            password_phc: None,
         };
         let mut batch = Batch::new();
         batch.put_agent(&record);
@@ -449,6 +451,8 @@ pub(crate) fn profile(record: AgentRecord) -> AgentProfile {
         display_name: record.display_name,
         max_concurrent_chats: record.max_concurrent_chats,
         disabled: record.disabled,
+        email: record.email,
+        password_phc: record.password_phc,
         token_sha256: record.token_sha256,
         created_at_ms: record.created_at_ms,
     }

@@ -88,6 +88,15 @@ pub enum EngineError {
     /// A ticket request breaks a rule (the message names the field).
     #[error(transparent)]
     InvalidTicket(#[from] crate::domain::ticket::TicketError),
+    /// Console sign-in refused: no agent has this email and password (or it is disabled).
+    #[error("wrong email or password")]
+    BadCredentials,
+    /// No valid console session: never signed in, signed out, or expired.
+    #[error("not signed in (or the console session ended): sign in again")]
+    NotSignedIn,
+    /// A console email or password breaks a rule (the message says which).
+    #[error("{0}")]
+    InvalidLogin(String),
     /// The request was lost to a crash of the actor handling it; it may be retried.
     #[error("internal error: {0}")]
     Internal(String),

@@ -25,6 +25,17 @@ pub struct AgentProfile {
     pub disabled: bool,
     pub(crate) token_sha256: String,
     pub(crate) created_at_ms: u64,
+    /// The console sign-in email, if one is set.
+    pub email: Option<String>,
+    /// The console password (argon2id PHC string), if one is set.
+    pub(crate) password_phc: Option<String>,
+}
+
+impl AgentProfile {
+    /// Whether a console password is set.
+    pub fn has_password(&self) -> bool {
+        self.password_phc.is_some()
+    }
 }
 
 /// Shared engine state.
@@ -49,6 +60,8 @@ pub struct Hub {
     pub(crate) folders: crate::channels::folders::Folders,
     /// Tickets: ids, the session links shown in `SessionInfo`, the webhook outbox.
     pub(crate) tickets: crate::tickets::TicketDesk,
+    /// Connections of each signed-in agent console, closed when it signs out.
+    pub(crate) console: crate::console::ConsoleConnections,
 }
 
 impl Hub {
@@ -70,6 +83,7 @@ impl Hub {
             channel_actors: Default::default(),
             folders: Default::default(),
             tickets: Default::default(),
+            console: Default::default(),
         }
     }
 

@@ -23,6 +23,8 @@
 //!   listed and read, and the helpdesk webhook's durable outbox ([`tickets::deliveries`]).
 //! - [`agents`]: agent administration beyond creation (capacity, disable, token rotation,
 //!   live state).
+//! - [`console`]: the agent console's sign-in: email and argon2id password, console
+//!   sessions (cookie secrets stored hashed), sign-out closing their connections.
 //! - [`auth`]: token generation and checking.
 //! - [`convert`]: domain ⇄ storage record conversion.
 //!
@@ -39,6 +41,7 @@ pub mod auth;
 pub mod channels;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod contacts;
 pub mod convert;
 pub mod domain;

@@ -127,6 +127,7 @@ pub fn routes(
     let contacts = crate::api_contacts::routes(admin.clone());
     let folders = crate::api_folders::routes(admin.clone());
     let tickets = crate::api_tickets::routes(admin.clone());
+    let console = crate::web::signin::routes(engine.clone(), config.clone(), admin.clone());
     live.or(ready)
         .unify()
         .or(metrics_route)
@@ -146,6 +147,10 @@ pub fn routes(
         .or(folders)
         .unify()
         .or(tickets)
+        .unify()
+        .or(console)
+        .unify()
+        .or(crate::web::assets::routes())
         .unify()
         .recover(recover)
         .unify()

@@ -21,12 +21,15 @@ pub enum Credential {
     Session,
     /// The administrator token on the HTTP API.
     Admin,
+    /// An email and password on the console's sign-in.
+    Console,
 }
 
 impl Credential {
     fn as_str(self) -> &'static str {
         match self {
             Credential::Agent => "agent_token",
+            Credential::Console => "console_password",
             Credential::Session => "session_token",
             Credential::Admin => "admin_token",
         }

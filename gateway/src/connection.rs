@@ -110,6 +110,9 @@ pub struct Link {
     pub transport: Transport,
     pub peer: SocketAddr,
     pub live: Live,
+    /// The agent console's session cookie presented on a WebSocket upgrade (for
+    /// `auth_console`); `None` on QUIC and for clients without one.
+    pub console_cookie: Option<String>,
 }
 
 /// Why a transport's sending side stopped working.
@@ -171,6 +174,7 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     let overflow = inbox.overflow();
     let anonymous_timeout = Duration::from_millis(config.anonymous_timeout_ms);
     let mut conn = Conn::new(engine.clone(), outbox, config.clone(), peer);
+    conn.console_cookie = link.console_cookie.take();
     let mut reading = true;
     let mut draining = false;
     // The socket failed under us (reset, broken pipe): logged as 1006, not as a clean close.

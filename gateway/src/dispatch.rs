@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use switchboard_engine::hub::AgentProfile;
 use switchboard_engine::{now_ms, Answer, Engine, EngineError, Outbox, ReplyTo, TransferTo, Visitor};
 use switchboard_protocol::limits;
 use switchboard_protocol::{ClientFrame, ErrorCode, ReqId, Request, ServerFrame, SessionId};
@@ -46,13 +47,24 @@ pub struct Conn {
     pub config: Arc<GatewayConfig>,
     /// The client's address, for the authentication-failure log.
     pub peer: SocketAddr,
+    /// The console session cookie from the WebSocket upgrade, for `auth_console`.
+    pub console_cookie: Option<String>,
 }
 
 impl Conn {
     /// A new anonymous connection.
     pub fn new(engine: Engine, outbox: Outbox, config: Arc<GatewayConfig>, peer: SocketAddr) -> Conn {
         let bucket = TokenBucket::new(config.visitor_burst, config.visitor_rate_per_s, now_ms());
-        Conn { engine, outbox, role: Role::Anonymous, sessions: HashSet::new(), bucket, config, peer }
+        Conn {
+            engine,
+            outbox,
+            role: Role::Anonymous,
+            sessions: HashSet::new(),
+            bucket,
+            config,
+            peer,
+            console_cookie: None,
+        }
     }
 
     /// Where the answer to request `re` goes.
@@ -94,6 +106,7 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
     let engine = conn.engine.clone();
     match request {
         Request::Auth { token } => auth(conn, re, &token),
+        Request::AuthConsole {} => auth_console(conn, re).await,
         request @ (Request::CreateChannel { .. }
         | Request::ListChannels {}
         | Request::JoinChannel { .. }
@@ -307,6 +320,26 @@ fn auth(conn: &mut Conn, re: ReqId, token: &str) -> Result<Step, Failure> {
             audit::auth_failed(conn.peer, Credential::Agent, "unknown agent token");
         }
     })?;
+    become_agent(conn, re, agent)
+}
+
+/// `auth_console`: the agent of the console session cookie sent with the upgrade.
+async fn auth_console(conn: &mut Conn, re: ReqId) -> Result<Step, Failure> {
+    let Some(cookie) = conn.console_cookie.clone() else {
+        return Err(Failure::new(
+            ErrorCode::NotSignedIn,
+            "no console session cookie came with this connection: sign in at /console first",
+        ));
+    };
+    let signed_in = conn.engine.console_session(&cookie).await?;
+    conn.role.may_become(Role::Agent(signed_in.agent.id))?;
+    if conn.role == Role::Anonymous {
+        conn.engine.console_connected(signed_in.session, conn.outbox.clone());
+    }
+    become_agent(conn, re, signed_in.agent)
+}
+
+fn become_agent(conn: &mut Conn, re: ReqId, agent: AgentProfile) -> Result<Step, Failure> {
     conn.role.may_become(Role::Agent(agent.id))?;
     if conn.role == Role::Anonymous {
         conn.engine.agent_online(agent.id, conn.outbox.clone());

@@ -66,6 +66,9 @@ impl From<EngineError> for Failure {
             EngineError::ChannelUnavailable(_) => ErrorCode::ChannelUnavailable,
             EngineError::InvalidChannel(_) => ErrorCode::InvalidRequest,
             EngineError::UnknownFolder(_) => ErrorCode::NotFound,
+            EngineError::BadCredentials => ErrorCode::BadCredentials,
+            EngineError::NotSignedIn => ErrorCode::NotSignedIn,
+            EngineError::InvalidLogin(_) => ErrorCode::InvalidRequest,
         };
         if matches!(code, ErrorCode::StorageError | ErrorCode::Internal) {
             tracing::error!(%message, "request failed");

@@ -29,6 +29,9 @@
 //! - `api_contacts`: the admin routes of contacts (create, read, change, list, search,
 //!   bulk import).
 //! - `api_tickets`: the admin routes of tickets (make one of a session, list, read).
+//! - [`web`]: what browsers get from the server: the embedded widget, demo page and agent
+//!   console ([`web::assets`]), the console's sign-in with an HttpOnly cookie
+//!   ([`web::signin`]), and the WebSocket upgrade's Origin check.
 //! - [`webhook`]: the helpdesk webhook deliverer: due tickets from the engine's outbox,
 //!   POSTed signed, bounded in time and concurrency, outcomes reported back.
 //! - [`audit`]: the audit log of administrative actions and the rate-limited log of
@@ -56,6 +59,7 @@ pub mod quic;
 pub mod rate;
 pub mod role;
 pub mod server;
+pub mod web;
 pub mod webhook;
 pub mod ws;
 pub mod ws_echo;

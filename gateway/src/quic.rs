@@ -235,7 +235,12 @@ async fn serve_connection(
             return;
         }
     };
-    let link = Link { transport: Transport::Quic, peer: connection.remote_address(), live: drain.enter() };
+    let link = Link {
+        transport: Transport::Quic,
+        peer: connection.remote_address(),
+        live: drain.enter(),
+        console_cookie: None,
+    };
     let sink = QuicSink { connection: connection.clone(), send, buffer: Vec::new(), written: 0, frames: 0 };
     let source = QuicSource { recv, frame_bytes_max: config.frame_bytes_max, buffer: Vec::new() };
     // Boxed, as on WebSocket: the task keeps no room for the halves moved into it.

@@ -21,6 +21,22 @@ impl TokenBucket {
         }
     }
 
+    /// A full bucket of `burst` tokens refilled at `per_minute`.
+    pub fn per_minute(burst: u32, per_minute: u32, now_ms: u64) -> TokenBucket {
+        TokenBucket {
+            burst: burst as f64,
+            per_ms: per_minute as f64 / 60_000.0,
+            tokens: burst as f64,
+            last_ms: now_ms,
+        }
+    }
+
+    /// Whether the bucket would be full at `now_ms`.
+    pub fn full_at(&self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64;
+        self.tokens + elapsed * self.per_ms >= self.burst
+    }
+
     /// Take one token if there is one.
     pub fn take(&mut self, now_ms: u64) -> bool {
         let elapsed = now_ms.saturating_sub(self.last_ms) as f64;

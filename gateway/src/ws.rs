@@ -60,6 +60,10 @@ pub fn upgrade(
             return crate::api::error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
         }
     };
+    if let Err(message) = crate::web::origin_allowed(&request, &config.allowed_origins) {
+        return crate::api::error_response(StatusCode::FORBIDDEN, ErrorCode::Forbidden, &message);
+    }
+    let console_cookie = crate::web::console_cookie(request.headers());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let task = async move {
         match on_upgrade.await {
@@ -70,7 +74,8 @@ pub fn upgrade(
                     Some(ws_config(&config)),
                 )
                 .await;
-                let link = Link { transport: Transport::WebSocket, peer, live: drain.enter() };
+                let link =
+                    Link { transport: Transport::WebSocket, peer, live: drain.enter(), console_cookie };
                 serve(socket, engine, config, link, encoding).await;
                 drop(slot);
             }

@@ -7,6 +7,7 @@ const BOTH: [Encoding; 2] = [Encoding::MsgPack, Encoding::Json];
 fn sample_requests() -> Vec<Request> {
     vec![
         Request::Auth { token: "1.abc".into() },
+        Request::AuthConsole {},
         Request::StartChat {
             name: Some("Ada".into()),
             email: None,

@@ -92,6 +92,12 @@ pub enum ErrorCode {
     DuplicateContact,
     /// HTTP only: no ticket has this id.
     UnknownTicket,
+    /// Console sign-in: the email and password match no agent (which of the two was wrong
+    /// is not said).
+    BadCredentials,
+    /// `auth_console` (or a console HTTP route) without a valid console session: never
+    /// signed in, signed out, or expired. Sign in again.
+    NotSignedIn,
 }
 
 impl ErrorCode {
@@ -138,6 +144,8 @@ impl ErrorCode {
             ErrorCode::InvalidContact => "invalid_contact",
             ErrorCode::DuplicateContact => "duplicate_contact",
             ErrorCode::UnknownTicket => "unknown_ticket",
+            ErrorCode::BadCredentials => "bad_credentials",
+            ErrorCode::NotSignedIn => "not_signed_in",
         }
     }
 
@@ -183,6 +191,8 @@ impl ErrorCode {
         ErrorCode::InvalidContact,
         ErrorCode::DuplicateContact,
         ErrorCode::UnknownTicket,
+        ErrorCode::BadCredentials,
+        ErrorCode::NotSignedIn,
     ];
 }
 
@@ -241,6 +251,8 @@ mod tests {
             InvalidContact => 37,
             DuplicateContact => 38,
             UnknownTicket => 39,
+            BadCredentials => 40,
+            NotSignedIn => 41,
         }
     }
 
@@ -250,7 +262,7 @@ mod tests {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
         // The last variant: a new code goes after it (and here).
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::UnknownTicket) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::NotSignedIn) + 1);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct ClientFrame {
 pub enum Request {
     /// Agent: authenticate this connection with an agent token.
     Auth { token: String },
+    /// Agent console: authenticate as the agent signed in by the console session cookie
+    /// presented on this WebSocket's upgrade (the browser sends it; scripts cannot read it).
+    AuthConsole {},
     /// Visitor: start a new chat session (no credentials needed).
     StartChat {
         #[serde(default)]
@@ -200,6 +203,7 @@ impl Request {
     /// Every request `type` this protocol defines (used to tell unknown types from bad fields).
     pub const TYPES: &'static [&'static str] = &[
         "auth",
+        "auth_console",
         "start_chat",
         "resume_chat",
         "list_queue",

@@ -15,6 +15,7 @@
 //! - [`error_code`]: the stable error codes ([`ErrorCode`]).
 //! - [`framing`]: the 4-byte length prefix that delimits frames on a byte stream (QUIC).
 //! - [`http`]: the JSON bodies of the HTTP administration API.
+//! - [`console`]: the agent console's HTTP bodies (sign-in, who is signed in, setting a login).
 //! - [`tickets`]: what tickets carry ([`TicketInfo`]) and their HTTP and webhook bodies.
 //! - [`startup`]: the lines the server prints once it listens, and their reader.
 //! - [`limits`]: default size limits and why they are what they are.
@@ -24,6 +25,7 @@
 pub mod channel_frames;
 pub mod codec;
 mod codec_fast;
+pub mod console;
 pub mod error_code;
 pub mod frames;
 pub mod framing;

@@ -87,6 +87,10 @@ pub const CHANNEL_TICKET: &str = "channel_ticket";
 /// retry moves the entry (delete and put in one batch); a delivery removes it.
 pub const TICKET_OUTBOX: &str = "ticket_outbox";
 
+/// `console_session`: key = SHA-256 of the console cookie's secret (32 bytes); value =
+/// [`crate::ConsoleSessionRecord`] (map-encoded): one signed-in agent console (a browser).
+pub const CONSOLE_SESSION: &str = "console_session";
+
 /// Every column family, in creation order.
 pub const ALL: &[&str] = &[
     META,
@@ -111,6 +115,7 @@ pub const ALL: &[&str] = &[
     SESSION_TICKET,
     TICKET_OUTBOX,
     CHANNEL_TICKET,
+    CONSOLE_SESSION,
 ];
 
 /// `meta` key of the schema version (value: u32 BE).

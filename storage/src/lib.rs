@@ -17,6 +17,7 @@
 //!   the index terms, [`Batch::put_contact`] and the prefix scans.
 //! - [`tickets`]: helpdesk tickets, the session → ticket link, and the webhook outbox (due
 //!   deliveries first): [`Batch::put_ticket`] writes all three at once.
+//! - [`console`]: agent console sign-in sessions, keyed by their secret's hash.
 //! - [`operations`]: what operators need of it: [`StorageStats`] (RocksDB's own
 //!   properties), a write probe for readiness, and checkpoints for backups.
 //!
@@ -30,6 +31,7 @@
 
 pub mod catalog;
 pub mod channels;
+pub mod console;
 pub mod contacts;
 pub mod keys;
 pub mod operations;
@@ -39,6 +41,7 @@ pub mod tickets;
 pub mod writer;
 
 pub use channels::{ChannelMemberRecord, ChannelMessageRecord, ChannelRecord, FolderRecord, StoredRole};
+pub use console::ConsoleSessionRecord;
 pub use contacts::ContactIndex;
 pub use operations::StorageStats;
 pub use records::{

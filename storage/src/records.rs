@@ -78,6 +78,12 @@ pub struct AgentRecord {
     /// A disabled agent cannot authenticate (absent in records from before it existed).
     #[serde(default)]
     pub disabled: bool,
+    /// The email the agent signs in to the console with (absent: no console sign-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The console password as an argon2id PHC string (absent: none set yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_phc: Option<String>,
 }
 
 /// One department (`department` family): its name, routing settings and members.

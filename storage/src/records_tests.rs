@@ -53,6 +53,8 @@ fn agent() -> AgentRecord {
         token_sha256: "cd".into(),
         created_at_ms: 9,
         disabled: false,
+        email: None,
+        password_phc: None,
     }
 }
 

@@ -1,0 +1,365 @@
+// Switchboard website chat widget. Embed with
+//   <script src="https://HOST/widget.js" data-department="sales" async></script>
+// Options (all optional) are data- attributes of that script tag: department, color,
+// position ("right" | "left"), title, greeting, strings (JSON of the texts below).
+// It speaks the documented protocol (docs/PROTOCOL.md) as JSON over /ws, keeps its chat in
+// localStorage (no cookies), lives in a shadow root, and loads nothing else.
+(() => {
+  "use strict";
+  const script = document.currentScript;
+  if (!script || window.__switchboardWidget) return;
+  window.__switchboardWidget = true;
+  const data = script.dataset;
+  const server = new URL(script.src, location.href);
+  const wsUrl = (server.protocol === "https:" ? "wss://" : "ws://") + server.host + "/ws?encoding=json";
+  const department = data.department || null;
+  const storeKey = "switchboard-chat:" + server.host + ":" + (department || "general");
+  const T = Object.assign({
+    button: "Chat with us",
+    title: data.title || "Chat with us",
+    greeting: data.greeting || "Hi! Ask us anything, we usually answer within minutes.",
+    name: "Your name",
+    email: "Email (optional)",
+    message: "How can we help?",
+    start: "Start chat",
+    send: "Send",
+    placeholder: "Type a message…",
+    waiting: "Waiting for an agent",
+    position: "You are number {n} in line",
+    wait: "estimated wait {m}",
+    joined: "{name} joined the chat",
+    typing: "{name} is typing…",
+    closed: "This chat has ended. Thank you!",
+    transcript: "Download transcript",
+    newChat: "Start a new chat",
+    reconnecting: "Reconnecting…",
+    close: "Close chat window",
+    sent: "Sent",
+    delivered: "Delivered",
+    agent: "Agent",
+    you: "You",
+    failed: "Not sent: {why}",
+  }, safeJson(data.strings));
+  const color = /^#[0-9a-fA-F]{3,8}$/.test(data.color || "") ? data.color : "#2f6fed";
+  const left = data.position === "left";
+
+  function safeJson(text) {
+    try { return text ? JSON.parse(text) : {}; } catch (_) { return {}; }
+  }
+  function fmt(template, values) {
+    return template.replace(/\{(\w+)\}/g, (_, k) => (k in values ? String(values[k]) : ""));
+  }
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+
+  // ---- persisted state: the session token, what we have seen, what is still unsent ----
+  function load() {
+    try { return JSON.parse(localStorage.getItem(storeKey)) || null; } catch (_) { return null; }
+  }
+  function save() {
+    if (!state.token) { localStorage.removeItem(storeKey); return; }
+    localStorage.setItem(storeKey, JSON.stringify({
+      token: state.token, sessionId: state.sessionId, name: state.name, pending: state.pending,
+    }));
+  }
+  const state = Object.assign({ token: null, sessionId: null, name: null, pending: [] }, load() || {});
+  let messages = new Map(); // seq -> message
+  let session = null;
+  let socket = null, ready = false, req = 0, backoff = 500, reconnectTimer = null;
+  const waiters = new Map();
+
+  // ---- the DOM, isolated in a shadow root ----
+  const host = el("div", { id: "switchboard-widget" });
+  const root = host.attachShadow({ mode: "open" });
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(`
+    :host { all: initial; }
+    * { box-sizing: border-box; font-family: system-ui, sans-serif; font-size: 14px; }
+    .launcher { position: fixed; bottom: 20px; ${left ? "left" : "right"}: 20px; z-index: 2147483000;
+      background: ${color}; color: #fff; border: 0; border-radius: 24px; padding: 12px 18px; cursor: pointer;
+      box-shadow: 0 4px 14px rgba(0,0,0,.25); font-weight: 600; }
+    .launcher:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible
+      { outline: 3px solid #ffbf47; outline-offset: 2px; }
+    .panel { position: fixed; bottom: 80px; ${left ? "left" : "right"}: 20px; z-index: 2147483000; width: 340px;
+      max-width: calc(100vw - 40px); height: 480px; max-height: calc(100vh - 100px); background: #fff; color: #1d1d1f;
+      border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.3); display: flex; flex-direction: column; overflow: hidden; }
+    .panel[hidden] { display: none; }
+    header { background: ${color}; color: #fff; padding: 12px 14px; display: flex; justify-content: space-between; align-items: center; }
+    header h2 { margin: 0; font-size: 16px; }
+    header button { background: transparent; border: 0; color: #fff; font-size: 20px; cursor: pointer; }
+    .status { padding: 6px 14px; background: #f3f5f9; color: #444; min-height: 28px; }
+    .log { flex: 1; overflow-y: auto; padding: 10px 14px; display: flex; flex-direction: column; gap: 6px; }
+    .msg { max-width: 80%; padding: 8px 10px; border-radius: 10px; white-space: pre-wrap; overflow-wrap: anywhere; }
+    .msg.visitor { align-self: flex-end; background: ${color}; color: #fff; }
+    .msg.agent { align-self: flex-start; background: #eceef2; }
+    .msg .meta { display: block; font-size: 11px; opacity: .75; margin-top: 2px; }
+    .note { align-self: center; color: #666; font-size: 12px; text-align: center; }
+    form { display: flex; flex-direction: column; gap: 8px; padding: 12px 14px; }
+    .composer { flex-direction: row; border-top: 1px solid #e3e3e8; padding: 8px; }
+    input, textarea { border: 1px solid #c8ccd4; border-radius: 6px; padding: 8px; width: 100%; }
+    textarea { resize: none; }
+    .composer textarea { height: 40px; }
+    button.primary { background: ${color}; color: #fff; border: 0; border-radius: 6px; padding: 8px 12px; cursor: pointer; font-weight: 600; }
+    button.primary:disabled { opacity: .5; cursor: default; }
+    .typing { padding: 0 14px 4px; color: #666; font-size: 12px; min-height: 18px; }
+    .actions { display: flex; gap: 8px; padding: 8px 14px; flex-wrap: wrap; }
+  `);
+  root.adoptedStyleSheets = [sheet];
+
+  const status = el("div", { class: "status", role: "status", "aria-live": "polite" });
+  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": T.title });
+  const typingLine = el("div", { class: "typing", "aria-live": "polite" });
+  const nameInput = el("input", { name: "name", autocomplete: "name", "aria-label": T.name, placeholder: T.name, maxlength: "128" });
+  const emailInput = el("input", { name: "email", type: "email", autocomplete: "email", "aria-label": T.email, placeholder: T.email, maxlength: "254" });
+  const firstInput = el("textarea", { name: "message", "aria-label": T.message, placeholder: T.message, required: true, rows: "3", maxlength: "4096" });
+  const prechat = el("form", { class: "prechat", onsubmit: startChat },
+    el("p", {}, T.greeting), nameInput, emailInput, firstInput,
+    el("button", { class: "primary", type: "submit" }, T.start));
+  const input = el("textarea", { name: "text", "aria-label": T.placeholder, placeholder: T.placeholder, maxlength: "4096", onkeydown: onKey, oninput: onInput });
+  const composer = el("form", { class: "composer", onsubmit: sendFromComposer }, input,
+    el("button", { class: "primary", type: "submit", "aria-label": T.send }, T.send));
+  const actions = el("div", { class: "actions" });
+  const panel = el("section", { class: "panel", hidden: true, role: "dialog", "aria-label": T.title },
+    el("header", {}, el("h2", {}, T.title),
+      el("button", { type: "button", "aria-label": T.close, onclick: () => toggle(false) }, "×")),
+    status, log, typingLine, prechat, composer, actions);
+  const launcher = el("button", { class: "launcher", type: "button", "aria-expanded": "false", "aria-label": T.button, onclick: () => toggle() }, T.button);
+  root.append(launcher, panel);
+  (document.body ? Promise.resolve() : new Promise((r) => addEventListener("DOMContentLoaded", r))).then(() => document.body.append(host));
+
+  function toggle(open) {
+    const show = open === undefined ? panel.hidden : open;
+    panel.hidden = !show;
+    launcher.setAttribute("aria-expanded", String(show));
+    if (show) {
+      render();
+      (state.token ? input : firstInput).focus();
+      if (state.token && !socket) connect();
+    }
+  }
+
+  function render() {
+    const started = !!state.token;
+    prechat.hidden = started;
+    const closed = session && session.state === "closed";
+    composer.hidden = !started || closed;
+    actions.replaceChildren();
+    if (closed) {
+      actions.append(
+        el("button", { class: "primary", type: "button", onclick: downloadTranscript }, T.transcript),
+        el("button", { class: "primary", type: "button", onclick: newChat }, T.newChat));
+    }
+  }
+
+  function setStatus(text) { status.textContent = text || ""; }
+
+  function describe(s) {
+    if (!s) return "";
+    if (s.state === "closed") return T.closed;
+    if (s.state === "active") return s.agent_name ? fmt(T.joined, { name: s.agent_name }) : "";
+    return T.waiting;
+  }
+
+  // ---- messages ----
+  function bubble(from, text, meta, id) {
+    const who = from === "visitor" ? T.you : (session && session.agent_name) || T.agent;
+    const metaNode = el("span", { class: "meta" }, who + (meta ? " · " + meta : ""));
+    const node = el("div", { class: "msg " + from, "data-id": id || "" }, text, metaNode);
+    return node;
+  }
+  function showMessage(m) {
+    if (messages.has(m.seq)) return;
+    messages.set(m.seq, m);
+    const existing = m.from === "visitor" && log.querySelector(`[data-id="${CSS.escape(m.client_msg_id)}"]`);
+    const node = bubble(m.from, m.text, m.from === "visitor" ? T.delivered : time(m.sent_at_ms), m.client_msg_id);
+    node.dataset.seq = m.seq;
+    if (existing) existing.replaceWith(node);
+    else {
+      // Keep seq order (a replay after a reconnect may fill a gap).
+      const after = [...log.querySelectorAll(".msg[data-seq]")].find((n) => Number(n.dataset.seq) > m.seq);
+      if (after) log.insertBefore(node, after); else log.append(node);
+    }
+    log.scrollTop = log.scrollHeight;
+  }
+  function note(text) { log.append(el("div", { class: "note" }, text)); log.scrollTop = log.scrollHeight; }
+  function time(ms) { return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); }
+  function lastSeq() { let max = 0; for (const s of messages.keys()) max = Math.max(max, s); return max; }
+  function newId() { return "w" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10); }
+
+  // ---- the connection ----
+  function connect() {
+    clearTimeout(reconnectTimer);
+    ready = false;
+    socket = new WebSocket(wsUrl);
+    socket.onopen = () => { backoff = 500; if (state.token) resume(); else ready = true; };
+    socket.onmessage = (e) => { let f; try { f = JSON.parse(e.data); } catch (_) { return; } onFrame(f); };
+    socket.onclose = () => {
+      socket = null; ready = false;
+      for (const w of waiters.values()) w.reject(new Error("connection lost"));
+      waiters.clear();
+      if (state.token && !(session && session.state === "closed")) {
+        setStatus(T.reconnecting);
+        reconnectTimer = setTimeout(connect, backoff * (0.75 + Math.random() / 2));
+        backoff = Math.min(backoff * 2, 15000);
+      }
+    };
+  }
+  function call(request) {
+    return new Promise((resolve, reject) => {
+      if (!socket || socket.readyState !== WebSocket.OPEN) { reject(new Error("not connected")); return; }
+      const r = ++req;
+      waiters.set(r, { resolve, reject });
+      socket.send(JSON.stringify(Object.assign({ req: r }, request)));
+    });
+  }
+  function onFrame(f) {
+    if (f.re !== undefined && f.re !== null && waiters.has(f.re)) {
+      const w = waiters.get(f.re); waiters.delete(f.re);
+      if (f.type === "error") w.reject(Object.assign(new Error(f.message), { code: f.code })); else w.resolve(f);
+      return;
+    }
+    switch (f.type) {
+      case "message": showMessage(f.message); if (f.message.from === "agent") typingLine.textContent = ""; break;
+      case "typing":
+        if (f.from === "agent") typingLine.textContent = f.typing ? fmt(T.typing, { name: (session && session.agent_name) || T.agent }) : "";
+        break;
+      case "session_updated": onSession(f.session); break;
+      case "queue_position":
+        if (session && session.state === "waiting") {
+          const wait = f.estimated_wait_ms ? ", " + fmt(T.wait, { m: minutes(f.estimated_wait_ms) }) : "";
+          setStatus(fmt(T.position, { n: f.position }) + wait);
+        }
+        break;
+    }
+  }
+  function minutes(ms) { const m = Math.max(1, Math.round(ms / 60000)); return m + " min"; }
+  function onSession(s) {
+    const before = session;
+    session = s;
+    if (s.state === "active" && (!before || before.state !== "active") && s.agent_name) note(fmt(T.joined, { name: s.agent_name }));
+    if (s.state === "closed" && (!before || before.state !== "closed")) { note(T.closed); typingLine.textContent = ""; }
+    if (s.state !== "waiting" || !status.textContent.startsWith(T.position.split("{")[0])) setStatus(describe(s));
+    render();
+  }
+
+  async function resume() {
+    try {
+      let after = 0, first = true;
+      for (;;) {
+        const f = await call({ type: "resume_chat", session_token: state.token, after_seq: after });
+        if (first) { onSession(f.session); first = false; }
+        for (const m of f.messages) showMessage(m);
+        after = f.messages.length ? f.messages[f.messages.length - 1].seq : after;
+        if (!f.has_more) break;
+      }
+      ready = true;
+      flushPending();
+    } catch (e) {
+      if (e.code === "bad_token") { forget(); render(); }
+    }
+  }
+
+  // ---- sending, with unsent messages kept and re-sent under the same client_msg_id ----
+  function queueMessage(text) {
+    const id = newId();
+    state.pending.push({ id, text });
+    save();
+    log.append(bubble("visitor", text, T.sent, id));
+    log.scrollTop = log.scrollHeight;
+    flushPending();
+  }
+  function flushPending() {
+    if (!ready) return;
+    for (const p of [...state.pending]) {
+      if (p.inflight) continue;
+      p.inflight = true;
+      call({ type: "send_message", session_id: state.sessionId, client_msg_id: p.id, text: p.text }).then((ack) => {
+        state.pending = state.pending.filter((q) => q.id !== p.id); save();
+        showMessage({ seq: ack.seq, from: "visitor", agent_id: null, client_msg_id: p.id, text: p.text, sent_at_ms: ack.sent_at_ms });
+      }, (e) => {
+        p.inflight = false;
+        if (e.code && e.code !== "overloaded" && e.code !== "rate_limited") {
+          state.pending = state.pending.filter((q) => q.id !== p.id); save();
+          const node = log.querySelector(`[data-id="${CSS.escape(p.id)}"] .meta`);
+          if (node) node.textContent = fmt(T.failed, { why: e.message });
+        } else if (e.code) setTimeout(flushPending, 1000);
+      });
+    }
+  }
+  function sendFromComposer(e) {
+    e.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    stopTyping();
+    queueMessage(text);
+  }
+  function onKey(e) { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); composer.requestSubmit(); } }
+  let typingSent = false, typingTimer = null;
+  function onInput() {
+    if (!ready || !state.sessionId) return;
+    if (!typingSent) { typingSent = true; call({ type: "typing", session_id: state.sessionId, typing: true }).catch(() => {}); }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(stopTyping, 3000);
+  }
+  function stopTyping() {
+    clearTimeout(typingTimer);
+    if (typingSent && ready) call({ type: "typing", session_id: state.sessionId, typing: false }).catch(() => {});
+    typingSent = false;
+  }
+
+  async function startChat(e) {
+    e.preventDefault();
+    const text = firstInput.value.trim();
+    if (!text) return;
+    if (!socket) connect();
+    await new Promise((r) => { const check = () => (ready ? r() : setTimeout(check, 50)); check(); });
+    const id = newId();
+    try {
+      const f = await call({
+        type: "start_chat", name: nameInput.value.trim() || null, email: emailInput.value.trim() || null,
+        page_url: location.href.slice(0, 2048), first_message: text, client_msg_id: id, department,
+      });
+      state.token = f.session_token; state.sessionId = f.session.session_id; state.name = nameInput.value.trim() || null;
+      save();
+      firstInput.value = "";
+      onSession(f.session);
+      if (f.first_message) showMessage(f.first_message);
+      setStatus(T.waiting);
+      render();
+      input.focus();
+    } catch (err) {
+      setStatus(err.message);
+    }
+  }
+
+  function forget() {
+    state.token = null; state.sessionId = null; state.pending = []; session = null;
+    messages = new Map(); save();
+  }
+  function newChat() {
+    forget();
+    log.replaceChildren(); setStatus(""); typingLine.textContent = "";
+    if (socket) socket.close();
+    render();
+    firstInput.focus();
+  }
+  function downloadTranscript() {
+    const lines = [...messages.values()].sort((a, b) => a.seq - b.seq).map((m) =>
+      `[${new Date(m.sent_at_ms).toISOString()}] ${m.from === "visitor" ? T.you : (session && session.agent_name) || T.agent}: ${m.text}`);
+    const blob = new Blob([lines.join("\n") + "\n"], { type: "text/plain" });
+    const a = el("a", { href: URL.createObjectURL(blob), download: "chat-" + (state.sessionId || "") + ".txt" });
+    root.append(a); a.click(); a.remove();
+  }
+
+  // A chat in progress (this tab or another) continues at once.
+  if (state.token) { connect(); }
+})();
