@@ -33,6 +33,15 @@ if [ "$passed" -eq 0 ]; then
   echo "FAILED: no test ran" >&2
   exit 1
 fi
+# The front end's tests drive real Chromium: every one of them must have run and passed
+# (none skipped or filtered out), or the widget and console went untested.
+browser_expected=$(grep -c '#\[tokio::test' tests/browser.rs)
+browser_passed=$(grep -Ec '^test browser::[a-z_]+ \.\.\. ok$' "$log" || true)
+if [ "$browser_passed" -ne "$browser_expected" ]; then
+  echo "FAILED: ${browser_passed} of ${browser_expected} browser tests passed" >&2
+  exit 1
+fi
+echo "browser tests: ${browser_passed} of ${browser_expected} passed"
 
 # A short coverage-guided pass over every frame decoder (about 1.5 minutes warm; the build
 # is kept in $FUZZ_TARGET_DIR). The full run and its results: docs/FUZZING.md.

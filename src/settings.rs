@@ -120,15 +120,20 @@ pub struct ServeArgs {
     /// [default: 2000].
     #[arg(long, env = "SWITCHBOARD_TICKET_WEBHOOK_RETRY_BASE_MS")]
     pub ticket_webhook_retry_base_ms: Option<u64>,
-    /// Origins of the websites whose pages may open WebSockets (the widget's host pages),
-    /// comma-separated, e.g. `https://www.example.com`; browser upgrades from any other Origin
-    /// are refused [default: only this server's own pages].
+    /// Origins of the websites allowed to embed the widget, comma-separated, e.g.
+    /// `https://www.example.com`; browser upgrades from other websites are refused. The
+    /// server's own pages are always allowed [default: any website].
     #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
     /// Mark the console's session cookie `Secure`: set it when the server is reached over
     /// HTTPS (behind a TLS proxy) [default: false].
     #[arg(long, env = "SWITCHBOARD_COOKIE_SECURE")]
     pub cookie_secure: Option<bool>,
+    /// Addresses of the reverse proxies in front of the server, comma-separated: for a
+    /// request from one of them, the client's address is taken from `X-Forwarded-For`
+    /// (for the sign-in rate limit and the logs) [default: none, the TCP peer].
+    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// The same settings as read from a TOML file.
@@ -160,6 +165,7 @@ struct FileSettings {
     ticket_webhook_retry_base_ms: Option<u64>,
     allowed_origins: Option<Vec<String>>,
     cookie_secure: Option<bool>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Parse the TOML settings. The error names the line and column but never quotes the
@@ -267,11 +273,15 @@ impl Settings {
         gateway.allowed_origins = args.allowed_origins.or(file.allowed_origins).unwrap_or_default();
         for origin in &gateway.allowed_origins {
             anyhow::ensure!(
-                (origin.starts_with("http://") || origin.starts_with("https://")) && !origin.ends_with('/'),
+                origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"))
+                    .is_some_and(|host| !host.is_empty() && !host.contains(['/', '?', '#', ' '])),
                 "allowed_origins: `{origin}` is not an origin (scheme://host[:port], no path, no trailing /)"
             );
         }
         gateway.cookie_secure = args.cookie_secure.or(file.cookie_secure).unwrap_or(false);
+        gateway.trusted_proxies = args.trusted_proxies.or(file.trusted_proxies).unwrap_or_default();
         engine.ticket_webhook = gateway.ticket_webhook.is_some();
         if let Some(ms) = args.ticket_webhook_retry_base_ms.or(file.ticket_webhook_retry_base_ms) {
             anyhow::ensure!(

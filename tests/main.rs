@@ -6,8 +6,10 @@ mod support;
 
 mod accept_race;
 mod bad_input;
+mod browser;
 mod channels;
 mod commands;
+mod console;
 mod contacts;
 mod durability;
 mod lifecycle;

@@ -64,15 +64,18 @@ pub struct GatewayConfig {
     pub backup_dir: Option<PathBuf>,
     /// Where new tickets are POSTed (docs/TICKETS.md); `None`: no webhook.
     pub ticket_webhook: Option<crate::webhook::WebhookConfig>,
-    /// Origins (`https://support.example.com`) whose pages may open WebSockets; a browser
-    /// upgrade from any other Origin is refused (403). Empty: only pages served by this
-    /// server (the Origin's host is the request's Host). Clients that send no Origin
-    /// (non-browser clients) are not affected.
+    /// Origins (`https://www.example.com`) of the websites allowed to embed the widget; a
+    /// browser upgrade from another website is refused (403). Empty: any website. Pages
+    /// served by this server (the Origin's host is the request's Host) are always allowed,
+    /// and only they may use the console cookie. Clients that send no Origin (non-browser
+    /// clients) are not affected.
     pub allowed_origins: Vec<String>,
     /// Mark the console cookie `Secure` (set when the server is reached over HTTPS, behind
     /// a TLS proxy).
     pub cookie_secure: bool,
-    /// Console sign-in attempts allowed per client address: a burst of this many …
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`web::client_ip`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed console sign-ins allowed per client address: a burst of this many …
     pub sign_in_burst: u32,
     /// … refilled at this many per minute.
     pub sign_in_per_minute: u32,
@@ -102,6 +105,7 @@ impl Default for GatewayConfig {
             ticket_webhook: None,
             allowed_origins: Vec::new(),
             cookie_secure: false,
+            trusted_proxies: Vec::new(),
             sign_in_burst: 10,
             sign_in_per_minute: 6,
         }

@@ -37,6 +37,12 @@ impl TokenBucket {
         self.tokens + elapsed * self.per_ms >= self.burst
     }
 
+    /// Whether a token is there to take at `now_ms` (nothing is taken).
+    pub fn has_token(&self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64;
+        (self.tokens + elapsed * self.per_ms).min(self.burst) >= 1.0
+    }
+
     /// Take one token if there is one.
     pub fn take(&mut self, now_ms: u64) -> bool {
         let elapsed = now_ms.saturating_sub(self.last_ms) as f64;

@@ -60,10 +60,14 @@ pub fn upgrade(
             return crate::api::error_response(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
         }
     };
-    if let Err(message) = crate::web::origin_allowed(&request, &config.allowed_origins) {
-        return crate::api::error_response(StatusCode::FORBIDDEN, ErrorCode::Forbidden, &message);
-    }
-    let console_cookie = crate::web::console_cookie(request.headers());
+    let origin = match crate::web::check_origin(&request, &config.allowed_origins) {
+        Ok(origin) => origin,
+        Err(message) => {
+            return crate::api::error_response(StatusCode::FORBIDDEN, ErrorCode::Forbidden, &message)
+        }
+    };
+    let console_cookie =
+        crate::web::console_cookie(request.headers()).filter(|_| origin.may_use_cookie());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let task = async move {
         match on_upgrade.await {

@@ -10,6 +10,7 @@ pub const CONSOLE_COOKIE: &str = "sb_console";
 
 /// `POST /api/v1/console/sign-in` request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignIn {
     pub email: String,
     pub password: String,
@@ -27,6 +28,7 @@ pub struct ConsoleAgent {
 
 /// `PUT /api/v1/agents/{id}/login` request body (administrator): the fields present are set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SetLogin {
     #[serde(default)]
     pub email: Option<String>,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod receiver;
 
 use std::collections::{HashMap, VecDeque};

@@ -117,7 +117,7 @@ fn serve(asset: &Asset, headers: &HeaderMap) -> Response {
 
 /// `GET` of any embedded file by its path.
 pub(crate) fn routes() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::get().and(warp::path::full()).and(warp::header::headers_cloned()).and_then(
+    warp::get().or(warp::head()).unify().and(warp::path::full()).and(warp::header::headers_cloned()).and_then(
         |path: warp::path::FullPath, headers: HeaderMap| async move {
             match ASSETS.iter().find(|a| a.path == path.as_str()) {
                 Some(asset) => Ok(serve(asset, &headers)),

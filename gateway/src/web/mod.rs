@@ -9,6 +9,8 @@
 pub mod assets;
 pub mod signin;
 
+use std::net::IpAddr;
+
 use warp::http::{header, HeaderMap, Request};
 
 use switchboard_protocol::console::CONSOLE_COOKIE;
@@ -26,27 +28,74 @@ pub fn console_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|value| !value.is_empty() && value.len() <= 128)
 }
 
-/// Whether a WebSocket upgrade may proceed: no `Origin` (not a browser), an Origin in
-/// `allowed`, or, when `allowed` is empty, an Origin naming this server (its host and port
-/// are the request's `Host`). Otherwise the message says why.
-pub fn origin_allowed<B>(request: &Request<B>, allowed: &[String]) -> Result<(), String> {
-    let Some(origin) = request.headers().get(header::ORIGIN) else { return Ok(()) };
-    let origin = origin.to_str().unwrap_or("");
-    let ok = if allowed.is_empty() {
-        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-        let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
-        !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
-    } else {
-        allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "WebSocket upgrades from pages of `{origin}` are not allowed (allowed: {})",
-            if allowed.is_empty() { "this server's own pages".to_string() } else { allowed.join(", ") }
-        ))
+/// The client's address: the TCP peer, or, when the peer is one of `trusted` proxies, the
+/// last address in `X-Forwarded-For` that is not itself a trusted proxy (proxies append the
+/// address they received from, so the entries before it are whatever the client claimed).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
     }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|entry| entry.trim().parse::<IpAddr>())
+        .collect::<Vec<_>>();
+    let mut client = peer;
+    for entry in forwarded.into_iter().rev() {
+        match entry {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+/// Where a WebSocket upgrade comes from, by its `Origin` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// No `Origin`: not a browser (the client library, the load generator).
+    NotBrowser,
+    /// A page of this server itself (the console, the demo page): Origin names the
+    /// request's `Host`.
+    OwnPage,
+    /// A page of another website (the widget embedded in a company's site).
+    Embedding,
+}
+
+impl Origin {
+    /// Whether the console session cookie may authenticate this connection. Only the
+    /// server's own pages (and non-browsers) may use it, so a page elsewhere cannot drive a
+    /// signed-in agent's session even if a browser did send the cookie along.
+    pub fn may_use_cookie(self) -> bool {
+        self != Origin::Embedding
+    }
+}
+
+/// Classify a WebSocket upgrade, refusing it when it comes from a website that is not
+/// allowed: with `allowed` empty, any website may embed the widget; otherwise only those
+/// listed. The server's own pages are always allowed. The error says why.
+pub fn check_origin<B>(request: &Request<B>, allowed: &[String]) -> Result<Origin, String> {
+    let Some(origin) = request.headers().get(header::ORIGIN) else { return Ok(Origin::NotBrowser) };
+    let origin = origin.to_str().unwrap_or("");
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        return Ok(Origin::OwnPage);
+    }
+    if allowed.is_empty() || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        return Ok(Origin::Embedding);
+    }
+    Err(format!(
+        "WebSocket upgrades from pages of `{origin}` are not allowed (allowed: this server's own pages and {})",
+        allowed.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -63,15 +112,30 @@ mod tests {
 
     #[test]
     fn origins_are_checked_against_the_host_or_the_list() {
-        assert!(origin_allowed(&upgrade(None, "127.0.0.1:80"), &[]).is_ok(), "no Origin: not a browser");
-        assert!(origin_allowed(&upgrade(Some("http://127.0.0.1:80"), "127.0.0.1:80"), &[]).is_ok());
-        assert!(origin_allowed(&upgrade(Some("http://evil.example"), "127.0.0.1:80"), &[]).is_err());
-        assert!(origin_allowed(&upgrade(Some("http://127.0.0.1:81"), "127.0.0.1:80"), &[]).is_err());
+        assert_eq!(check_origin(&upgrade(None, "127.0.0.1:80"), &[]), Ok(Origin::NotBrowser));
+        assert_eq!(check_origin(&upgrade(Some("http://127.0.0.1:80"), "127.0.0.1:80"), &[]), Ok(Origin::OwnPage));
+        assert_eq!(check_origin(&upgrade(Some("http://shop.example"), "127.0.0.1:80"), &[]), Ok(Origin::Embedding));
+        assert_eq!(check_origin(&upgrade(Some("http://127.0.0.1:81"), "127.0.0.1:80"), &[]), Ok(Origin::Embedding));
+        assert!(!Origin::Embedding.may_use_cookie());
+        assert!(Origin::OwnPage.may_use_cookie() && Origin::NotBrowser.may_use_cookie());
         let list = vec!["https://shop.example.com".to_string()];
-        assert!(origin_allowed(&upgrade(Some("https://shop.example.com"), "chat.example.com"), &list).is_ok());
-        assert!(
-            origin_allowed(&upgrade(Some("https://chat.example.com"), "chat.example.com"), &list).is_err()
-        );
+        let from = |origin| check_origin(&upgrade(Some(origin), "chat.example.com"), &list);
+        assert_eq!(from("https://shop.example.com"), Ok(Origin::Embedding));
+        assert_eq!(from("https://chat.example.com"), Ok(Origin::OwnPage), "the console is always allowed");
+        assert!(from("https://evil.example").unwrap_err().contains("evil.example"));
+    }
+
+    #[test]
+    fn the_client_address_comes_from_trusted_proxies_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2".parse().unwrap());
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(client_ip(ip("10.0.0.1"), &headers, &proxies), ip("203.0.113.7"), "through two proxies");
+        assert_eq!(client_ip(ip("198.51.100.1"), &headers, &proxies), ip("198.51.100.1"), "not a proxy: ignored");
+        assert_eq!(client_ip(ip("10.0.0.1"), &HeaderMap::new(), &proxies), ip("10.0.0.1"), "no header");
+        headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(client_ip(ip("10.0.0.1"), &headers, &proxies), ip("10.0.0.1"), "unreadable: the proxy");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The console's sign-in routes: `POST /api/v1/console/sign-in` (email and password → an
 //! HttpOnly, SameSite=Strict session cookie), `POST /api/v1/console/sign-out`, `GET
-//! /api/v1/console/me`, and the administrator's `PUT /api/v1/agents/{id}/login`. Sign-in
-//! attempts are rate-limited per client address.
+//! /api/v1/console/me`, and the administrator's `PUT /api/v1/agents/{id}/login`. Failed
+//! sign-ins are rate-limited per client address; successful ones are not (a whole support
+//! centre behind one NAT address signs in at nine).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use crate::GatewayConfig;
 /// first (a bucket that is full says nothing a new one would not).
 const SIGN_IN_ADDRESSES_MAX: usize = 10_000;
 
-/// Per-address sign-in buckets.
+/// Per-address buckets of failed sign-ins.
 #[derive(Clone)]
 struct Limiter {
     buckets: Arc<DashMap<IpAddr, TokenBucket>>,
@@ -35,7 +36,13 @@ struct Limiter {
 }
 
 impl Limiter {
-    fn allow(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` has failed so often lately that its sign-ins are refused for now.
+    fn blocked(&self, ip: IpAddr) -> bool {
+        self.buckets.get(&ip).is_some_and(|bucket| !bucket.has_token(now_ms()))
+    }
+
+    /// Charge a failed sign-in to `ip`.
+    fn failed(&self, ip: IpAddr) {
         let now = now_ms();
         if self.buckets.len() >= SIGN_IN_ADDRESSES_MAX {
             self.buckets.retain(|_, bucket| !bucket.full_at(now));
@@ -44,7 +51,7 @@ impl Limiter {
             }
         }
         let (burst, per_minute) = (self.burst, self.per_minute);
-        self.buckets.entry(ip).or_insert_with(|| TokenBucket::per_minute(burst, per_minute, now)).take(now)
+        self.buckets.entry(ip).or_insert_with(|| TokenBucket::per_minute(burst, per_minute, now)).take(now);
     }
 }
 
@@ -112,14 +119,16 @@ pub(crate) fn routes(
         .and(warp::post())
         .and(with())
         .and(warp::ext::get::<PeerAddr>())
+        .and(warp::header::headers_cloned())
         .and(body())
-        .then(move |(engine, config): (Engine, Arc<GatewayConfig>), PeerAddr(peer), body: bytes::Bytes| {
+        .then(move |(engine, config): (Engine, Arc<GatewayConfig>), PeerAddr(peer), headers: HeaderMap, body: bytes::Bytes| {
             let limiter = limiter.clone();
             async move {
-                if !limiter.allow(peer.ip()) {
+                let client = super::client_ip(peer.ip(), &headers, &config.trusted_proxies);
+                if limiter.blocked(client) {
                     return failure_response(Failure::new(
                         ErrorCode::RateLimited,
-                        "too many sign-in attempts from this address: wait a minute and try again",
+                        "too many failed sign-ins from this address: wait a minute and try again",
                     ));
                 }
                 let request: SignIn = match json_body(&body) {
@@ -138,7 +147,10 @@ pub(crate) fn routes(
                     }
                     Err(e) => {
                         if matches!(e, EngineError::BadCredentials) {
-                            audit::auth_failed(peer, Credential::Console, "wrong console email or password");
+                            limiter.failed(client);
+                            // Through a proxy the client's port is not known: 0.
+                            let from = if client == peer.ip() { peer } else { std::net::SocketAddr::new(client, 0) };
+                            audit::auth_failed(from, Credential::Console, "wrong console email or password");
                         }
                         engine_failure(e)
                     }

@@ -1,0 +1,274 @@
+//! The website widget and the agent console as people use them: the real server, and two
+//! or more headless Chromium browsers at once driven over WebDriver (tests/support/browser.rs;
+//! a failure keeps each browser's screenshot and console log).
+
+use fantoccini::key::Key;
+use fantoccini::Locator;
+use serde_json::json;
+
+use crate::support::browser::{scenario, Browser};
+use crate::support::TestServer;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn enter() -> String {
+    char::from(Key::Enter).to_string()
+}
+
+/// An agent who can sign in to the console with `email` and [`PASSWORD`].
+async fn console_agent(server: &TestServer, name: &str, email: &str) -> u64 {
+    let (id, _) = server.create_agent(name, 5).await;
+    let (status, body) = server
+        .admin_call("PUT", &format!("/api/v1/agents/{id}/login"), Some(json!({"email": email, "password": PASSWORD})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
+async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
+    browser.goto(&format!("{base}/console")).await;
+    browser.find("#email").await.send_keys(email).await.unwrap();
+    browser.find("#password").await.send_keys(password).await.unwrap();
+    browser.find("form.signin button[type=submit]").await.click().await.unwrap();
+}
+
+async fn click_button(browser: &Browser, text: &str) {
+    let xpath = format!("//button[normalize-space()='{text}']");
+    let button = browser
+        .client
+        .wait()
+        .at_most(crate::support::browser::UI_WAIT)
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .unwrap_or_else(|e| panic!("{}: no button `{text}`: {e}", browser.name));
+    button.click().await.unwrap();
+}
+
+async fn badge(browser: &Browser, nav: &str) -> String {
+    browser.find(&format!("[data-nav='{nav}'] .badge:not(.mention)")).await.text().await.unwrap()
+}
+
+/// Wait until `probe` (a JS expression) is true in the browser.
+async fn wait_js(browser: &Browser, probe: &str) {
+    let deadline = std::time::Instant::now() + crate::support::browser::UI_WAIT;
+    loop {
+        let v = browser.client.execute(&format!("return !!({probe});"), vec![]).await.unwrap();
+        if v.as_bool() == Some(true) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}: `{probe}` never became true", browser.name);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_and_an_agent_chat_from_the_widget_to_a_ticket_and_a_close() {
+    let server = TestServer::start();
+    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let base = server.http_url();
+    let server = &server;
+    scenario("widget_chat_to_ticket", |stage| async move {
+        let agent = stage.browser("agent").await;
+        sign_in(&agent, &base, "ann@example.com", PASSWORD).await;
+        agent.find("[data-nav='queue']").await;
+
+        let visitor = stage.browser("visitor").await;
+        visitor.goto(&format!("{base}/demo")).await;
+        visitor.widget(".launcher").await.click().await.unwrap();
+        visitor.widget("input[name=name]").await.send_keys("Vera Visitor").await.unwrap();
+        visitor.widget("input[name=email]").await.send_keys("vera@example.com").await.unwrap();
+        visitor.widget("textarea[name=message]").await.send_keys("My printer is on fire").await.unwrap();
+        visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
+        visitor.wait_text(true, "in line").await;
+
+        // The agent sees it appear, with a badge and a title count.
+        agent.wait_text(false, "Vera Visitor #1").await;
+        assert_eq!(badge(&agent, "queue").await, "1");
+        assert!(agent.title().await.starts_with("(1)"), "{}", agent.title().await);
+        click_button(&agent, "Accept").await;
+        agent.wait_text(false, "My printer is on fire").await;
+        agent.wait_text(false, "vera@example.com").await;
+        agent.wait_text(false, &format!("{base}/demo")).await;
+        visitor.wait_text(true, "Ann Agent joined the chat").await;
+
+        // Agent → visitor, with the typing indicator first.
+        let composer = agent.find("textarea[id^='composer-s']").await;
+        composer.send_keys("Let me help you").await.unwrap();
+        visitor.wait_text(true, "Ann Agent is typing").await;
+        composer.send_keys(&enter()).await.unwrap();
+        visitor.wait_text(true, "Let me help you").await;
+
+        // Visitor → agent, typing shown to the agent; the visitor's message is delivered.
+        let text = visitor.widget("textarea[name=text]").await;
+        text.send_keys("Thanks, it is the LaserJet").await.unwrap();
+        agent.wait_text(false, "The visitor is typing").await;
+        text.send_keys(&enter()).await.unwrap();
+        agent.wait_text(false, "Thanks, it is the LaserJet").await;
+        visitor.wait_text(true, "Delivered").await;
+
+        // A reload in the middle continues the same chat, every message there once.
+        visitor.client.refresh().await.unwrap();
+        visitor.widget(".launcher").await.click().await.unwrap();
+        visitor.wait_text(true, "Thanks, it is the LaserJet").await;
+        visitor.wait_text(true, "My printer is on fire").await;
+        let bubbles: serde_json::Value = visitor
+            .client
+            .execute(
+                "return [...document.getElementById('switchboard-widget').shadowRoot.querySelectorAll('.msg')].map(n => n.firstChild.textContent);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(bubbles, json!(["My printer is on fire", "Let me help you", "Thanks, it is the LaserJet"]));
+        text_after_reload(&visitor, "Still there?").await;
+        agent.wait_text(false, "Still there?").await;
+
+        // Create Ticket: shown on the page, stored with the visitor's details and transcript.
+        click_button(&agent, "Create ticket").await;
+        agent.wait_text(false, "Ticket #1 created").await;
+        agent.find("[data-ticket='1']").await;
+        let (status, ticket) = server.admin_call("GET", "/api/v1/tickets/1", None).await;
+        assert_eq!(status, 200, "{ticket}");
+        assert_eq!(ticket["requester_email"], "vera@example.com");
+        assert_eq!(ticket["session_id"], 1);
+        let description = ticket["description"].as_str().unwrap();
+        for said in ["My printer is on fire", "Let me help you", "Thanks, it is the LaserJet", "Still there?"] {
+            assert!(description.contains(said), "{said} missing from {description}");
+        }
+
+        // Close: the visitor sees the chat ended and can download the transcript.
+        click_button(&agent, "Close chat").await;
+        visitor.wait_text(true, "This chat has ended").await;
+        visitor.widget("button.primary").await; // Download transcript / new chat
+        wait_js(&visitor, "document.getElementById('switchboard-widget').shadowRoot.querySelector('.composer').hidden").await;
+    })
+    .await;
+}
+
+async fn text_after_reload(visitor: &Browser, text: &str) {
+    let input = visitor.widget("textarea[name=text]").await;
+    input.send_keys(text).await.unwrap();
+    input.send_keys(&enter()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn markup_in_names_and_messages_is_shown_as_text_and_a_visitor_sees_only_its_own_chat() {
+    let server = TestServer::start();
+    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let base = server.http_url();
+    scenario("markup_is_text", |stage| async move {
+        let visitor = stage.browser("visitor").await;
+        visitor.goto(&format!("{base}/demo")).await;
+        visitor.widget(".launcher").await.click().await.unwrap();
+        let name = "<img src=x onerror=window.__pwned=1>";
+        let message = "<script>window.__pwned=2</script><b>bold?</b>";
+        visitor.widget("input[name=name]").await.send_keys(name).await.unwrap();
+        visitor.widget("textarea[name=message]").await.send_keys(message).await.unwrap();
+        visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
+        visitor.wait_text(true, message).await;
+
+        let agent = stage.browser("agent").await;
+        sign_in(&agent, &base, "ann@example.com", PASSWORD).await;
+        agent.wait_text(false, name).await;
+        click_button(&agent, "Open").await;
+        agent.wait_text(false, message).await;
+        for browser in [&agent, &visitor] {
+            let pwned = browser.client.execute("return window.__pwned === undefined;", vec![]).await.unwrap();
+            assert_eq!(pwned, json!(true), "{}: markup ran", browser.name);
+        }
+        let elements = agent.client.execute("return document.querySelectorAll('main img, main b, main script').length;", vec![]).await.unwrap();
+        assert_eq!(elements, json!(0), "markup became elements in the console");
+
+        // Another visitor (another browser) gets a fresh form, not the first chat.
+        let other = stage.browser("other-visitor").await;
+        other.goto(&format!("{base}/demo")).await;
+        other.widget(".launcher").await.click().await.unwrap();
+        other.widget("textarea[name=message]").await;
+        let shown = other
+            .client
+            .execute("return document.getElementById('switchboard-widget').shadowRoot.querySelectorAll('.msg').length;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(shown, json!(0));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_is_refused_and_signing_out_ends_the_console_session() {
+    let server = TestServer::start();
+    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let base = server.http_url();
+    scenario("sign_in_refused", |stage| async move {
+        let agent = stage.browser("agent").await;
+        sign_in(&agent, &base, "ann@example.com", "not the password").await;
+        agent.wait_text(false, "Wrong email or password.").await;
+        agent.client.refresh().await.unwrap();
+        agent.find("form.signin").await; // still signed out
+        agent.find("#email").await.clear().await.unwrap();
+        sign_in(&agent, &base, "ann@example.com", PASSWORD).await;
+        agent.find("[data-nav='queue']").await;
+        // The cookie is HttpOnly: scripts cannot read it.
+        let cookies = agent.client.execute("return document.cookie;", vec![]).await.unwrap();
+        assert_eq!(cookies, json!(""));
+        click_button(&agent, "Sign out").await;
+        agent.find("form.signin").await;
+        agent.client.refresh().await.unwrap();
+        agent.find("form.signin").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_agents_talk_in_a_new_private_channel_with_unread_mentions_and_slash_commands() {
+    let server = TestServer::start();
+    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    console_agent(&server, "Bob Builder", "bob@example.com").await;
+    let base = server.http_url();
+    scenario("private_channel", |stage| async move {
+        let ann = stage.browser("ann").await;
+        let bob = stage.browser("bob").await;
+        sign_in(&ann, &base, "ann@example.com", PASSWORD).await;
+        sign_in(&bob, &base, "bob@example.com", PASSWORD).await;
+        bob.find("[data-nav='queue']").await;
+
+        click_button(&ann, "+ New").await;
+        ann.find("#nc-name").await.send_keys("launch-plans").await.unwrap();
+        ann.find("#nc-description").await.send_keys("Friday's launch").await.unwrap();
+        ann.find("#nc-private").await.click().await.unwrap();
+        ann.find("#nc-members").await.send_keys("@bob").await.unwrap();
+        click_button(&ann, "Create channel").await;
+        ann.wait_text(false, "Bob Builder").await; // the members list
+
+        // Bob is invited: the channel appears in his sidebar; a mention counts on both badges.
+        bob.wait_text(false, "launch-plans").await;
+        let composer = ann.find("textarea[id^='composer-c']").await;
+        composer.send_keys(&format!("@bob can you review the checklist?{}", enter())).await.unwrap();
+        ann.wait_text(false, "can you review the checklist?").await;
+        let nav = "channel:1";
+        wait_js(&bob, "document.querySelector(\"[data-nav='channel:1'] .badge.mention\")").await;
+        assert_eq!(badge(&bob, nav).await, "1");
+        let mention = bob.find("[data-nav='channel:1'] .badge.mention").await.text().await.unwrap();
+        assert_eq!(mention, "1");
+        assert!(bob.title().await.starts_with("(1)"), "{}", bob.title().await);
+
+        // Opening the channel reads it: the badges go.
+        bob.find("[data-nav='channel:1']").await.click().await.unwrap();
+        bob.wait_text(false, "can you review the checklist?").await;
+        wait_js(&bob, "!document.querySelector(\"[data-nav='channel:1'] .badge.mention\")").await;
+
+        // Slash-command autocomplete from the server, filtered as Bob types.
+        let input = bob.find("textarea[id^='composer-c']").await;
+        input.send_keys("/to").await.unwrap();
+        bob.wait_text(false, "/topic <text>").await;
+        let listed = bob.client.execute("return [...document.querySelectorAll('.commands li .usage')].map(n => n.textContent);", vec![]).await.unwrap();
+        assert_eq!(listed, json!(["/topic <text>"]));
+        input.send_keys(&char::from(Key::Tab).to_string()).await.unwrap();
+        input.send_keys(&format!("Launch on Friday{}", enter())).await.unwrap();
+        // Everyone sees the topic; Bob's reply reaches Ann live.
+        ann.wait_text(false, "Launch on Friday").await;
+        input.send_keys(&format!("Done, looks good{}", enter())).await.unwrap();
+        ann.wait_text(false, "Done, looks good").await;
+    })
+    .await;
+}
