@@ -530,15 +530,20 @@ async function createChannel(e) {
 }
 
 // ---------- the composer, with slash-command autocomplete ----------
+// One composer element per chat or channel, kept across renders: what is typed, the
+// caret, an open command list and an IME composition survive every incoming event.
+const composers = new Map();
 function composer(context) {
   const id = "composer-" + (context.session_id ? "s" + context.session_id : "c" + context.channel_id);
+  if (!composers.has(id)) composers.set(id, makeComposer(id, context));
+  return composers.get(id);
+}
+function makeComposer(id, context) {
   const list = el("ul", { class: "commands", role: "listbox", id: id + "-list", hidden: true, "aria-label": "Commands" });
   const input = el("textarea", {
     id, "aria-label": "Message", placeholder: "Type a message, or / for commands", maxlength: "4096", role: "combobox",
     "aria-controls": id + "-list", "aria-expanded": "false", "aria-autocomplete": "list",
   });
-  const draft = drafts.get(id);
-  if (draft) input.value = draft;
   let items = [], selected = 0, typingOn = false, typingTimer = null, listReq = 0;
   const showList = () => {
     list.replaceChildren(...items.map((c, i) => el("li", { role: "option", "aria-selected": String(i === selected), onmousedown: (e) => { e.preventDefault(); choose(i); } },
@@ -546,9 +551,8 @@ function composer(context) {
     list.hidden = !items.length;
     input.setAttribute("aria-expanded", String(!!items.length));
   };
-  const choose = (i) => { input.value = "/" + items[i].name + " "; items = []; showList(); input.focus(); drafts.set(id, input.value); };
+  const choose = (i) => { input.value = "/" + items[i].name + " "; items = []; showList(); input.focus(); };
   input.addEventListener("input", async () => {
-    drafts.set(id, input.value);
     const v = input.value;
     if (v.startsWith("/") && !/\s/.test(v)) {
       const mine = ++listReq;
@@ -571,14 +575,13 @@ function composer(context) {
   const send = async () => {
     const text = input.value.trim();
     if (!text) return;
-    input.value = ""; drafts.delete(id); items = []; showList();
+    input.value = ""; items = []; showList();
     if (typingOn && context.session_id) { typingOn = false; clearTimeout(typingTimer); call({ type: "typing", session_id: context.session_id, typing: false }).catch(() => {}); }
     if (text.startsWith("/")) { await runCommand(context, text); return; }
     await post(context, text);
   };
   return el("div", { class: "composer" }, list, input, el("button", { class: "primary", type: "button", onclick: send }, "Send"));
 }
-const drafts = new Map();
 
 async function post(context, text) {
   const client_msg_id = newId();
