@@ -220,10 +220,11 @@ async fn a_wrong_password_is_refused_and_signing_out_ends_the_console_session() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn two_agents_talk_in_a_new_private_channel_with_unread_mentions_and_slash_commands() {
+async fn two_agents_talk_in_a_private_channel_a_third_never_sees_with_unread_mentions_and_slash_commands() {
     let server = TestServer::start();
     console_agent(&server, "Ann Agent", "ann@example.com").await;
     console_agent(&server, "Bob Builder", "bob@example.com").await;
+    console_agent(&server, "Cat Carter", "cat@example.com").await;
     let base = server.http_url();
     scenario("private_channel", |stage| async move {
         let ann = stage.browser("ann").await;
@@ -231,6 +232,8 @@ async fn two_agents_talk_in_a_new_private_channel_with_unread_mentions_and_slash
         sign_in(&ann, &base, "ann@example.com", PASSWORD).await;
         sign_in(&bob, &base, "bob@example.com", PASSWORD).await;
         bob.find("[data-nav='queue']").await;
+        let cat = stage.browser("cat").await;
+        sign_in(&cat, &base, "cat@example.com", PASSWORD).await;
 
         click_button(&ann, "+ New").await;
         ann.find("#nc-name").await.send_keys("launch-plans").await.unwrap();
@@ -242,6 +245,7 @@ async fn two_agents_talk_in_a_new_private_channel_with_unread_mentions_and_slash
 
         // Bob is invited: the channel appears in his sidebar; a mention counts on both badges.
         bob.wait_text(false, "launch-plans").await;
+
         let composer = ann.find("textarea[id^='composer-c']").await;
         composer.send_keys(&format!("@bob can you review the checklist?{}", enter())).await.unwrap();
         ann.wait_text(false, "can you review the checklist?").await;
@@ -269,6 +273,78 @@ async fn two_agents_talk_in_a_new_private_channel_with_unread_mentions_and_slash
         ann.wait_text(false, "Launch on Friday").await;
         input.send_keys(&format!("Done, looks good{}", enter())).await.unwrap();
         ann.wait_text(false, "Done, looks good").await;
+
+        // Cat, signed in all along but not invited, never saw the private channel, live or
+        // after a reload.
+        for reload in [false, true] {
+            if reload {
+                cat.client.refresh().await.unwrap();
+            }
+            cat.find("[data-nav='queue']").await;
+            let text = cat.client.execute("return document.body.innerText;", vec![]).await.unwrap();
+            assert!(!text.as_str().unwrap().contains("launch-plans"), "a non-member sees the private channel:\n{text}");
+        }
+    })
+    .await;
+}
+
+/// The texts of the message bubbles an agent's console shows.
+async fn console_messages(browser: &Browser) -> Vec<String> {
+    let texts = browser
+        .client
+        .execute("return [...document.querySelectorAll('main .msg')].map(n => n.firstChild.textContent);", vec![])
+        .await
+        .unwrap();
+    serde_json::from_value(texts).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_widget_and_the_console_ride_out_a_server_crash_and_lose_nothing() {
+    let mut server = TestServer::start();
+    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let base = server.http_url();
+    let server = &mut server;
+    scenario("server_crash", |stage| async move {
+        let agent = stage.browser("agent").await;
+        sign_in(&agent, &base, "ann@example.com", PASSWORD).await;
+        agent.find("[data-nav='queue']").await;
+        let visitor = stage.browser("visitor").await;
+        visitor.goto(&format!("{base}/demo")).await;
+        visitor.widget(".launcher").await.click().await.unwrap();
+        visitor.widget("input[name=name]").await.send_keys("Vera Visitor").await.unwrap();
+        visitor.widget("textarea[name=message]").await.send_keys("Hello?").await.unwrap();
+        visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
+        agent.wait_text(false, "Vera Visitor #1").await;
+        click_button(&agent, "Accept").await;
+        visitor.wait_text(true, "Ann Agent joined the chat").await;
+
+        // The server dies (kill -9). Both sides say so; the visitor types on regardless.
+        server.kill9();
+        visitor.wait_text(true, "Reconnecting").await;
+        agent.wait_text(false, "Connection lost").await;
+        let input = visitor.widget("textarea[name=text]").await;
+        input.send_keys(&format!("Typed while you were away{}", enter())).await.unwrap();
+        visitor.wait_text(true, "Typed while you were away").await;
+        let pending: serde_json::Value = visitor
+            .client
+            .execute("return JSON.parse(localStorage.getItem(Object.keys(localStorage).find(k => k.startsWith('switchboard-chat:')))).pending.length;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(pending, json!(1), "the unsent message is kept in localStorage");
+
+        // Back on the same address: both reconnect by themselves, the message is sent once.
+        server.restart_same_port();
+        agent.wait_text(false, "Typed while you were away").await;
+        wait_js(
+            &visitor,
+            "[...document.getElementById('switchboard-widget').shadowRoot.querySelectorAll('.msg.visitor')]
+               .some(n => n.firstChild.textContent === 'Typed while you were away' && n.innerText.includes('Delivered'))",
+        )
+        .await;
+        let composer = agent.find("textarea[id^='composer-s']").await;
+        composer.send_keys(&format!("Sorry, we had a hiccup{}", enter())).await.unwrap();
+        visitor.wait_text(true, "Sorry, we had a hiccup").await;
+        assert_eq!(console_messages(&agent).await, ["Hello?", "Typed while you were away", "Sorry, we had a hiccup"]);
     })
     .await;
 }

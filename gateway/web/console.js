@@ -273,10 +273,14 @@ function render() {
     shell = el("div", { class: "shell" }, el("nav", { "aria-label": "Console" }), el("main", {}, el("div", { class: "banner", role: "status" }, bannerText), el("div", { class: "page" })));
     app.replaceChildren(shell);
   }
-  shell.querySelector("nav").replaceChildren(...sidebar());
+  // Parts that come out the same are left in place, so a click that began on a button is
+  // not lost to a render in between (the queue re-renders every second for its timers).
+  const nav = shell.querySelector("nav");
+  const items = sidebar();
+  if (items.map((n) => n.outerHTML).join("") !== nav.innerHTML) nav.replaceChildren(...items);
   const page = shell.querySelector(".page");
   const content = pageContent();
-  if (content) page.replaceChildren(content);
+  if (content && content.outerHTML !== page.innerHTML) page.replaceChildren(content);
   if (keep) {
     const again = document.getElementById(keep.id);
     if (again && again !== document.activeElement) { again.focus(); try { again.setSelectionRange(keep.start, keep.end); } catch (_) {} }

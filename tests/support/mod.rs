@@ -36,6 +36,9 @@ pub struct TestServer {
     log_path: Option<PathBuf>,
     /// Every line the server printed on stdout, across restarts.
     stdout: Arc<Mutex<Vec<String>>>,
+    /// The HTTP address to listen on: `127.0.0.1:0`, or the last one for
+    /// [`TestServer::restart_same_port`].
+    http_addr: String,
 }
 
 impl TestServer {
@@ -68,6 +71,7 @@ impl TestServer {
             extra,
             log_path,
             stdout: Arc::default(),
+            http_addr: "127.0.0.1:0".into(),
         };
         server.spawn();
         server
@@ -91,7 +95,7 @@ impl TestServer {
 
     fn spawn(&mut self) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        command.args(["serve", "--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--data-dir"]);
+        command.args(["serve", "--http-addr", &self.http_addr, "--quic-addr", "127.0.0.1:0", "--data-dir"]);
         command.arg(self.dir.path());
         if !self.extra.iter().any(|a| a == "--log") {
             command.args(["--log", "error"]);
@@ -212,6 +216,14 @@ impl TestServer {
     /// Start again on the same data directory (a new port).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the server first");
+        self.spawn();
+    }
+
+    /// Start again on the same data directory and the same HTTP address, as a restarted
+    /// production server would: clients (browsers) reconnect to the URL they had.
+    pub fn restart_same_port(&mut self) {
+        assert!(self.child.is_none(), "stop the server first");
+        self.http_addr = self.addr.clone();
         self.spawn();
     }
 
