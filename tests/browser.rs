@@ -19,7 +19,11 @@ fn enter() -> String {
 async fn console_agent(server: &TestServer, name: &str, email: &str) -> u64 {
     let (id, _) = server.create_agent(name, 5).await;
     let (status, body) = server
-        .admin_call("PUT", &format!("/api/v1/agents/{id}/login"), Some(json!({"email": email, "password": PASSWORD})))
+        .admin_call(
+            "PUT",
+            &format!("/api/v1/agents/{id}/login"),
+            Some(json!({"email": email, "password": PASSWORD})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     id
@@ -90,6 +94,8 @@ async fn a_visitor_and_an_agent_chat_from_the_widget_to_a_ticket_and_a_close() {
         agent.wait_text(false, "vera@example.com").await;
         agent.wait_text(false, &format!("{base}/demo")).await;
         visitor.wait_text(true, "Ann Agent joined the chat").await;
+        // The pre-chat form is gone, really out of sight, once the chat has begun.
+        wait_js(&visitor, "getComputedStyle(document.getElementById('switchboard-widget').shadowRoot.querySelector('form.prechat')).display === 'none'").await;
 
         // Agent → visitor, with the typing indicator first.
         let composer = agent.find("textarea[id^='composer-s']").await;
@@ -105,6 +111,8 @@ async fn a_visitor_and_an_agent_chat_from_the_widget_to_a_ticket_and_a_close() {
         text.send_keys(&enter()).await.unwrap();
         agent.wait_text(false, "Thanks, it is the LaserJet").await;
         visitor.wait_text(true, "Delivered").await;
+        agent.snapshot("console-chat").await;
+        visitor.snapshot("widget-chat").await;
 
         // A reload in the middle continues the same chat, every message there once.
         visitor.client.refresh().await.unwrap();
@@ -265,7 +273,14 @@ async fn two_agents_talk_in_a_private_channel_a_third_never_sees_with_unread_men
         let input = bob.find("textarea[id^='composer-c']").await;
         input.send_keys("/to").await.unwrap();
         bob.wait_text(false, "/topic <text>").await;
-        let listed = bob.client.execute("return [...document.querySelectorAll('.commands li .usage')].map(n => n.textContent);", vec![]).await.unwrap();
+        let listed = bob
+            .client
+            .execute(
+                "return [...document.querySelectorAll('.commands li .usage')].map(n => n.textContent);",
+                vec![],
+            )
+            .await
+            .unwrap();
         assert_eq!(listed, json!(["/topic <text>"]));
         input.send_keys(&char::from(Key::Tab).to_string()).await.unwrap();
         input.send_keys(&format!("Launch on Friday{}", enter())).await.unwrap();
@@ -273,6 +288,7 @@ async fn two_agents_talk_in_a_private_channel_a_third_never_sees_with_unread_men
         ann.wait_text(false, "Launch on Friday").await;
         input.send_keys(&format!("Done, looks good{}", enter())).await.unwrap();
         ann.wait_text(false, "Done, looks good").await;
+        ann.snapshot("console-channel").await;
 
         // Cat, signed in all along but not invited, never saw the private channel, live or
         // after a reload.
@@ -282,7 +298,10 @@ async fn two_agents_talk_in_a_private_channel_a_third_never_sees_with_unread_men
             }
             cat.find("[data-nav='queue']").await;
             let text = cat.client.execute("return document.body.innerText;", vec![]).await.unwrap();
-            assert!(!text.as_str().unwrap().contains("launch-plans"), "a non-member sees the private channel:\n{text}");
+            assert!(
+                !text.as_str().unwrap().contains("launch-plans"),
+                "a non-member sees the private channel:\n{text}"
+            );
         }
     })
     .await;
@@ -292,7 +311,10 @@ async fn two_agents_talk_in_a_private_channel_a_third_never_sees_with_unread_men
 async fn console_messages(browser: &Browser) -> Vec<String> {
     let texts = browser
         .client
-        .execute("return [...document.querySelectorAll('main .msg')].map(n => n.firstChild.textContent);", vec![])
+        .execute(
+            "return [...document.querySelectorAll('main .msg')].map(n => n.firstChild.textContent);",
+            vec![],
+        )
         .await
         .unwrap();
     serde_json::from_value(texts).unwrap()

@@ -21,7 +21,11 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 async fn console_agent(server: &TestServer, name: &str, email: &str) -> u64 {
     let (id, _) = server.create_agent(name, 5).await;
     let (status, body) = server
-        .admin_call("PUT", &format!("/api/v1/agents/{id}/login"), Some(json!({"email": email, "password": PASSWORD})))
+        .admin_call(
+            "PUT",
+            &format!("/api/v1/agents/{id}/login"),
+            Some(json!({"email": email, "password": PASSWORD})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"agent_id": id, "email": email, "has_password": true}));
@@ -91,7 +95,8 @@ async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
 /// The answer to request `req`, skipping events.
 async fn answer(socket: &mut Socket, req: u64) -> Value {
     loop {
-        let frame = next(socket).await.unwrap_or_else(|code| panic!("closed ({code:?}) before answering {req}"));
+        let frame =
+            next(socket).await.unwrap_or_else(|code| panic!("closed ({code:?}) before answering {req}"));
         if frame["re"] == json!(req) {
             return frame;
         }
@@ -213,7 +218,8 @@ async fn another_website_never_signs_in_with_the_cookie_and_unlisted_websites_ar
 
     // With --allowed-origins, other websites are refused at the upgrade; the server's own
     // pages and the listed website are not.
-    let listed = TestServer::start_with(&["--allowed-origins", "https://shop.example.com,https://www.example.com"]);
+    let listed =
+        TestServer::start_with(&["--allowed-origins", "https://shop.example.com,https://www.example.com"]);
     assert_eq!(upgrade(&listed, Some("https://evil.example"), None).await.err(), Some(403));
     assert!(upgrade(&listed, Some("https://shop.example.com"), None).await.is_ok());
     assert!(upgrade(&listed, Some(&listed.http_url()), None).await.is_ok());
@@ -308,7 +314,11 @@ async fn the_login_route_refuses_bad_input_and_keeps_the_old_login() {
     // Another agent cannot take the same email.
     let (other, _) = server.create_agent("Bob Agent", 5).await;
     let (got, answer) = server
-        .admin_call("PUT", &format!("/api/v1/agents/{other}/login"), Some(json!({"email": "ANN@example.com"})))
+        .admin_call(
+            "PUT",
+            &format!("/api/v1/agents/{other}/login"),
+            Some(json!({"email": "ANN@example.com"})),
+        )
         .await;
     assert_eq!(got, 400, "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("ann@example.com"), "{answer}");

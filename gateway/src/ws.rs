@@ -66,8 +66,7 @@ pub fn upgrade(
             return crate::api::error_response(StatusCode::FORBIDDEN, ErrorCode::Forbidden, &message)
         }
     };
-    let console_cookie =
-        crate::web::console_cookie(request.headers()).filter(|_| origin.may_use_cookie());
+    let console_cookie = crate::web::console_cookie(request.headers()).filter(|_| origin.may_use_cookie());
     let on_upgrade = hyper::upgrade::on(&mut request);
     let task = async move {
         match on_upgrade.await {

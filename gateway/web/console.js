@@ -300,10 +300,10 @@ function queueBadge() {
   return n;
 }
 
-function navButton(label, view, badge, mention) {
+function navButton(label, view, badge, mention, privateChannel) {
   const current = state.view.kind === view.kind && state.view.id === view.id;
   return el("button", { type: "button", "aria-current": current ? "page" : null, onclick: () => openView(view), "data-nav": view.kind + (view.id ? ":" + view.id : "") },
-    el("span", {}, label),
+    el("span", privateChannel ? { class: "private", title: "Private channel" } : {}, label),
     el("span", {},
       mention ? el("span", { class: "badge mention", "aria-label": mention + " mentions" }, String(mention)) : null,
       el("span", { class: "badge", "aria-label": (badge || 0) + " unread" }, badge ? String(badge) : "")));
@@ -312,7 +312,7 @@ function navButton(label, view, badge, mention) {
 function sidebar() {
   const items = [
     el("div", { class: "me" }, state.agent ? state.agent.display_name : state.me.display_name),
-    navButton("💬 Chat queue", { kind: "queue" }, queueBadge()),
+    navButton("Chat queue", { kind: "queue" }, queueBadge()),
     el("div", { class: "section" }, el("span", {}, "Channels"),
       el("button", { type: "button", "aria-label": "New channel", onclick: () => openView({ kind: "new-channel" }) }, "+ New")),
   ];
@@ -321,10 +321,10 @@ function sidebar() {
     const list = [...state.channels.values()].filter((c) => (g.id === null ? !state.folders.some((f) => f.folder_id === c.folder_id) : c.folder_id === g.id));
     if (!list.length) continue;
     if (g.name) items.push(el("div", { class: "folder" }, g.name));
-    for (const c of list) items.push(navButton((c.private ? "🔒 " : "# ") + c.name, { kind: "channel", id: c.channel_id }, c.member ? c.unread : 0, c.member ? c.mentions : 0));
+    for (const c of list) items.push(navButton((c.private ? "" : "# ") + c.name, { kind: "channel", id: c.channel_id }, c.member ? c.unread : 0, c.member ? c.mentions : 0, c.private));
   }
   const presence = el("select", { "aria-label": "Presence", onchange: (e) => setPresence(e.target.value) },
-    ...["online", "away"].map((p) => el("option", { value: p, selected: state.presence === p }, p === "online" ? "🟢 Online" : "🌙 Away")));
+    ...["online", "away"].map((p) => el("option", { value: p, selected: state.presence === p }, p === "online" ? "● Online" : "○ Away")));
   items.push(el("div", { class: "presence" }, presence, el("button", { type: "button", onclick: signOut }, "Sign out")));
   return items;
 }
@@ -462,7 +462,7 @@ function channelPage() {
   return el("div", { class: "conversation" },
     el("div", { class: "chat" },
       el("header", {},
-        el("h1", {}, (c.private ? "🔒 " : "#") + c.name),
+        el("h1", c.private ? { class: "private", title: "Private channel" } : {}, (c.private ? "" : "#") + c.name),
         el("span", { class: "sub" }, c.topic || c.description),
         !c.member && !c.private ? el("button", { class: "primary", type: "button", onclick: () => joinChannel(c.channel_id) }, "Join") : null),
       transcriptLog("channel"),

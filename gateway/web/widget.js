@@ -91,7 +91,7 @@
     .panel { position: fixed; bottom: 80px; ${left ? "left" : "right"}: 20px; z-index: 2147483000; width: 340px;
       max-width: calc(100vw - 40px); height: 480px; max-height: calc(100vh - 100px); background: #fff; color: #1d1d1f;
       border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.3); display: flex; flex-direction: column; overflow: hidden; }
-    .panel[hidden] { display: none; }
+    [hidden] { display: none !important; }
     header { background: ${color}; color: #fff; padding: 12px 14px; display: flex; justify-content: space-between; align-items: center; }
     header h2 { margin: 0; font-size: 16px; }
     header button { background: transparent; border: 0; color: #fff; font-size: 20px; cursor: pointer; }

@@ -95,7 +95,11 @@ impl Stage {
         );
         caps.insert("goog:loggingPrefs".into(), serde_json::json!({ "browser": "ALL" }));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector).capabilities(caps).connect(&self.url).await.expect("a browser session");
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a browser session");
         self.profiles.lock().unwrap().push(profile);
         let browser = Browser { client, name: name.to_string() };
         self.opened.lock().unwrap().push(browser.clone());
@@ -168,8 +172,21 @@ impl Browser {
             if now.contains(text) {
                 return;
             }
-            assert!(Instant::now() < deadline, "{}: `{text}` did not appear; the page shows:\n{now}", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{}: `{text}` did not appear; the page shows:\n{now}",
+                self.name
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// With `SWITCHBOARD_SCREENSHOTS=DIR` set, save a screenshot as `DIR/<name>.png` (how
+    /// the README's pictures are made); otherwise nothing.
+    pub async fn snapshot(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") {
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), png).unwrap();
         }
     }
 
@@ -184,7 +201,10 @@ impl Browser {
             let _ = std::fs::write(dir.join(format!("{}.png", self.name)), png);
         }
         let log = self.client.issue_cmd(BrowserLog).await.map(|v| serde_json::to_string_pretty(&v).unwrap());
-        let _ = std::fs::write(dir.join(format!("{}-console.json", self.name)), log.unwrap_or_else(|e| e.to_string()));
+        let _ = std::fs::write(
+            dir.join(format!("{}-console.json", self.name)),
+            log.unwrap_or_else(|e| e.to_string()),
+        );
         if let Ok(html) = self.client.source().await {
             let _ = std::fs::write(dir.join(format!("{}.html", self.name)), html);
         }

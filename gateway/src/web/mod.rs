@@ -113,9 +113,18 @@ mod tests {
     #[test]
     fn origins_are_checked_against_the_host_or_the_list() {
         assert_eq!(check_origin(&upgrade(None, "127.0.0.1:80"), &[]), Ok(Origin::NotBrowser));
-        assert_eq!(check_origin(&upgrade(Some("http://127.0.0.1:80"), "127.0.0.1:80"), &[]), Ok(Origin::OwnPage));
-        assert_eq!(check_origin(&upgrade(Some("http://shop.example"), "127.0.0.1:80"), &[]), Ok(Origin::Embedding));
-        assert_eq!(check_origin(&upgrade(Some("http://127.0.0.1:81"), "127.0.0.1:80"), &[]), Ok(Origin::Embedding));
+        assert_eq!(
+            check_origin(&upgrade(Some("http://127.0.0.1:80"), "127.0.0.1:80"), &[]),
+            Ok(Origin::OwnPage)
+        );
+        assert_eq!(
+            check_origin(&upgrade(Some("http://shop.example"), "127.0.0.1:80"), &[]),
+            Ok(Origin::Embedding)
+        );
+        assert_eq!(
+            check_origin(&upgrade(Some("http://127.0.0.1:81"), "127.0.0.1:80"), &[]),
+            Ok(Origin::Embedding)
+        );
         assert!(!Origin::Embedding.may_use_cookie());
         assert!(Origin::OwnPage.may_use_cookie() && Origin::NotBrowser.may_use_cookie());
         let list = vec!["https://shop.example.com".to_string()];
@@ -132,7 +141,11 @@ mod tests {
         headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2".parse().unwrap());
         let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
         assert_eq!(client_ip(ip("10.0.0.1"), &headers, &proxies), ip("203.0.113.7"), "through two proxies");
-        assert_eq!(client_ip(ip("198.51.100.1"), &headers, &proxies), ip("198.51.100.1"), "not a proxy: ignored");
+        assert_eq!(
+            client_ip(ip("198.51.100.1"), &headers, &proxies),
+            ip("198.51.100.1"),
+            "not a proxy: ignored"
+        );
         assert_eq!(client_ip(ip("10.0.0.1"), &HeaderMap::new(), &proxies), ip("10.0.0.1"), "no header");
         headers.insert("x-forwarded-for", "garbage".parse().unwrap());
         assert_eq!(client_ip(ip("10.0.0.1"), &headers, &proxies), ip("10.0.0.1"), "unreadable: the proxy");

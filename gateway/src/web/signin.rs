@@ -121,42 +121,55 @@ pub(crate) fn routes(
         .and(warp::ext::get::<PeerAddr>())
         .and(warp::header::headers_cloned())
         .and(body())
-        .then(move |(engine, config): (Engine, Arc<GatewayConfig>), PeerAddr(peer), headers: HeaderMap, body: bytes::Bytes| {
-            let limiter = limiter.clone();
-            async move {
-                let client = super::client_ip(peer.ip(), &headers, &config.trusted_proxies);
-                if limiter.blocked(client) {
-                    return failure_response(Failure::new(
-                        ErrorCode::RateLimited,
-                        "too many failed sign-ins from this address: wait a minute and try again",
-                    ));
-                }
-                let request: SignIn = match json_body(&body) {
-                    Ok(request) => request,
-                    Err(response) => return response,
-                };
-                match engine.console_sign_in(&request.email, request.password).await {
-                    Ok((signed_in, secret)) => {
-                        let max_age = signed_in.expires_at_ms.saturating_sub(now_ms()) / 1000;
-                        let mut response = warp::reply::json(&agent_view(&signed_in)).into_response();
-                        let set = cookie(Some(&secret), max_age, config.cookie_secure);
-                        response
-                            .headers_mut()
-                            .insert(header::SET_COOKIE, set.parse().expect("cookie header"));
-                        response
+        .then(
+            move |(engine, config): (Engine, Arc<GatewayConfig>),
+                  PeerAddr(peer),
+                  headers: HeaderMap,
+                  body: bytes::Bytes| {
+                let limiter = limiter.clone();
+                async move {
+                    let client = super::client_ip(peer.ip(), &headers, &config.trusted_proxies);
+                    if limiter.blocked(client) {
+                        return failure_response(Failure::new(
+                            ErrorCode::RateLimited,
+                            "too many failed sign-ins from this address: wait a minute and try again",
+                        ));
                     }
-                    Err(e) => {
-                        if matches!(e, EngineError::BadCredentials) {
-                            limiter.failed(client);
-                            // Through a proxy the client's port is not known: 0.
-                            let from = if client == peer.ip() { peer } else { std::net::SocketAddr::new(client, 0) };
-                            audit::auth_failed(from, Credential::Console, "wrong console email or password");
+                    let request: SignIn = match json_body(&body) {
+                        Ok(request) => request,
+                        Err(response) => return response,
+                    };
+                    match engine.console_sign_in(&request.email, request.password).await {
+                        Ok((signed_in, secret)) => {
+                            let max_age = signed_in.expires_at_ms.saturating_sub(now_ms()) / 1000;
+                            let mut response = warp::reply::json(&agent_view(&signed_in)).into_response();
+                            let set = cookie(Some(&secret), max_age, config.cookie_secure);
+                            response
+                                .headers_mut()
+                                .insert(header::SET_COOKIE, set.parse().expect("cookie header"));
+                            response
                         }
-                        engine_failure(e)
+                        Err(e) => {
+                            if matches!(e, EngineError::BadCredentials) {
+                                limiter.failed(client);
+                                // Through a proxy the client's port is not known: 0.
+                                let from = if client == peer.ip() {
+                                    peer
+                                } else {
+                                    std::net::SocketAddr::new(client, 0)
+                                };
+                                audit::auth_failed(
+                                    from,
+                                    Credential::Console,
+                                    "wrong console email or password",
+                                );
+                            }
+                            engine_failure(e)
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     let sign_out = warp::path!("api" / "v1" / "console" / "sign-out")
         .and(warp::post())
         .and(with())
