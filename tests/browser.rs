@@ -335,6 +335,13 @@ async fn the_widget_and_the_console_ride_out_a_server_crash_and_lose_nothing() {
         visitor.widget(".launcher").await.click().await.unwrap();
         visitor.widget("input[name=name]").await.send_keys("Vera Visitor").await.unwrap();
         visitor.widget("textarea[name=message]").await.send_keys("Hello?").await.unwrap();
+        // The server is down when the visitor presses Start: it says so, and keeps what was typed.
+        server.kill9();
+        visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
+        visitor.wait_text(true, "We could not reach the chat right now").await;
+        let kept = visitor.widget("textarea[name=message]").await.prop("value").await.unwrap();
+        assert_eq!(kept.as_deref(), Some("Hello?"));
+        server.restart_same_port();
         visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
         agent.wait_text(false, "Vera Visitor #1").await;
         click_button(&agent, "Accept").await;

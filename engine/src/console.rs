@@ -26,6 +26,9 @@ pub const CONSOLE_SESSION_TTL_MS: u64 = 12 * 60 * 60 * 1000;
 pub const PASSWORD_BYTES_MIN: usize = 10;
 /// Longest password accepted (argon2 takes any length; this bounds the work per attempt).
 pub const PASSWORD_BYTES_MAX: usize = 256;
+/// Console sessions one agent may hold at once (browsers, machines); signing in past it
+/// ends the oldest.
+pub const CONSOLE_SESSIONS_PER_AGENT_MAX: usize = 20;
 /// Longest sign-in email.
 pub const EMAIL_BYTES_MAX: usize = 254;
 
@@ -182,7 +185,22 @@ impl Engine {
         let session = hash_of(&secret);
         let mut batch = Batch::new();
         batch.put_console_session(&session, &record);
+        // Sessions end by expiry without anyone signing out: each sign-in clears the
+        // expired ones and keeps this agent's newest CONSOLE_SESSIONS_PER_AGENT_MAX, so the
+        // table stays the size of the sessions in use.
+        let ended = self.hub.read(move |storage| Ok(storage.console_sessions()?)).await?;
+        let (expired, mut live): (Vec<_>, Vec<_>) = ended.into_iter().partition(|(_, r)| r.expires_at_ms <= now);
+        live.retain(|(_, r)| r.agent_id == agent.id);
+        live.sort_by_key(|(_, r)| std::cmp::Reverse(r.created_at_ms));
+        let surplus = live.into_iter().skip(CONSOLE_SESSIONS_PER_AGENT_MAX - 1);
+        let gone: Vec<SessionHash> = expired.into_iter().chain(surplus).map(|(hash, _)| hash).collect();
+        for hash in &gone {
+            batch.delete_console_session(hash);
+        }
         self.write(batch).await?;
+        for hash in &gone {
+            self.hub.console.end(hash);
+        }
         Ok((ConsoleSignIn { agent, session, expires_at_ms: record.expires_at_ms }, secret))
     }
 

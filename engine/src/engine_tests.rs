@@ -214,3 +214,36 @@ async fn capacity_limits_accepts_per_agent() {
     let accepted = ask(&f.engine, |to| f.engine.accept(agent.id, ids[1], to)).await;
     assert!(matches!(accepted, Ok(Answer::Accepted(_))), "{accepted:?}");
 }
+
+#[actix_rt::test]
+async fn console_sessions_expire_and_each_sign_in_clears_the_ended_ones() {
+    use crate::console::CONSOLE_SESSIONS_PER_AGENT_MAX;
+    use switchboard_storage::ConsoleSessionRecord;
+    let f = fixture(EngineConfig { arbiters: 1, ..EngineConfig::default() });
+    let (ann, _) = f.engine.create_agent("Ann".into(), 5).await.unwrap();
+    f.engine.set_console_login(ann.id, Some("ann@example.com".into()), Some("a long password".into())).await.unwrap();
+    let (_, first) = f.engine.console_sign_in("ann@example.com", "a long password".into()).await.unwrap();
+    assert!(f.engine.console_session(&first).await.is_ok());
+
+    // The session's time runs out (its record says it ended a moment ago): refused.
+    let hash: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(first.as_bytes()).into();
+    let past = now_ms() - 1;
+    let mut batch = Batch::new();
+    batch.put_console_session(
+        &hash,
+        &ConsoleSessionRecord { v: 1, agent_id: ann.id, created_at_ms: past - 1000, expires_at_ms: past },
+    );
+    f.engine.write(batch).await.unwrap();
+    assert!(matches!(f.engine.console_session(&first).await, Err(EngineError::NotSignedIn)));
+
+    // The next sign-in removes it; signing in again and again keeps only the newest few.
+    let mut secrets = Vec::new();
+    for _ in 0..CONSOLE_SESSIONS_PER_AGENT_MAX + 3 {
+        secrets.push(f.engine.console_sign_in("ann@example.com", "a long password".into()).await.unwrap().1);
+    }
+    let stored = f.engine.hub.read(|storage| Ok(storage.console_sessions()?)).await.unwrap();
+    assert_eq!(stored.len(), CONSOLE_SESSIONS_PER_AGENT_MAX);
+    assert!(stored.iter().all(|(h, _)| *h != hash), "the expired session is gone");
+    assert!(matches!(f.engine.console_session(&secrets[0]).await, Err(EngineError::NotSignedIn)), "oldest ended");
+    assert!(f.engine.console_session(secrets.last().unwrap()).await.is_ok(), "newest kept");
+}

@@ -39,9 +39,12 @@
     agent: "Agent",
     you: "You",
     failed: "Not sent: {why}",
+    unreachable: "We could not reach the chat right now. Please try again in a moment.",
   }, safeJson(data.strings));
   const color = /^#[0-9a-fA-F]{3,8}$/.test(data.color || "") ? data.color : "#2f6fed";
   const left = data.position === "left";
+  // How long starting a chat waits for the connection before saying it could not.
+  const CONNECT_WAIT_MS = 10000;
 
   function safeJson(text) {
     try { return text ? JSON.parse(text) : {}; } catch (_) { return {}; }
@@ -212,6 +215,21 @@
       }
     };
   }
+  // Before a chat exists nothing reconnects by itself: wait for the socket (opening it
+  // again if it closed), at most `ms`, then tell the visitor it could not be reached.
+  function connected(ms) {
+    const deadline = Date.now() + ms;
+    let lastTry = 0;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (ready) return resolve();
+        if (Date.now() > deadline) return reject(new Error(T.unreachable));
+        if (!socket && Date.now() - lastTry >= 1000) { lastTry = Date.now(); connect(); }
+        setTimeout(check, 100);
+      };
+      check();
+    });
+  }
   function call(request) {
     return new Promise((resolve, reject) => {
       if (!socket || socket.readyState !== WebSocket.OPEN) { reject(new Error("not connected")); return; }
@@ -320,10 +338,9 @@
     e.preventDefault();
     const text = firstInput.value.trim();
     if (!text) return;
-    if (!socket) connect();
-    await new Promise((r) => { const check = () => (ready ? r() : setTimeout(check, 50)); check(); });
     const id = newId();
     try {
+      await connected(CONNECT_WAIT_MS);
       const f = await call({
         type: "start_chat", name: nameInput.value.trim() || null, email: emailInput.value.trim() || null,
         page_url: location.href.slice(0, 2048), first_message: text, client_msg_id: id, department,
