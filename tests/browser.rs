@@ -187,6 +187,28 @@ async fn markup_in_names_and_messages_is_shown_as_text_and_a_visitor_sees_only_i
         let elements = agent.client.execute("return document.querySelectorAll('main img, main b, main script').length;", vec![]).await.unwrap();
         assert_eq!(elements, json!(0), "markup became elements in the console");
 
+        // A paste longer than a message may be is refused with a note and kept in the box.
+        let long = "é".repeat(2100); // 4,200 bytes of UTF-8
+        visitor
+            .client
+            .execute(
+                "const box = document.getElementById('switchboard-widget').shadowRoot.querySelector('textarea[name=text]');
+                 box.value = arguments[0]; box.dispatchEvent(new Event('input'));",
+                vec![json!(long)],
+            )
+            .await
+            .unwrap();
+        visitor.widget("textarea[name=text]").await.send_keys(&enter()).await.unwrap();
+        visitor.wait_text(true, "That message is too long (4200 bytes; at most 4096)").await;
+        let kept = visitor.widget("textarea[name=text]").await.prop("value").await.unwrap();
+        assert_eq!(kept.as_deref(), Some(long.as_str()), "the paste is kept, not cut");
+        let shown = visitor
+            .client
+            .execute("return document.getElementById('switchboard-widget').shadowRoot.querySelectorAll('.msg').length;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(shown, json!(1), "only the first message was sent");
+
         // Another visitor (another browser) gets a fresh form, not the first chat.
         let other = stage.browser("other-visitor").await;
         other.goto(&format!("{base}/demo")).await;
@@ -219,7 +241,18 @@ async fn a_wrong_password_is_refused_and_signing_out_ends_the_console_session() 
         // The cookie is HttpOnly: scripts cannot read it.
         let cookies = agent.client.execute("return document.cookie;", vec![]).await.unwrap();
         assert_eq!(cookies, json!(""));
+
+        // A second tab of the same browser is signed in too; signing out there ends the
+        // session in the first tab as well, with a clear message.
+        let first = agent.client.window().await.unwrap();
+        let second = agent.client.new_window(true).await.unwrap();
+        agent.client.switch_to_window(second.handle.clone()).await.unwrap();
+        agent.goto(&format!("{base}/console")).await;
+        agent.find("[data-nav='queue']").await;
         click_button(&agent, "Sign out").await;
+        agent.find("form.signin").await;
+        agent.client.switch_to_window(first).await.unwrap();
+        agent.wait_text(false, "Your session ended. Please sign in again.").await;
         agent.find("form.signin").await;
         agent.client.refresh().await.unwrap();
         agent.find("form.signin").await;

@@ -189,7 +189,8 @@ impl Engine {
         // expired ones and keeps this agent's newest CONSOLE_SESSIONS_PER_AGENT_MAX, so the
         // table stays the size of the sessions in use.
         let ended = self.hub.read(move |storage| Ok(storage.console_sessions()?)).await?;
-        let (expired, mut live): (Vec<_>, Vec<_>) = ended.into_iter().partition(|(_, r)| r.expires_at_ms <= now);
+        let (expired, mut live): (Vec<_>, Vec<_>) =
+            ended.into_iter().partition(|(_, r)| r.expires_at_ms <= now);
         live.retain(|(_, r)| r.agent_id == agent.id);
         live.sort_by_key(|(_, r)| std::cmp::Reverse(r.created_at_ms));
         let surplus = live.into_iter().skip(CONSOLE_SESSIONS_PER_AGENT_MAX - 1);

@@ -221,7 +221,10 @@ async fn console_sessions_expire_and_each_sign_in_clears_the_ended_ones() {
     use switchboard_storage::ConsoleSessionRecord;
     let f = fixture(EngineConfig { arbiters: 1, ..EngineConfig::default() });
     let (ann, _) = f.engine.create_agent("Ann".into(), 5).await.unwrap();
-    f.engine.set_console_login(ann.id, Some("ann@example.com".into()), Some("a long password".into())).await.unwrap();
+    f.engine
+        .set_console_login(ann.id, Some("ann@example.com".into()), Some("a long password".into()))
+        .await
+        .unwrap();
     let (_, first) = f.engine.console_sign_in("ann@example.com", "a long password".into()).await.unwrap();
     assert!(f.engine.console_session(&first).await.is_ok());
 
@@ -244,6 +247,9 @@ async fn console_sessions_expire_and_each_sign_in_clears_the_ended_ones() {
     let stored = f.engine.hub.read(|storage| Ok(storage.console_sessions()?)).await.unwrap();
     assert_eq!(stored.len(), CONSOLE_SESSIONS_PER_AGENT_MAX);
     assert!(stored.iter().all(|(h, _)| *h != hash), "the expired session is gone");
-    assert!(matches!(f.engine.console_session(&secrets[0]).await, Err(EngineError::NotSignedIn)), "oldest ended");
+    assert!(
+        matches!(f.engine.console_session(&secrets[0]).await, Err(EngineError::NotSignedIn)),
+        "oldest ended"
+    );
     assert!(f.engine.console_session(secrets.last().unwrap()).await.is_ok(), "newest kept");
 }

@@ -243,6 +243,7 @@ async function signIn(e) {
   start();
 }
 function showSignIn(message) {
+  state.me = null; // nothing renders the console behind the form any more
   document.title = "Sign in — Switchboard";
   app.replaceChildren(el("form", { class: "signin", onsubmit: signIn, "aria-label": "Sign in" },
     el("h1", {}, "Switchboard"),
@@ -534,6 +535,10 @@ async function createChannel(e) {
 }
 
 // ---------- the composer, with slash-command autocomplete ----------
+// The protocol's limit on a message's text, in UTF-8 bytes: a longer paste stays in the
+// composer with a note, never cut.
+const TEXT_BYTES_MAX = 4096;
+
 // One composer element per chat or channel, kept across renders: what is typed, the
 // caret, an open command list and an IME composition survive every incoming event.
 const composers = new Map();
@@ -545,7 +550,7 @@ function composer(context) {
 function makeComposer(id, context) {
   const list = el("ul", { class: "commands", role: "listbox", id: id + "-list", hidden: true, "aria-label": "Commands" });
   const input = el("textarea", {
-    id, "aria-label": "Message", placeholder: "Type a message, or / for commands", maxlength: "4096", role: "combobox",
+    id, "aria-label": "Message", placeholder: "Type a message, or / for commands", role: "combobox",
     "aria-controls": id + "-list", "aria-expanded": "false", "aria-autocomplete": "list",
   });
   let items = [], selected = 0, typingOn = false, typingTimer = null, listReq = 0;
@@ -579,6 +584,9 @@ function makeComposer(id, context) {
   const send = async () => {
     const text = input.value.trim();
     if (!text) return;
+    const bytes = new TextEncoder().encode(text).length;
+    if (bytes > TEXT_BYTES_MAX) { banner(`That message is too long (${bytes} bytes; at most ${TEXT_BYTES_MAX}). Shorten or split it.`); return; }
+    if (bannerText.startsWith("That message is too long")) banner("");
     input.value = ""; items = []; showList();
     if (typingOn && context.session_id) { typingOn = false; clearTimeout(typingTimer); call({ type: "typing", session_id: context.session_id, typing: false }).catch(() => {}); }
     if (text.startsWith("/")) { await runCommand(context, text); return; }

@@ -39,6 +39,7 @@
     agent: "Agent",
     you: "You",
     failed: "Not sent: {why}",
+    tooLong: "That message is too long ({n} bytes; at most {max}). Please shorten or split it.",
     unreachable: "We could not reach the chat right now. Please try again in a moment.",
   }, safeJson(data.strings));
   const color = /^#[0-9a-fA-F]{3,8}$/.test(data.color || "") ? data.color : "#2f6fed";
@@ -122,11 +123,11 @@
   const typingLine = el("div", { class: "typing", "aria-live": "polite" });
   const nameInput = el("input", { name: "name", autocomplete: "name", "aria-label": T.name, placeholder: T.name, maxlength: "128" });
   const emailInput = el("input", { name: "email", type: "email", autocomplete: "email", "aria-label": T.email, placeholder: T.email, maxlength: "254" });
-  const firstInput = el("textarea", { name: "message", "aria-label": T.message, placeholder: T.message, required: true, rows: "3", maxlength: "4096" });
+  const firstInput = el("textarea", { name: "message", "aria-label": T.message, placeholder: T.message, required: true, rows: "3" });
   const prechat = el("form", { class: "prechat", onsubmit: startChat },
     el("p", {}, T.greeting), nameInput, emailInput, firstInput,
     el("button", { class: "primary", type: "submit" }, T.start));
-  const input = el("textarea", { name: "text", "aria-label": T.placeholder, placeholder: T.placeholder, maxlength: "4096", onkeydown: onKey, oninput: onInput });
+  const input = el("textarea", { name: "text", "aria-label": T.placeholder, placeholder: T.placeholder, onkeydown: onKey, oninput: onInput });
   const composer = el("form", { class: "composer", onsubmit: sendFromComposer }, input,
     el("button", { class: "primary", type: "submit", "aria-label": T.send }, T.send));
   const actions = el("div", { class: "actions" });
@@ -316,9 +317,19 @@
     e.preventDefault();
     const text = input.value.trim();
     if (!text) return;
+    if (tooLong(text)) return;
     input.value = "";
     stopTyping();
     queueMessage(text);
+  }
+  // A message is at most TEXT_BYTES_MAX bytes of UTF-8 (the protocol's limit): a longer
+  // paste is kept in the box with a note, never cut or lost.
+  const TEXT_BYTES_MAX = 4096;
+  function tooLong(text) {
+    const bytes = new TextEncoder().encode(text).length;
+    if (bytes <= TEXT_BYTES_MAX) return false;
+    setStatus(fmt(T.tooLong, { n: bytes, max: TEXT_BYTES_MAX }));
+    return true;
   }
   function onKey(e) { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); composer.requestSubmit(); } }
   let typingSent = false, typingTimer = null;
@@ -337,7 +348,7 @@
   async function startChat(e) {
     e.preventDefault();
     const text = firstInput.value.trim();
-    if (!text) return;
+    if (!text || tooLong(text)) return;
     const id = newId();
     try {
       await connected(CONNECT_WAIT_MS);
