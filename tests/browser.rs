@@ -410,3 +410,53 @@ async fn the_widget_and_the_console_ride_out_a_server_crash_and_lose_nothing() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_transfers_a_chat_with_a_note_and_the_receiver_declines_then_accepts() {
+    let server = TestServer::start();
+    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    console_agent(&server, "Bob Builder", "bob@example.com").await;
+    let base = server.http_url();
+    scenario("transfer", |stage| async move {
+        let ann = stage.browser("ann").await;
+        let bob = stage.browser("bob").await;
+        sign_in(&ann, &base, "ann@example.com", PASSWORD).await;
+        sign_in(&bob, &base, "bob@example.com", PASSWORD).await;
+        bob.find("[data-nav='queue']").await;
+        let visitor = stage.browser("visitor").await;
+        visitor.goto(&format!("{base}/demo")).await;
+        visitor.widget(".launcher").await.click().await.unwrap();
+        visitor.widget("input[name=name]").await.send_keys("Vera Visitor").await.unwrap();
+        visitor.widget("textarea[name=message]").await.send_keys("I need a refund").await.unwrap();
+        visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
+        ann.wait_text(false, "Vera Visitor #1").await;
+        click_button(&ann, "Accept").await;
+        visitor.wait_text(true, "Ann Agent joined the chat").await;
+
+        // Ann hands it to Bob with a note; Bob is told, sees the note, and declines.
+        click_button(&ann, "Transfer").await;
+        ann.find("#transfer-to-1").await.send_keys("@bob").await.unwrap();
+        ann.find("#transfer-note-1").await.send_keys("Refund over 100 EUR, needs a lead").await.unwrap();
+        click_button(&ann, "Send transfer").await;
+        ann.wait_text(false, "Transfer offered to @bob").await;
+        bob.wait_text(false, "Transferred to you by Ann Agent").await;
+        bob.wait_text(false, "Refund over 100 EUR, needs a lead").await;
+        assert!(bob.title().await.starts_with("(1)"), "{}", bob.title().await);
+        click_button(&bob, "Decline transfer").await;
+        ann.wait_text(false, "did not happen (declined); you keep the chat").await;
+
+        // Again, without a note: Bob accepts, gets the chat with its transcript, and answers.
+        click_button(&ann, "Transfer").await;
+        ann.find("#transfer-to-1").await.send_keys("@bob").await.unwrap();
+        click_button(&ann, "Send transfer").await;
+        click_button(&bob, "Accept transfer").await;
+        bob.wait_text(false, "I need a refund").await;
+        let composer = bob.find("textarea[id^='composer-s']").await;
+        composer.send_keys(&format!("Bob here, I can approve that{}", enter())).await.unwrap();
+        visitor.wait_text(true, "Bob here, I can approve that").await;
+        // Ann no longer holds it: no composer, no Close button.
+        wait_js(&ann, "!document.querySelector(\"textarea[id^='composer-s']\")").await;
+        ann.wait_text(false, "active (Bob Builder)").await;
+    })
+    .await;
+}

@@ -141,9 +141,16 @@ async fn contact_lookup_and_the_live_chat_commands() {
     assert!(made.starts_with("Ticket #") && made.ends_with("created: Invoice is wrong"), "{made}");
     let again = run(&ann, None, s, "/ticket").await.1;
     assert!(again.starts_with("This chat already has ticket #"), "{again}");
-    // /transfer @bob: Bob is offered the chat.
-    assert!(run(&ann, None, s, "/transfer @bob").await.1.starts_with("Transfer offered to @bob"));
-    wait_for(&mut bob, |f| matches!(f, ServerFrame::TransferOffer { .. }).then_some(())).await;
+    // /transfer @bob with a note: Bob is offered the chat and reads the note.
+    let long = format!("/transfer @bob {}", "n".repeat(1025));
+    assert_eq!(run(&ann, None, s, &long).await.1, "A transfer note is at most 1024 bytes.");
+    assert!(run(&ann, None, s, "/transfer @bob VIP, be gentle").await.1.starts_with("Transfer offered to @bob"));
+    let note = wait_for(&mut bob, |f| match f {
+        ServerFrame::TransferOffer { note, .. } => Some(note.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(note.as_deref(), Some("VIP, be gentle"));
     assert_eq!(run(&ann, None, s, "/transfer nowhere").await.1, "No department is called \"nowhere\".");
     // Bob cannot close Ann's chat; Ann can.
     let refused = bob

@@ -28,6 +28,8 @@ const state = {
   channels: new Map(),      // channel_id -> ChannelInfo
   folders: [],
   offers: new Map(),        // session_id -> { session, expires_at_ms }
+  transfers: new Map(),     // session_id -> the transfer_offer event: a chat handed to me
+  transferOpen: null,       // the session whose Transfer form is open
   view: { kind: "queue" },  // { kind: "queue" } | { kind: "session", id } | { kind: "channel", id } | { kind: "new-channel" }
   transcript: new Map(),    // seq -> message, of the open session or channel
   names: new Map(),         // agent_id -> display name (from channel members)
@@ -110,6 +112,16 @@ function onFrame(f) {
       state.offers.set(f.session.session_id, { session: f.session, expires_at_ms: f.expires_at_ms });
       alertPerson("Chat offered to you", (f.session.visitor.name || "A visitor") + " — accept or decline");
       break;
+    case "transfer_offer":
+      state.transfers.set(f.session.session_id, f);
+      alertPerson("Chat transferred to you", (f.session.visitor.name || "A visitor") + (f.note ? " — " + f.note : ""));
+      break;
+    case "transfer_refused": {
+      const who = state.names.get(f.to_agent_id) || "Agent " + f.to_agent_id;
+      const line = "Transfer of chat #" + f.session_id + " to " + who + " did not happen (" + f.reason + "); you keep the chat.";
+      if (isOpen("session", f.session_id)) addNote(line); else banner(line);
+      break;
+    }
     case "offer_withdrawn":
       state.offers.delete(f.session_id);
       break;
@@ -288,7 +300,7 @@ function render() {
   }
   const badge = queueBadge();
   const mentions = [...state.channels.values()].reduce((n, c) => n + c.mentions, 0);
-  const count = badge + mentions + state.offers.size;
+  const count = badge + mentions + state.offers.size + state.transfers.size;
   document.title = (count ? "(" + count + ") " : "") + "Switchboard";
 }
 
@@ -361,8 +373,17 @@ function queuePage() {
       el("div", { class: "sub" }, Math.max(0, Math.round((o.expires_at_ms - Date.now()) / 1000)) + " s left")),
     el("button", { class: "primary", type: "button", onclick: () => answerOffer(o.session.session_id, true) }, "Accept"),
     el("button", { type: "button", onclick: () => answerOffer(o.session.session_id, false) }, "Decline")));
+  const now = Date.now();
+  for (const [id, t] of state.transfers) if (t.expires_at_ms <= now) state.transfers.delete(id);
+  const transfers = [...state.transfers.values()].map((t) => el("div", { class: "row", "data-transfer": String(t.session.session_id) },
+    el("div", { class: "grow" }, "Transferred to you by " + (t.session.agent_name || state.names.get(t.from_agent_id) || "agent " + t.from_agent_id) + ": " + (t.session.visitor.name || "Visitor") + " #" + t.session.session_id,
+      t.note ? el("div", { class: "note-text" }, "“" + t.note + "”") : null,
+      el("div", { class: "sub" }, Math.max(0, Math.round((t.expires_at_ms - now) / 1000)) + " s left")),
+    el("button", { class: "primary", type: "button", onclick: () => answerTransfer(t.session.session_id, true) }, "Accept transfer"),
+    el("button", { type: "button", onclick: () => answerTransfer(t.session.session_id, false) }, "Decline transfer")));
   return el("div", {},
     el("h1", {}, "Chat queue"),
+    transfers.length ? el("section", { "aria-label": "Transfers" }, ...transfers) : null,
     offers.length ? el("section", { "aria-label": "Offers" }, ...offers) : null,
     el("div", { class: "lists" },
       el("section", { "aria-label": "Waiting" }, el("h2", {}, "Waiting", el("span", {}, String(waiting.length))), ...waiting.map(row)),
@@ -385,7 +406,15 @@ async function answerOffer(id, yes) {
   } catch (e) { state.offers.delete(id); banner(e.message); }
   render();
 }
-setInterval(() => { if (state.offers.size || state.view.kind === "queue") render(); }, 1000);
+async function answerTransfer(id, yes) {
+  try {
+    const r = await call({ type: yes ? "accept_transfer" : "decline_transfer", session_id: id });
+    state.transfers.delete(id);
+    if (yes && r.session) { state.sessions.set(id, r.session); await openView({ kind: "session", id }); }
+  } catch (e) { state.transfers.delete(id); banner(e.message); }
+  render();
+}
+setInterval(() => { if (state.offers.size || state.transfers.size || state.view.kind === "queue") render(); }, 1000);
 
 function transcriptLog(kind) {
   const items = [...state.transcript.values()].sort((a, b) => a.seq - b.seq);
@@ -418,8 +447,9 @@ function sessionPage() {
         el("h1", {}, (s.visitor.name || "Visitor") + " — chat #" + s.session_id),
         s.state === "waiting" ? el("button", { class: "primary", type: "button", onclick: () => accept(s.session_id) }, "Accept") : null,
         el("button", { type: "button", onclick: () => createTicket(s.session_id), disabled: !!s.ticket_id }, s.ticket_id ? "Ticket #" + s.ticket_id : "Create ticket"),
-        mineActive ? el("button", { type: "button", onclick: () => transferPrompt(s.session_id) }, "Transfer") : null,
+        mineActive ? el("button", { type: "button", "aria-expanded": String(state.transferOpen === s.session_id), onclick: () => { state.transferOpen = state.transferOpen === s.session_id ? null : s.session_id; render(); } }, "Transfer") : null,
         mineActive ? el("button", { class: "danger", type: "button", onclick: () => closeChat(s.session_id) }, "Close chat") : null),
+      mineActive && state.transferOpen === s.session_id ? transferForm(s.session_id) : null,
       transcriptLog("session"),
       el("div", { class: "typing", "aria-live": "polite" }, state.typing),
       mineActive ? composer({ session_id: s.session_id }) : el("div", { class: "typing" }, s.state === "closed" ? "This chat is closed." : "Accept the chat to reply.")),
@@ -438,10 +468,25 @@ async function closeChat(id) {
   try { const r = await call({ type: "close", session_id: id }); state.sessions.set(id, r.session); addNote("You closed the chat."); } catch (e) { banner(e.message); }
   render();
 }
-async function transferPrompt(id) {
-  const to = prompt("Transfer to (@agent or department):");
-  if (!to) return;
-  await runCommand({ session_id: id }, "/transfer " + to);
+// The Transfer form of a chat, kept across renders like the composer (what is typed stays).
+const transferForms = new Map();
+function transferForm(id) {
+  if (transferForms.has(id)) return transferForms.get(id);
+  const to = el("input", { id: "transfer-to-" + id, name: "to", required: true, placeholder: "@agent or department", autocomplete: "off" });
+  const note = el("input", { id: "transfer-note-" + id, name: "note", placeholder: "Note for the receiver (optional)", maxlength: "1024" });
+  const form = el("form", { class: "transfer", "aria-label": "Transfer chat", onsubmit: async (e) => {
+    e.preventDefault();
+    const target = to.value.trim();
+    if (!target || /\s/.test(target)) { addNote("Give one @agent or department name."); render(); return; }
+    await runCommand({ session_id: id }, "/transfer " + target + (note.value.trim() ? " " + note.value.trim() : ""));
+    to.value = ""; note.value = ""; state.transferOpen = null; render();
+  } },
+    el("label", { for: to.id }, "Transfer to"), to,
+    el("label", { for: note.id }, "Note"), note,
+    el("button", { class: "primary", type: "submit" }, "Send transfer"),
+    el("button", { type: "button", onclick: () => { state.transferOpen = null; render(); } }, "Cancel"));
+  transferForms.set(id, form);
+  return form;
 }
 
 // ---------- channels ----------

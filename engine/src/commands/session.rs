@@ -1,4 +1,4 @@
-//! The live-chat commands: `/close` and `/transfer @agent|department`. Caller sees a
+//! The live-chat commands: `/close` and `/transfer @agent|department [note]`. Caller sees a
 //! confirmation; the visitor and agents see the session change itself.
 
 use crate::routing::TransferTo;
@@ -39,7 +39,7 @@ impl Command for Transfer {
         "transfer"
     }
     fn usage(&self) -> &'static str {
-        "@agent | department"
+        "@agent | department [note]"
     }
     fn description(&self) -> &'static str {
         "Hand this chat to another agent or to a department"
@@ -52,14 +52,26 @@ impl Command for Transfer {
             let Context::Session(id) = inv.context else {
                 return Ok(Outcome::caller("/transfer works in a chat."));
             };
-            let target = inv.args.trim();
+            // The target is the first word; the rest, if any, is the note for the receiver.
+            let args = inv.args.trim();
+            let (target, note) = match args.split_once(char::is_whitespace) {
+                Some((target, note)) => (target, Some(note.trim().to_string())),
+                None => (args, None),
+            };
+            if note.as_ref().is_some_and(|n| n.len() > switchboard_protocol::limits::TRANSFER_NOTE_BYTES_MAX)
+            {
+                return Ok(Outcome::caller(format!(
+                    "A transfer note is at most {} bytes.",
+                    switchboard_protocol::limits::TRANSFER_NOTE_BYTES_MAX
+                )));
+            }
             let to = if target.starts_with('@') {
                 match agent_named(inv.engine, target) {
                     Some(agent) => TransferTo::Agent(agent),
                     None => return Ok(Outcome::caller(format!("No single agent is called {target:?}."))),
                 }
             } else if target.is_empty() {
-                return Ok(Outcome::caller("Usage: /transfer @agent | department"));
+                return Ok(Outcome::caller("Usage: /transfer @agent | department [note]"));
             } else {
                 match inv.engine.department_by_name(Some(target)) {
                     Ok(department) => TransferTo::Department(department),
@@ -67,7 +79,7 @@ impl Command for Transfer {
                 }
             };
             let (reply, answer) = crate::answer::oneshot_reply_to();
-            inv.engine.transfer(inv.agent, id, to, None, reply)?;
+            inv.engine.transfer(inv.agent, id, to, note, reply)?;
             answer.await?;
             Ok(Outcome::caller(format!(
                 "Transfer offered to {target}; you keep the chat until it is accepted."
