@@ -149,6 +149,15 @@ async fn a_visitor_and_an_agent_chat_from_the_widget_to_a_ticket_and_a_close() {
         visitor.wait_text(true, "This chat has ended").await;
         visitor.widget("button.primary").await; // Download transcript / new chat
         wait_js(&visitor, "document.getElementById('switchboard-widget').shadowRoot.querySelector('.composer').hidden").await;
+
+        // The visitor rates the chat (once); the agent sees it on the chat's page.
+        visitor.widget("button.star[aria-label='4 of 5']").await.click().await.unwrap();
+        visitor.widget("form.rating textarea[name=comment]").await.send_keys("Quick and kind").await.unwrap();
+        visitor.widget("form.rating button[type=submit]").await.click().await.unwrap();
+        visitor.wait_text(true, "Thank you for rating this chat (4 of 5).").await;
+        wait_js(&visitor, "getComputedStyle(document.getElementById('switchboard-widget').shadowRoot.querySelector('form.rating')).display === 'none'").await;
+        agent.find("[data-rating='4']").await;
+        agent.wait_text(false, "Quick and kind").await;
     })
     .await;
 }

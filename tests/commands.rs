@@ -144,7 +144,10 @@ async fn contact_lookup_and_the_live_chat_commands() {
     // /transfer @bob with a note: Bob is offered the chat and reads the note.
     let long = format!("/transfer @bob {}", "n".repeat(1025));
     assert_eq!(run(&ann, None, s, &long).await.1, "A transfer note is at most 1024 bytes.");
-    assert!(run(&ann, None, s, "/transfer @bob VIP, be gentle").await.1.starts_with("Transfer offered to @bob"));
+    assert!(run(&ann, None, s, "/transfer @bob VIP, be gentle")
+        .await
+        .1
+        .starts_with("Transfer offered to @bob"));
     let note = wait_for(&mut bob, |f| match f {
         ServerFrame::TransferOffer { note, .. } => Some(note.clone()),
         _ => None,

@@ -16,6 +16,7 @@ mod lifecycle;
 mod loadtest;
 mod operations;
 mod quic;
+mod ratings;
 mod resume;
 mod routing;
 mod slow_client;

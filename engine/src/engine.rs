@@ -479,6 +479,7 @@ fn load_queue(hub: &Hub, storage: &Storage) -> Result<(), EngineError> {
                 queue.mark_read(id, agent, seq);
             }
             hub.tickets.remember(storage, id)?;
+            hub.ratings.remember(storage, id)?;
         }
     }
     // Back in their departments' queues, in their original order (enqueue time is the

@@ -97,6 +97,9 @@ pub enum EngineError {
     /// A console email or password breaks a rule (the message says which).
     #[error("{0}")]
     InvalidLogin(String),
+    /// A chat rating is refused: out of range, too long, not closed yet, or rated already.
+    #[error("{0}")]
+    InvalidRating(String),
     /// The request was lost to a crash of the actor handling it; it may be retried.
     #[error("internal error: {0}")]
     Internal(String),

@@ -60,6 +60,8 @@ pub struct Hub {
     pub(crate) folders: crate::channels::folders::Folders,
     /// Tickets: ids, the session links shown in `SessionInfo`, the webhook outbox.
     pub(crate) tickets: crate::tickets::TicketDesk,
+    /// Visitors' ratings of closed chats.
+    pub(crate) ratings: crate::ratings::Ratings,
     /// Connections of each signed-in agent console, closed when it signs out.
     pub(crate) console: crate::console::ConsoleConnections,
 }
@@ -83,6 +85,7 @@ impl Hub {
             channel_actors: Default::default(),
             folders: Default::default(),
             tickets: Default::default(),
+            ratings: Default::default(),
             console: Default::default(),
         }
     }

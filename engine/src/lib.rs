@@ -50,6 +50,7 @@ pub mod error;
 pub mod hub;
 pub mod operations;
 pub mod outbox;
+pub mod ratings;
 pub mod routing;
 pub mod tickets;
 

@@ -83,6 +83,7 @@ fn session() -> SessionInfo {
         priority: 0,
         contact_id: None,
         ticket_id: None,
+        rating: None,
         unread: Some(1),
     }
 }

@@ -31,6 +31,11 @@ pub fn session_info(engine: &Engine, s: &SessionSnapshot, unread: Option<u64>) -
         priority: meta.priority,
         contact_id: meta.contact_id,
         ticket_id: engine.ticket_of_session(meta.id),
+        rating: engine.rating_of_session(meta.id).map(|r| wire::RatingInfo {
+            score: r.score,
+            comment: r.comment,
+            rated_at_ms: r.rated_at_ms,
+        }),
         unread,
     }
 }

@@ -285,6 +285,17 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
                 }
             })))
         }
+        Request::RateChat { session_id, score, comment } => {
+            if conn.role.participant(session_id)? != switchboard_engine::Participant::Visitor {
+                return Err(Failure::new(ErrorCode::Forbidden, "only the chat's visitor rates it"));
+            }
+            Ok(Step::Later(Box::pin(async move {
+                match engine.rate_chat(session_id, score, comment).await {
+                    Ok(_) => ServerFrame::Ok { re },
+                    Err(e) => Failure::from(e).frame(Some(re)),
+                }
+            })))
+        }
         Request::CreateTicket { session_id, channel_id, seq, subject } => {
             let agent = conn.role.agent()?;
             let from_session = match (session_id, channel_id, seq) {

@@ -69,6 +69,7 @@ impl From<EngineError> for Failure {
             EngineError::BadCredentials => ErrorCode::BadCredentials,
             EngineError::NotSignedIn => ErrorCode::NotSignedIn,
             EngineError::InvalidLogin(_) => ErrorCode::InvalidRequest,
+            EngineError::InvalidRating(_) => ErrorCode::InvalidRequest,
         };
         if matches!(code, ErrorCode::StorageError | ErrorCode::Internal) {
             tracing::error!(%message, "request failed");

@@ -185,6 +185,13 @@ fn describe() {
         describe_counter!(name, help);
         metrics::counter!(name).increment(0);
     }
+    describe_counter!(
+        "switchboard_chat_ratings_total",
+        "Visitors' ratings of closed chats, by score (1 to 5)."
+    );
+    for score in switchboard_engine::ratings::SCORES {
+        metrics::counter!("switchboard_chat_ratings_total", "score" => score).increment(0);
+    }
     describe_counter!("switchboard_errors_total", "Error frames and HTTP error bodies sent, by code.");
     for code in ErrorCode::ALL {
         metrics::counter!("switchboard_errors_total", "code" => code.as_str()).increment(0);

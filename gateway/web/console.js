@@ -440,7 +440,10 @@ function sessionPage() {
     el("dt", {}, "Page"), el("dd", {}, s.visitor.page_url || "—"),
     el("dt", {}, "Contact"), el("dd", {}, s.contact_id ? "Contact #" + s.contact_id : "—"),
     el("dt", {}, "State"), el("dd", { "data-state": s.state }, s.state + (s.agent_name ? " (" + s.agent_name + ")" : "")),
-    el("dt", {}, "Ticket"), el("dd", { "data-ticket": s.ticket_id ? String(s.ticket_id) : "" }, s.ticket_id ? "Ticket #" + s.ticket_id : "—"));
+    el("dt", {}, "Ticket"), el("dd", { "data-ticket": s.ticket_id ? String(s.ticket_id) : "" }, s.ticket_id ? "Ticket #" + s.ticket_id : "—"),
+    el("dt", {}, "Rating"), el("dd", { "data-rating": s.rating ? String(s.rating.score) : "" },
+      s.rating ? "★".repeat(s.rating.score) + "☆".repeat(5 - s.rating.score) + " " + s.rating.score + "/5" : "—",
+      s.rating && s.rating.comment ? el("div", { class: "note-text" }, "“" + s.rating.comment + "”") : null));
   return el("div", { class: "conversation" },
     el("div", { class: "chat" },
       el("header", {},

@@ -31,6 +31,11 @@
     typing: "{name} is typing…",
     closed: "This chat has ended. Thank you!",
     transcript: "Download transcript",
+    rate: "How was this chat?",
+    star: "{n} of 5",
+    comment: "Anything to add? (optional)",
+    rateSend: "Send rating",
+    rated: "Thank you for rating this chat ({n} of 5).",
     newChat: "Start a new chat",
     reconnecting: "Reconnecting…",
     close: "Close chat window",
@@ -114,6 +119,11 @@
     button.primary { background: ${color}; color: #fff; border: 0; border-radius: 6px; padding: 8px 12px; cursor: pointer; font-weight: 600; }
     button.primary:disabled { opacity: .5; cursor: default; }
     .typing { padding: 0 14px 4px; color: #666; font-size: 12px; min-height: 18px; }
+    .rating { border-top: 1px solid #e3e3e8; }
+    .rating p { margin: 0; }
+    .stars { display: flex; gap: 4px; }
+    .star { font-size: 24px; background: none; border: 0; color: #c8ccd4; cursor: pointer; padding: 0 2px; }
+    .star[aria-pressed="true"] { color: #f5a623; }
     .actions { display: flex; gap: 8px; padding: 8px 14px; flex-wrap: wrap; }
   `);
   root.adoptedStyleSheets = [sheet];
@@ -131,10 +141,20 @@
   const composer = el("form", { class: "composer", onsubmit: sendFromComposer }, input,
     el("button", { class: "primary", type: "submit", "aria-label": T.send }, T.send));
   const actions = el("div", { class: "actions" });
+  // After the chat: a rating from 1 to 5 with a comment, once (built once, kept).
+  let score = 0;
+  const stars = [1, 2, 3, 4, 5].map((n) => el("button", {
+    type: "button", class: "star", "aria-label": fmt(T.star, { n }), "aria-pressed": "false",
+    onclick: () => { score = n; stars.forEach((b, i) => { b.setAttribute("aria-pressed", String(i < n)); }); sendRating.disabled = false; },
+  }, "★"));
+  const ratingComment = el("textarea", { name: "comment", "aria-label": T.comment, placeholder: T.comment, rows: "2" });
+  const sendRating = el("button", { class: "primary", type: "submit", disabled: true }, T.rateSend);
+  const rating = el("form", { class: "rating", hidden: true, "aria-label": T.rate, onsubmit: rateChat },
+    el("p", {}, T.rate), el("div", { class: "stars", role: "group", "aria-label": T.rate }, ...stars), ratingComment, sendRating);
   const panel = el("section", { class: "panel", hidden: true, role: "dialog", "aria-label": T.title },
     el("header", {}, el("h2", {}, T.title),
       el("button", { type: "button", "aria-label": T.close, onclick: () => toggle(false) }, "×")),
-    status, log, typingLine, prechat, composer, actions);
+    status, log, typingLine, prechat, composer, rating, actions);
   const launcher = el("button", { class: "launcher", type: "button", "aria-expanded": "false", "aria-label": T.button, onclick: () => toggle() }, T.button);
   root.append(launcher, panel);
   (document.body ? Promise.resolve() : new Promise((r) => addEventListener("DOMContentLoaded", r))).then(() => document.body.append(host));
@@ -155,11 +175,28 @@
     prechat.hidden = started;
     const closed = session && session.state === "closed";
     composer.hidden = !started || closed;
+    rating.hidden = !closed || !!session.rating;
     actions.replaceChildren();
     if (closed) {
       actions.append(
         el("button", { class: "primary", type: "button", onclick: downloadTranscript }, T.transcript),
         el("button", { class: "primary", type: "button", onclick: newChat }, T.newChat));
+    }
+  }
+
+  async function rateChat(e) {
+    e.preventDefault();
+    if (!score || !session) return;
+    const comment = ratingComment.value.trim();
+    if (tooLong(comment, RATING_COMMENT_BYTES_MAX)) return;
+    try {
+      await connected(CONNECT_WAIT_MS);
+      await call({ type: "rate_chat", session_id: session.session_id, score, comment: comment || null });
+      session.rating = { score, comment: comment || null };
+      note(fmt(T.rated, { n: score }));
+      render();
+    } catch (err) {
+      setStatus(err.message);
     }
   }
 
@@ -325,10 +362,11 @@
   // A message is at most TEXT_BYTES_MAX bytes of UTF-8 (the protocol's limit): a longer
   // paste is kept in the box with a note, never cut or lost.
   const TEXT_BYTES_MAX = 4096;
-  function tooLong(text) {
+  const RATING_COMMENT_BYTES_MAX = 1000;
+  function tooLong(text, max = TEXT_BYTES_MAX) {
     const bytes = new TextEncoder().encode(text).length;
-    if (bytes <= TEXT_BYTES_MAX) return false;
-    setStatus(fmt(T.tooLong, { n: bytes, max: TEXT_BYTES_MAX }));
+    if (bytes <= max) return false;
+    setStatus(fmt(T.tooLong, { n: bytes, max }));
     return true;
   }
   function onKey(e) { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); composer.requestSubmit(); } }

@@ -8,6 +8,7 @@ fn sample_requests() -> Vec<Request> {
     vec![
         Request::Auth { token: "1.abc".into() },
         Request::AuthConsole {},
+        Request::RateChat { session_id: 1, score: 5, comment: Some("thanks".into()) },
         Request::StartChat {
             name: Some("Ada".into()),
             email: None,
@@ -163,6 +164,7 @@ fn server_frames_round_trip() {
         priority: -3,
         contact_id: Some(4),
         ticket_id: Some(5),
+        rating: Some(RatingInfo { score: 4, comment: Some("quick".into()), rated_at_ms: 40 }),
         unread: Some(1),
     };
     let message = Message {

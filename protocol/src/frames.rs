@@ -169,6 +169,14 @@ pub enum Request {
     },
     /// Agent: take the session another agent is handing you.
     AcceptTransfer { session_id: SessionId },
+    /// Visitor: rate its chat once it is closed, `score` 1 (bad) to 5 (great), with an
+    /// optional comment; once per session.
+    RateChat {
+        session_id: SessionId,
+        score: u8,
+        #[serde(default)]
+        comment: Option<String>,
+    },
     /// Agent: refuse the session another agent is handing you.
     DeclineTransfer { session_id: SessionId },
     /// Agent: make a helpdesk ticket of a session (any session you can see), its transcript
@@ -204,6 +212,7 @@ impl Request {
     pub const TYPES: &'static [&'static str] = &[
         "auth",
         "auth_console",
+        "rate_chat",
         "start_chat",
         "resume_chat",
         "list_queue",
@@ -285,9 +294,21 @@ pub struct SessionInfo {
     /// The ticket made from this session, if any.
     #[serde(default)]
     pub ticket_id: Option<u64>,
+    /// The visitor's rating, once given (after the chat closed).
+    #[serde(default)]
+    pub rating: Option<RatingInfo>,
     /// Unread messages for the agent receiving this frame, in `queue` replies and in
     /// `session_created`/`session_updated` events sent to agents; `null` elsewhere.
     pub unread: Option<u64>,
+}
+
+/// A visitor's rating of a closed chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingInfo {
+    /// 1 (bad) to 5 (great).
+    pub score: u8,
+    pub comment: Option<String>,
+    pub rated_at_ms: u64,
 }
 
 /// Who wrote a message.

@@ -55,6 +55,11 @@ pub const WS_WRITE_BUFFER_MAX_BYTES: usize = 40 * 1024 * 1024;
 /// Largest department name, in bytes (names are lower-case `a-z 0-9 - _`).
 pub const DEPARTMENT_NAME_BYTES_MAX: usize = 64;
 
+/// Largest comment with a chat rating, in bytes.
+pub const RATING_COMMENT_BYTES_MAX: usize = 1000;
+/// Highest chat rating (the lowest is 1).
+pub const RATING_SCORE_MAX: u8 = 5;
+
 /// Largest transfer note, in bytes.
 pub const TRANSFER_NOTE_BYTES_MAX: usize = 1024;
 

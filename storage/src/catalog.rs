@@ -91,6 +91,10 @@ pub const TICKET_OUTBOX: &str = "ticket_outbox";
 /// [`crate::ConsoleSessionRecord`] (map-encoded): one signed-in agent console (a browser).
 pub const CONSOLE_SESSION: &str = "console_session";
 
+/// `session_rating`: key = session_id (u64 BE); value = [`crate::RatingRecord`]
+/// (map-encoded): the visitor's rating of a closed chat, at most one per session.
+pub const SESSION_RATING: &str = "session_rating";
+
 /// Every column family, in creation order.
 pub const ALL: &[&str] = &[
     META,
@@ -116,6 +120,7 @@ pub const ALL: &[&str] = &[
     TICKET_OUTBOX,
     CHANNEL_TICKET,
     CONSOLE_SESSION,
+    SESSION_RATING,
 ];
 
 /// `meta` key of the schema version (value: u32 BE).

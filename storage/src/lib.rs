@@ -35,6 +35,7 @@ pub mod console;
 pub mod contacts;
 pub mod keys;
 pub mod operations;
+pub mod ratings;
 pub mod records;
 pub mod store;
 pub mod tickets;
@@ -44,6 +45,7 @@ pub use channels::{ChannelMemberRecord, ChannelMessageRecord, ChannelRecord, Fol
 pub use console::ConsoleSessionRecord;
 pub use contacts::ContactIndex;
 pub use operations::StorageStats;
+pub use ratings::RatingRecord;
 pub use records::{
     AgentRecord, ContactRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StoredSender,
     StoredState,

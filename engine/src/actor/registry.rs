@@ -85,6 +85,7 @@ impl Registry {
                 let session = load_session(storage, id, &config)?;
                 // What its answers will show: the session's ticket, if it has one.
                 loader.tickets.remember(storage, id)?;
+                loader.ratings.remember(storage, id)?;
                 Ok(session)
             })
             .await?;
