@@ -78,6 +78,10 @@ pub enum AgentCommand {
         /// Read a new password from standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// The new password is temporary: the agent must choose their own at the first
+        /// sign-in.
+        #[arg(long, requires = "password_stdin")]
+        temporary: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -106,7 +110,7 @@ pub fn run(command: AgentCommand) -> anyhow::Result<()> {
             println!("agent_id: {}\ntoken: {}", rotated.agent_id, rotated.token);
             return Ok(());
         }
-        AgentCommand::SetLogin { id, email, password_stdin, target } => {
+        AgentCommand::SetLogin { id, email, password_stdin, temporary, target } => {
             let password = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
@@ -114,7 +118,7 @@ pub fn run(command: AgentCommand) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let body = SetLogin { email, password };
+            let body = SetLogin { email, password, temporary };
             let set: LoginSet =
                 call(&target, reqwest::Method::PUT, &format!("/api/v1/agents/{id}/login"), Some(&body))?;
             println!(

@@ -469,3 +469,34 @@ async fn an_agent_transfers_a_chat_with_a_note_and_the_receiver_declines_then_ac
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_with_a_one_time_password_chooses_their_own_at_the_first_sign_in() {
+    let server = TestServer::start();
+    let id = console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let (status, _) = server
+        .admin_call(
+            "PUT",
+            &format!("/api/v1/agents/{id}/login"),
+            Some(json!({"password": "one-time-4711", "temporary": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let base = server.http_url();
+    scenario("one_time_password", |stage| async move {
+        let agent = stage.browser("agent").await;
+        sign_in(&agent, &base, "ann@example.com", "one-time-4711").await;
+        agent.wait_text(false, "Choose your password").await;
+        agent.find("#new_password").await.send_keys("my own passphrase").await.unwrap();
+        agent.find("#repeat").await.send_keys("my own passphrase, typo").await.unwrap();
+        click_button(&agent, "Save and continue").await;
+        agent.wait_text(false, "The two passwords differ.").await;
+        agent.find("#repeat").await.clear().await.unwrap();
+        agent.find("#repeat").await.send_keys("my own passphrase").await.unwrap();
+        click_button(&agent, "Save and continue").await;
+        agent.find("[data-nav='queue']").await;
+        agent.client.refresh().await.unwrap();
+        agent.find("[data-nav='queue']").await; // still signed in, with the new password
+    })
+    .await;
+}

@@ -344,3 +344,66 @@ async fn console_sessions_survive_a_restart() {
     let (status, body) = me(&server, Some(&cookie)).await;
     assert_eq!((status, body["agent_id"].clone()), (200, json!(id)), "{body}");
 }
+
+/// `POST /api/v1/console/password` with `cookie`: (status, body).
+async fn change_password(
+    server: &TestServer,
+    cookie: Option<&str>,
+    current: &str,
+    new: &str,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/v1/console/password", server.http_url()))
+        .json(&json!({"current_password": current, "new_password": new}));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_agent_given_a_temporary_password_chooses_their_own_before_the_console_opens() {
+    let server = TestServer::start();
+    let id = console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let (status, set) = server
+        .admin_call(
+            "PUT",
+            &format!("/api/v1/agents/{id}/login"),
+            Some(json!({"password": "one-time-4711", "temporary": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    let (status, body, set_cookie) = sign_in(&server, "ann@example.com", "one-time-4711").await;
+    assert_eq!((status, body["must_change_password"].clone()), (200, json!(true)), "{body}");
+    let cookie = cookie_pair(&set_cookie.unwrap());
+    let other = cookie_pair(&sign_in(&server, "ann@example.com", "one-time-4711").await.2.unwrap());
+
+    // The console cannot connect yet.
+    let own = server.http_url();
+    let mut socket = upgrade(&server, Some(&own), Some(&cookie)).await.unwrap();
+    send(&mut socket, json!({"type": "auth_console", "req": 1})).await;
+    assert_eq!(answer(&mut socket, 1).await["code"], json!("password_change_required"));
+
+    // Refusals: no session, a wrong current password, a short one, the same one.
+    let (status, refused) = change_password(&server, None, "one-time-4711", "my own passphrase").await;
+    assert_eq!((status, refused["code"].clone()), (401, json!("not_signed_in")));
+    let (status, refused) = change_password(&server, Some(&cookie), "wrong", "my own passphrase").await;
+    assert_eq!((status, refused["code"].clone()), (401, json!("bad_credentials")));
+    let (status, refused) = change_password(&server, Some(&cookie), "one-time-4711", "short").await;
+    assert_eq!((status, refused["code"].clone()), (400, json!("invalid_request")), "{refused}");
+    let (status, refused) = change_password(&server, Some(&cookie), "one-time-4711", "one-time-4711").await;
+    assert_eq!((status, refused["code"].clone()), (400, json!("invalid_request")), "{refused}");
+
+    // Chosen: this session stays, the other one ends, the console connects.
+    let (status, changed) =
+        change_password(&server, Some(&cookie), "one-time-4711", "my own passphrase").await;
+    assert_eq!((status, changed["must_change_password"].clone()), (200, json!(false)), "{changed}");
+    assert_eq!(me(&server, Some(&other)).await.0, 401, "other sessions end");
+    assert_eq!(me(&server, Some(&cookie)).await.0, 200);
+    send(&mut socket, json!({"type": "auth_console", "req": 2})).await;
+    assert_eq!(answer(&mut socket, 2).await["agent"]["agent_id"], json!(id));
+    assert_eq!(sign_in(&server, "ann@example.com", "one-time-4711").await.0, 401);
+    let (status, body, _) = sign_in(&server, "ann@example.com", "my own passphrase").await;
+    assert_eq!((status, body["must_change_password"].clone()), (200, json!(false)));
+}

@@ -101,6 +101,7 @@ impl Engine {
             disabled: profile.disabled,
             email: profile.email.clone(),
             password_phc: profile.password_phc.clone(),
+            password_temporary: profile.password_temporary,
         };
         let mut batch = Batch::new();
         batch.put_agent(&record);

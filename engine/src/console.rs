@@ -133,6 +133,7 @@ impl Engine {
         id: AgentId,
         email: Option<String>,
         password: Option<String>,
+        temporary: bool,
     ) -> Result<AgentProfile, EngineError> {
         let mut profile = self.existing_agent(id)?;
         if let Some(email) = email {
@@ -149,6 +150,7 @@ impl Engine {
         if let Some(password) = password {
             check_password(&password)?;
             profile.password_phc = Some(blocking(move || hash_password(&password)).await??);
+            profile.password_temporary = temporary;
         }
         self.save_agent(&profile).await?;
         self.hub.directory.insert(id, profile.clone());
@@ -218,6 +220,49 @@ impl Engine {
             }
             _ => Err(EngineError::NotSignedIn),
         }
+    }
+
+    /// Replace the signed-in agent's password: `current` must match, `new` must follow the
+    /// rules and differ from it. Clears a temporary password; ends the agent's other
+    /// console sessions (this one stays signed in).
+    pub async fn change_console_password(
+        &self,
+        secret: &str,
+        current: String,
+        new: String,
+    ) -> Result<ConsoleSignIn, EngineError> {
+        let signed_in = self.console_session(secret).await?;
+        check_password(&new)?;
+        if new == current {
+            return Err(EngineError::InvalidLogin("choose a password different from the current one".into()));
+        }
+        let phc = signed_in.agent.password_phc.clone().unwrap_or_else(|| decoy_phc().to_string());
+        if !blocking(move || password_matches(&current, &phc)).await? {
+            return Err(EngineError::BadCredentials);
+        }
+        let mut profile = self.existing_agent(signed_in.agent.id)?;
+        profile.password_phc = Some(blocking(move || hash_password(&new)).await??);
+        profile.password_temporary = false;
+        self.save_agent(&profile).await?;
+        self.hub.directory.insert(profile.id, profile.clone());
+        let keep = signed_in.session;
+        let sessions = self.hub.read(|storage| Ok(storage.console_sessions()?)).await?;
+        let others: Vec<SessionHash> = sessions
+            .into_iter()
+            .filter(|(hash, r)| r.agent_id == profile.id && *hash != keep)
+            .map(|(hash, _)| hash)
+            .collect();
+        if !others.is_empty() {
+            let mut batch = Batch::new();
+            for hash in &others {
+                batch.delete_console_session(hash);
+            }
+            self.write(batch).await?;
+            for hash in &others {
+                self.hub.console.end(hash);
+            }
+        }
+        Ok(ConsoleSignIn { agent: profile, ..signed_in })
     }
 
     /// Note that `outbox`'s connection authenticated with console session `session`, so

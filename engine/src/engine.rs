@@ -148,6 +148,7 @@ impl Engine {
             disabled: false,
             email: None,
             password_phc: None,
+            password_temporary: false,
         };
         let mut batch = Batch::new();
         batch.put_agent(&record);
@@ -453,6 +454,7 @@ pub(crate) fn profile(record: AgentRecord) -> AgentProfile {
         disabled: record.disabled,
         email: record.email,
         password_phc: record.password_phc,
+        password_temporary: record.password_temporary,
         token_sha256: record.token_sha256,
         created_at_ms: record.created_at_ms,
     }

@@ -222,7 +222,7 @@ async fn console_sessions_expire_and_each_sign_in_clears_the_ended_ones() {
     let f = fixture(EngineConfig { arbiters: 1, ..EngineConfig::default() });
     let (ann, _) = f.engine.create_agent("Ann".into(), 5).await.unwrap();
     f.engine
-        .set_console_login(ann.id, Some("ann@example.com".into()), Some("a long password".into()))
+        .set_console_login(ann.id, Some("ann@example.com".into()), Some("a long password".into()), false)
         .await
         .unwrap();
     let (_, first) = f.engine.console_sign_in("ann@example.com", "a long password".into()).await.unwrap();

@@ -97,6 +97,9 @@ pub enum EngineError {
     /// A console email or password breaks a rule (the message says which).
     #[error("{0}")]
     InvalidLogin(String),
+    /// The agent signed in with a temporary password and must choose their own first.
+    #[error("choose your own password first (the one you signed in with was set by an administrator)")]
+    PasswordChangeRequired,
     /// A chat rating is refused: out of range, too long, not closed yet, or rated already.
     #[error("{0}")]
     InvalidRating(String),

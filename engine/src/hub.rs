@@ -29,6 +29,8 @@ pub struct AgentProfile {
     pub email: Option<String>,
     /// The console password (argon2id PHC string), if one is set.
     pub(crate) password_phc: Option<String>,
+    /// The password was set by an administrator and must be replaced at sign-in.
+    pub password_temporary: bool,
 }
 
 impl AgentProfile {

@@ -343,6 +343,9 @@ async fn auth_console(conn: &mut Conn, re: ReqId) -> Result<Step, Failure> {
         ));
     };
     let signed_in = conn.engine.console_session(&cookie).await?;
+    if signed_in.agent.password_temporary {
+        return Err(EngineError::PasswordChangeRequired.into());
+    }
     conn.role.may_become(Role::Agent(signed_in.agent.id))?;
     if conn.role == Role::Anonymous {
         conn.engine.console_connected(signed_in.session, conn.outbox.clone());

@@ -70,6 +70,7 @@ impl From<EngineError> for Failure {
             EngineError::NotSignedIn => ErrorCode::NotSignedIn,
             EngineError::InvalidLogin(_) => ErrorCode::InvalidRequest,
             EngineError::InvalidRating(_) => ErrorCode::InvalidRequest,
+            EngineError::PasswordChangeRequired => ErrorCode::PasswordChangeRequired,
         };
         if matches!(code, ErrorCode::StorageError | ErrorCode::Internal) {
             tracing::error!(%message, "request failed");

@@ -58,7 +58,7 @@ function connect() {
       everConnected = true;
       render();
     } catch (e) {
-      if (e.code === "not_signed_in") { socket.onclose = null; socket.close(); showSignIn("Your session ended. Please sign in again."); }
+      if (e.code === "not_signed_in" || e.code === "password_change_required") { socket.onclose = null; socket.close(); showSignIn(e.code === "not_signed_in" ? "Your session ended. Please sign in again." : "Sign in again to choose your own password."); }
     }
   };
   socket.onmessage = (e) => { let f; try { f = JSON.parse(e.data); } catch (_) { return; } onFrame(f); };
@@ -250,9 +250,39 @@ async function signIn(e) {
     form.password.focus();
     return;
   }
-  state.me = await response.json();
+  const me = await response.json();
   askNotifications();
+  if (me.must_change_password) { showChangePassword(form.password.value); return; }
+  state.me = me;
   start();
+}
+
+// An administrator's one-time password is replaced before the console opens.
+function showChangePassword(current) {
+  state.me = null;
+  document.title = "Choose your password — Switchboard";
+  const form = el("form", { class: "signin", "aria-label": "Choose your password", onsubmit: async (e) => {
+    e.preventDefault();
+    const error = form.querySelector(".error");
+    error.textContent = "";
+    if (form.new_password.value !== form.repeat.value) { error.textContent = "The two passwords differ."; return; }
+    const body = JSON.stringify({ current_password: current, new_password: form.new_password.value });
+    const response = await fetch("/api/v1/console/password", { method: "POST", headers: { "content-type": "application/json" }, body });
+    const answer = await response.json().catch(() => ({ message: "could not change the password" }));
+    if (!response.ok) { error.textContent = answer.message; return; }
+    state.me = answer;
+    start();
+  } },
+    el("h1", {}, "Choose your password"),
+    el("p", {}, "You signed in with a password an administrator gave you. Choose your own (at least 10 characters) to continue."),
+    el("label", { for: "new_password" }, "New password"),
+    el("input", { id: "new_password", name: "new_password", type: "password", autocomplete: "new-password", required: true }),
+    el("label", { for: "repeat" }, "Repeat it"),
+    el("input", { id: "repeat", name: "repeat", type: "password", autocomplete: "new-password", required: true }),
+    el("div", { class: "error", role: "alert" }),
+    el("button", { class: "primary", type: "submit" }, "Save and continue"));
+  app.replaceChildren(form);
+  form.new_password.focus();
 }
 function showSignIn(message) {
   state.me = null; // nothing renders the console behind the form any more
@@ -683,5 +713,7 @@ function start() {
 
 (async () => {
   const response = await fetch("/api/v1/console/me").catch(() => null);
-  if (response && response.ok) { state.me = await response.json(); start(); } else showSignIn();
+  const me = response && response.ok ? await response.json() : null;
+  // A session still on a one-time password signs in again (the current password is needed).
+  if (me && !me.must_change_password) { state.me = me; start(); } else showSignIn();
 })();

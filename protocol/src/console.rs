@@ -24,6 +24,18 @@ pub struct ConsoleAgent {
     pub email: Option<String>,
     /// When the console session ends (ms since the epoch); sign in again after it.
     pub expires_at_ms: u64,
+    /// The password was set by an administrator: choose your own
+    /// (`POST /api/v1/console/password`) before the console can connect.
+    #[serde(default)]
+    pub must_change_password: bool,
+}
+
+/// `POST /api/v1/console/password` request body: the signed-in agent's new password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
 }
 
 /// `PUT /api/v1/agents/{id}/login` request body (administrator): the fields present are set.
@@ -34,6 +46,9 @@ pub struct SetLogin {
     pub email: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// With `password`: a one-time password the agent must replace at the first sign-in.
+    #[serde(default)]
+    pub temporary: bool,
 }
 
 /// `PUT /api/v1/agents/{id}/login` answer.

@@ -98,6 +98,9 @@ pub enum ErrorCode {
     /// `auth_console` (or a console HTTP route) without a valid console session: never
     /// signed in, signed out, or expired. Sign in again.
     NotSignedIn,
+    /// `auth_console` by an agent whose password was set by an administrator: choose your
+    /// own first (`POST /api/v1/console/password`).
+    PasswordChangeRequired,
 }
 
 impl ErrorCode {
@@ -146,6 +149,7 @@ impl ErrorCode {
             ErrorCode::UnknownTicket => "unknown_ticket",
             ErrorCode::BadCredentials => "bad_credentials",
             ErrorCode::NotSignedIn => "not_signed_in",
+            ErrorCode::PasswordChangeRequired => "password_change_required",
         }
     }
 
@@ -193,6 +197,7 @@ impl ErrorCode {
         ErrorCode::UnknownTicket,
         ErrorCode::BadCredentials,
         ErrorCode::NotSignedIn,
+        ErrorCode::PasswordChangeRequired,
     ];
 }
 
@@ -253,6 +258,7 @@ mod tests {
             UnknownTicket => 39,
             BadCredentials => 40,
             NotSignedIn => 41,
+            PasswordChangeRequired => 42,
         }
     }
 
@@ -262,7 +268,7 @@ mod tests {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
         // The last variant: a new code goes after it (and here).
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::NotSignedIn) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::PasswordChangeRequired) + 1);
     }
 
     #[test]

@@ -84,6 +84,10 @@ pub struct AgentRecord {
     /// The console password as an argon2id PHC string (absent: none set yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_phc: Option<String>,
+    /// The password was set by an administrator: the agent must choose their own at the
+    /// next sign-in before using the console (absent: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub password_temporary: bool,
 }
 
 /// One department (`department` family): its name, routing settings and members.

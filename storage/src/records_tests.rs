@@ -55,6 +55,7 @@ fn agent() -> AgentRecord {
         disabled: false,
         email: None,
         password_phc: None,
+        password_temporary: false,
     }
 }
 

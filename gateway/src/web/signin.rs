@@ -10,7 +10,9 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use switchboard_engine::console::ConsoleSignIn;
 use switchboard_engine::{now_ms, Engine, EngineError};
-use switchboard_protocol::console::{ConsoleAgent, LoginSet, SetLogin, SignIn, CONSOLE_COOKIE};
+use switchboard_protocol::console::{
+    ChangePassword, ConsoleAgent, LoginSet, SetLogin, SignIn, CONSOLE_COOKIE,
+};
 use switchboard_protocol::http as api;
 use switchboard_protocol::ErrorCode;
 use warp::http::{header, HeaderMap, StatusCode};
@@ -90,6 +92,7 @@ fn agent_view(signed_in: &ConsoleSignIn) -> ConsoleAgent {
         display_name: signed_in.agent.display_name.clone(),
         email: signed_in.agent.email.clone(),
         expires_at_ms: signed_in.expires_at_ms,
+        must_change_password: signed_in.agent.password_temporary,
     }
 }
 
@@ -110,6 +113,8 @@ pub(crate) fn routes(
         burst: config.sign_in_burst,
         per_minute: config.sign_in_per_minute,
     };
+    // A wrong current password counts against the same allowance as a failed sign-in.
+    let limiter_change = limiter.clone();
     let body = || warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX).and(warp::body::bytes());
     let with = move || {
         let (engine, config) = (engine.clone(), config.clone());
@@ -214,12 +219,17 @@ pub(crate) fn routes(
                     );
                 }
                 let new_password = request.password.is_some();
-                match admin.engine.set_console_login(id, request.email, request.password).await {
+                let temporary = request.temporary && new_password;
+                match admin.engine.set_console_login(id, request.email, request.password, temporary).await {
                     Ok(profile) => {
                         let detail = format!(
                             "agent {id}: console email {:?}{}",
                             profile.email,
-                            if new_password { ", new password" } else { "" }
+                            match (new_password, temporary) {
+                                (true, true) => ", new temporary password",
+                                (true, false) => ", new password",
+                                _ => "",
+                            }
                         );
                         admin.audit("agent.login", &detail);
                         let answer = LoginSet {
@@ -233,5 +243,48 @@ pub(crate) fn routes(
                 }
             },
         );
-    sign_in.or(sign_out).unify().or(me).unify().or(set_login).unify()
+    let limiter_for_change = limiter_change.clone();
+    let change_password = warp::path!("api" / "v1" / "console" / "password")
+        .and(warp::post())
+        .and(with())
+        .and(warp::ext::get::<PeerAddr>())
+        .and(warp::header::headers_cloned())
+        .and(body())
+        .then(
+            move |(engine, config): (Engine, Arc<GatewayConfig>),
+                  PeerAddr(peer),
+                  headers: HeaderMap,
+                  body: bytes::Bytes| {
+                let limiter = limiter_for_change.clone();
+                async move {
+                    let client = super::client_ip(peer.ip(), &headers, &config.trusted_proxies);
+                    if limiter.blocked(client) {
+                        return failure_response(Failure::new(
+                            ErrorCode::RateLimited,
+                            "too many failed sign-ins from this address: wait a minute and try again",
+                        ));
+                    }
+                    let Some(secret) = super::console_cookie(&headers) else {
+                        return engine_failure(EngineError::NotSignedIn);
+                    };
+                    let request: ChangePassword = match json_body(&body) {
+                        Ok(request) => request,
+                        Err(response) => return response,
+                    };
+                    match engine
+                        .change_console_password(&secret, request.current_password, request.new_password)
+                        .await
+                    {
+                        Ok(signed_in) => warp::reply::json(&agent_view(&signed_in)).into_response(),
+                        Err(e) => {
+                            if matches!(e, EngineError::BadCredentials) {
+                                limiter.failed(client);
+                            }
+                            engine_failure(e)
+                        }
+                    }
+                }
+            },
+        );
+    sign_in.or(sign_out).unify().or(me).unify().or(change_password).unify().or(set_login).unify()
 }
