@@ -12,6 +12,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use dashmap::DashMap;
 use rand::RngCore;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sha2::{Digest, Sha256};
 use switchboard_storage::records::RECORD_VERSION;
 use switchboard_storage::{Batch, ConsoleSessionRecord};
@@ -26,6 +28,8 @@ pub const CONSOLE_SESSION_TTL_MS: u64 = 12 * 60 * 60 * 1000;
 pub const PASSWORD_BYTES_MIN: usize = 10;
 /// Longest password accepted (argon2 takes any length; this bounds the work per attempt).
 pub const PASSWORD_BYTES_MAX: usize = 256;
+/// Expired console sessions are swept at most this often (a sign-in starts the sweep).
+pub const CONSOLE_SWEEP_INTERVAL_MS: u64 = 10 * 60 * 1000;
 /// Console sessions one agent may hold at once (browsers, machines); signing in past it
 /// ends the oldest.
 pub const CONSOLE_SESSIONS_PER_AGENT_MAX: usize = 20;
@@ -40,6 +44,8 @@ pub type SessionHash = [u8; 32];
 #[derive(Default)]
 pub struct ConsoleConnections {
     by_session: DashMap<SessionHash, Vec<Outbox>>,
+    /// When expired sessions were last swept (ms since the epoch; 0: never).
+    last_sweep_ms: AtomicU64,
 }
 
 impl ConsoleConnections {
@@ -187,22 +193,20 @@ impl Engine {
         let session = hash_of(&secret);
         let mut batch = Batch::new();
         batch.put_console_session(&session, &record);
-        // Sessions end by expiry without anyone signing out: each sign-in clears the
-        // expired ones and keeps this agent's newest CONSOLE_SESSIONS_PER_AGENT_MAX, so the
-        // table stays the size of the sessions in use.
-        let ended = self.hub.read(move |storage| Ok(storage.console_sessions()?)).await?;
-        let (expired, mut live): (Vec<_>, Vec<_>) =
-            ended.into_iter().partition(|(_, r)| r.expires_at_ms <= now);
-        live.retain(|(_, r)| r.agent_id == agent.id);
-        live.sort_by_key(|(_, r)| std::cmp::Reverse(r.created_at_ms));
-        let surplus = live.into_iter().skip(CONSOLE_SESSIONS_PER_AGENT_MAX - 1);
-        let gone: Vec<SessionHash> = expired.into_iter().chain(surplus).map(|(hash, _)| hash).collect();
-        for hash in &gone {
-            batch.delete_console_session(hash);
-        }
         self.write(batch).await?;
-        for hash in &gone {
-            self.hub.console.end(hash);
+        // Sessions also end by expiry, without anyone signing out: a sweep now and then
+        // (a sign-in starts one at most every CONSOLE_SWEEP_INTERVAL_MS) keeps the table
+        // the size of the sessions in use, without a full scan per sign-in.
+        let last = self.hub.console.last_sweep_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= CONSOLE_SWEEP_INTERVAL_MS
+            && self
+                .hub
+                .console
+                .last_sweep_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.sweep_console_sessions(now).await?;
         }
         Ok((ConsoleSignIn { agent, session, expires_at_ms: record.expires_at_ms }, secret))
     }
@@ -220,6 +224,39 @@ impl Engine {
             }
             _ => Err(EngineError::NotSignedIn),
         }
+    }
+
+    /// Remove expired console sessions, and every agent's sessions beyond its newest
+    /// [`CONSOLE_SESSIONS_PER_AGENT_MAX`] (their connections are closed). One scan.
+    pub(crate) async fn sweep_console_sessions(&self, now: u64) -> Result<usize, EngineError> {
+        let all = self.hub.read(|storage| Ok(storage.console_sessions()?)).await?;
+        let (expired, mut live): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|(_, r)| r.expires_at_ms <= now);
+        live.sort_by_key(|(_, r)| (r.agent_id, std::cmp::Reverse(r.created_at_ms)));
+        let mut gone: Vec<SessionHash> = expired.into_iter().map(|(hash, _)| hash).collect();
+        let mut held = (None, 0usize);
+        for (hash, record) in live {
+            held = if held.0 == Some(record.agent_id) {
+                (held.0, held.1 + 1)
+            } else {
+                (Some(record.agent_id), 1)
+            };
+            if held.1 > CONSOLE_SESSIONS_PER_AGENT_MAX {
+                gone.push(hash);
+            }
+        }
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = Batch::new();
+        for hash in &gone {
+            batch.delete_console_session(hash);
+        }
+        self.write(batch).await?;
+        for hash in &gone {
+            self.hub.console.end(hash);
+        }
+        Ok(gone.len())
     }
 
     /// Replace the signed-in agent's password: `current` must match, `new` must follow the

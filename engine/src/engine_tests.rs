@@ -239,11 +239,17 @@ async fn console_sessions_expire_and_each_sign_in_clears_the_ended_ones() {
     f.engine.write(batch).await.unwrap();
     assert!(matches!(f.engine.console_session(&first).await, Err(EngineError::NotSignedIn)));
 
-    // The next sign-in removes it; signing in again and again keeps only the newest few.
+    // Signing in again and again; the sweep (every few minutes, started by a sign-in)
+    // removes the expired session and keeps only the agent's newest few.
     let mut secrets = Vec::new();
     for _ in 0..CONSOLE_SESSIONS_PER_AGENT_MAX + 3 {
         secrets.push(f.engine.console_sign_in("ann@example.com", "a long password".into()).await.unwrap().1);
     }
+    assert_eq!(
+        f.engine.sweep_console_sessions(now_ms()).await.unwrap(),
+        4,
+        "1 expired + 3 beyond the newest 20"
+    );
     let stored = f.engine.hub.read(|storage| Ok(storage.console_sessions()?)).await.unwrap();
     assert_eq!(stored.len(), CONSOLE_SESSIONS_PER_AGENT_MAX);
     assert!(stored.iter().all(|(h, _)| *h != hash), "the expired session is gone");
