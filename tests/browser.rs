@@ -15,25 +15,20 @@ fn enter() -> String {
     char::from(Key::Enter).to_string()
 }
 
-/// An agent who can sign in to the console with `email` and [`PASSWORD`].
-async fn console_agent(server: &TestServer, name: &str, email: &str) -> u64 {
-    let (id, _) = server.create_agent(name, 5).await;
-    let (status, body) = server
-        .admin_call(
-            "PUT",
-            &format!("/api/v1/agents/{id}/login"),
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    id
-}
-
 async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
     browser.goto(&format!("{base}/console")).await;
     browser.find("#email").await.send_keys(email).await.unwrap();
     browser.find("#password").await.send_keys(password).await.unwrap();
     browser.find("form.signin button[type=submit]").await.click().await.unwrap();
+}
+
+/// A visitor opens the demo page's widget and starts a chat with a name and a first message.
+async fn start_widget_chat(visitor: &Browser, base: &str, name: &str, message: &str) {
+    visitor.goto(&format!("{base}/demo")).await;
+    visitor.widget(".launcher").await.click().await.unwrap();
+    visitor.widget("input[name=name]").await.send_keys(name).await.unwrap();
+    visitor.widget("textarea[name=message]").await.send_keys(message).await.unwrap();
+    visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
 }
 
 async fn click_button(browser: &Browser, text: &str) {
@@ -68,7 +63,7 @@ async fn wait_js(browser: &Browser, probe: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_visitor_and_an_agent_chat_from_the_widget_to_a_ticket_and_a_close() {
     let server = TestServer::start();
-    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let base = server.http_url();
     let server = &server;
     scenario("widget_chat_to_ticket", |stage| async move {
@@ -171,7 +166,7 @@ async fn text_after_reload(visitor: &Browser, text: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn markup_in_names_and_messages_is_shown_as_text_and_a_visitor_sees_only_its_own_chat() {
     let server = TestServer::start();
-    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let base = server.http_url();
     scenario("markup_is_text", |stage| async move {
         let visitor = stage.browser("visitor").await;
@@ -236,7 +231,7 @@ async fn markup_in_names_and_messages_is_shown_as_text_and_a_visitor_sees_only_i
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_password_is_refused_and_signing_out_ends_the_console_session() {
     let server = TestServer::start();
-    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let base = server.http_url();
     scenario("sign_in_refused", |stage| async move {
         let agent = stage.browser("agent").await;
@@ -272,9 +267,9 @@ async fn a_wrong_password_is_refused_and_signing_out_ends_the_console_session() 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_agents_talk_in_a_private_channel_a_third_never_sees_with_unread_mentions_and_slash_commands() {
     let server = TestServer::start();
-    console_agent(&server, "Ann Agent", "ann@example.com").await;
-    console_agent(&server, "Bob Builder", "bob@example.com").await;
-    console_agent(&server, "Cat Carter", "cat@example.com").await;
+    server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
+    server.console_agent("Bob Builder", "bob@example.com", PASSWORD).await;
+    server.console_agent("Cat Carter", "cat@example.com", PASSWORD).await;
     let base = server.http_url();
     scenario("private_channel", |stage| async move {
         let ann = stage.browser("ann").await;
@@ -365,7 +360,7 @@ async fn console_messages(browser: &Browser) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_widget_and_the_console_ride_out_a_server_crash_and_lose_nothing() {
     let mut server = TestServer::start();
-    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let base = server.http_url();
     let server = &mut server;
     scenario("server_crash", |stage| async move {
@@ -423,8 +418,8 @@ async fn the_widget_and_the_console_ride_out_a_server_crash_and_lose_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_transfers_a_chat_with_a_note_and_the_receiver_declines_then_accepts() {
     let server = TestServer::start();
-    console_agent(&server, "Ann Agent", "ann@example.com").await;
-    console_agent(&server, "Bob Builder", "bob@example.com").await;
+    server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
+    server.console_agent("Bob Builder", "bob@example.com", PASSWORD).await;
     let base = server.http_url();
     scenario("transfer", |stage| async move {
         let ann = stage.browser("ann").await;
@@ -433,11 +428,7 @@ async fn an_agent_transfers_a_chat_with_a_note_and_the_receiver_declines_then_ac
         sign_in(&bob, &base, "bob@example.com", PASSWORD).await;
         bob.find("[data-nav='queue']").await;
         let visitor = stage.browser("visitor").await;
-        visitor.goto(&format!("{base}/demo")).await;
-        visitor.widget(".launcher").await.click().await.unwrap();
-        visitor.widget("input[name=name]").await.send_keys("Vera Visitor").await.unwrap();
-        visitor.widget("textarea[name=message]").await.send_keys("I need a refund").await.unwrap();
-        visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
+        start_widget_chat(&visitor, &base, "Vera Visitor", "I need a refund").await;
         ann.wait_text(false, "Vera Visitor #1").await;
         click_button(&ann, "Accept").await;
         visitor.wait_text(true, "Ann Agent joined the chat").await;
@@ -473,7 +464,7 @@ async fn an_agent_transfers_a_chat_with_a_note_and_the_receiver_declines_then_ac
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_with_a_one_time_password_chooses_their_own_at_the_first_sign_in() {
     let server = TestServer::start();
-    let id = console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let id = server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let (status, _) = server
         .admin_call(
             "PUT",

@@ -17,21 +17,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// An agent with a console login; returns its id.
-async fn console_agent(server: &TestServer, name: &str, email: &str) -> u64 {
-    let (id, _) = server.create_agent(name, 5).await;
-    let (status, body) = server
-        .admin_call(
-            "PUT",
-            &format!("/api/v1/agents/{id}/login"),
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({"agent_id": id, "email": email, "has_password": true}));
-    id
-}
-
 /// `POST /api/v1/console/sign-in`: (status, body, Set-Cookie).
 async fn sign_in(server: &TestServer, email: &str, password: &str) -> (u16, Value, Option<String>) {
     let response = reqwest::Client::new()
@@ -106,7 +91,7 @@ async fn answer(socket: &mut Socket, req: u64) -> Value {
 #[tokio::test]
 async fn sign_in_sets_an_httponly_cookie_that_signs_in_the_console_until_sign_out() {
     let server = TestServer::start();
-    let id = console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let id = server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
 
     // The email is matched without regard to case or surrounding spaces.
     let (status, body, set_cookie) = sign_in(&server, " Ann@Example.com ", PASSWORD).await;
@@ -164,7 +149,7 @@ async fn sign_in_sets_an_httponly_cookie_that_signs_in_the_console_until_sign_ou
 #[tokio::test]
 async fn wrong_passwords_unknown_emails_and_missing_cookies_get_specific_errors() {
     let server = TestServer::start();
-    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
 
     let (status, wrong, cookie) = sign_in(&server, "ann@example.com", "not the password").await;
     assert_eq!((status, wrong["code"].clone()), (401, json!("bad_credentials")), "{wrong}");
@@ -201,7 +186,7 @@ async fn wrong_passwords_unknown_emails_and_missing_cookies_get_specific_errors(
 #[tokio::test]
 async fn another_website_never_signs_in_with_the_cookie_and_unlisted_websites_are_refused() {
     let server = TestServer::start();
-    let id = console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let id = server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let cookie = cookie_pair(&sign_in(&server, "ann@example.com", PASSWORD).await.2.unwrap());
 
     // Any website may embed the widget by default, but a page there cannot use the console
@@ -242,7 +227,7 @@ async fn another_website_never_signs_in_with_the_cookie_and_unlisted_websites_ar
 #[tokio::test]
 async fn failed_sign_ins_are_rate_limited_per_address_and_successful_ones_are_not() {
     let server = TestServer::start();
-    console_agent(&server, "Ann Agent", "ann@example.com").await;
+    server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     // A whole support centre behind one address signs in at nine: no limit on successes.
     for _ in 0..12 {
         assert_eq!(sign_in(&server, "ann@example.com", PASSWORD).await.0, 200);
@@ -260,7 +245,7 @@ async fn failed_sign_ins_are_rate_limited_per_address_and_successful_ones_are_no
 
     // Behind a trusted proxy, each client behind it has its own allowance.
     let proxied = TestServer::start_with(&["--trusted-proxies", "127.0.0.1"]);
-    console_agent(&proxied, "Ann Agent", "ann@example.com").await;
+    proxied.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let via = |client: &'static str, password: &'static str| {
         let url = format!("{}/api/v1/console/sign-in", proxied.http_url());
         async move {
@@ -286,7 +271,7 @@ async fn failed_sign_ins_are_rate_limited_per_address_and_successful_ones_are_no
 #[tokio::test]
 async fn the_login_route_refuses_bad_input_and_keeps_the_old_login() {
     let server = TestServer::start();
-    let id = console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let id = server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let path = format!("/api/v1/agents/{id}/login");
     let cases = [
         (json!({"email": "not-an-email"}), 400, "invalid_request"),
@@ -337,7 +322,7 @@ async fn the_login_route_refuses_bad_input_and_keeps_the_old_login() {
 #[tokio::test]
 async fn console_sessions_survive_a_restart() {
     let mut server = TestServer::start();
-    let id = console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let id = server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let cookie = cookie_pair(&sign_in(&server, "ann@example.com", PASSWORD).await.2.unwrap());
     server.terminate();
     server.restart();
@@ -365,7 +350,7 @@ async fn change_password(
 #[tokio::test]
 async fn an_agent_given_a_temporary_password_chooses_their_own_before_the_console_opens() {
     let server = TestServer::start();
-    let id = console_agent(&server, "Ann Agent", "ann@example.com").await;
+    let id = server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let (status, set) = server
         .admin_call(
             "PUT",

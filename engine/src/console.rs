@@ -161,7 +161,7 @@ impl Engine {
         self.save_agent(&profile).await?;
         self.hub.directory.insert(id, profile.clone());
         if new_password {
-            self.end_console_sessions_of(id).await?;
+            self.end_console_sessions_of(id, None).await?;
         }
         Ok(profile)
     }
@@ -245,17 +245,7 @@ impl Engine {
                 gone.push(hash);
             }
         }
-        if gone.is_empty() {
-            return Ok(0);
-        }
-        let mut batch = Batch::new();
-        for hash in &gone {
-            batch.delete_console_session(hash);
-        }
-        self.write(batch).await?;
-        for hash in &gone {
-            self.hub.console.end(hash);
-        }
+        self.end_console_sessions(&gone).await?;
         Ok(gone.len())
     }
 
@@ -282,23 +272,7 @@ impl Engine {
         profile.password_temporary = false;
         self.save_agent(&profile).await?;
         self.hub.directory.insert(profile.id, profile.clone());
-        let keep = signed_in.session;
-        let sessions = self.hub.read(|storage| Ok(storage.console_sessions()?)).await?;
-        let others: Vec<SessionHash> = sessions
-            .into_iter()
-            .filter(|(hash, r)| r.agent_id == profile.id && *hash != keep)
-            .map(|(hash, _)| hash)
-            .collect();
-        if !others.is_empty() {
-            let mut batch = Batch::new();
-            for hash in &others {
-                batch.delete_console_session(hash);
-            }
-            self.write(batch).await?;
-            for hash in &others {
-                self.hub.console.end(hash);
-            }
-        }
+        self.end_console_sessions_of(profile.id, Some(signed_in.session)).await?;
         Ok(ConsoleSignIn { agent: profile, ..signed_in })
     }
 
@@ -311,28 +285,35 @@ impl Engine {
     /// Sign out: the session ends, and every connection that authenticated with it is
     /// closed (`credentials_revoked`). Signing out of an unknown session is not an error.
     pub async fn console_sign_out(&self, secret: &str) -> Result<(), EngineError> {
-        let session = hash_of(secret);
-        let mut batch = Batch::new();
-        batch.delete_console_session(&session);
-        self.write(batch).await?;
-        self.hub.console.end(&session);
-        Ok(())
+        self.end_console_sessions(&[hash_of(secret)]).await
     }
 
-    /// End every console session of an agent (a new password).
-    async fn end_console_sessions_of(&self, id: AgentId) -> Result<(), EngineError> {
+    /// End every console session of an agent but `keep` (a new password).
+    async fn end_console_sessions_of(
+        &self,
+        id: AgentId,
+        keep: Option<SessionHash>,
+    ) -> Result<(), EngineError> {
         let sessions = self.hub.read(|storage| Ok(storage.console_sessions()?)).await?;
-        let mine: Vec<SessionHash> =
-            sessions.into_iter().filter(|(_, r)| r.agent_id == id).map(|(hash, _)| hash).collect();
-        if mine.is_empty() {
+        let ended: Vec<SessionHash> = sessions
+            .into_iter()
+            .filter(|(hash, r)| r.agent_id == id && Some(*hash) != keep)
+            .map(|(hash, _)| hash)
+            .collect();
+        self.end_console_sessions(&ended).await
+    }
+
+    /// Delete these console sessions (one durable batch), then close their connections.
+    async fn end_console_sessions(&self, ended: &[SessionHash]) -> Result<(), EngineError> {
+        if ended.is_empty() {
             return Ok(());
         }
         let mut batch = Batch::new();
-        for hash in &mine {
+        for hash in ended {
             batch.delete_console_session(hash);
         }
         self.write(batch).await?;
-        for hash in &mine {
+        for hash in ended {
             self.hub.console.end(hash);
         }
         Ok(())

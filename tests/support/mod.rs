@@ -267,6 +267,16 @@ impl TestServer {
         (client, id, token)
     }
 
+    /// An agent who can sign in to the console with `email` and `password`; returns its id.
+    pub async fn console_agent(&self, name: &str, email: &str, password: &str) -> u64 {
+        let (id, _) = self.create_agent(name, 5).await;
+        let login = serde_json::json!({"email": email, "password": password});
+        let (status, body) = self.admin_call("PUT", &format!("/api/v1/agents/{id}/login"), Some(login)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, serde_json::json!({"agent_id": id, "email": email, "has_password": true}));
+        id
+    }
+
     /// Connect and authenticate with an existing agent token.
     pub async fn agent_with_token(&self, token: &str) -> Client {
         let client = self.connect(Encoding::MsgPack).await;

@@ -43,6 +43,16 @@ impl Limiter {
         self.buckets.get(&ip).is_some_and(|bucket| !bucket.has_token(now_ms()))
     }
 
+    /// The 429 answer when `ip` is [`Limiter::blocked`].
+    fn refusal(&self, ip: IpAddr) -> Option<Response> {
+        self.blocked(ip).then(|| {
+            failure_response(Failure::new(
+                ErrorCode::RateLimited,
+                "too many failed sign-ins from this address: wait a minute and try again",
+            ))
+        })
+    }
+
     /// Charge a failed sign-in to `ip`.
     fn failed(&self, ip: IpAddr) {
         let now = now_ms();
@@ -134,11 +144,8 @@ pub(crate) fn routes(
                 let limiter = limiter.clone();
                 async move {
                     let client = super::client_ip(peer.ip(), &headers, &config.trusted_proxies);
-                    if limiter.blocked(client) {
-                        return failure_response(Failure::new(
-                            ErrorCode::RateLimited,
-                            "too many failed sign-ins from this address: wait a minute and try again",
-                        ));
+                    if let Some(refused) = limiter.refusal(client) {
+                        return refused;
                     }
                     let request: SignIn = match json_body(&body) {
                         Ok(request) => request,
@@ -258,11 +265,8 @@ pub(crate) fn routes(
                 let limiter = limiter_for_change.clone();
                 async move {
                     let client = super::client_ip(peer.ip(), &headers, &config.trusted_proxies);
-                    if limiter.blocked(client) {
-                        return failure_response(Failure::new(
-                            ErrorCode::RateLimited,
-                            "too many failed sign-ins from this address: wait a minute and try again",
-                        ));
+                    if let Some(refused) = limiter.refusal(client) {
+                        return refused;
                     }
                     let Some(secret) = super::console_cookie(&headers) else {
                         return engine_failure(EngineError::NotSignedIn);
