@@ -250,7 +250,6 @@ pub(crate) fn routes(
                 }
             },
         );
-    let limiter_for_change = limiter_change.clone();
     let change_password = warp::path!("api" / "v1" / "console" / "password")
         .and(warp::post())
         .and(with())
@@ -262,7 +261,7 @@ pub(crate) fn routes(
                   PeerAddr(peer),
                   headers: HeaderMap,
                   body: bytes::Bytes| {
-                let limiter = limiter_for_change.clone();
+                let limiter = limiter_change.clone();
                 async move {
                     let client = super::client_ip(peer.ip(), &headers, &config.trusted_proxies);
                     if let Some(refused) = limiter.refusal(client) {
