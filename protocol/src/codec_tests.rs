@@ -9,6 +9,14 @@ fn sample_requests() -> Vec<Request> {
         Request::Auth { token: "1.abc".into() },
         Request::AuthConsole {},
         Request::RateChat { session_id: 1, score: 5, comment: Some("thanks".into()) },
+        Request::DepartmentStatus { department: Some("sales".into()) },
+        Request::LeaveMessage {
+            department: None,
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            text: "Call me back".into(),
+            page_url: None,
+        },
         Request::StartChat {
             name: Some("Ada".into()),
             email: None,
@@ -195,8 +203,19 @@ fn server_frames_round_trip() {
                 created_by: Some(2),
                 created_at_ms: 40,
                 contact_id: Some(4),
+                source: crate::tickets::TicketOrigin::Session,
+                department_id: None,
             },
         },
+        ServerFrame::DepartmentStatus {
+            re: 7,
+            department: "sales".into(),
+            open: false,
+            agents_online: true,
+            next_open_ms: Some(1_800_000_000_000),
+            time_zone: Some("Europe/Berlin".into()),
+        },
+        ServerFrame::MessageLeft { re: 8, ticket_id: 9 },
     ];
     for encoding in BOTH {
         for frame in &frames {

@@ -179,6 +179,24 @@ pub enum Request {
     },
     /// Agent: refuse the session another agent is handing you.
     DeclineTransfer { session_id: SessionId },
+    /// Visitor (no credentials needed): whether a department takes chats now, before
+    /// starting one: inside its business hours, with an agent online. The default
+    /// department when `department` is absent.
+    DepartmentStatus {
+        #[serde(default)]
+        department: Option<String>,
+    },
+    /// Visitor (no credentials needed): leave a message for a department that is closed or
+    /// has nobody online; it becomes a helpdesk ticket, answered by email.
+    LeaveMessage {
+        #[serde(default)]
+        department: Option<String>,
+        name: String,
+        email: String,
+        text: String,
+        #[serde(default)]
+        page_url: Option<String>,
+    },
     /// Agent: make a helpdesk ticket of a session (any session you can see), its transcript
     /// as the description, or of message `seq` of a channel you are a member of, with the
     /// messages after it; exactly one source. Asking again returns the same ticket.
@@ -213,6 +231,8 @@ impl Request {
         "auth",
         "auth_console",
         "rate_chat",
+        "department_status",
+        "leave_message",
         "start_chat",
         "resume_chat",
         "list_queue",
@@ -461,6 +481,20 @@ pub enum ServerFrame {
     ChannelMembership { channel: ChannelInfo, agent_id: AgentId, joined: bool },
     /// Reply to `create_ticket`: the session's ticket (new, or the one it already had).
     Ticket { re: ReqId, ticket: TicketInfo },
+    /// Reply to `department_status`. `open`: inside the department's business hours
+    /// (always, when it has none); `agents_online`: at least one of its agents is connected;
+    /// a chat started when either is false may wait long (offer `leave_message` instead).
+    /// `next_open_ms`: when it opens next, while closed; `time_zone`: its hours' zone.
+    DepartmentStatus {
+        re: ReqId,
+        department: String,
+        open: bool,
+        agents_online: bool,
+        next_open_ms: Option<u64>,
+        time_zone: Option<String>,
+    },
+    /// Reply to `leave_message`: the ticket it became (durable).
+    MessageLeft { re: ReqId, ticket_id: u64 },
     /// Event to a waiting visitor: its place in line (1 = next) and the estimated wait
     /// (`null` while the department has too little history to estimate).
     QueuePosition { session_id: SessionId, position: u32, estimated_wait_ms: Option<u64> },
@@ -486,6 +520,8 @@ impl ServerFrame {
             | ServerFrame::Commands { re, .. }
             | ServerFrame::CommandResult { re, .. }
             | ServerFrame::Ticket { re, .. }
+            | ServerFrame::DepartmentStatus { re, .. }
+            | ServerFrame::MessageLeft { re, .. }
             | ServerFrame::Ok { re } => Some(*re),
             ServerFrame::Error { re, .. } => *re,
             ServerFrame::SessionCreated { .. }

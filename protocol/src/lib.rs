@@ -16,6 +16,7 @@
 //! - [`framing`]: the 4-byte length prefix that delimits frames on a byte stream (QUIC).
 //! - [`http`]: the JSON bodies of the HTTP administration API.
 //! - [`console`]: the agent console's HTTP bodies (sign-in, who is signed in, setting a login).
+//! - [`hours`]: departments' business hours and the bounds of messages left while closed.
 //! - [`tickets`]: what tickets carry ([`TicketInfo`]) and their HTTP and webhook bodies.
 //! - [`startup`]: the lines the server prints once it listens, and their reader.
 //! - [`limits`]: default size limits and why they are what they are.
@@ -29,6 +30,7 @@ pub mod console;
 pub mod error_code;
 pub mod frames;
 pub mod framing;
+pub mod hours;
 pub mod http;
 pub mod limits;
 pub mod startup;

@@ -37,6 +37,26 @@ pub struct TicketInfo {
     pub created_at_ms: u64,
     /// The session's contact, when it has one.
     pub contact_id: Option<u64>,
+    /// What it was made from.
+    #[serde(default)]
+    pub source: TicketOrigin,
+    /// The department a message left while it was closed or unstaffed was for
+    /// (`source` = `left_message`).
+    #[serde(default)]
+    pub department_id: Option<u64>,
+}
+
+/// What a ticket was made from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketOrigin {
+    /// A chat session (`session_id`), its transcript as the description.
+    #[default]
+    Session,
+    /// A team-channel message (`channel_id`, `channel_seq`) and those after it.
+    ChannelMessage,
+    /// A message a visitor left with `leave_message` (the description is the message).
+    LeftMessage,
 }
 
 /// `POST /api/v1/sessions/{id}/ticket` request body (it may also be empty).

@@ -15,10 +15,12 @@
 //! - [`contact`]: a contact's fields, their rules and how a change applies.
 //! - [`ticket`]: a ticket, its transcript (bounded), default subject and the webhook's
 //!   retry schedule.
+//! - [`hours::Hours`]: a department's business hours in its time zone: open now, opening next.
 //! - [`restart::RestartBudget`]: how many actor restarts a window allows before escalating.
 
 pub mod channel;
 pub mod contact;
+pub mod hours;
 pub mod log;
 pub mod pipeline;
 pub mod queue;
