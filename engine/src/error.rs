@@ -67,6 +67,10 @@ pub enum EngineError {
     /// A department or membership change was refused (a duplicate name, a bad setting).
     #[error("{0}")]
     InvalidDepartment(String),
+    /// A message left for a closed or unstaffed department breaks a rule (the message
+    /// names the field).
+    #[error("{0}")]
+    InvalidLeftMessage(String),
     /// No contact has this id.
     #[error("no contact {0}")]
     UnknownContact(u64),

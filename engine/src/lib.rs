@@ -21,6 +21,8 @@
 //!   visitor's chat to the contact whose email it gave.
 //! - [`tickets`]: tickets made from chat sessions (idempotent, transcript as description),
 //!   listed and read, and the helpdesk webhook's durable outbox ([`tickets::deliveries`]).
+//! - [`offline`]: whether a department takes chats now (business hours, agents online) and
+//!   the message a visitor leaves instead, made a ticket.
 //! - [`agents`]: agent administration beyond creation (capacity, disable, token rotation,
 //!   live state).
 //! - [`console`]: the agent console's sign-in: email and argon2id password, console
@@ -48,6 +50,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod hub;
+pub mod offline;
 pub mod operations;
 pub mod outbox;
 pub mod ratings;

@@ -3,6 +3,7 @@
 //! agent changes routing depends on (capacity, disabling, token rotation). Every change is
 //! written to the audit log.
 
+use switchboard_engine::domain::hours::Hours;
 use switchboard_engine::domain::routing::{Decision, RoutingConfig};
 use switchboard_engine::routing::Department;
 use switchboard_engine::EngineError;
@@ -80,6 +81,7 @@ fn summary(d: &Department) -> DepartmentSummary {
         ramp_window_ms: d.config.ramp_window_ms,
         requeue_on_offline: d.config.requeue_on_offline,
         agents: d.agents.iter().copied().collect(),
+        hours: d.hours.as_ref().map(crate::convert::business_hours),
     }
 }
 
@@ -140,6 +142,15 @@ fn settings(mut config: RoutingConfig, changes: &DepartmentChanges) -> Result<Ro
     Ok(config)
 }
 
+/// The business hours in `changes`, checked: `None` when absent, `Some(None)` to clear.
+fn hours(changes: &DepartmentChanges) -> Result<Option<Option<Hours>>, Rejection> {
+    match &changes.hours {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(wire)) => crate::convert::hours(wire).map(|h| Some(Some(h))).map_err(bad_request),
+    }
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     serde_json::from_slice(body).map_err(|e| bad_request(format!("bad body: {e}")))
 }
@@ -149,7 +160,8 @@ async fn create(admin: Admin, body: bytes::Bytes) -> Result<Response, Rejection>
     let name = request.name.clone().ok_or_else(|| bad_request("`name` is required".into()))?;
     check_name(&name)?;
     let config = settings(RoutingConfig::default(), &request)?;
-    let department = admin.engine.create_department(name, config).await.map_err(failed)?;
+    let hours = hours(&request)?.flatten();
+    let department = admin.engine.create_department(name, config, hours).await.map_err(failed)?;
     admin.audit("department.create", &format!("department {} ({:?})", department.id, department.name));
     Ok(warp::reply::with_status(warp::reply::json(&summary(&department)), StatusCode::CREATED)
         .into_response())
@@ -163,7 +175,8 @@ async fn update(admin: Admin, id: u64, body: bytes::Bytes) -> Result<Response, R
     let current =
         admin.engine.department(id).ok_or_else(|| failed(EngineError::UnknownDepartment(id.to_string())))?;
     let config = settings(current.config, &request)?;
-    let department = admin.engine.update_department(id, request.name, config).await.map_err(failed)?;
+    let hours = hours(&request)?;
+    let department = admin.engine.update_department(id, request.name, config, hours).await.map_err(failed)?;
     admin.audit("department.update", &format!("department {id}: {:?}", summary(&department)));
     Ok(warp::reply::json(&summary(&department)).into_response())
 }

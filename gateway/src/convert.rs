@@ -2,6 +2,7 @@
 
 use switchboard_engine::channels::{ChannelAnswer, ChannelView};
 use switchboard_engine::domain::channel::ChannelMessage;
+use switchboard_engine::domain::hours::{self, Hours, HoursError, Span};
 use switchboard_engine::domain::ticket::{Ticket, TicketSource};
 use switchboard_engine::{ChatMessage, Engine, Event, Participant, SessionSnapshot, State};
 use switchboard_protocol as wire;
@@ -42,9 +43,15 @@ pub fn session_info(engine: &Engine, s: &SessionSnapshot, unread: Option<u64>) -
 
 /// A ticket as the wire (and the webhook) shows it.
 pub fn ticket_info(t: &Ticket) -> wire::TicketInfo {
-    let (session_id, channel_id, channel_seq) = match t.source {
-        TicketSource::Session(id) => (Some(id), None, None),
-        TicketSource::ChannelMessage { channel_id, seq } => (None, Some(channel_id), Some(seq)),
+    use switchboard_protocol::tickets::TicketOrigin;
+    let (source, session_id, channel_id, channel_seq, department_id) = match t.source {
+        TicketSource::Session(id) => (TicketOrigin::Session, Some(id), None, None, None),
+        TicketSource::ChannelMessage { channel_id, seq } => {
+            (TicketOrigin::ChannelMessage, None, Some(channel_id), Some(seq), None)
+        }
+        TicketSource::LeftMessage { department_id } => {
+            (TicketOrigin::LeftMessage, None, None, None, Some(department_id))
+        }
     };
     wire::TicketInfo {
         ticket_id: t.id,
@@ -58,6 +65,8 @@ pub fn ticket_info(t: &Ticket) -> wire::TicketInfo {
         created_by: t.created_by,
         created_at_ms: t.created_at_ms,
         contact_id: t.contact_id,
+        source,
+        department_id,
     }
 }
 
@@ -222,5 +231,36 @@ pub fn event(engine: &Engine, event: &Event) -> wire::ServerFrame {
                 estimated_wait_ms: *estimated_wait_ms,
             }
         }
+    }
+}
+
+/// Business hours, wire → engine, checked (the error names the field).
+pub fn hours(wire: &switchboard_protocol::hours::BusinessHours) -> Result<Hours, String> {
+    let mut spans = Vec::with_capacity(wire.weekly.len());
+    if wire.weekly.len() > switchboard_engine::domain::hours::SPANS_MAX {
+        return Err(HoursError::TooManySpans.to_string());
+    }
+    for span in &wire.weekly {
+        let open = hours::parse_clock(&span.open).map_err(|e| e.to_string())?;
+        let close = hours::parse_clock(&span.close).map_err(|e| e.to_string())?;
+        spans.push(Span { day: span.day.index(), open, close });
+    }
+    Hours::new(&wire.time_zone, spans).map_err(|e| e.to_string())
+}
+
+/// Business hours, engine → wire.
+pub fn business_hours(h: &Hours) -> switchboard_protocol::hours::BusinessHours {
+    use switchboard_protocol::hours::{OpeningSpan, Weekday};
+    switchboard_protocol::hours::BusinessHours {
+        time_zone: h.time_zone.clone(),
+        weekly: h
+            .spans
+            .iter()
+            .map(|s| OpeningSpan {
+                day: Weekday::ALL[usize::from(s.day) % 7],
+                open: hours::clock(s.open),
+                close: hours::clock(s.close),
+            })
+            .collect(),
     }
 }

@@ -49,6 +49,8 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// The console session cookie from the WebSocket upgrade, for `auth_console`.
     pub console_cookie: Option<String>,
+    /// Messages this connection asked to leave (`leave_message`), to bound them.
+    pub messages_left: u32,
 }
 
 impl Conn {
@@ -64,6 +66,7 @@ impl Conn {
             config,
             peer,
             console_cookie: None,
+            messages_left: 0,
         }
     }
 
@@ -123,6 +126,9 @@ async fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Step, Fa
         | Request::SetChannelTopic { .. }
         | Request::ListCommands { .. }
         | Request::RunCommand { .. }) => crate::dispatch_channels::handle(conn, re, request).await,
+        request @ (Request::DepartmentStatus { .. } | Request::LeaveMessage { .. }) => {
+            crate::dispatch_offline::handle(conn, re, request)
+        }
         Request::StartChat { name, email, page_url, first_message, client_msg_id, department } => {
             if conn.role != Role::Anonymous {
                 return Err(Failure::new(
@@ -419,7 +425,7 @@ fn invalid(message: impl Into<String>) -> Failure {
     Failure::new(ErrorCode::InvalidRequest, message)
 }
 
-fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), Failure> {
+pub(crate) fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), Failure> {
     match value {
         Some(v) if v.len() > max => Err(invalid(format!("`{field}` is longer than {max} bytes"))),
         _ => Ok(()),

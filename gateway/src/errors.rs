@@ -60,6 +60,7 @@ impl From<EngineError> for Failure {
             EngineError::ImportRefused { reason, .. } => Failure::from((**reason).clone()).code,
             EngineError::UnknownTicket(_) => ErrorCode::UnknownTicket,
             EngineError::InvalidTicket(_) => ErrorCode::InvalidRequest,
+            EngineError::InvalidLeftMessage(_) => ErrorCode::InvalidRequest,
             EngineError::Internal(_) => ErrorCode::Internal,
             EngineError::Channel(e) => channel_code(e),
             EngineError::UnknownChannel(_) => ErrorCode::UnknownChannel,

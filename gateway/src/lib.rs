@@ -51,6 +51,7 @@ pub mod connection;
 pub mod convert;
 pub mod dispatch;
 pub(crate) mod dispatch_channels;
+mod dispatch_offline;
 pub mod drain;
 pub mod errors;
 pub mod health;

@@ -133,6 +133,9 @@ pub struct DepartmentChanges {
     pub ramp_window_ms: Option<u64>,
     #[serde(default)]
     pub requeue_on_offline: Option<bool>,
+    /// Business hours: absent leaves them, `null` clears them (always open).
+    #[serde(default, deserialize_with = "crate::hours::present", skip_serializing_if = "Option::is_none")]
+    pub hours: Option<Option<crate::hours::BusinessHours>>,
 }
 
 /// A department as the API shows it.
@@ -150,6 +153,9 @@ pub struct DepartmentSummary {
     pub requeue_on_offline: bool,
     /// Member agents, ascending.
     pub agents: Vec<AgentId>,
+    /// Business hours (`null`: always open).
+    #[serde(default)]
+    pub hours: Option<crate::hours::BusinessHours>,
 }
 
 /// One routing decision about a session (`GET /api/v1/sessions/{id}/routing`).

@@ -47,8 +47,8 @@ pub use contacts::ContactIndex;
 pub use operations::StorageStats;
 pub use ratings::RatingRecord;
 pub use records::{
-    AgentRecord, ContactRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StoredSender,
-    StoredState,
+    AgentRecord, ContactRecord, DecisionRecord, DepartmentRecord, HoursRecord, MessageRecord, SessionRecord,
+    StoredSender, StoredState,
 };
 pub use store::{Storage, StorageConfig};
 pub use tickets::{OutboxRecord, TicketRecord};

@@ -107,6 +107,17 @@ pub struct DepartmentRecord {
     /// Member agents, ascending.
     pub agents: Vec<u64>,
     pub created_at_ms: u64,
+    /// Business hours (absent: always open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<HoursRecord>,
+}
+
+/// A department's business hours: its IANA time zone and weekly spans as
+/// `(day 0 = Monday, open minute, close minute)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoursRecord {
+    pub time_zone: String,
+    pub spans: Vec<(u8, u16, u16)>,
 }
 
 /// One routing decision about a session (`session_routing` family): who was chosen, how it

@@ -34,6 +34,10 @@ pub struct TicketRecord {
     pub created_at_ms: u64,
     /// The session's contact, when it has one.
     pub contact_id: Option<u64>,
+    /// Made from a message a visitor left for this department while it was closed or
+    /// unstaffed (absent: not such a ticket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_for_department: Option<u64>,
 }
 
 /// A ticket waiting for delivery to the helpdesk webhook (`ticket_outbox` family); when

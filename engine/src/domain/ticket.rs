@@ -35,6 +35,8 @@ pub enum TicketSource {
     Session(SessionId),
     /// One message of a team channel (`/ticket <seq>` there), with those after it.
     ChannelMessage { channel_id: u64, seq: u64 },
+    /// A message a visitor left for a department that was closed or had nobody online.
+    LeftMessage { department_id: u64 },
 }
 
 /// A helpdesk ticket.
@@ -82,6 +84,12 @@ pub fn check_subject(subject: Option<String>) -> Result<Option<String>, TicketEr
 pub fn default_subject(visitor_name: Option<&str>, chat_started_at_ms: u64) -> String {
     let name = visitor_name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or("Visitor");
     format!("Chat with {name} ({})", date_utc(chat_started_at_ms))
+}
+
+/// The subject of a ticket made from a message left while nobody could chat.
+pub fn left_message_subject(name: &str, left_at_ms: u64) -> String {
+    let name: String = name.trim().chars().take(128).collect();
+    format!("Message from {name} ({})", date_utc(left_at_ms))
 }
 
 /// Messages after the referenced one that a ticket from a channel message includes, for

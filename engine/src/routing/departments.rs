@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use actix::Addr;
 use dashmap::DashMap;
 use switchboard_storage::records::RECORD_VERSION;
-use switchboard_storage::DepartmentRecord;
+use switchboard_storage::{DepartmentRecord, HoursRecord};
 
 use super::queue_actor::QueueActor;
+use crate::domain::hours::{Hours, Span};
 use crate::domain::routing::RoutingConfig;
 use crate::{AgentId, DepartmentId, SessionId};
 
@@ -20,6 +21,8 @@ pub struct Department {
     pub config: RoutingConfig,
     pub agents: BTreeSet<AgentId>,
     pub created_at_ms: u64,
+    /// Business hours; `None`: always open.
+    pub hours: Option<Hours>,
 }
 
 impl Department {
@@ -36,6 +39,10 @@ impl Department {
             requeue_on_offline: self.config.requeue_on_offline,
             agents: self.agents.iter().copied().collect(),
             created_at_ms: self.created_at_ms,
+            hours: self.hours.as_ref().map(|h| HoursRecord {
+                time_zone: h.time_zone.clone(),
+                spans: h.spans.iter().map(|s| (s.day, s.open, s.close)).collect(),
+            }),
         }
     }
 
@@ -53,6 +60,12 @@ impl Department {
             },
             agents: record.agents.into_iter().collect(),
             created_at_ms: record.created_at_ms,
+            // Hours were checked when set; a zone a later time-zone database dropped reads
+            // as always open rather than failing the start.
+            hours: record.hours.and_then(|h| {
+                let spans = h.spans.into_iter().map(|(day, open, close)| Span { day, open, close }).collect();
+                Hours::new(&h.time_zone, spans).ok()
+            }),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::actor::registry;
 use crate::actor::session::{CommandKind, Subscriber};
 use crate::answer::Reply;
 use crate::answer::ReplyTo;
+use crate::domain::hours::Hours;
 use crate::domain::routing::{Decision, Outcome, Presence, RoutingConfig};
 use crate::hub::Hub;
 use crate::outbox::{Outbox, Outgoing};
@@ -52,6 +53,7 @@ pub(crate) fn load_departments(hub: &Arc<Hub>) -> Result<(), EngineError> {
             config: RoutingConfig::default(),
             agents,
             created_at_ms: now_ms(),
+            hours: None,
         };
         let mut batch = Batch::new();
         batch.put_department(&default.record());
@@ -104,6 +106,7 @@ impl Engine {
         &self,
         name: String,
         config: RoutingConfig,
+        hours: Option<Hours>,
     ) -> Result<Department, EngineError> {
         if self.hub.routing.by_name(&name).is_some() {
             return Err(EngineError::InvalidDepartment(format!("a department named `{name}` exists")));
@@ -114,20 +117,26 @@ impl Engine {
             config,
             agents: BTreeSet::new(),
             created_at_ms: now_ms(),
+            hours,
         };
         self.save_department(&department).await?;
         start_actor(&self.hub, department.clone());
         Ok(department)
     }
 
-    /// Rename a department or change its routing settings; automatic mode dispatches at once.
+    /// Rename a department, change its routing settings or (`hours` given) set or clear its
+    /// business hours; automatic mode dispatches at once.
     pub async fn update_department(
         &self,
         id: DepartmentId,
         name: Option<String>,
         config: RoutingConfig,
+        hours: Option<Option<Hours>>,
     ) -> Result<Department, EngineError> {
         let mut department = self.existing(id)?;
+        if let Some(hours) = hours {
+            department.hours = hours;
+        }
         if let Some(name) = name {
             if self.hub.routing.by_name(&name).is_some_and(|other| other != id) {
                 return Err(EngineError::InvalidDepartment(format!("a department named `{name}` exists")));

@@ -217,9 +217,10 @@ fn transcript_name(hub: &Hub, agent: AgentId) -> String {
 
 /// Domain ticket → stored record.
 fn ticket_record(t: &Ticket) -> TicketRecord {
-    let (session_id, channel_id, channel_seq) = match t.source {
-        TicketSource::Session(id) => (Some(id), None, None),
-        TicketSource::ChannelMessage { channel_id, seq } => (None, Some(channel_id), Some(seq)),
+    let (session_id, channel_id, channel_seq, left_for_department) = match t.source {
+        TicketSource::Session(id) => (Some(id), None, None, None),
+        TicketSource::ChannelMessage { channel_id, seq } => (None, Some(channel_id), Some(seq), None),
+        TicketSource::LeftMessage { department_id } => (None, None, None, Some(department_id)),
     };
     TicketRecord {
         v: switchboard_storage::records::RECORD_VERSION,
@@ -234,16 +235,20 @@ fn ticket_record(t: &Ticket) -> TicketRecord {
         created_by: t.created_by,
         created_at_ms: t.created_at_ms,
         contact_id: t.contact_id,
+        left_for_department,
     }
 }
 
-/// Stored record → domain ticket. A record with neither source cannot be written by this
+/// Stored record → domain ticket. A record with no source cannot be written by this
 /// code; it reads as made from session 0 (unknown) rather than failing every listing.
 pub(crate) fn ticket_from(r: TicketRecord) -> Ticket {
-    let source = match (r.session_id, r.channel_id, r.channel_seq) {
-        (Some(id), _, _) => TicketSource::Session(id),
-        (None, Some(channel_id), seq) => TicketSource::ChannelMessage { channel_id, seq: seq.unwrap_or(0) },
-        (None, None, _) => TicketSource::Session(0),
+    let source = match (r.session_id, r.channel_id, r.channel_seq, r.left_for_department) {
+        (Some(id), ..) => TicketSource::Session(id),
+        (None, Some(channel_id), seq, _) => {
+            TicketSource::ChannelMessage { channel_id, seq: seq.unwrap_or(0) }
+        }
+        (None, None, _, Some(department_id)) => TicketSource::LeftMessage { department_id },
+        (None, None, _, None) => TicketSource::Session(0),
     };
     Ticket {
         id: r.id,
@@ -264,7 +269,11 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        for source in [TicketSource::Session(4), TicketSource::ChannelMessage { channel_id: 2, seq: 9 }] {
+        for source in [
+            TicketSource::Session(4),
+            TicketSource::ChannelMessage { channel_id: 2, seq: 9 },
+            TicketSource::LeftMessage { department_id: 3 },
+        ] {
             let t = Ticket {
                 id: 1,
                 subject: "s".into(),
