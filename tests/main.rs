@@ -14,6 +14,7 @@ mod contacts;
 mod durability;
 mod lifecycle;
 mod loadtest;
+mod offline;
 mod operations;
 mod quic;
 mod ratings;

@@ -351,15 +351,41 @@ async fn the_department_cli_creates_updates_lists_and_manages_members() {
     let (ok, out, err) =
         run(&["create", "--name", "billing", "--automatic", "true", "--offer-timeout-ms", "5000"]);
     assert!(ok, "{err}");
-    assert_eq!(out, "2\tbilling\tautomatic (offers 5000 ms)\t\n", "no members yet");
+    assert_eq!(out, "2\tbilling\tautomatic (offers 5000 ms)\t\talways open\n", "no members yet");
     let (ok, out, _) = run(&["add-agent", "2", &agent.to_string()]);
     assert!(ok);
-    assert_eq!(out, format!("2\tbilling\tautomatic (offers 5000 ms)\t{agent}\n"));
-    let (ok, _, _) = run(&["update", "2", "--name", "invoices", "--auto-accept", "true"]);
-    assert!(ok);
+    assert_eq!(out, format!("2\tbilling\tautomatic (offers 5000 ms)\t{agent}\talways open\n"));
+    let (ok, _, err) = run(&[
+        "update",
+        "2",
+        "--name",
+        "invoices",
+        "--auto-accept",
+        "true",
+        "--hours",
+        "mon-wed 09:00-17:00; sat 10:00-12:30",
+        "--time-zone",
+        "Europe/Berlin",
+    ]);
+    assert!(ok, "{err}");
     let (ok, out, _) = run(&["list"]);
     assert!(ok);
-    assert_eq!(out, format!("1\tgeneral\tmanual\t{agent}\n2\tinvoices\tautomatic (auto-accept)\t{agent}\n"));
+    let hours = "Europe/Berlin: mon 09:00-17:00, tue 09:00-17:00, wed 09:00-17:00, sat 10:00-12:30";
+    assert_eq!(
+        out,
+        format!(
+            "1\tgeneral\tmanual\t{agent}\talways open\n2\tinvoices\tautomatic (auto-accept)\t{agent}\t{hours}\n"
+        )
+    );
+    // Bad hours are refused by the server with the reason, and change nothing.
+    let (ok, _, err) = run(&["update", "2", "--hours", "mon 09:00-25:00", "--time-zone", "Europe/Berlin"]);
+    assert!(!ok && err.contains("not a time of day"), "{err}");
+    let (ok, _, err) = run(&["update", "2", "--hours", "mon 09:00-17:00", "--time-zone", "Mars/Olympus"]);
+    assert!(!ok && err.contains("not a time zone"), "{err}");
+    let (ok, _, err) = run(&["update", "2", "--hours", "mon 09:00-17:00"]);
+    assert!(!ok && err.contains("--time-zone"), "{err}");
+    let (ok, out, _) = run(&["update", "2", "--hours", "none"]);
+    assert!(ok && out.ends_with("\talways open\n"), "{out}");
     let (ok, _, err) = run(&["remove-agent", "9", "1"]);
     assert!(!ok);
     assert!(err.contains("unknown_department"), "{err}");

@@ -33,6 +33,27 @@ pub struct LeftMessage {
     pub page_url: Option<String>,
 }
 
+impl LeftMessage {
+    /// The message trimmed, or why it is refused: the name must not be blank, the email
+    /// must be one, the text must hold something (the gateway bounds their lengths).
+    pub fn checked(self) -> Result<LeftMessage, EngineError> {
+        let bad = |why: &str| EngineError::InvalidLeftMessage(why.to_string());
+        let name = self.name.trim().to_string();
+        if name.is_empty() {
+            return Err(bad("`name` is required: the helpdesk answers by name"));
+        }
+        let email = self.email.trim().to_string();
+        if !is_email(&email) {
+            return Err(bad("`email` is not an email address: the answer goes there"));
+        }
+        let text = self.text.trim().to_string();
+        if text.is_empty() {
+            return Err(bad("`text` is empty: write what the message is about"));
+        }
+        Ok(LeftMessage { name, email, text, page_url: self.page_url })
+    }
+}
+
 impl Engine {
     /// Department `id`'s status at this moment.
     pub fn department_status(&self, id: DepartmentId) -> Result<DepartmentStatus, EngineError> {
@@ -53,32 +74,19 @@ impl Engine {
 
     /// Make a ticket of a message left for department `id`: the visitor as requester (and
     /// the contact with that email, if any), the message as description. Durable, with its
-    /// webhook delivery queued, before it returns. The name must not be blank, the email
-    /// must be one, the text must hold something (the caller bounds their lengths).
+    /// webhook delivery queued, before it returns. Refused as [`LeftMessage::checked`] says.
     pub async fn leave_message(
         &self,
         id: DepartmentId,
         message: LeftMessage,
     ) -> Result<TicketId, EngineError> {
         let department = self.department(id).ok_or_else(|| EngineError::UnknownDepartment(id.to_string()))?;
-        let bad = |why: &str| EngineError::InvalidLeftMessage(why.to_string());
-        let name = message.name.trim().to_string();
-        if name.is_empty() {
-            return Err(bad("`name` is required: the helpdesk answers by name"));
-        }
-        let email = message.email.trim().to_string();
-        if !is_email(&email) {
-            return Err(bad("`email` is not an email address: the answer goes there"));
-        }
-        let text = message.text.trim();
-        if text.is_empty() {
-            return Err(bad("`text` is empty: write what the message is about"));
-        }
+        let LeftMessage { name, email, text, page_url } = message.checked()?;
         let visitor = Visitor { name: Some(name.clone()), email: Some(email.clone()), page_url: None };
         let contact_id = self.contact_of(&visitor).await?;
         let now = now_ms();
-        let mut description = text.to_string();
-        if let Some(url) = message.page_url.filter(|u| !u.trim().is_empty()) {
+        let mut description = text;
+        if let Some(url) = page_url.filter(|u| !u.trim().is_empty()) {
             description.push_str(&format!("\n\n(left on {url})"));
         }
         let ticket = Ticket {

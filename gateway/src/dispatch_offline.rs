@@ -1,6 +1,6 @@
 //! The requests a visitor makes when it may find nobody to chat with: `department_status`
 //! (any connection) and `leave_message` (not agents; at most
-//! [`LEFT_MESSAGES_PER_CONNECTION_MAX`] per connection), over [`switchboard_engine::offline`].
+//! [`LEFT_MESSAGES_PER_CONNECTION_MAX`] good ones per connection), over [`switchboard_engine::offline`].
 
 use switchboard_engine::offline::LeftMessage;
 use switchboard_protocol::hours::{LEFT_MESSAGES_PER_CONNECTION_MAX, LEFT_MESSAGE_BYTES_MAX};
@@ -43,10 +43,12 @@ pub(crate) fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Ste
             check_len("page_url", page_url.as_deref(), limits::PAGE_URL_BYTES_MAX)?;
             check_len("text", Some(&text), LEFT_MESSAGE_BYTES_MAX)?;
             let id = engine.department_by_name(department.as_deref())?;
-            // Counted when asked, not when stored: a refused message still costs its try.
+            let message = LeftMessage { name, email, text, page_url }.checked()?;
+            // Counted once the message is good: a visitor who mistyped the email keeps all
+            // three tries.
             conn.messages_left += 1;
             Ok(Step::Later(Box::pin(async move {
-                match engine.leave_message(id, LeftMessage { name, email, text, page_url }).await {
+                match engine.leave_message(id, message).await {
                     Ok(ticket_id) => ServerFrame::MessageLeft { re, ticket_id },
                     Err(e) => Failure::from(e).frame(Some(re)),
                 }
