@@ -56,6 +56,10 @@ pub enum AgentCommand {
         max_chats: Option<u32>,
         #[arg(long)]
         disabled: Option<bool>,
+        /// Administers the server from the console (its administration pages, the admin
+        /// API with the console session).
+        #[arg(long)]
+        admin: Option<bool>,
         #[command(flatten)]
         target: Target,
     },
@@ -90,16 +94,17 @@ pub enum AgentCommand {
 /// Run an agent subcommand.
 pub fn run(command: AgentCommand) -> anyhow::Result<()> {
     let command = match command {
-        AgentCommand::Update { id, name, max_chats, disabled, target } => {
-            let body = UpdateAgent { display_name: name, max_concurrent_chats: max_chats, disabled };
+        AgentCommand::Update { id, name, max_chats, disabled, admin, target } => {
+            let body = UpdateAgent { display_name: name, max_concurrent_chats: max_chats, disabled, admin };
             let a: AgentSummary =
                 call(&target, reqwest::Method::PATCH, &format!("/api/v1/agents/{id}"), Some(&body))?;
             println!(
-                "{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}{}",
                 a.agent_id,
                 a.max_concurrent_chats,
                 if a.disabled { "disabled" } else { "enabled" },
-                a.display_name
+                a.display_name,
+                if a.admin { "\tadministrator" } else { "" }
             );
             return Ok(());
         }

@@ -1,7 +1,8 @@
 //! The agent console's HTTP side without a browser: sign-in and its cookie, the session
 //! behind `auth_console`, sign-out ending the open console connections, the WebSocket Origin
-//! rule, the failed-sign-in rate limit, and the administrator's login route refusing bad
-//! input. The same routes driven from a real browser are in tests/browser.rs.
+//! rule, the failed-sign-in rate limit, the administrator's login route refusing bad
+//! input, and an administrator's console session opening the admin API from the console's own
+//! pages only. The same routes driven from a real browser are in tests/browser.rs.
 
 use std::time::Duration;
 
@@ -391,4 +392,107 @@ async fn an_agent_given_a_temporary_password_chooses_their_own_before_the_consol
     assert_eq!(sign_in(&server, "ann@example.com", "one-time-4711").await.0, 401);
     let (status, body, _) = sign_in(&server, "ann@example.com", "my own passphrase").await;
     assert_eq!((status, body["must_change_password"].clone()), (200, json!(false)));
+}
+
+/// An admin API call with a console cookie (and an `Origin`, as a browser sends).
+async fn with_cookie(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    origin: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", server.http_url()))
+        .header("cookie", cookie);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_administrators_console_session_opens_the_admin_api_from_the_consoles_own_pages_only() {
+    let server = TestServer::start();
+    let ann = server.console_agent("Ann", "ann@example.com", PASSWORD).await;
+    let (_, body, cookie) = sign_in(&server, "ann@example.com", PASSWORD).await;
+    assert_eq!(body["admin"], false);
+    let cookie = cookie_pair(&cookie.unwrap());
+    let own = format!("http://{}", server.http_url().trim_start_matches("http://"));
+
+    // Not an administrator: refused, nothing created.
+    let folder = json!({"name": "Management"});
+    let (status, body) =
+        with_cookie(&server, "POST", "/api/v1/folders", &cookie, Some(&own), Some(folder.clone())).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("not an administrator"), "{body}");
+
+    // Made one (with the admin token): the same session now may, and `me` says so.
+    let (status, body) =
+        server.admin_call("PATCH", &format!("/api/v1/agents/{ann}"), Some(json!({"admin": true}))).await;
+    assert_eq!((status, &body["admin"]), (200, &json!(true)), "{body}");
+    assert_eq!(me(&server, Some(&cookie)).await.1["admin"], true);
+    let (status, body) =
+        with_cookie(&server, "POST", "/api/v1/folders", &cookie, Some(&own), Some(folder.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, agents) = with_cookie(&server, "GET", "/api/v1/agents", &cookie, None, None).await;
+    assert_eq!((status, agents[0]["email"].as_str()), (200, Some("ann@example.com")), "{agents}");
+
+    // From another website's page the cookie opens nothing, even for an administrator.
+    let (status, body) = with_cookie(
+        &server,
+        "POST",
+        "/api/v1/folders",
+        &cookie,
+        Some("https://evil.example"),
+        Some(json!({"name": "Stolen"})),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let (_, folders) = server.admin_call("GET", "/api/v1/folders", None).await;
+    assert_eq!(
+        folders.as_array().unwrap().len(),
+        1,
+        "only the folder made from the console's page: {folders}"
+    );
+
+    // A wrong bearer token is not rescued by a good cookie; a stale cookie is refused.
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/agents", server.http_url()))
+        .header("cookie", &cookie)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let signed_out = reqwest::Client::new()
+        .post(format!("{}/api/v1/console/sign-out", server.http_url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status().as_u16(), 204);
+    let (status, body) = with_cookie(&server, "GET", "/api/v1/agents", &cookie, None, None).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("not_signed_in")), "{body}");
+
+    // An administrator with a temporary password must choose their own first.
+    let login = json!({"password": "temporary one", "temporary": true});
+    server.admin_call("PUT", &format!("/api/v1/agents/{ann}/login"), Some(login)).await;
+    let (_, _, cookie) = sign_in(&server, "ann@example.com", "temporary one").await;
+    let cookie = cookie_pair(&cookie.unwrap());
+    let (status, body) = with_cookie(&server, "GET", "/api/v1/agents", &cookie, None, None).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("password_change_required")), "{body}");
+
+    // Taking the role away closes the admin API to the agent at once.
+    server.admin_call("PATCH", &format!("/api/v1/agents/{ann}"), Some(json!({"admin": false}))).await;
+    let (status, body) = change_password(&server, Some(&cookie), "temporary one", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = with_cookie(&server, "GET", "/api/v1/agents", &cookie, None, None).await;
+    assert_eq!(status, 403);
 }

@@ -21,6 +21,15 @@ pub struct AgentState {
     pub load: u32,
 }
 
+/// What [`Engine::update_agent`] changes: the fields given.
+#[derive(Debug, Clone, Default)]
+pub struct AgentChanges {
+    pub display_name: Option<String>,
+    pub max_concurrent_chats: Option<u32>,
+    pub disabled: Option<bool>,
+    pub admin: Option<bool>,
+}
+
 impl Engine {
     /// Every agent with its live state, by id.
     pub fn agent_states(&self) -> Vec<AgentState> {
@@ -34,16 +43,18 @@ impl Engine {
             .collect()
     }
 
-    /// Change an agent's name, capacity or disabled flag (the fields given). A raised
-    /// capacity is offered at once; disabling closes its connections.
+    /// Change an agent's name, capacity, disabled flag or administrator role (the fields
+    /// given). A raised capacity is offered at once; disabling closes its connections.
     pub async fn update_agent(
         &self,
         id: AgentId,
-        display_name: Option<String>,
-        max_concurrent_chats: Option<u32>,
-        disabled: Option<bool>,
+        changes: AgentChanges,
     ) -> Result<AgentProfile, EngineError> {
+        let AgentChanges { display_name, max_concurrent_chats, disabled, admin } = changes;
         let mut profile = self.existing_agent(id)?;
+        if let Some(admin) = admin {
+            profile.admin = admin;
+        }
         if let Some(name) = display_name {
             profile.display_name = name;
         }
@@ -102,6 +113,7 @@ impl Engine {
             email: profile.email.clone(),
             password_phc: profile.password_phc.clone(),
             password_temporary: profile.password_temporary,
+            admin: profile.admin,
         };
         let mut batch = Batch::new();
         batch.put_agent(&record);

@@ -149,6 +149,7 @@ impl Engine {
             email: None,
             password_phc: None,
             password_temporary: false,
+            admin: false,
         };
         let mut batch = Batch::new();
         batch.put_agent(&record);
@@ -455,6 +456,7 @@ pub(crate) fn profile(record: AgentRecord) -> AgentProfile {
         email: record.email,
         password_phc: record.password_phc,
         password_temporary: record.password_temporary,
+        admin: record.admin,
         token_sha256: record.token_sha256,
         created_at_ms: record.created_at_ms,
     }

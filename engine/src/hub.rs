@@ -31,6 +31,8 @@ pub struct AgentProfile {
     pub(crate) password_phc: Option<String>,
     /// The password was set by an administrator and must be replaced at sign-in.
     pub password_temporary: bool,
+    /// Administers the server from the console (the admin HTTP API with its cookie).
+    pub admin: bool,
 }
 
 impl AgentProfile {

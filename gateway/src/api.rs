@@ -27,19 +27,19 @@ use crate::GatewayConfig;
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// A request that presented the administrator token.
+/// A request that presented the administrator token, or the console cookie of an agent who
+/// is an administrator.
 #[derive(Clone)]
 pub(crate) struct Admin {
     pub(crate) engine: Engine,
     pub(crate) peer: SocketAddr,
+    /// Who acted, for the audit log: `admin` (the token) or `agent {id}` (the console).
+    pub(crate) who: String,
 }
 
 impl Admin {
-    /// Who acted, for the audit log: the one administrator credential there is today.
-    const WHO: &'static str = "admin";
-
     pub(crate) fn audit(&self, action: &'static str, detail: &str) {
-        audit::admin_action(Self::WHO, Some(self.peer), action, detail);
+        audit::admin_action(&self.who, Some(self.peer), action, detail);
     }
 }
 
@@ -167,25 +167,66 @@ async fn readiness(health: &Health) -> Response {
 }
 
 pub(crate) fn admin(engine: Engine) -> impl Filter<Extract = (Admin,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and(warp::ext::get::<PeerAddr>()).and_then(
-        move |header: Option<String>, PeerAddr(peer)| {
+    warp::header::headers_cloned().and(warp::ext::get::<PeerAddr>()).and_then(
+        move |headers: warp::http::HeaderMap, PeerAddr(peer)| {
             let engine = engine.clone();
             async move {
+                let header = headers.get("authorization").map(|h| h.to_str().unwrap_or(""));
+                if header.is_none() {
+                    if let Some(secret) = crate::web::console_cookie(&headers) {
+                        return console_admin(engine, peer, &headers, &secret).await;
+                    }
+                }
                 let token = header
-                    .as_deref()
                     .and_then(|h| h.strip_prefix(api::AUTHORIZATION_SCHEME))
                     .and_then(|rest| rest.strip_prefix(' '))
                     .map(str::trim);
                 let message = match token {
-                    Some(token) if engine.check_admin(token) => return Ok(Admin { engine, peer }),
+                    Some(token) if engine.check_admin(token) => {
+                        return Ok(Admin { engine, peer, who: "admin".into() })
+                    }
                     Some(_) => "wrong administrator token",
-                    None => "missing `Authorization: Bearer <admin token>`",
+                    None => "missing `Authorization: Bearer <admin token>` (or an administrator's console session)",
                 };
                 audit::auth_failed(peer, Credential::Admin, message);
                 Err(reject(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message))
             }
         },
     )
+}
+
+/// An administrator signed in to the console, by the session cookie: only from the server's
+/// own pages (a page elsewhere cannot use an administrator's session, whatever its browser
+/// sends), and only for an agent with the administrator role.
+async fn console_admin(
+    engine: Engine,
+    peer: SocketAddr,
+    headers: &warp::http::HeaderMap,
+    secret: &str,
+) -> Result<Admin, Rejection> {
+    if crate::web::origin_of(headers, &[]) == Ok(crate::web::Origin::Embedding) {
+        let message = "the administration API takes the console's session only from this server's own pages";
+        audit::auth_failed(peer, Credential::Console, message);
+        return Err(reject(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message));
+    }
+    let signed_in = engine.console_session(secret).await.map_err(|e| {
+        let failure = crate::errors::Failure::from(e);
+        reject(StatusCode::UNAUTHORIZED, failure.code, failure.message)
+    })?;
+    let agent = &signed_in.agent;
+    if agent.password_temporary {
+        return Err(reject(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::PasswordChangeRequired,
+            "choose your own password first",
+        ));
+    }
+    if !agent.admin {
+        let message = format!("agent {} is not an administrator", agent.id);
+        audit::auth_failed(peer, Credential::Console, &message);
+        return Err(reject(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message));
+    }
+    Ok(Admin { engine, peer, who: format!("agent {}", agent.id) })
 }
 
 async fn create_checkpoint(
@@ -279,6 +320,8 @@ pub(crate) fn summary(profile: switchboard_engine::AgentProfile) -> AgentSummary
         disabled: profile.disabled,
         connections: 0,
         load: 0,
+        email: profile.email,
+        admin: profile.admin,
     }
 }
 

@@ -3,6 +3,7 @@
 //! agent changes routing depends on (capacity, disabling, token rotation). Every change is
 //! written to the audit log.
 
+use switchboard_engine::agents::AgentChanges;
 use switchboard_engine::domain::hours::Hours;
 use switchboard_engine::domain::routing::{Decision, RoutingConfig};
 use switchboard_engine::routing::Department;
@@ -271,12 +272,20 @@ async fn update_agent(admin: Admin, id: u64, body: bytes::Bytes) -> Result<Respo
     }
     let profile = admin
         .engine
-        .update_agent(id, name, request.max_concurrent_chats, request.disabled)
+        .update_agent(
+            id,
+            AgentChanges {
+                display_name: name,
+                max_concurrent_chats: request.max_concurrent_chats,
+                disabled: request.disabled,
+                admin: request.admin,
+            },
+        )
         .await
         .map_err(agent_failed)?;
     let detail = format!(
-        "agent {id}: name {:?}, max {} chats, disabled {}",
-        profile.display_name, profile.max_concurrent_chats, profile.disabled
+        "agent {id}: name {:?}, max {} chats, disabled {}, admin {}",
+        profile.display_name, profile.max_concurrent_chats, profile.disabled, profile.admin
     );
     admin.audit("agent.update", &detail);
     Ok(warp::reply::json(&crate::api::summary(profile)).into_response())

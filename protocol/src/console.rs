@@ -28,6 +28,10 @@ pub struct ConsoleAgent {
     /// (`POST /api/v1/console/password`) before the console can connect.
     #[serde(default)]
     pub must_change_password: bool,
+    /// The agent administers the server: the console shows the administration pages, and
+    /// the admin HTTP API accepts this session's cookie from the console's own pages.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// `POST /api/v1/console/password` request body: the signed-in agent's new password.

@@ -40,6 +40,12 @@ pub struct AgentSummary {
     /// Live: chats held plus slots reserved for offers and accepts in progress.
     #[serde(default)]
     pub load: u32,
+    /// The console sign-in email, if one is set.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Administers the server from the console.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// `PATCH /api/v1/agents/{id}` request body: only the fields present change.
@@ -52,6 +58,9 @@ pub struct UpdateAgent {
     pub max_concurrent_chats: Option<u32>,
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// Administers the server from the console.
+    #[serde(default)]
+    pub admin: Option<bool>,
 }
 
 /// `PUT /api/v1/sessions/{id}/priority` request and response body.

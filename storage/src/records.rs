@@ -88,6 +88,9 @@ pub struct AgentRecord {
     /// next sign-in before using the console (absent: false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub password_temporary: bool,
+    /// The agent administers the server from the console (absent: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 /// One department (`department` family): its name, routing settings and members.

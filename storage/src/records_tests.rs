@@ -56,6 +56,7 @@ fn agent() -> AgentRecord {
         email: None,
         password_phc: None,
         password_temporary: false,
+        admin: false,
     }
 }
 

@@ -21,6 +21,7 @@ fn ticket(id: u64, session: Option<u64>) -> TicketRecord {
         created_by: Some(2),
         created_at_ms: 9,
         contact_id: None,
+        left_for_department: None,
     }
 }
 

@@ -82,9 +82,14 @@ impl Origin {
 /// allowed: with `allowed` empty, any website may embed the widget; otherwise only those
 /// listed. The server's own pages are always allowed. The error says why.
 pub fn check_origin<B>(request: &Request<B>, allowed: &[String]) -> Result<Origin, String> {
-    let Some(origin) = request.headers().get(header::ORIGIN) else { return Ok(Origin::NotBrowser) };
+    origin_of(request.headers(), allowed)
+}
+
+/// [`check_origin`] on a request's headers.
+pub fn origin_of(headers: &HeaderMap, allowed: &[String]) -> Result<Origin, String> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(Origin::NotBrowser) };
     let origin = origin.to_str().unwrap_or("");
-    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
     if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
         return Ok(Origin::OwnPage);

@@ -103,6 +103,7 @@ fn agent_view(signed_in: &ConsoleSignIn) -> ConsoleAgent {
         email: signed_in.agent.email.clone(),
         expires_at_ms: signed_in.expires_at_ms,
         must_change_password: signed_in.agent.password_temporary,
+        admin: signed_in.agent.admin,
     }
 }
 
