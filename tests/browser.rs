@@ -169,6 +169,10 @@ async fn markup_in_names_and_messages_is_shown_as_text_and_a_visitor_sees_only_i
     server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
     let base = server.http_url();
     scenario("markup_is_text", |stage| async move {
+        // The agent is online first: with nobody online the widget offers a message form.
+        let agent = stage.browser("agent").await;
+        sign_in(&agent, &base, "ann@example.com", PASSWORD).await;
+        agent.find("[data-nav='queue']").await;
         let visitor = stage.browser("visitor").await;
         visitor.goto(&format!("{base}/demo")).await;
         visitor.widget(".launcher").await.click().await.unwrap();
@@ -179,8 +183,6 @@ async fn markup_in_names_and_messages_is_shown_as_text_and_a_visitor_sees_only_i
         visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
         visitor.wait_text(true, message).await;
 
-        let agent = stage.browser("agent").await;
-        sign_in(&agent, &base, "ann@example.com", PASSWORD).await;
         agent.wait_text(false, name).await;
         click_button(&agent, "Open").await;
         agent.wait_text(false, message).await;
@@ -488,6 +490,202 @@ async fn an_agent_with_a_one_time_password_chooses_their_own_at_the_first_sign_i
         agent.find("[data-nav='queue']").await;
         agent.client.refresh().await.unwrap();
         agent.find("[data-nav='queue']").await; // still signed in, with the new password
+    })
+    .await;
+}
+
+/// The weekday (`mon` … `sun`) of tomorrow, UTC.
+fn tomorrow_utc() -> &'static str {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][((days + 1 + 3) % 7) as usize]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_nobody_online_or_outside_the_hours_a_visitor_leaves_a_message_that_becomes_a_ticket() {
+    let server = TestServer::start();
+    server.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
+    let base = server.http_url();
+    let server = &server;
+    scenario("offline_message", |stage| async move {
+        // Nobody is online: the widget says so and offers the message form, not a chat.
+        let visitor = stage.browser("visitor").await;
+        visitor.goto(&format!("{base}/demo")).await;
+        visitor.widget(".launcher").await.click().await.unwrap();
+        visitor.wait_text(true, "No one is available to chat right now.").await;
+        visitor.snapshot("widget-offline").await;
+        visitor.widget(".offline input[name=name]").await.send_keys("Vera <b>Visitor</b>").await.unwrap();
+        visitor.widget(".offline input[name=email]").await.send_keys("not an email").await.unwrap();
+        visitor.widget(".offline textarea[name=message]").await.send_keys("Please call me back").await.unwrap();
+        visitor.widget(".offline button[type=submit]").await.click().await.unwrap();
+        // The browser's own check stops a bad email; the form stays, nothing is sent.
+        let (_, page) = server.admin_call("GET", "/api/v1/tickets", None).await;
+        assert_eq!(page["tickets"], json!([]));
+        visitor.widget(".offline input[name=email]").await.clear().await.unwrap();
+        visitor.widget(".offline input[name=email]").await.send_keys("vera@example.com").await.unwrap();
+        visitor.widget(".offline button[type=submit]").await.click().await.unwrap();
+        visitor.wait_text(true, "Thank you! We have your message and will answer at vera@example.com.").await;
+        let (_, page) = server.admin_call("GET", "/api/v1/tickets", None).await;
+        let ticket = &page["tickets"][0];
+        assert_eq!(
+            (&ticket["source"], &ticket["requester_name"], &ticket["requester_email"]),
+            (&json!("left_message"), &json!("Vera <b>Visitor</b>"), &json!("vera@example.com")),
+            "{page}"
+        );
+        assert!(ticket["description"].as_str().unwrap().starts_with("Please call me back"), "{ticket}");
+
+        // An agent online, but outside the department's hours: closed, with the next opening.
+        let hours = json!({"time_zone": "UTC", "weekly": [{"day": tomorrow_utc(), "open": "10:00", "close": "11:00"}]});
+        let (status, body) = server.admin_call("PATCH", "/api/v1/departments/1", Some(json!({"hours": hours}))).await;
+        assert_eq!(status, 200, "{body}");
+        let agent = stage.browser("agent").await;
+        sign_in(&agent, &base, "ann@example.com", PASSWORD).await;
+        agent.find("[data-nav='queue']").await;
+        let late = stage.browser("late-visitor").await;
+        late.goto(&format!("{base}/demo")).await;
+        late.widget(".launcher").await.click().await.unwrap();
+        late.wait_text(true, "We are closed right now; we open again").await;
+        // Inside the hours (cleared: always open) with the agent online: the chat form.
+        server.admin_call("PATCH", "/api/v1/departments/1", Some(json!({"hours": null}))).await;
+        late.client.refresh().await.unwrap();
+        late.widget(".launcher").await.click().await.unwrap();
+        late.wait_text(true, "Hi! How can we help you today?").await;
+        let offline_shown = late
+            .client
+            .execute("return !document.getElementById('switchboard-widget').shadowRoot.querySelector('.offline').hidden;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(offline_shown, json!(false));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_administrator_manages_folders_agents_and_department_hours_from_the_console() {
+    let server = TestServer::start();
+    let ann = server.console_agent("Ann Admin", "ann@example.com", PASSWORD).await;
+    let (status, _) =
+        server.admin_call("PATCH", &format!("/api/v1/agents/{ann}"), Some(json!({"admin": true}))).await;
+    assert_eq!(status, 200);
+    let base = server.http_url();
+    let server = &server;
+    scenario("administration", |stage| async move {
+        let admin = stage.browser("admin").await;
+        sign_in(&admin, &base, "ann@example.com", PASSWORD).await;
+
+        // Folders: create two, put the second first, rename one, delete it.
+        admin.find("[data-nav='admin-folders']").await.click().await.unwrap();
+        for name in ["Engineering", "Management"] {
+            admin.find("input[aria-label='New folder name']").await.send_keys(name).await.unwrap();
+            click_button(&admin, "Create folder").await;
+            admin.wait_text(false, "Folder created.").await;
+            admin.find(&format!("input[aria-label='Name of folder {name}']")).await;
+        }
+        admin.find("button[aria-label='Move Management up']").await.click().await.unwrap();
+        admin.wait_text(false, "Folder moved.").await;
+        let (_, folders) = server.admin_call("GET", "/api/v1/folders", None).await;
+        let names: Vec<_> =
+            folders.as_array().unwrap().iter().map(|f| (f["name"].clone(), f["position"].clone())).collect();
+        assert_eq!(
+            names,
+            vec![(json!("Management"), json!(0)), (json!("Engineering"), json!(1))],
+            "{folders}"
+        );
+        let rename = admin.find("input[aria-label='Name of folder Engineering']").await;
+        rename.clear().await.unwrap();
+        rename.send_keys("Platform").await.unwrap();
+        rename.send_keys(&enter()).await.unwrap();
+        admin.wait_text(false, "Folder renamed.").await;
+        // A name taken (ignoring case) is refused with the server's reason.
+        let again = admin.find("input[aria-label='Name of folder Platform']").await;
+        again.clear().await.unwrap();
+        again.send_keys("management").await.unwrap();
+        again.send_keys(&enter()).await.unwrap();
+        admin.wait_text(false, "exists").await;
+        admin.find("button[aria-label='Delete folder Platform']").await.click().await.unwrap();
+        admin.wait_text(false, "Folder deleted").await;
+        let (_, folders) = server.admin_call("GET", "/api/v1/folders", None).await;
+        assert_eq!(folders.as_array().unwrap().len(), 1, "{folders}");
+
+        // Agents: a new agent with a one-time password, who signs in and chooses their own.
+        admin.find("[data-nav='admin-agents']").await.click().await.unwrap();
+        admin
+            .find("input[aria-label=\"New agent's name\"]")
+            .await
+            .send_keys("Cat <i>Colleague</i>")
+            .await
+            .unwrap();
+        admin
+            .find("input[aria-label=\"New agent's sign-in email\"]")
+            .await
+            .send_keys("cat@example.com")
+            .await
+            .unwrap();
+        admin
+            .find("input[aria-label=\"New agent's one-time password\"]")
+            .await
+            .send_keys("first-day-2026")
+            .await
+            .unwrap();
+        click_button(&admin, "Create agent").await;
+        admin.wait_text(false, "Agent created").await;
+        // Names are shown as text: in an input's value, not as markup.
+        let name = admin.find("input[aria-label='Name of Cat <i>Colleague</i>']").await;
+        assert_eq!(name.prop("value").await.unwrap().as_deref(), Some("Cat <i>Colleague</i>"));
+        admin.snapshot("console-admin-agents").await;
+        let cat = stage.browser("cat").await;
+        sign_in(&cat, &base, "cat@example.com", "first-day-2026").await;
+        cat.wait_text(false, "Choose your password").await;
+        cat.find("#new_password").await.send_keys("cats own passphrase").await.unwrap();
+        cat.find("#repeat").await.send_keys("cats own passphrase").await.unwrap();
+        click_button(&cat, "Save and continue").await;
+        cat.find("[data-nav='queue']").await;
+        let admin_pages = cat
+            .client
+            .execute("return document.querySelectorAll(\"[data-nav^='admin-']\").length;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(admin_pages, json!(0), "a plain agent sees no administration pages");
+
+        // Departments: a new one with Cat in it; `general` gets hours that make it closed now.
+        admin.find("[data-nav='admin-departments']").await.click().await.unwrap();
+        admin.find("input[aria-label=\"New department's name\"]").await.send_keys("night").await.unwrap();
+        click_button(&admin, "Create department").await;
+        admin.wait_text(false, "Department created.").await;
+        admin.find("input[aria-label='Cat <i>Colleague</i> in night']").await.click().await.unwrap();
+        click_button(&admin, "Save night").await;
+        admin.wait_text(false, "Saved night.").await;
+        let hours = admin.find("input[aria-label='Business hours of general']").await;
+        hours.send_keys(&format!("{} 10:00-11:00", tomorrow_utc())).await.unwrap();
+        let zone = admin.find("input[aria-label='Time zone of general']").await;
+        zone.clear().await.unwrap();
+        zone.send_keys("UTC").await.unwrap();
+        click_button(&admin, "Save general").await;
+        admin.wait_text(false, "Saved general.").await;
+        admin.snapshot("console-admin-departments").await;
+        let (_, departments) = server.admin_call("GET", "/api/v1/departments", None).await;
+        let general = &departments[0];
+        assert_eq!(general["hours"]["time_zone"], "UTC", "{general}");
+        assert_eq!(general["hours"]["weekly"][0]["day"], tomorrow_utc(), "{general}");
+        assert_eq!(general["agents"].as_array().unwrap().len(), 2, "new agents join general: {general}");
+        let night = &departments[1];
+        assert_eq!(
+            (&night["name"], night["agents"].as_array().unwrap().len()),
+            (&json!("night"), 1),
+            "{night}"
+        );
+        // Bad hours are refused with the server's reason, and nothing changes.
+        let hours = admin.find("input[aria-label='Business hours of general']").await;
+        hours.clear().await.unwrap();
+        hours.send_keys("mon 09:00-25:00").await.unwrap();
+        click_button(&admin, "Save general").await;
+        admin.wait_text(false, "is not a time of day").await;
+        let (_, after) = server.admin_call("GET", "/api/v1/departments", None).await;
+        assert_eq!(after[0]["hours"], general["hours"]);
+
+        let visitor = stage.browser("visitor").await;
+        visitor.goto(&format!("{base}/demo")).await;
+        visitor.widget(".launcher").await.click().await.unwrap();
+        visitor.wait_text(true, "We are closed right now; we open again").await;
     })
     .await;
 }

@@ -3,19 +3,15 @@
 // console's HTTP routes. Plain ES module, no build step. Every text from the server or from
 // people is put in the page as text (textContent), never as HTML.
 
+// The administration pages (agents, departments, folders) are in admin.js; shared helpers
+// in dom.js.
+
+import { el } from "./dom.js";
+import { ADMIN_VIEWS, adminPage, resetAdmin } from "./admin.js";
+
 const app = document.getElementById("app");
 
 // ---------- small helpers ----------
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) node.append(child);
-  return node;
-}
 const time = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 const ago = (ms) => { const s = Math.max(0, Math.round((Date.now() - ms) / 1000)); return s < 60 ? s + "s" : s < 3600 ? Math.floor(s / 60) + "m" : Math.floor(s / 3600) + "h"; };
 const newId = () => "c" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
@@ -30,7 +26,7 @@ const state = {
   offers: new Map(),        // session_id -> { session, expires_at_ms }
   transfers: new Map(),     // session_id -> the transfer_offer event: a chat handed to me
   transferOpen: null,       // the session whose Transfer form is open
-  view: { kind: "queue" },  // { kind: "queue" } | { kind: "session", id } | { kind: "channel", id } | { kind: "new-channel" }
+  view: { kind: "queue" },  // { kind: "queue" } | { kind: "session", id } | { kind: "channel", id } | { kind: "new-channel" } | { kind: "admin-…" }
   transcript: new Map(),    // seq -> message, of the open session or channel
   names: new Map(),         // agent_id -> display name (from channel members)
   typing: "",
@@ -169,6 +165,8 @@ async function loadChannels() {
 
 async function openView(view, resume) {
   const keep = resume && state.view.kind === view.kind && state.view.id === view.id;
+  // An administration page opened again is read fresh from the server.
+  if (view.kind.startsWith("admin-") && state.view.kind !== view.kind) resetAdmin(view.kind);
   state.view = view;
   state.typing = "";
   if (!keep) state.transcript = new Map();
@@ -366,6 +364,10 @@ function sidebar() {
     if (g.name) items.push(el("div", { class: "folder" }, g.name));
     for (const c of list) items.push(navButton((c.private ? "" : "# ") + c.name, { kind: "channel", id: c.channel_id }, c.member ? c.unread : 0, c.member ? c.mentions : 0, c.private));
   }
+  if (state.me.admin) {
+    items.push(el("div", { class: "section" }, el("span", {}, "Administration")));
+    for (const v of ADMIN_VIEWS) items.push(navButton(v.label, { kind: v.kind }));
+  }
   const presence = el("select", { "aria-label": "Presence", onchange: (e) => setPresence(e.target.value) },
     ...["online", "away"].map((p) => el("option", { value: p, selected: state.presence === p }, p === "online" ? "● Online" : "○ Away")));
   items.push(el("div", { class: "presence" }, presence, el("button", { type: "button", onclick: signOut }, "Sign out")));
@@ -383,6 +385,8 @@ function pageContent() {
     case "session": return sessionPage();
     case "channel": return channelPage();
     case "new-channel": return newChannelPage();
+    default:
+      if (state.view.kind.startsWith("admin-")) return adminPage(state.view.kind, { rerender: render, changedFolders: () => loadChannels().then(render) });
   }
 }
 

@@ -46,6 +46,13 @@
     failed: "Not sent: {why}",
     tooLong: "That message is too long ({n} bytes; at most {max}). Please shorten or split it.",
     unreachable: "We could not reach the chat right now. Please try again in a moment.",
+    closedNow: "We are closed right now; we open again {when}.",
+    closedToday: "We are closed right now.",
+    nobody: "No one is available to chat right now.",
+    leave: "Leave us a message and we will answer by email.",
+    emailNeeded: "Your email",
+    leaveSend: "Send message",
+    left: "Thank you! We have your message and will answer at {email}.",
   }, safeJson(data.strings));
   const color = /^#[0-9a-fA-F]{3,8}$/.test(data.color || "") ? data.color : "#2f6fed";
   const left = data.position === "left";
@@ -137,6 +144,17 @@
   const prechat = el("form", { class: "prechat", onsubmit: startChat },
     el("p", {}, T.greeting), nameInput, emailInput, firstInput,
     el("button", { class: "primary", type: "submit" }, T.start));
+  // While the department is closed or nobody is online: a message that becomes a ticket.
+  const offlineWhy = el("p", {});
+  const offName = el("input", { name: "name", autocomplete: "name", "aria-label": T.name, placeholder: T.name, maxlength: "128", required: true });
+  const offEmail = el("input", { name: "email", type: "email", autocomplete: "email", "aria-label": T.emailNeeded, placeholder: T.emailNeeded, maxlength: "254", required: true });
+  const offText = el("textarea", { name: "message", "aria-label": T.message, placeholder: T.message, required: true, rows: "4" });
+  const offline = el("form", { class: "offline", hidden: true, onsubmit: leaveMessage },
+    offlineWhy, el("p", {}, T.leave), offName, offEmail, offText,
+    el("button", { class: "primary", type: "submit" }, T.leaveSend));
+  // null: not asked yet; then the department_status reply. `leftFor`: the email a message
+  // was left for (the form is done).
+  let availability = null, leftFor = null;
   const input = el("textarea", { name: "text", "aria-label": T.placeholder, placeholder: T.placeholder, onkeydown: onKey, oninput: onInput });
   const composer = el("form", { class: "composer", onsubmit: sendFromComposer }, input,
     el("button", { class: "primary", type: "submit", "aria-label": T.send }, T.send));
@@ -154,7 +172,7 @@
   const panel = el("section", { class: "panel", hidden: true, role: "dialog", "aria-label": T.title },
     el("header", {}, el("h2", {}, T.title),
       el("button", { type: "button", "aria-label": T.close, onclick: () => toggle(false) }, "×")),
-    status, log, typingLine, prechat, composer, rating, actions);
+    status, log, typingLine, prechat, offline, composer, rating, actions);
   const launcher = el("button", { class: "launcher", type: "button", "aria-expanded": "false", "aria-label": T.button, onclick: () => toggle() }, T.button);
   root.append(launcher, panel);
   (document.body ? Promise.resolve() : new Promise((r) => addEventListener("DOMContentLoaded", r))).then(() => document.body.append(host));
@@ -167,12 +185,53 @@
       render();
       (state.token ? input : firstInput).focus();
       if (state.token && !socket) connect();
+      if (!state.token) checkAvailability();
+    }
+  }
+
+  // Before a chat: may anyone chat now? Asked each time the panel opens; when the server
+  // cannot be reached the pre-chat form stays (starting says it could not connect).
+  async function checkAvailability() {
+    try {
+      await connected(CONNECT_WAIT_MS);
+      availability = await call({ type: "department_status", department });
+    } catch (_) {
+      availability = null;
+    }
+    render();
+    if (!offline.hidden && !leftFor) offName.focus();
+  }
+  function unavailable() {
+    return !state.token && availability && (!availability.open || !availability.agents_online);
+  }
+  async function leaveMessage(e) {
+    e.preventDefault();
+    const text = offText.value.trim();
+    if (!text || tooLong(text)) return;
+    const email = offEmail.value.trim();
+    try {
+      await connected(CONNECT_WAIT_MS);
+      await call({ type: "leave_message", department, name: offName.value.trim(), email, text, page_url: location.href.slice(0, 2048) });
+      leftFor = email;
+      offText.value = "";
+      setStatus(fmt(T.left, { email }));
+      render();
+    } catch (err) {
+      setStatus(err.message);
     }
   }
 
   function render() {
     const started = !!state.token;
-    prechat.hidden = started;
+    const away = unavailable();
+    prechat.hidden = started || away;
+    offline.hidden = !away || !!leftFor;
+    if (away) {
+      const a = availability;
+      offlineWhy.textContent = !a.open
+        ? (a.next_open_ms ? fmt(T.closedNow, { when: new Date(a.next_open_ms).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }) }) : T.closedToday)
+        : T.nobody;
+    }
     const closed = session && session.state === "closed";
     composer.hidden = !started || closed;
     rating.hidden = !closed || !!session.rating;
@@ -417,6 +476,7 @@
     if (socket) socket.close();
     render();
     firstInput.focus();
+    checkAvailability();
   }
   function downloadTranscript() {
     const lines = [...messages.values()].sort((a, b) => a.seq - b.seq).map((m) =>

@@ -42,7 +42,14 @@ const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self';
 const WIDGET_JS: &[u8] = include_bytes!("../../web/widget.js");
 const DEMO_HTML: &str = include_str!("../../web/demo.html");
 const CONSOLE_HTML: &str = include_str!("../../web/console.html");
-const CONSOLE_JS: &[u8] = include_bytes!("../../web/console.js");
+/// The console's ES modules, each after those it imports: a module's `import … from
+/// "./name.js"` is rewritten to the hashed name, so a change to a module renames it and
+/// every module that imports it.
+const CONSOLE_MODULES: [(&str, &str); 3] = [
+    ("dom", include_str!("../../web/dom.js")),
+    ("admin", include_str!("../../web/admin.js")),
+    ("console", include_str!("../../web/console.js")),
+];
 const CONSOLE_CSS: &[u8] = include_bytes!("../../web/console.css");
 
 fn hash8(bytes: &[u8]) -> String {
@@ -62,18 +69,29 @@ fn asset(path: String, content_type: &'static str, cache: &'static str, page: bo
 }
 
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
-    let js = format!("/assets/console.{}.js", hash8(CONSOLE_JS));
-    let css = format!("/assets/console.{}.css", hash8(CONSOLE_CSS));
-    let console = CONSOLE_HTML.replace("{{console.js}}", &js).replace("{{console.css}}", &css);
     const JS: &str = "text/javascript; charset=utf-8";
     const HTML: &str = "text/html; charset=utf-8";
-    vec![
+    let css = format!("/assets/console.{}.css", hash8(CONSOLE_CSS));
+    let mut console = CONSOLE_HTML.replace("{{console.css}}", &css);
+    let mut modules: Vec<(String, String)> = Vec::new(); // (name, hashed file name)
+    let mut assets = Vec::new();
+    for (name, source) in CONSOLE_MODULES {
+        let mut text = source.to_string();
+        for (earlier, file) in &modules {
+            text = text.replace(&format!("\"./{earlier}.js\""), &format!("\"./{file}\""));
+        }
+        let file = format!("{name}.{}.js", hash8(text.as_bytes()));
+        console = console.replace(&format!("{{{{{name}.js}}}}"), &format!("/assets/{file}"));
+        assets.push(asset(format!("/assets/{file}"), JS, IMMUTABLE, false, text.into_bytes()));
+        modules.push((name.to_string(), file));
+    }
+    assets.extend([
         asset("/widget.js".into(), JS, SHORT, false, WIDGET_JS.to_vec()),
         asset("/demo".into(), HTML, NO_CACHE, true, DEMO_HTML.as_bytes().to_vec()),
         asset("/console".into(), HTML, NO_CACHE, true, console.into_bytes()),
-        asset(js, JS, IMMUTABLE, false, CONSOLE_JS.to_vec()),
         asset(css, "text/css; charset=utf-8", IMMUTABLE, false, CONSOLE_CSS.to_vec()),
-    ]
+    ]);
+    assets
 });
 
 /// The compressed size of everything the widget loads (for the size budget's test).
@@ -140,6 +158,27 @@ mod tests {
             assert_eq!(asset.cache, IMMUTABLE);
         }
         assert!(!html.contains("{{"), "a placeholder left in the page");
+    }
+
+    #[test]
+    fn modules_import_each_other_by_hashed_name() {
+        let text = |prefix: &str| {
+            let a = ASSETS.iter().find(|a| a.path.starts_with(prefix)).unwrap();
+            (a.path.trim_start_matches("/assets/").to_string(), String::from_utf8(a.plain.clone()).unwrap())
+        };
+        let ((dom, _), (admin, admin_js), (_, console_js)) =
+            (text("/assets/dom."), text("/assets/admin."), text("/assets/console."));
+        assert!(admin_js.contains(&format!("from \"./{dom}\"")), "admin imports {dom}");
+        assert!(
+            console_js.contains(&format!("from \"./{dom}\""))
+                && console_js.contains(&format!("from \"./{admin}\""))
+        );
+        for (_, js) in [text("/assets/admin."), text("/assets/console.")] {
+            assert!(
+                !js.contains("from \"./dom.js\"") && !js.contains("from \"./admin.js\""),
+                "an unhashed import left"
+            );
+        }
     }
 
     #[test]
