@@ -175,7 +175,14 @@ fn describe() {
         ),
         ("switchboard_routing_transfers_total", "Transfers accepted by their receivers."),
         ("switchboard_channel_messages_total", "Team-channel messages made durable."),
-        ("switchboard_tickets_created_total", "Tickets created from chat sessions."),
+        (
+            "switchboard_tickets_created_total",
+            "Tickets created (from chats, channel messages and left messages).",
+        ),
+        (
+            "switchboard_left_messages_total",
+            "Messages visitors left while a department was closed or unstaffed (each a ticket).",
+        ),
         (
             "switchboard_rocksdb_stall_microseconds_total",
             "Microseconds RocksDB stalled writes (delayed or stopped them).",
