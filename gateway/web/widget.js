@@ -227,6 +227,10 @@
     prechat.hidden = started || away;
     offline.hidden = !away || !!leftFor;
     if (away) {
+      // Whatever was typed in the chat form before the answer came moves over.
+      if (!offName.value) offName.value = nameInput.value;
+      if (!offEmail.value) offEmail.value = emailInput.value;
+      if (!offText.value) offText.value = firstInput.value;
       const a = availability;
       offlineWhy.textContent = !a.open
         ? (a.next_open_ms ? fmt(T.closedNow, { when: new Date(a.next_open_ms).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }) }) : T.closedToday)
