@@ -51,21 +51,23 @@ impl Engine {
         changes: AgentChanges,
     ) -> Result<AgentProfile, EngineError> {
         let AgentChanges { display_name, max_concurrent_chats, disabled, admin } = changes;
-        let mut profile = self.existing_agent(id)?;
-        if let Some(admin) = admin {
-            profile.admin = admin;
-        }
-        if let Some(name) = display_name {
-            profile.display_name = name;
-        }
-        if let Some(max) = max_concurrent_chats {
-            profile.max_concurrent_chats = max;
-        }
-        if let Some(disabled) = disabled {
-            profile.disabled = disabled;
-        }
-        self.save_agent(&profile).await?;
-        self.hub.directory.insert(id, profile.clone());
+        let profile = self
+            .change_agent(id, |profile| {
+                if let Some(admin) = admin {
+                    profile.admin = admin;
+                }
+                if let Some(name) = display_name {
+                    profile.display_name = name;
+                }
+                if let Some(max) = max_concurrent_chats {
+                    profile.max_concurrent_chats = max;
+                }
+                if let Some(disabled) = disabled {
+                    profile.disabled = disabled;
+                }
+                Ok(())
+            })
+            .await?;
         if profile.disabled {
             self.revoke(id);
         }
@@ -78,11 +80,13 @@ impl Engine {
     /// Give an agent a new token (returned, shown only now); the old one stops working and
     /// the agent's connections are closed.
     pub async fn rotate_token(&self, id: AgentId) -> Result<String, EngineError> {
-        let mut profile = self.existing_agent(id)?;
         let secret = auth::new_secret();
-        profile.token_sha256 = auth::hash_secret(&secret);
-        self.save_agent(&profile).await?;
-        self.hub.directory.insert(id, profile);
+        let token_sha256 = auth::hash_secret(&secret);
+        self.change_agent(id, |profile| {
+            profile.token_sha256 = token_sha256;
+            Ok(())
+        })
+        .await?;
         self.revoke(id);
         Ok(auth::token(&id.to_string(), &secret))
     }
@@ -101,7 +105,23 @@ impl Engine {
         self.hub.directory.get(&id).map(|a| a.clone()).ok_or(EngineError::UnknownAgent(id))
     }
 
-    pub(crate) async fn save_agent(&self, profile: &AgentProfile) -> Result<(), EngineError> {
+    /// Change agent `id`'s profile with `change` (which may refuse), store it durably and
+    /// publish it, all under [`Hub::agent_writes`]: the one way a profile changes after
+    /// creation. Returns the stored profile.
+    pub(crate) async fn change_agent(
+        &self,
+        id: AgentId,
+        change: impl FnOnce(&mut AgentProfile) -> Result<(), EngineError>,
+    ) -> Result<AgentProfile, EngineError> {
+        let _writing = self.hub.agent_writes.lock().await;
+        let mut profile = self.existing_agent(id)?;
+        change(&mut profile)?;
+        self.save_agent(&profile).await?;
+        self.hub.directory.insert(id, profile.clone());
+        Ok(profile)
+    }
+
+    async fn save_agent(&self, profile: &AgentProfile) -> Result<(), EngineError> {
         let record = AgentRecord {
             v: RECORD_VERSION,
             id: profile.id,

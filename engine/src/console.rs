@@ -141,25 +141,36 @@ impl Engine {
         password: Option<String>,
         temporary: bool,
     ) -> Result<AgentProfile, EngineError> {
-        let mut profile = self.existing_agent(id)?;
-        if let Some(email) = email {
-            let email = normalise_email(&email)?;
-            if let Some(other) = self.agent_by_email(&email).filter(|other| other.id != id) {
-                return Err(EngineError::InvalidLogin(format!(
-                    "agent {} already signs in as {email}",
-                    other.id
-                )));
-            }
-            profile.email = Some(email);
-        }
+        self.existing_agent(id)?;
+        let email = email.map(|e| normalise_email(&e)).transpose()?;
         let new_password = password.is_some();
-        if let Some(password) = password {
-            check_password(&password)?;
-            profile.password_phc = Some(blocking(move || hash_password(&password)).await??);
-            profile.password_temporary = temporary;
-        }
-        self.save_agent(&profile).await?;
-        self.hub.directory.insert(id, profile.clone());
+        // The slow hash first, outside the profile lock.
+        let phc = match password {
+            Some(password) => {
+                check_password(&password)?;
+                Some(blocking(move || hash_password(&password)).await??)
+            }
+            None => None,
+        };
+        let profile = self
+            .change_agent(id, |profile| {
+                if let Some(email) = email {
+                    // Checked under the lock: two agents never claim one email.
+                    if let Some(other) = self.agent_by_email(&email).filter(|other| other.id != id) {
+                        return Err(EngineError::InvalidLogin(format!(
+                            "agent {} already signs in as {email}",
+                            other.id
+                        )));
+                    }
+                    profile.email = Some(email);
+                }
+                if let Some(phc) = phc {
+                    profile.password_phc = Some(phc);
+                    profile.password_temporary = temporary;
+                }
+                Ok(())
+            })
+            .await?;
         if new_password {
             self.end_console_sessions_of(id, None).await?;
         }
@@ -267,11 +278,14 @@ impl Engine {
         if !blocking(move || password_matches(&current, &phc)).await? {
             return Err(EngineError::BadCredentials);
         }
-        let mut profile = self.existing_agent(signed_in.agent.id)?;
-        profile.password_phc = Some(blocking(move || hash_password(&new)).await??);
-        profile.password_temporary = false;
-        self.save_agent(&profile).await?;
-        self.hub.directory.insert(profile.id, profile.clone());
+        let phc = blocking(move || hash_password(&new)).await??;
+        let profile = self
+            .change_agent(signed_in.agent.id, |profile| {
+                profile.password_phc = Some(phc);
+                profile.password_temporary = false;
+                Ok(())
+            })
+            .await?;
         self.end_console_sessions_of(profile.id, Some(signed_in.session)).await?;
         Ok(ConsoleSignIn { agent: profile, ..signed_in })
     }

@@ -68,6 +68,11 @@ pub struct Hub {
     pub(crate) ratings: crate::ratings::Ratings,
     /// Connections of each signed-in agent console, closed when it signs out.
     pub(crate) console: crate::console::ConsoleConnections,
+    /// Held from reading an agent's profile to storing its change ([`Engine::change_agent`]),
+    /// so two changes (an administrator's and the agent's own password) never undo each
+    /// other, and an email is claimed by one agent only. Slow work (password hashing) is
+    /// done before taking it.
+    pub(crate) agent_writes: tokio::sync::Mutex<()>,
 }
 
 impl Hub {
@@ -91,6 +96,7 @@ impl Hub {
             tickets: Default::default(),
             ratings: Default::default(),
             console: Default::default(),
+            agent_writes: tokio::sync::Mutex::new(()),
         }
     }
 
