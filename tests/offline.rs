@@ -220,19 +220,36 @@ async fn bad_left_messages_are_refused_and_nothing_is_stored() {
     let (_, page) = server.admin_call("GET", "/api/v1/tickets", None).await;
     assert_eq!(page["tickets"], json!([]), "nothing stored");
 
-    // Agents do not leave messages; a connection leaves at most three.
+    // Agents do not leave messages; a connection leaves at most three good ones (the five
+    // refused above, on this same connection, did not count).
     let (agent, _, _) = server.agent("Ann").await;
     let reply = agent.request(leave(None, "Ada", "ada@example.com", "hi")).await.unwrap();
     assert_eq!(error_code(&reply), ErrorCode::WrongRole);
-    let fresh = server.connect(Encoding::Json).await;
     for n in 0..3 {
-        let reply = fresh.request(leave(None, "Ada", "ada@example.com", &format!("note {n}"))).await.unwrap();
+        let reply =
+            visitor.request(leave(None, "Ada", "ada@example.com", &format!("note {n}"))).await.unwrap();
         assert!(matches!(reply, ServerFrame::MessageLeft { .. }), "{reply:?}");
     }
-    let reply = fresh.request(leave(None, "Ada", "ada@example.com", "one more")).await.unwrap();
+    let reply = visitor.request(leave(None, "Ada", "ada@example.com", "one more")).await.unwrap();
     assert_eq!(error_code(&reply), ErrorCode::LimitReached);
     let (_, page) = server.admin_call("GET", "/api/v1/tickets", None).await;
     assert_eq!(page["tickets"].as_array().unwrap().len(), 3);
+
+    // New connections from the same address get ten in a burst in all, then `rate_limited`.
+    let mut left = 3;
+    'connections: for _ in 0..5 {
+        let again = server.connect(Encoding::Json).await;
+        for _ in 0..3 {
+            match again.request(leave(None, "Ada", "ada@example.com", "again")).await.unwrap() {
+                ServerFrame::MessageLeft { .. } => left += 1,
+                ServerFrame::Error { code: ErrorCode::RateLimited, .. } => break 'connections,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(left, 10, "the address's burst");
+    let (_, page) = server.admin_call("GET", "/api/v1/tickets?limit=20", None).await;
+    assert_eq!(page["tickets"].as_array().unwrap().len(), 10);
     // The server still serves.
     let (_, sid, _) = server.visitor("Bea", Some("hello")).await;
     assert!(sid > 0);

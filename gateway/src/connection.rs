@@ -113,6 +113,9 @@ pub struct Link {
     /// The agent console's session cookie presented on a WebSocket upgrade (for
     /// `auth_console`); `None` on QUIC and for clients without one.
     pub console_cookie: Option<String>,
+    /// The client's address: the peer's, or behind a trusted proxy the one it forwarded
+    /// (`web::client_ip`), for per-address limits.
+    pub client: std::net::IpAddr,
 }
 
 /// Why a transport's sending side stopped working.
@@ -175,6 +178,7 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     let anonymous_timeout = Duration::from_millis(config.anonymous_timeout_ms);
     let mut conn = Conn::new(engine.clone(), outbox, config.clone(), peer);
     conn.console_cookie = link.console_cookie.take();
+    conn.client = link.client;
     let mut reading = true;
     let mut draining = false;
     // The socket failed under us (reset, broken pipe): logged as 1006, not as a clean close.

@@ -51,6 +51,8 @@ pub struct Conn {
     pub console_cookie: Option<String>,
     /// Messages this connection asked to leave (`leave_message`), to bound them.
     pub messages_left: u32,
+    /// The client's address (see [`crate::connection::Link::client`]).
+    pub client: std::net::IpAddr,
 }
 
 impl Conn {
@@ -67,6 +69,7 @@ impl Conn {
             peer,
             console_cookie: None,
             messages_left: 0,
+            client: peer.ip(),
         }
     }
 

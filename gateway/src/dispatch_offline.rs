@@ -1,12 +1,31 @@
 //! The requests a visitor makes when it may find nobody to chat with: `department_status`
 //! (any connection) and `leave_message` (not agents; at most
-//! [`LEFT_MESSAGES_PER_CONNECTION_MAX`] good ones per connection), over [`switchboard_engine::offline`].
+//! [`LEFT_MESSAGES_PER_CONNECTION_MAX`] good ones per connection, and per client address
+//! a burst of [`LEFT_MESSAGES_BURST`] then [`LEFT_MESSAGES_PER_HOUR`] an hour), over
+//! [`switchboard_engine::offline`]. Each message is a ticket kept for good and sent to the
+//! helpdesk, so a script must not be able to fill it.
 
 use switchboard_engine::offline::LeftMessage;
 use switchboard_protocol::hours::{LEFT_MESSAGES_PER_CONNECTION_MAX, LEFT_MESSAGE_BYTES_MAX};
 use switchboard_protocol::{limits, ErrorCode, ReqId, Request, ServerFrame};
 
+use std::sync::LazyLock;
+
+use switchboard_engine::now_ms;
+
 use crate::dispatch::{check_len, Conn, Step};
+use crate::rate::{PerAddress, TokenBucket};
+
+/// Messages one client address may leave at once: a family or a small office behind one
+/// address writing on the same morning.
+pub const LEFT_MESSAGES_BURST: u32 = 10;
+
+/// Then this many an hour per address.
+pub const LEFT_MESSAGES_PER_HOUR: u32 = 20;
+
+/// The per-address allowance, shared by every connection of this server.
+static BY_ADDRESS: LazyLock<PerAddress> =
+    LazyLock::new(|| PerAddress::new(TokenBucket::per_hour(LEFT_MESSAGES_BURST, LEFT_MESSAGES_PER_HOUR, 0)));
 use crate::errors::Failure;
 use crate::role::Role;
 
@@ -44,6 +63,12 @@ pub(crate) fn handle(conn: &mut Conn, re: ReqId, request: Request) -> Result<Ste
             check_len("text", Some(&text), LEFT_MESSAGE_BYTES_MAX)?;
             let id = engine.department_by_name(department.as_deref())?;
             let message = LeftMessage { name, email, text, page_url }.checked()?;
+            if !BY_ADDRESS.take(conn.client, now_ms()) {
+                return Err(Failure::new(
+                    ErrorCode::RateLimited,
+                    "too many messages from this address lately: please try again later",
+                ));
+            }
             // Counted once the message is good: a visitor who mistyped the email keeps all
             // three tries.
             conn.messages_left += 1;

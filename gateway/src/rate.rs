@@ -1,5 +1,11 @@
 //! A token bucket: `burst` requests at once, refilled at `per_second`. Pure; time is passed
-//! in, so it is tested without sleeping.
+//! in, so it is tested without sleeping. [`PerAddress`]: one bucket per client address,
+//! bounded (failed console sign-ins, messages left by visitors).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use dashmap::DashMap;
 
 /// A token bucket.
 #[derive(Debug, Clone)]
@@ -31,6 +37,16 @@ impl TokenBucket {
         }
     }
 
+    /// A full bucket of `burst` tokens refilled at `per_hour`.
+    pub fn per_hour(burst: u32, per_hour: u32, now_ms: u64) -> TokenBucket {
+        TokenBucket {
+            burst: burst as f64,
+            per_ms: per_hour as f64 / 3_600_000.0,
+            tokens: burst as f64,
+            last_ms: now_ms,
+        }
+    }
+
     /// Whether the bucket would be full at `now_ms`.
     pub fn full_at(&self, now_ms: u64) -> bool {
         let elapsed = now_ms.saturating_sub(self.last_ms) as f64;
@@ -57,9 +73,55 @@ impl TokenBucket {
     }
 }
 
+/// Client addresses whose buckets are kept; past it, full buckets are forgotten first (a
+/// full bucket says nothing a new one would not), then all.
+const ADDRESSES_MAX: usize = 10_000;
+
+/// One token bucket per client address, shared by every connection (clone it).
+#[derive(Clone)]
+pub struct PerAddress {
+    buckets: Arc<DashMap<IpAddr, TokenBucket>>,
+    /// A new address's bucket (full; its clock set when it is made).
+    template: TokenBucket,
+}
+
+impl PerAddress {
+    /// Buckets like `template` (as made by [`TokenBucket::per_minute`] and friends).
+    pub fn new(template: TokenBucket) -> PerAddress {
+        PerAddress { buckets: Arc::default(), template }
+    }
+
+    /// Whether `ip` has no token left now (nothing is taken).
+    pub fn blocked(&self, ip: IpAddr, now_ms: u64) -> bool {
+        self.buckets.get(&ip).is_some_and(|bucket| !bucket.has_token(now_ms))
+    }
+
+    /// Take a token for `ip`; false when it has none.
+    pub fn take(&self, ip: IpAddr, now_ms: u64) -> bool {
+        if self.buckets.len() >= ADDRESSES_MAX {
+            self.buckets.retain(|_, bucket| !bucket.full_at(now_ms));
+            if self.buckets.len() >= ADDRESSES_MAX {
+                self.buckets.clear();
+            }
+        }
+        let fresh = TokenBucket { tokens: self.template.burst, last_ms: now_ms, ..self.template.clone() };
+        self.buckets.entry(ip).or_insert(fresh).take(now_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_have_buckets_of_their_own() {
+        let limits = PerAddress::new(TokenBucket::per_hour(2, 60, 0));
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert!(limits.take(a, 0) && limits.take(a, 0));
+        assert!(!limits.take(a, 0) && limits.blocked(a, 0));
+        assert!(!limits.blocked(b, 0) && limits.take(b, 0), "another address is not held back");
+        assert!(limits.take(a, 60_000), "one a minute comes back");
+    }
 
     #[test]
     fn allows_a_burst_then_the_refill_rate() {

@@ -67,6 +67,7 @@ pub fn upgrade(
         }
     };
     let console_cookie = crate::web::console_cookie(request.headers()).filter(|_| origin.may_use_cookie());
+    let client = crate::web::client_ip(peer.ip(), request.headers(), &config.trusted_proxies);
     let on_upgrade = hyper::upgrade::on(&mut request);
     let task = async move {
         match on_upgrade.await {
@@ -77,8 +78,13 @@ pub fn upgrade(
                     Some(ws_config(&config)),
                 )
                 .await;
-                let link =
-                    Link { transport: Transport::WebSocket, peer, live: drain.enter(), console_cookie };
+                let link = Link {
+                    transport: Transport::WebSocket,
+                    peer,
+                    live: drain.enter(),
+                    console_cookie,
+                    client,
+                };
                 serve(socket, engine, config, link, encoding).await;
                 drop(slot);
             }

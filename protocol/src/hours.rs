@@ -17,7 +17,8 @@ pub const TIME_ZONE_BYTES_MAX: usize = 64;
 pub const LEFT_MESSAGE_BYTES_MAX: usize = 4096;
 
 /// Messages one connection may leave: a visitor who needs more writes in one; a script
-/// filling the helpdesk with tickets has to reconnect (and meets the per-address limits).
+/// filling the helpdesk with tickets has to reconnect, and meets the server's per-address
+/// allowance (a burst of 10, then 20 an hour).
 pub const LEFT_MESSAGES_PER_CONNECTION_MAX: u32 = 3;
 
 /// A day of the week.

@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use dashmap::DashMap;
 use switchboard_engine::console::ConsoleSignIn;
 use switchboard_engine::{now_ms, Engine, EngineError};
 use switchboard_protocol::console::{
@@ -22,30 +21,18 @@ use warp::{Filter, Rejection};
 use crate::api::{error_response, Admin, PeerAddr};
 use crate::audit::{self, Credential};
 use crate::errors::Failure;
-use crate::rate::TokenBucket;
+use crate::rate::{PerAddress, TokenBucket};
 use crate::GatewayConfig;
-
-/// Client addresses whose sign-in buckets are kept; past it, full buckets are forgotten
-/// first (a bucket that is full says nothing a new one would not).
-const SIGN_IN_ADDRESSES_MAX: usize = 10_000;
 
 /// Per-address buckets of failed sign-ins.
 #[derive(Clone)]
-struct Limiter {
-    buckets: Arc<DashMap<IpAddr, TokenBucket>>,
-    burst: u32,
-    per_minute: u32,
-}
+struct Limiter(PerAddress);
 
 impl Limiter {
-    /// Whether `ip` has failed so often lately that its sign-ins are refused for now.
-    fn blocked(&self, ip: IpAddr) -> bool {
-        self.buckets.get(&ip).is_some_and(|bucket| !bucket.has_token(now_ms()))
-    }
-
-    /// The 429 answer when `ip` is [`Limiter::blocked`].
+    /// The 429 answer when `ip` has failed so often lately that its sign-ins are refused
+    /// for now.
     fn refusal(&self, ip: IpAddr) -> Option<Response> {
-        self.blocked(ip).then(|| {
+        self.0.blocked(ip, now_ms()).then(|| {
             failure_response(Failure::new(
                 ErrorCode::RateLimited,
                 "too many failed sign-ins from this address: wait a minute and try again",
@@ -55,15 +42,7 @@ impl Limiter {
 
     /// Charge a failed sign-in to `ip`.
     fn failed(&self, ip: IpAddr) {
-        let now = now_ms();
-        if self.buckets.len() >= SIGN_IN_ADDRESSES_MAX {
-            self.buckets.retain(|_, bucket| !bucket.full_at(now));
-            if self.buckets.len() >= SIGN_IN_ADDRESSES_MAX {
-                self.buckets.clear();
-            }
-        }
-        let (burst, per_minute) = (self.burst, self.per_minute);
-        self.buckets.entry(ip).or_insert_with(|| TokenBucket::per_minute(burst, per_minute, now)).take(now);
+        self.0.take(ip, now_ms());
     }
 }
 
@@ -119,11 +98,8 @@ pub(crate) fn routes(
     config: Arc<GatewayConfig>,
     admin: impl Filter<Extract = (Admin,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let limiter = Limiter {
-        buckets: Arc::default(),
-        burst: config.sign_in_burst,
-        per_minute: config.sign_in_per_minute,
-    };
+    let limiter =
+        Limiter(PerAddress::new(TokenBucket::per_minute(config.sign_in_burst, config.sign_in_per_minute, 0)));
     // A wrong current password counts against the same allowance as a failed sign-in.
     let limiter_change = limiter.clone();
     let body = || warp::body::content_length_limit(api::HTTP_BODY_BYTES_MAX).and(warp::body::bytes());
