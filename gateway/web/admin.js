@@ -99,7 +99,7 @@ async function agentsPage(page) {
   const agents = await api("GET", "/api/v1/agents");
   const rows = agents.map((a) => {
     const name = el("input", { value: a.display_name, "aria-label": "Name of " + a.display_name, maxlength: "128", required: true });
-    const max = el("input", { type: "number", min: "1", max: "100", value: String(a.max_concurrent_chats), "aria-label": "Most chats at once for " + a.display_name });
+    const max = el("input", { type: "number", min: "1", max: "1000", value: String(a.max_concurrent_chats), "aria-label": "Most chats at once for " + a.display_name });
     const admin = el("input", { type: "checkbox", checked: a.admin, "aria-label": a.display_name + " is an administrator" });
     const disabled = el("input", { type: "checkbox", checked: a.disabled, "aria-label": a.display_name + " is disabled" });
     const email = el("input", { type: "email", value: a.email || "", "aria-label": "Sign-in email of " + a.display_name, placeholder: "Sign-in email" });
@@ -123,17 +123,23 @@ async function agentsPage(page) {
       } }, email, password, el("button", { type: "submit" }, "Set sign-in")));
   });
   const newName = el("input", { "aria-label": "New agent's name", placeholder: "Name", maxlength: "128", required: true });
-  const newMax = el("input", { type: "number", min: "1", max: "100", value: "5", "aria-label": "New agent's most chats at once" });
+  const newMax = el("input", { type: "number", min: "1", max: "1000", value: "5", "aria-label": "New agent's most chats at once" });
   const newEmail = el("input", { type: "email", "aria-label": "New agent's sign-in email", placeholder: "Sign-in email", required: true });
   const newPassword = el("input", { type: "password", autocomplete: "new-password", "aria-label": "New agent's one-time password", placeholder: "One-time password", required: true, minlength: "8" });
-  const token = el("p", { class: "sub token" });
+  // The new agent's API token, shown once: kept across the rebuild that follows creation.
+  const token = el("p", { class: "sub token" }, page.token || "");
+  page.token = "";
   const create = el("form", { class: "row create", onsubmit: (e) => {
     e.preventDefault();
     let created = null;
     change(page, kind, "Agent created: they sign in with that email and choose their own password.", async () => {
       created = await api("POST", "/api/v1/agents", { display_name: newName.value.trim(), max_concurrent_chats: Number(newMax.value) });
       await api("PUT", "/api/v1/agents/" + created.agent.agent_id + "/login", { email: newEmail.value.trim(), password: newPassword.value, temporary: true });
-    }).then(() => { if (created) token.textContent = "API token of " + created.agent.display_name + " (shown once, for scripts): " + created.token; });
+    }).then(() => {
+      if (!created) return;
+      const shown = document.querySelector("[data-admin='admin-agents'] .token");
+      if (shown) shown.textContent = "API token of " + created.agent.display_name + " (shown once, for scripts): " + created.token;
+    });
   } }, newName, newMax, newEmail, newPassword, el("button", { class: "primary", type: "submit" }, "Create agent"));
   return [el("div", {}, ...rows), el("h2", {}, "New agent"), create, token];
 }
@@ -147,14 +153,14 @@ async function departmentsPage(page) {
     const name = el("input", { value: d.name, "aria-label": "Name of department " + d.name, maxlength: "64", pattern: "[a-z0-9_-]+", required: true });
     const automatic = el("input", { type: "checkbox", checked: d.automatic, "aria-label": d.name + " assigns automatically" });
     const autoAccept = el("input", { type: "checkbox", checked: d.auto_accept, "aria-label": d.name + " accepts offers at once" });
-    const timeout = el("input", { type: "number", min: "5", max: "600", value: String(Math.round(d.offer_timeout_ms / 1000)), "aria-label": d.name + " offer timeout in seconds" });
+    const timeout = el("input", { type: "number", min: "1", max: "600", step: "0.001", value: String(d.offer_timeout_ms / 1000), "aria-label": d.name + " offer timeout in seconds" });
     const hours = el("input", { value: d.hours ? formatHours(d.hours.weekly) : "", "aria-label": "Business hours of " + d.name, placeholder: "Always open (e.g. mon-fri 09:00-17:00; sat 10:00-14:00)" });
     const zone = el("input", { value: d.hours ? d.hours.time_zone : here, "aria-label": "Time zone of " + d.name, placeholder: "Europe/Berlin" });
     const members = agents.map((a) => el("label", {}, el("input", { type: "checkbox", checked: d.agents.includes(a.agent_id), "data-member": String(a.agent_id), "aria-label": a.display_name + " in " + d.name }), " " + a.display_name));
     return el("form", { class: "card", "data-department": String(d.department_id), onsubmit: (e) => {
       e.preventDefault();
       change(page, kind, "Saved " + name.value.trim() + ".", async () => {
-        const body = { name: name.value.trim(), automatic: automatic.checked, auto_accept: autoAccept.checked, offer_timeout_ms: Number(timeout.value) * 1000 };
+        const body = { name: name.value.trim(), automatic: automatic.checked, auto_accept: autoAccept.checked, offer_timeout_ms: Math.round(Number(timeout.value) * 1000) };
         body.hours = hours.value.trim() ? { time_zone: zone.value.trim(), weekly: parseHours(hours.value) } : null;
         await api("PATCH", "/api/v1/departments/" + d.department_id, body);
         for (const box of members.map((m) => m.querySelector("input"))) {
