@@ -126,9 +126,8 @@ async function agentsPage(page) {
   const newMax = el("input", { type: "number", min: "1", max: "1000", value: "5", "aria-label": "New agent's most chats at once" });
   const newEmail = el("input", { type: "email", "aria-label": "New agent's sign-in email", placeholder: "Sign-in email", required: true });
   const newPassword = el("input", { type: "password", autocomplete: "new-password", "aria-label": "New agent's one-time password", placeholder: "One-time password", required: true, minlength: "8" });
-  // The new agent's API token, shown once: kept across the rebuild that follows creation.
-  const token = el("p", { class: "sub token" }, page.token || "");
-  page.token = "";
+  // The new agent's API token, shown once (written after the rebuild that follows creation).
+  const token = el("p", { class: "sub token" });
   const create = el("form", { class: "row create", onsubmit: (e) => {
     e.preventDefault();
     let created = null;
