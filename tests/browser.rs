@@ -22,10 +22,15 @@ async fn sign_in(browser: &Browser, base: &str, email: &str, password: &str) {
     browser.find("form.signin button[type=submit]").await.click().await.unwrap();
 }
 
-/// A visitor opens the demo page's widget and starts a chat with a name and a first message.
-async fn start_widget_chat(visitor: &Browser, base: &str, name: &str, message: &str) {
+/// A visitor opens the demo page and the widget's panel.
+async fn open_widget(visitor: &Browser, base: &str) {
     visitor.goto(&format!("{base}/demo")).await;
     visitor.widget(".launcher").await.click().await.unwrap();
+}
+
+/// A visitor opens the demo page's widget and starts a chat with a name and a first message.
+async fn start_widget_chat(visitor: &Browser, base: &str, name: &str, message: &str) {
+    open_widget(visitor, base).await;
     visitor.widget("input[name=name]").await.send_keys(name).await.unwrap();
     visitor.widget("textarea[name=message]").await.send_keys(message).await.unwrap();
     visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
@@ -509,8 +514,7 @@ async fn with_nobody_online_or_outside_the_hours_a_visitor_leaves_a_message_that
     scenario("offline_message", |stage| async move {
         // Nobody is online: the widget says so and offers the message form, not a chat.
         let visitor = stage.browser("visitor").await;
-        visitor.goto(&format!("{base}/demo")).await;
-        visitor.widget(".launcher").await.click().await.unwrap();
+        open_widget(&visitor, &base).await;
         visitor.wait_text(true, "No one is available to chat right now.").await;
         visitor.snapshot("widget-offline").await;
         visitor.widget(".offline input[name=name]").await.send_keys("Vera <b>Visitor</b>").await.unwrap();
@@ -541,8 +545,7 @@ async fn with_nobody_online_or_outside_the_hours_a_visitor_leaves_a_message_that
         sign_in(&agent, &base, "ann@example.com", PASSWORD).await;
         agent.find("[data-nav='queue']").await;
         let late = stage.browser("late-visitor").await;
-        late.goto(&format!("{base}/demo")).await;
-        late.widget(".launcher").await.click().await.unwrap();
+        open_widget(&late, &base).await;
         late.wait_text(true, "We are closed right now; we open again").await;
         // Inside the hours (cleared: always open) with the agent online: the chat form.
         server.admin_call("PATCH", "/api/v1/departments/1", Some(json!({"hours": null}))).await;
@@ -683,8 +686,7 @@ async fn an_administrator_manages_folders_agents_and_department_hours_from_the_c
         assert_eq!(after[0]["hours"], general["hours"]);
 
         let visitor = stage.browser("visitor").await;
-        visitor.goto(&format!("{base}/demo")).await;
-        visitor.widget(".launcher").await.click().await.unwrap();
+        open_widget(&visitor, &base).await;
         visitor.wait_text(true, "We are closed right now; we open again").await;
     })
     .await;

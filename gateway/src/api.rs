@@ -210,8 +210,12 @@ async fn console_admin(
         return Err(reject(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message));
     }
     let signed_in = engine.console_session(secret).await.map_err(|e| {
+        let status = match e {
+            switchboard_engine::EngineError::NotSignedIn => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
         let failure = crate::errors::Failure::from(e);
-        reject(StatusCode::UNAUTHORIZED, failure.code, failure.message)
+        reject(status, failure.code, failure.message)
     })?;
     let agent = &signed_in.agent;
     if agent.password_temporary {

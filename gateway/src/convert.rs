@@ -2,7 +2,7 @@
 
 use switchboard_engine::channels::{ChannelAnswer, ChannelView};
 use switchboard_engine::domain::channel::ChannelMessage;
-use switchboard_engine::domain::hours::{self, Hours, HoursError, Span};
+use switchboard_engine::domain::hours::{self, Hours, Span};
 use switchboard_engine::domain::ticket::{Ticket, TicketSource};
 use switchboard_engine::{ChatMessage, Engine, Event, Participant, SessionSnapshot, State};
 use switchboard_protocol as wire;
@@ -237,9 +237,6 @@ pub fn event(engine: &Engine, event: &Event) -> wire::ServerFrame {
 /// Business hours, wire → engine, checked (the error names the field).
 pub fn hours(wire: &switchboard_protocol::hours::BusinessHours) -> Result<Hours, String> {
     let mut spans = Vec::with_capacity(wire.weekly.len());
-    if wire.weekly.len() > switchboard_engine::domain::hours::SPANS_MAX {
-        return Err(HoursError::TooManySpans.to_string());
-    }
     for span in &wire.weekly {
         let open = hours::parse_clock(&span.open).map_err(|e| e.to_string())?;
         let close = hours::parse_clock(&span.close).map_err(|e| e.to_string())?;

@@ -101,7 +101,8 @@ impl Hours {
     }
 
     fn zone(&self) -> TimeZone {
-        // Checked in `new`; a zone a later database dropped reads as UTC rather than failing.
+        // Checked in `new` (and again when hours are loaded, which drops hours whose zone is
+        // gone); UTC only keeps this total.
         TimeZone::get(&self.time_zone).unwrap_or(TimeZone::UTC)
     }
 
