@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what building Switchboard needs on a fresh Debian machine: a C/C++ toolchain and
 # libclang (bindgen, for the bundled RocksDB), and promtool (Debian's prometheus package) for
-# scripts/check_deploy.sh, and Chromium with its WebDriver for the browser tests. Checks that cargo and rustfmt are there (rustup installs those).
+# scripts/check_deploy.sh, Chromium with its WebDriver for the browser tests, and nats-server
+# for the cluster tests and scripts/cluster.sh. Checks that cargo and rustfmt are there (rustup installs those).
 # Idempotent and quiet when all is present.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # The browser tests (tests/browser/) drive Debian's Chromium headless over WebDriver.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# The cluster tests and scripts/cluster.sh run real NATS servers (JetStream).
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   SUDO=""

@@ -97,8 +97,17 @@ async fn start(
     created
         .claim_dir(&db_dir)
         .with_context(|| format!("creating the database directory {}", db_dir.display()))?;
-    let storage = Storage::open(&db_dir, &settings.storage)
-        .with_context(|| format!("opening the database in {}", db_dir.display()))?;
+    let (storage, cluster) = match &settings.cluster {
+        None => {
+            let storage = Storage::open(&db_dir, &settings.storage)
+                .with_context(|| format!("opening the database in {}", db_dir.display()))?;
+            (storage, None)
+        }
+        Some(config) => {
+            let (storage, cluster) = join_cluster(config, &db_dir, settings).await?;
+            (storage, Some(cluster))
+        }
+    };
     let identity = match identity {
         Some(identity) => identity,
         None => {
@@ -110,8 +119,14 @@ async fn start(
     let fingerprint = identity.fingerprint();
     // The recorder first: the engine's actors publish gauges as they start.
     let metrics = Metrics::install(build_info()).context("installing the metrics recorder")?;
-    let engine = Engine::start(storage.clone(), settings.engine.clone()).context("starting the engine")?;
+    let ownership = cluster.as_ref().map(|c| c.ownership());
+    let ownership = ownership.unwrap_or_else(|| Arc::new(switchboard_engine::ownership::Ownership::single()));
+    let engine = Engine::start_with(storage.clone(), settings.engine.clone(), ownership)
+        .context("starting the engine")?;
     engine.publish_gauges();
+    if let Some(cluster) = cluster {
+        cluster.serve(engine.clone()).await.context("joining the cluster")?;
+    }
     // Built on shard 0, so quinn's endpoint and connection drivers run on a shard thread
     // beside the connections they feed instead of waking another thread for every packet.
     let (bound, bound_rx) = tokio::sync::oneshot::channel();
@@ -161,6 +176,24 @@ async fn start(
         "switchboard started"
     );
     Ok(Node { storage, endpoint, running, drain })
+}
+
+/// Cluster mode: connect to NATS (a clear error, and nothing served, if it cannot be
+/// reached or runs another schema), open the database as the log's local index, and apply
+/// the log until this node has caught up.
+async fn join_cluster(
+    config: &switchboard_cluster::ClusterConfig,
+    db_dir: &Path,
+    settings: &Settings,
+) -> anyhow::Result<(Storage, switchboard_cluster::Cluster)> {
+    let mut cluster = switchboard_cluster::Cluster::connect(config.clone())
+        .await
+        .with_context(|| format!("joining the cluster as node {:?}", config.node))?;
+    let storage = Storage::open_replicated(db_dir, &settings.storage, cluster.replicator())
+        .with_context(|| format!("opening the database in {}", db_dir.display()))?;
+    let position = cluster.catch_up(storage.clone()).await.context("applying the cluster's log")?;
+    tracing::info!(node = %config.node, nats = %config.nats_urls, position, "joined the cluster");
+    Ok((storage, cluster))
 }
 
 /// The graceful shutdown, each step logged.

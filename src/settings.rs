@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
+use switchboard_cluster::ClusterConfig;
 use switchboard_engine::domain::ticket::RETRY_DELAY_MAX_MS;
 use switchboard_engine::EngineConfig;
 use switchboard_gateway::webhook::{self, WebhookConfig};
@@ -134,6 +135,19 @@ pub struct ServeArgs {
     /// (for the sign-in rate limit and the logs) [default: none, the TCP peer].
     #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    /// Cluster mode: the NATS servers (comma-separated URLs) holding the cluster's
+    /// replicated log and leases (docs/CLUSTER.md). Unset: one machine, RocksDB alone.
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_NATS", requires = "node_name")]
+    pub cluster_nats: Option<String>,
+    /// Cluster mode: this node's name, unique in the cluster.
+    #[arg(long, env = "SWITCHBOARD_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Cluster mode: copies JetStream keeps of the log (default 3).
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_REPLICAS")]
+    pub cluster_replicas: Option<usize>,
+    /// Cluster mode: how long a shard lease lasts unrenewed, in ms (default 3000).
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_LEASE_MS")]
+    pub cluster_lease_ms: Option<u64>,
 }
 
 /// The same settings as read from a TOML file.
@@ -166,6 +180,10 @@ struct FileSettings {
     allowed_origins: Option<Vec<String>>,
     cookie_secure: Option<bool>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    cluster_nats: Option<String>,
+    node_name: Option<String>,
+    cluster_replicas: Option<usize>,
+    cluster_lease_ms: Option<u64>,
 }
 
 /// Parse the TOML settings. The error names the line and column but never quotes the
@@ -198,6 +216,8 @@ pub struct Settings {
     pub storage: StorageConfig,
     pub engine: EngineConfig,
     pub gateway: GatewayConfig,
+    /// Cluster mode's settings; `None`: one machine.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Settings {
@@ -212,6 +232,7 @@ impl Settings {
             None => FileSettings::default(),
         };
         let ticket_webhook = webhook(&args, &file)?;
+        let cluster = cluster(&args, &file)?;
         let mut engine = EngineConfig::default();
         if let Some(n) = args.arbiters.or(file.arbiters) {
             anyhow::ensure!(n >= 1, "arbiters must be at least 1");
@@ -291,6 +312,7 @@ impl Settings {
             engine.ticket_retry_base_ms = ms;
         }
         Ok(Settings {
+            cluster,
             data_dir,
             quic_identity,
             admin_token: args.admin_token.or(file.admin_token),
@@ -307,6 +329,24 @@ impl Settings {
             gateway,
         })
     }
+}
+
+/// Cluster mode's settings: a NATS address needs a node name.
+fn cluster(args: &ServeArgs, file: &FileSettings) -> anyhow::Result<Option<ClusterConfig>> {
+    let Some(urls) = args.cluster_nats.clone().or(file.cluster_nats.clone()) else {
+        return Ok(None);
+    };
+    let node = args.node_name.clone().or(file.node_name.clone());
+    let node = node.context("node_name is required with cluster_nats")?;
+    let mut config = ClusterConfig::new(urls, node);
+    if let Some(n) = args.cluster_replicas.or(file.cluster_replicas) {
+        config.replicas = n;
+    }
+    if let Some(ms) = args.cluster_lease_ms.or(file.cluster_lease_ms) {
+        config.lease = Duration::from_millis(ms);
+    }
+    config.validate().map_err(anyhow::Error::msg)?;
+    Ok(Some(config))
 }
 
 /// The ticket webhook's settings: a URL needs a secret (an unsigned ticket could be forged

@@ -20,6 +20,7 @@ use crate::domain::session::SessionError;
 use crate::domain::types::*;
 use crate::hub::{AgentProfile, Hub};
 use crate::outbox::{ConnId, Outbox};
+use crate::ownership::Ownership;
 use crate::{auth, convert, now_ms, EngineConfig, EngineError};
 
 /// The result of starting a chat.
@@ -58,8 +59,19 @@ impl Engine {
     /// Start the engine over `storage`: load agents and the open queue (not the history) and
     /// start the arbiters. Must be called inside an actix `System`.
     pub fn start(storage: Storage, config: EngineConfig) -> Result<Engine, EngineError> {
+        Engine::start_with(storage, config, Arc::new(Ownership::single()))
+    }
+
+    /// Start the engine as a node of a cluster: it writes only the shards `ownership` grants
+    /// (see [`crate::ownership`]).
+    pub fn start_with(
+        storage: Storage,
+        config: EngineConfig,
+        ownership: Arc<Ownership>,
+    ) -> Result<Engine, EngineError> {
         let registry = Registry::new(config.arbiters);
-        let hub = Arc::new(Hub::new(storage.clone(), config, registry));
+        let shards = ownership.shards();
+        let hub = Arc::new(Hub::new(storage.clone(), config, registry, ownership));
         for record in storage.agents()? {
             hub.directory.insert(record.id, profile(record));
         }
@@ -70,13 +82,51 @@ impl Engine {
         let admin =
             storage.meta(catalog::META_ADMIN_TOKEN_HASH)?.map(|b| String::from_utf8_lossy(&b).into_owned());
         Ok(Engine {
-            next_session: Arc::new(AtomicU64::new(storage.max_id(catalog::SESSION)? + 1)),
+            next_session: Arc::new(AtomicU64::new(first_session_counter(
+                storage.max_id(catalog::SESSION)?,
+                shards,
+            ))),
             next_agent: Arc::new(AtomicU64::new(storage.max_id(catalog::AGENT)? + 1)),
             next_conn: Arc::new(AtomicU64::new(1)),
             admin_sha256: Arc::new(RwLock::new(admin)),
             contacts: Arc::new(crate::contacts::ContactBook::load(&storage)?),
             hub,
         })
+    }
+
+    /// Which shards this node may write (everything, on one machine).
+    pub fn ownership(&self) -> Arc<Ownership> {
+        self.hub.ownership.clone()
+    }
+
+    /// Cluster mode: `shard` was just taken over (its log applied up to the takeover): new
+    /// session ids stay above every id the shard's previous owner used.
+    pub fn shard_taken(&self, shard: u32) -> Result<(), EngineError> {
+        let max = self.hub.storage.max_id(catalog::SESSION)?;
+        self.next_session
+            .fetch_max(first_session_counter(max, self.hub.ownership.shards()), Ordering::Relaxed);
+        tracing::info!(target: "cluster", shard, "shard taken over");
+        Ok(())
+    }
+
+    /// A new session id. On one machine the next number; in a cluster, `counter × shards +
+    /// shard` for a shard this node owns (so ids never collide between nodes: a shard's ids
+    /// are allocated only by its owner), spread round-robin over the owned shards.
+    fn new_session_id(&self) -> Result<SessionId, EngineError> {
+        let ownership = &self.hub.ownership;
+        let counter = self.next_session.fetch_add(1, Ordering::Relaxed);
+        if !ownership.is_cluster() {
+            return Ok(counter);
+        }
+        if !ownership.connected() {
+            return Err(EngineError::ClusterUnavailable);
+        }
+        let owned = ownership.owned(now_ms());
+        if owned.is_empty() {
+            return Err(EngineError::WrongNode { shard: 0 });
+        }
+        let shard = owned[(counter % owned.len() as u64) as usize];
+        Ok(counter * u64::from(ownership.shards()) + u64::from(shard))
     }
 
     /// Set the queue gauges from the current state (call once a metrics recorder exists).
@@ -242,7 +292,7 @@ impl Engine {
             }
         }
         let contact_id = self.contact_of(&visitor).await?;
-        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let id = self.new_session_id()?;
         let secret = auth::new_secret();
         let now = now_ms();
         let meta = SessionMeta {
@@ -266,6 +316,9 @@ impl Engine {
             sent_at_ms: now,
         });
         let mut batch = Batch::new();
+        if let Some(owner) = self.hub.ownership.owner(id, now)? {
+            batch.owned_by(owner);
+        }
         batch.put_session(&convert::session_record(&meta));
         if let Some(m) = &first {
             batch.put_message(id, 1, &convert::message_record(m));
@@ -401,6 +454,9 @@ impl Engine {
             }
         };
         let mut batch = Batch::new();
+        if let Some(owner) = self.hub.ownership.owner(session, now_ms())? {
+            batch.owned_by(owner);
+        }
         batch.put_read_marker(session, agent, seq);
         let done = Box::new(|result: Result<(), _>| {
             if let Err(e) = result {
@@ -497,3 +553,13 @@ fn load_queue(hub: &Hub, storage: &Storage) -> Result<(), EngineError> {
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+/// The first session counter after `max_id`: the next id on one machine; in a cluster the
+/// counter above `max_id`'s (ids are `counter × shards + shard`).
+fn first_session_counter(max_id: u64, shards: u32) -> u64 {
+    if shards == 0 {
+        max_id + 1
+    } else {
+        max_id / u64::from(shards) + 1
+    }
+}

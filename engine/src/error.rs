@@ -43,6 +43,12 @@ pub enum EngineError {
     /// The session crashed too often and is quarantined until the server restarts.
     #[error("session {0} is quarantined after repeated failures")]
     SessionUnavailable(SessionId),
+    /// Cluster mode: the node has lost NATS, so nothing can be written now.
+    #[error("this node has lost the replicated log (NATS); nothing was written")]
+    ClusterUnavailable,
+    /// Cluster mode: this node does not own the shard now.
+    #[error("shard {shard} is served by another node")]
+    WrongNode { shard: u32 },
     /// Storage failed; the action did not take effect.
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -73,10 +73,17 @@ pub struct Hub {
     /// other, and an email is claimed by one agent only. Slow work (password hashing) is
     /// done before taking it.
     pub(crate) agent_writes: tokio::sync::Mutex<()>,
+    /// Which shards this node may write (everything, on one machine).
+    pub(crate) ownership: Arc<crate::ownership::Ownership>,
 }
 
 impl Hub {
-    pub(crate) fn new(storage: Storage, config: EngineConfig, registry: Registry) -> Hub {
+    pub(crate) fn new(
+        storage: Storage,
+        config: EngineConfig,
+        registry: Registry,
+        ownership: Arc<crate::ownership::Ownership>,
+    ) -> Hub {
         let queue = Mutex::new(QueueView::new(config.closed_listed_max));
         let reads = tokio::sync::Semaphore::new(config.blocking_reads_max);
         Hub {
@@ -97,6 +104,7 @@ impl Hub {
             ratings: Default::default(),
             console: Default::default(),
             agent_writes: tokio::sync::Mutex::new(()),
+            ownership,
         }
     }
 

@@ -27,6 +27,8 @@
 //!   live state).
 //! - [`console`]: the agent console's sign-in: email and argon2id password, console
 //!   sessions (cookie secrets stored hashed), sign-out closing their connections.
+//! - [`ownership`]: cluster mode's view of which shards this node may write, and the
+//!   fencing token each write carries (docs/CLUSTER.md); on one machine, everything.
 //! - [`auth`]: token generation and checking.
 //! - [`convert`]: domain ⇄ storage record conversion.
 //!
@@ -53,6 +55,7 @@ pub mod hub;
 pub mod offline;
 pub mod operations;
 pub mod outbox;
+pub mod ownership;
 pub mod ratings;
 pub mod routing;
 pub mod tickets;

@@ -45,6 +45,12 @@ impl From<EngineError> for Failure {
             EngineError::Overloaded(_) => ErrorCode::Overloaded,
             EngineError::SessionUnavailable(_) => ErrorCode::SessionUnavailable,
             EngineError::Storage(StorageError::Overloaded) => ErrorCode::Overloaded,
+            EngineError::Storage(StorageError::Fenced { .. }) | EngineError::WrongNode { .. } => {
+                ErrorCode::WrongNode
+            }
+            EngineError::Storage(StorageError::Unreplicated(_)) | EngineError::ClusterUnavailable => {
+                ErrorCode::ClusterUnavailable
+            }
             EngineError::Storage(_) => ErrorCode::StorageError,
             EngineError::OfferUnavailable(_) => ErrorCode::OfferUnavailable,
             EngineError::UnknownDepartment(_) => ErrorCode::UnknownDepartment,

@@ -4,7 +4,8 @@
 //!   wedged; restart on failure.
 //! - `/readyz` (readiness): this node should get traffic. It fails (503, with the reason)
 //!   while draining or when storage cannot take a write: a probe record goes through the
-//!   group-commit writer exactly as a chat message would, within [`PROBE_TIMEOUT`]. Route
+//!   group-commit writer exactly as a chat message would, within [`PROBE_TIMEOUT`] (in
+//!   cluster mode through the replicated log, so it fails too while NATS is lost). Route
 //!   traffic away on failure; do not restart for it.
 //!
 //! A probe is a real fsync, and the routes need no credentials: one probe runs at a time
@@ -40,8 +41,11 @@ impl Health {
 
     /// Whether this node should get traffic, and if not, why. Also sets `switchboard_ready`.
     pub async fn readiness(&self) -> Result<(), String> {
+        let ownership = self.engine.ownership();
         let verdict = if self.drain.is_draining() {
             Err("draining: this node is shutting down".to_string())
+        } else if !ownership.connected() {
+            Err("cluster: this node has lost NATS (the replicated log); it cannot write".to_string())
         } else {
             let mut last = self.last.lock().await;
             match &*last {

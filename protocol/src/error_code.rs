@@ -101,6 +101,12 @@ pub enum ErrorCode {
     /// `auth_console` by an agent whose password was set by an administrator: choose your
     /// own first (`POST /api/v1/console/password`).
     PasswordChangeRequired,
+    /// Cluster mode: this node has lost the replicated log (NATS); the write did not take
+    /// effect. Reads are still served. Retry later, or reconnect to another node.
+    ClusterUnavailable,
+    /// Cluster mode: the session is served by another node now (its shard moved). Reconnect
+    /// to another address and resume.
+    WrongNode,
 }
 
 impl ErrorCode {
@@ -150,6 +156,8 @@ impl ErrorCode {
             ErrorCode::BadCredentials => "bad_credentials",
             ErrorCode::NotSignedIn => "not_signed_in",
             ErrorCode::PasswordChangeRequired => "password_change_required",
+            ErrorCode::ClusterUnavailable => "cluster_unavailable",
+            ErrorCode::WrongNode => "wrong_node",
         }
     }
 
@@ -198,6 +206,8 @@ impl ErrorCode {
         ErrorCode::BadCredentials,
         ErrorCode::NotSignedIn,
         ErrorCode::PasswordChangeRequired,
+        ErrorCode::ClusterUnavailable,
+        ErrorCode::WrongNode,
     ];
 }
 
@@ -259,6 +269,8 @@ mod tests {
             BadCredentials => 40,
             NotSignedIn => 41,
             PasswordChangeRequired => 42,
+            ClusterUnavailable => 43,
+            WrongNode => 44,
         }
     }
 
@@ -268,7 +280,7 @@ mod tests {
             assert_eq!(position(code), i, "{code} out of place in ALL");
         }
         // The last variant: a new code goes after it (and here).
-        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::PasswordChangeRequired) + 1);
+        assert_eq!(ErrorCode::ALL.len(), position(ErrorCode::WrongNode) + 1);
     }
 
     #[test]

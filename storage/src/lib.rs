@@ -18,6 +18,9 @@
 //! - [`tickets`]: helpdesk tickets, the session → ticket link, and the webhook outbox (due
 //!   deliveries first): [`Batch::put_ticket`] writes all three at once.
 //! - [`console`]: agent console sign-in sessions, keyed by their secret's hash.
+//! - [`replication`]: cluster mode's seam: batches tagged with their shard's lease, the
+//!   log entry codec, the [`replication::Replicator`] the writer hands groups to, and
+//!   [`Storage::apply_entry`], the applier's write.
 //! - [`operations`]: what operators need of it: [`StorageStats`] (RocksDB's own
 //!   properties), a write probe for readiness, and checkpoints for backups.
 //!
@@ -37,6 +40,7 @@ pub mod keys;
 pub mod operations;
 pub mod ratings;
 pub mod records;
+pub mod replication;
 pub mod store;
 pub mod tickets;
 pub mod writer;
@@ -69,6 +73,13 @@ pub enum StorageError {
     /// The writer thread has stopped (the storage is shutting down).
     #[error("storage is closed")]
     Closed,
+    /// Cluster mode: the replicated log could not be reached, so nothing was written.
+    #[error("replicated log unavailable: {0}")]
+    Unreplicated(String),
+    /// Cluster mode: the batch's shard was taken over by another node (its lease is
+    /// fenced off); the write was refused.
+    #[error("shard {shard} is now owned by another node (lease {lease} fenced)")]
+    Fenced { shard: u32, lease: u64 },
 }
 
 impl From<rocksdb::Error> for StorageError {

@@ -68,6 +68,21 @@ impl Drop for Writer {
 impl Storage {
     /// Open (or create) the database in `dir`.
     pub fn open(dir: &Path, config: &StorageConfig) -> Result<Storage, StorageError> {
+        Storage::open_with(dir, config, writer::Sink::Local(config.durability))
+    }
+
+    /// Open the database in `dir` as a node of a cluster: every submitted batch goes to
+    /// `log` (the replicated log), and the database is written only by the log's applier
+    /// ([`Storage::apply_entry`]). See [`crate::replication`].
+    pub fn open_replicated(
+        dir: &Path,
+        config: &StorageConfig,
+        log: Arc<dyn crate::replication::Replicator>,
+    ) -> Result<Storage, StorageError> {
+        Storage::open_with(dir, config, writer::Sink::Replicated(log))
+    }
+
+    fn open_with(dir: &Path, config: &StorageConfig, sink: writer::Sink) -> Result<Storage, StorageError> {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
@@ -78,8 +93,7 @@ impl Storage {
         let families = catalog::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = Arc::new(DB::open_cf_descriptors(&options, dir, families)?);
         check_schema(&db)?;
-        let (writer, thread) =
-            writer::spawn(db.clone(), config.durability, config.write_queue_max, config.batch_max);
+        let (writer, thread) = writer::spawn(db.clone(), sink, config.write_queue_max, config.batch_max);
         let writer = Writer { handle: Some(writer), thread: Mutex::new(Some(thread)) };
         Ok(Storage {
             db,

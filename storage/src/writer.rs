@@ -13,6 +13,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
 use crate::records::Record;
+use crate::replication::{Group, Owner, Replicator};
 use crate::{
     catalog, keys, AgentRecord, DecisionRecord, DepartmentRecord, MessageRecord, SessionRecord, StorageError,
 };
@@ -30,7 +31,7 @@ pub enum Durability {
 
 /// One put or delete, named by column family.
 #[derive(Debug, Clone)]
-enum Op {
+pub(crate) enum Op {
     Put { cf: &'static str, key: Vec<u8>, value: Vec<u8> },
     Delete { cf: &'static str, key: Vec<u8> },
 }
@@ -39,7 +40,9 @@ enum Op {
 /// values always go through the codec.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
-    ops: Vec<Op>,
+    pub(crate) ops: Vec<Op>,
+    /// In cluster mode, the shard and lease this batch is written under (its fencing token).
+    pub(crate) owner: Option<Owner>,
 }
 
 impl Batch {
@@ -56,6 +59,31 @@ impl Batch {
     /// True when the batch holds no operation.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// About how many bytes the batch takes in a log entry (keys, values and a little per
+    /// operation): to cut groups into entries below the log's size limit.
+    pub fn bytes_hint(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Put { key, value, .. } => key.len() + value.len() + 24,
+                Op::Delete { key, .. } => key.len() + 24,
+            })
+            .sum::<usize>()
+            + 16
+    }
+
+    /// Tag the batch with the shard and lease it is written under (cluster mode): the
+    /// replicated log refuses it once another node has taken the shard over.
+    pub fn owned_by(&mut self, owner: Owner) -> &mut Batch {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// The shard and lease the batch was tagged with, if any.
+    pub fn owner(&self) -> Option<Owner> {
+        self.owner
     }
 
     pub(crate) fn put(&mut self, cf: &'static str, key: &[u8], value: Vec<u8>) -> &mut Batch {
@@ -139,19 +167,47 @@ impl WriterHandle {
     }
 }
 
+/// Where the writer thread sends what it drained.
+pub(crate) enum Sink {
+    /// One node: write to RocksDB itself, with the configured durability.
+    Local(Durability),
+    /// Cluster mode: hand each group to the replicated log, which applies it.
+    Replicated(Arc<dyn Replicator>),
+}
+
 /// Start the writer thread. It runs until every [`WriterHandle`] is dropped.
 pub(crate) fn spawn(
     db: Arc<DB>,
-    durability: Durability,
+    sink: Sink,
     queue_max: usize,
     batch_max: usize,
 ) -> (WriterHandle, std::thread::JoinHandle<()>) {
     let (tx, rx) = crossbeam_channel::bounded(queue_max);
     let thread = std::thread::Builder::new()
         .name("storage-writer".into())
-        .spawn(move || run(db, durability, batch_max, rx))
+        .spawn(move || match sink {
+            Sink::Local(durability) => run(db, durability, batch_max, rx),
+            Sink::Replicated(log) => run_replicated(log.as_ref(), batch_max, rx),
+        })
         .expect("spawn storage writer thread");
     (WriterHandle { tx }, thread)
+}
+
+/// Cluster mode: drain like [`run`], and hand the group over. Latency and errors are
+/// recorded where the log completes the batches.
+fn run_replicated(log: &dyn Replicator, batch_max: usize, rx: Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batches = Vec::with_capacity(batch_max.min(64));
+        batches.push((first.batch, first.done));
+        while batches.len() < batch_max {
+            match rx.try_recv() {
+                Ok(job) => batches.push((job.batch, job.done)),
+                Err(_) => break,
+            }
+        }
+        metrics::histogram!("switchboard_group_commit_batch_size").record(batches.len() as f64);
+        log.append(Group { batches });
+    }
 }
 
 fn run(db: Arc<DB>, durability: Durability, batch_max: usize, rx: Receiver<Job>) {

@@ -154,6 +154,10 @@ pub struct SessionActor {
     /// The newest state write (accept/close), so an accept retry can wait for it.
     state_write: Option<u64>,
     last_activity_ms: u64,
+    /// Cluster mode: the shard lease this state was loaded under. A write under another
+    /// lease means the shard was lost and taken back meanwhile, so this state may be stale:
+    /// the write is refused and the state rebuilt from storage.
+    loaded_lease: u64,
 }
 
 /// Build a session's state from storage.
@@ -226,7 +230,9 @@ impl SessionActor {
         let supervisor = Supervisor::new(&hub.config);
         let writes_inflight_max = hub.config.session_inflight_max + STATE_WRITES_INFLIGHT_MAX;
         let subscribers = Subscribers::new(hub.config.session_subscribers_max);
+        let loaded_lease = hub.ownership.lease_of(hub.ownership.shard_of(id));
         SessionActor {
+            loaded_lease,
             id,
             generation,
             hub,
@@ -428,8 +434,21 @@ impl SessionActor {
     /// Submit a write; its effect runs once it and every earlier write are durable. When
     /// storage refuses the write outright (queue full), nothing was written: the change is
     /// taken back and the waiters are told to retry.
-    fn write(&mut self, batch: Batch, effect: Effect, undo: Undo) -> Option<u64> {
-        match self.writes.submit(&self.hub.storage, batch, effect) {
+    fn write(&mut self, mut batch: Batch, effect: Effect, undo: Undo) -> Option<u64> {
+        let submitted = match self.hub.ownership.owner(self.id, now_ms()) {
+            Ok(Some(owner)) if owner.lease != self.loaded_lease => {
+                self.supervisor.reload_later();
+                Err((effect, EngineError::WrongNode { shard: owner.shard }))
+            }
+            Ok(owner) => {
+                if let Some(owner) = owner {
+                    batch.owned_by(owner);
+                }
+                self.writes.submit(&self.hub.storage, batch, effect)
+            }
+            Err(refused) => Err((effect, refused)),
+        };
+        match submitted {
             Ok(write) => Some(write),
             Err((effect, error)) => {
                 match undo {
@@ -547,6 +566,7 @@ impl Supervised for SessionActor {
         load_session(&self.hub.storage, self.id, &self.hub.config)
     }
     fn restore(&mut self, session: Session) {
+        self.loaded_lease = self.hub.ownership.lease_of(self.hub.ownership.shard_of(self.id));
         self.session = session;
         self.inflight.clear();
     }
