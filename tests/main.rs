@@ -8,6 +8,7 @@ mod accept_race;
 mod bad_input;
 mod browser;
 mod channels;
+mod cluster;
 mod commands;
 mod console;
 mod contacts;

@@ -14,7 +14,7 @@ use switchboard_protocol::{ErrorCode, Request, ServerFrame};
 use crate::support::*;
 
 /// Run `switchboard serve` with `args`; it must fail within a few seconds. Returns stderr.
-fn failed_start(args: &[&str], data_dir: &Path) -> String {
+pub(crate) fn failed_start(args: &[&str], data_dir: &Path) -> String {
     let mut child = Command::new(binary())
         .args(["serve", "--log", "info"])
         .args(args)

@@ -137,6 +137,23 @@ impl Client {
         ws::connect(base_url, encoding, None).await
     }
 
+    /// Connect to the first of `base_urls` that answers, in order (a cluster's nodes: when
+    /// one is down, the next). Returns the client and the index of the address it reached;
+    /// the error is the last address's.
+    pub async fn connect_any(
+        base_urls: &[String],
+        encoding: Encoding,
+    ) -> Result<(Client, usize), ClientError> {
+        let mut last = ClientError::Closed(None);
+        for (i, url) in base_urls.iter().enumerate() {
+            match ws::connect(url, encoding, None).await {
+                Ok(client) => return Ok((client, i)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Connect over WebSocket from a chosen local address (spreading many clients over
     /// 127.0.0.x lifts the ~28,000-connections-per-source-address limit).
     pub async fn connect_from(

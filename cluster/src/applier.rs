@@ -9,19 +9,20 @@
 //! write acknowledged, once it is both in the replicated log and readable here.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
 use async_nats::jetstream::{self, Message};
 use futures_util::StreamExt;
+use switchboard_engine::Engine;
 use switchboard_storage::replication::decode_entry;
 use switchboard_storage::{Storage, StorageError};
 use tokio::sync::watch;
 
 use crate::fence::Fences;
 use crate::log::{Pending, Waiting};
-use crate::nats::{HEADER_KIND, KIND_FENCE, KIND_WRITES, LOG_STREAM};
+use crate::nats::{HEADER_KIND, HEADER_ORIGIN, KIND_FENCE, KIND_WRITES, LOG_STREAM};
 
 /// Pause before re-opening the consumer after NATS or the local database failed.
 const REOPEN_PAUSE: Duration = Duration::from_millis(250);
@@ -42,6 +43,10 @@ pub(crate) struct Applier {
     /// The last position applied, for readiness and the metrics.
     pub(crate) applied: Arc<AtomicU64>,
     pub(crate) progress: watch::Sender<u64>,
+    /// This node's name: entries from other nodes are also shown to the engine.
+    pub(crate) node: String,
+    /// The engine, once started, to follow other nodes' writes ([`Engine::follow_remote`]).
+    pub(crate) engine: Arc<OnceLock<Engine>>,
 }
 
 impl Applier {
@@ -81,7 +86,10 @@ impl Applier {
             |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
         let id = header(async_nats::header::NATS_MESSAGE_ID.as_ref()).unwrap_or_default();
         match header(HEADER_KIND).as_deref() {
-            Some(KIND_WRITES) => self.apply_writes(&id, &message.payload, position)?,
+            Some(KIND_WRITES) => {
+                let remote = header(HEADER_ORIGIN).is_none_or(|origin| origin != self.node);
+                self.apply_writes(&id, &message.payload, position, remote)?
+            }
             Some(KIND_FENCE) => self.apply_fence(&id, &message.payload, position)?,
             other => {
                 tracing::warn!(target: "cluster", position, kind = ?other, "log entry of an unknown kind skipped");
@@ -96,7 +104,13 @@ impl Applier {
         Ok(())
     }
 
-    fn apply_writes(&mut self, id: &str, payload: &[u8], position: u64) -> Result<(), StorageError> {
+    fn apply_writes(
+        &mut self,
+        id: &str,
+        payload: &[u8],
+        position: u64,
+        remote: bool,
+    ) -> Result<(), StorageError> {
         let entry = match decode_entry(payload) {
             Ok(entry) => entry,
             Err(e) => {
@@ -120,6 +134,11 @@ impl Applier {
             metrics::counter!("switchboard_cluster_fenced_writes_total").increment(fenced as u64);
         }
         self.storage.apply_entry(&accepted, &[], position)?;
+        if remote {
+            if let Some(engine) = self.engine.get() {
+                engine.follow_remote(&accepted);
+            }
+        }
         if let Some(Waiting::Writes { completions, since }) = self.pending.take(id) {
             metrics::histogram!("switchboard_cluster_append_seconds").record(since.elapsed().as_secs_f64());
             for ((done, ok), batch) in completions.into_iter().zip(verdicts).zip(&entry.batches) {

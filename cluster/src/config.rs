@@ -26,7 +26,10 @@ pub struct ClusterConfig {
     pub connect_timeout: Duration,
     /// How long a write may wait for the replicated log before it is refused
     /// (`cluster_unavailable`). Retries within it reuse the entry's id, so JetStream
-    /// stores it at most once.
+    /// stores it at most once; it must stay well inside JetStream's duplicate window (120
+    /// s). Long enough to ride out a NATS server's death (JetStream elects new leaders for
+    /// what it led in a few seconds): giving up on an entry while a later one lands would
+    /// leave a gap, so entries are only abandoned when NATS is gone for this long.
     pub append_timeout: Duration,
     /// Log entries published and not yet acknowledged at once: enough to keep the round
     /// trips to a 3-server JetStream overlapped under load, few enough to bound memory.
@@ -50,7 +53,7 @@ impl ClusterConfig {
             replicas: 3,
             lease: Duration::from_millis(3_000),
             connect_timeout: Duration::from_secs(5),
-            append_timeout: Duration::from_secs(5),
+            append_timeout: Duration::from_secs(30),
             appends_inflight_max: 64,
         }
     }

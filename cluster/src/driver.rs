@@ -146,7 +146,15 @@ impl Driver {
         match step {
             Step::Renew { shard, revision } => match leases.update(lease_key(shard), mine, revision).await {
                 Ok(revision) => self.hold(shard, revision, now, lease_ms).await,
-                Err(e) => self.lose(shard, &e.to_string()),
+                // Another node changed the lease first: it is theirs now.
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    self.lose(shard, &e.to_string())
+                }
+                // NATS slow or failing over: keep it; if renewals keep failing its certain
+                // time runs out and writes are refused as `cluster_unavailable` meanwhile.
+                Err(e) => {
+                    tracing::warn!(target: "cluster", shard, error = %e, "lease renewal failed; retrying")
+                }
             },
             Step::Acquire { shard, revision } => {
                 let taken = if revision == 0 {

@@ -30,7 +30,7 @@ pub mod log;
 pub mod nats;
 
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use config::ClusterConfig;
 pub use error::ClusterError;
@@ -54,6 +54,7 @@ pub struct Cluster {
     groups: Option<mpsc::Receiver<Group>>,
     applied: Arc<AtomicU64>,
     incarnation: u64,
+    engine: Arc<OnceLock<Engine>>,
 }
 
 impl Cluster {
@@ -74,6 +75,7 @@ impl Cluster {
             groups: Some(groups),
             applied: Arc::default(),
             incarnation: rand::random(),
+            engine: Arc::default(),
         })
     }
 
@@ -116,6 +118,8 @@ impl Cluster {
             position,
             applied: self.applied.clone(),
             progress,
+            node: self.config.node.clone(),
+            engine: self.engine.clone(),
         };
         tokio::spawn(applier.run());
         if let Some(groups) = self.groups.take() {
@@ -141,6 +145,7 @@ impl Cluster {
 
     /// Join the membership and hold shard leases for `engine`, for ever.
     pub async fn serve(self, engine: Engine) -> Result<(), ClusterError> {
+        let _ = self.engine.set(engine.clone());
         let driver = driver::Driver {
             nats: self.nats,
             config: self.config,

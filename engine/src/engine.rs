@@ -49,7 +49,7 @@ pub struct QueueListing {
 pub struct Engine {
     pub(crate) hub: Arc<Hub>,
     next_session: Arc<AtomicU64>,
-    next_agent: Arc<AtomicU64>,
+    pub(crate) next_agent: Arc<AtomicU64>,
     next_conn: Arc<AtomicU64>,
     admin_sha256: Arc<RwLock<Option<String>>>,
     pub(crate) contacts: Arc<crate::contacts::ContactBook>,

@@ -29,6 +29,8 @@
 //!   sessions (cookie secrets stored hashed), sign-out closing their connections.
 //! - [`ownership`]: cluster mode's view of which shards this node may write, and the
 //!   fencing token each write carries (docs/CLUSTER.md); on one machine, everything.
+//! - [`replica`]: cluster mode: other nodes' writes reflected in what the engine holds in
+//!   memory (agents, id counters).
 //! - [`auth`]: token generation and checking.
 //! - [`convert`]: domain ⇄ storage record conversion.
 //!
@@ -57,6 +59,7 @@ pub mod operations;
 pub mod outbox;
 pub mod ownership;
 pub mod ratings;
+pub mod replica;
 pub mod routing;
 pub mod tickets;
 

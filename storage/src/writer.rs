@@ -61,6 +61,15 @@ impl Batch {
         self.ops.is_empty()
     }
 
+    /// The column family and key of every put, in order: for a node following another
+    /// node's writes (cluster mode) to refresh what it keeps in memory.
+    pub fn puts(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
+        self.ops.iter().filter_map(|op| match op {
+            Op::Put { cf, key, .. } => Some((*cf, key.as_slice())),
+            Op::Delete { .. } => None,
+        })
+    }
+
     /// About how many bytes the batch takes in a log entry (keys, values and a little per
     /// operation): to cut groups into entries below the log's size limit.
     pub fn bytes_hint(&self) -> usize {

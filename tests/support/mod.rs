@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod checker;
+pub mod cluster;
 pub mod receiver;
 
 use std::collections::{HashMap, VecDeque};
@@ -155,6 +157,15 @@ impl TestServer {
         line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
+    /// The value of `series`, or `None` when the server does not answer (killed, paused)
+    /// or does not export it.
+    pub async fn try_metric(&self, series: &str) -> Option<f64> {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().ok()?;
+        let text = client.get(format!("{}/metrics", self.http_url())).send().await.ok()?.text().await.ok()?;
+        let line = text.lines().find(|l| l.starts_with(&format!("{series} ")))?;
+        line.rsplit(' ').next()?.parse().ok()
+    }
+
     /// An administrator HTTP call with the admin token; returns (status, JSON body, or
     /// `null`). `None`: an empty body (`Content-Length: 0`).
     pub async fn admin_call(
@@ -175,12 +186,31 @@ impl TestServer {
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }
 
-    /// The generated administrator token.
+    /// The administrator token: the one given with `--admin-token`, else the generated one.
     pub fn admin_token(&self) -> String {
+        if let Some(i) = self.extra.iter().position(|a| a == "--admin-token") {
+            return self.extra[i + 1].clone();
+        }
         std::fs::read_to_string(self.dir.path().join("admin-token"))
             .expect("admin token file")
             .trim()
             .to_string()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Pause (SIGSTOP) or resume (SIGCONT) the server.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.pid().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// True while the server process runs.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// SIGKILL the server and wait for it to die.

@@ -38,6 +38,11 @@ impl ContactBook {
         Ok(ContactBook { next_id: AtomicU64::new(next), writes: tokio::sync::Mutex::new(()) })
     }
 
+    /// Another node created contact `id` (cluster mode): ours stay above it.
+    pub(crate) fn saw_id(&self, id: ContactId) {
+        self.next_id.fetch_max(id + 1, Ordering::Relaxed);
+    }
+
     fn next_id(&self) -> ContactId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }

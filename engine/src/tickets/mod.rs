@@ -44,7 +44,7 @@ const TRANSCRIPT_PAGE: usize = 500;
 /// The tickets' shared state.
 #[derive(Default)]
 pub(crate) struct TicketDesk {
-    next_id: AtomicU64,
+    pub(crate) next_id: AtomicU64,
     /// Session → ticket for the sessions that can be shown (see the module comment). One
     /// entry per session with a ticket that was listed, loaded or escalated since start.
     links: DashMap<SessionId, TicketId>,

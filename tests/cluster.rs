@@ -1,0 +1,378 @@
+//! Cluster mode with real processes: three `nats-server` (JetStream, R3) and Switchboard
+//! nodes on loopback, killed with SIGKILL, paused with SIGSTOP, cut off from NATS. Every
+//! scenario ends with the history checker (`support::checker`): nothing acknowledged lost,
+//! nothing duplicated, reordered or unexpected. docs/CLUSTER.md describes the design.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchboard_client::Client;
+use switchboard_protocol::codec::Encoding;
+use switchboard_protocol::{ErrorCode, Request, ServerFrame, SessionId};
+
+use crate::support::checker::{check, History};
+use crate::support::cluster::*;
+use crate::support::*;
+
+/// A short lease, so failovers take a few seconds.
+const LEASE_MS: u64 = 2_000;
+
+type Shared = Arc<Mutex<History>>;
+
+/// Send `m<first>`, `m<first+1>`, … pipelined (a window of 8) until the connection dies or
+/// `count` were sent; every attempt and acknowledgement goes into the history. Returns the
+/// next number. Errors are answers too: counted as not acknowledged.
+async fn write(
+    client: &Client,
+    sid: SessionId,
+    history: &Shared,
+    first: u64,
+    count: u64,
+) -> (u64, Vec<ErrorCode>) {
+    const WINDOW: usize = 8;
+    let mut inflight = std::collections::VecDeque::new();
+    let mut n = first;
+    let mut errors = Vec::new();
+    loop {
+        while inflight.len() < WINDOW && n < first + count {
+            let id = format!("m{n}");
+            history.lock().unwrap().attempt(sid, &id);
+            match client.send(say(sid, &id, &format!("text of {id}"))).await {
+                Ok((_, rx)) => inflight.push_back((id, rx)),
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        let Some((id, rx)) = inflight.pop_front() else { return (n, errors) };
+        match client.wait(rx).await {
+            Ok(ServerFrame::MessageAck { seq, client_msg_id, .. }) => {
+                assert_eq!(client_msg_id, id);
+                history.lock().unwrap().ack(sid, &id, seq);
+            }
+            Ok(ServerFrame::Error { code, .. }) => errors.push(code),
+            Ok(other) => panic!("unexpected reply {other:?}"),
+            Err(_) => {} // the node died: not acknowledged
+        }
+    }
+}
+
+/// Resume a visitor's chat on whichever of `nodes` serves it now (the next address when one
+/// says `wrong_node` or is down), and post one message there. Returns the node's index.
+async fn resume_anywhere(
+    nodes: &[&TestServer],
+    sid: SessionId,
+    token: &str,
+    history: &Shared,
+    n: u64,
+) -> usize {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        for (i, node) in nodes.iter().enumerate() {
+            let Ok(client) = Client::connect(&node.ws_url(), Encoding::Json).await else { continue };
+            let resumed =
+                client.request(Request::ResumeChat { session_token: token.into(), after_seq: 0 }).await;
+            if !matches!(resumed, Ok(ServerFrame::Attached { .. })) {
+                continue;
+            }
+            let id = format!("m{n}");
+            history.lock().unwrap().attempt(sid, &id);
+            match client.request(say(sid, &id, &format!("text of {id}"))).await {
+                Ok(ServerFrame::MessageAck { seq, .. }) => {
+                    history.lock().unwrap().ack(sid, &id, seq);
+                    return i;
+                }
+                Ok(ServerFrame::Error { code, .. }) => {
+                    assert!(
+                        matches!(
+                            code,
+                            ErrorCode::WrongNode | ErrorCode::ClusterUnavailable | ErrorCode::Overloaded
+                        ),
+                        "{code:?}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(Instant::now() < deadline, "session {sid} not served again on any node");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every session's final transcript as read from `node`.
+async fn finals(
+    node: &TestServer,
+    agent_token: &str,
+    sessions: &[SessionId],
+) -> HashMap<SessionId, Vec<(u64, String)>> {
+    let agent = node.agent_with_token(agent_token).await;
+    let mut out = HashMap::new();
+    for sid in sessions {
+        out.insert(*sid, transcript(&agent, *sid).await);
+    }
+    out
+}
+
+/// Three chats on one node, under load; the node is killed; each chat is served again by
+/// another node, and its visitor resumes there. Twice, a different node each time, the
+/// killed node rejoining in between. Then every node holds the same transcripts, and the
+/// checker finds nothing lost, duplicated, reordered or unexpected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chats_survive_the_kill_of_their_node_repeatedly() {
+    let nats = NatsCluster::start(3);
+    let mut nodes: Vec<TestServer> = (1..=3).map(|i| start_node(&nats, &format!("n{i}"), LEASE_MS)).collect();
+    wait_settled(&nodes.iter().collect::<Vec<_>>()).await;
+    let history: Shared = Arc::default();
+    let mut all_sessions = Vec::new();
+    let mut agent_tokens = Vec::new();
+    for victim in 0..2 {
+        let (_, agent_token) = nodes[victim].create_agent(&format!("agent {victim}"), 20).await;
+        agent_tokens.push(agent_token.clone());
+        let agent = nodes[victim].agent_with_token(&agent_token).await;
+        let mut chats = Vec::new();
+        for k in 0..3 {
+            let (visitor, sid, token) = nodes[victim].visitor(&format!("visitor {victim}.{k}"), None).await;
+            let accepted = agent.call(Request::Accept { session_id: sid }).await.unwrap();
+            assert!(matches!(accepted, ServerFrame::Accepted { .. }), "{accepted:?}");
+            chats.push((Arc::new(visitor), sid, token));
+        }
+        let writers: Vec<_> = chats
+            .iter()
+            .map(|(visitor, sid, _)| {
+                let (visitor, sid, history) = (visitor.clone(), *sid, history.clone());
+                tokio::spawn(async move { write(&visitor, sid, &history, 0, 100_000).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        nodes[victim].kill9();
+        let killed = Instant::now();
+        let mut next = Vec::new();
+        for writer in writers {
+            next.push(writer.await.unwrap().0);
+        }
+        let survivors: Vec<&TestServer> = nodes.iter().filter(|n| n.running()).collect();
+        let mut slowest = Duration::ZERO;
+        for ((_, sid, token), n) in chats.iter().zip(next) {
+            resume_anywhere(&survivors, *sid, token, &history, n).await;
+            slowest = slowest.max(killed.elapsed());
+            all_sessions.push(*sid);
+        }
+        eprintln!(
+            "round {victim}: chats served again {} ms after the kill (lease {LEASE_MS} ms)",
+            slowest.as_millis()
+        );
+        nodes[victim].restart();
+        wait_settled(&nodes.iter().collect::<Vec<_>>()).await;
+    }
+    let history = history.lock().unwrap().clone();
+    assert!(history.acknowledged() > 100, "too little traffic to judge: {}", history.acknowledged());
+    let first = finals(&nodes[0], &agent_tokens[0], &all_sessions).await;
+    let verdict = check(&history, &first);
+    assert!(verdict.clean(), "{verdict:?}");
+    for node in &nodes[1..] {
+        assert_eq!(
+            finals(node, &agent_tokens[1], &all_sessions).await,
+            first,
+            "every node holds the same log"
+        );
+    }
+    eprintln!("{verdict:?}");
+}
+
+/// A node paused (SIGSTOP) past its lease loses its shards to the others; woken up
+/// (SIGCONT), it writes nothing more: what its visitor sent meanwhile is refused, not
+/// acknowledged, and the chat goes on from the new owner with nothing duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_cannot_write_after_its_shards_moved() {
+    let nats = NatsCluster::start(3);
+    let nodes: Vec<TestServer> = (1..=2).map(|i| start_node(&nats, &format!("p{i}"), LEASE_MS)).collect();
+    wait_settled(&nodes.iter().collect::<Vec<_>>()).await;
+    let history: Shared = Arc::default();
+    let (_, agent_token) = nodes[0].create_agent("agent", 5).await;
+    let agent = nodes[0].agent_with_token(&agent_token).await;
+    let (visitor, sid, token) = nodes[0].visitor("visitor", None).await;
+    let visitor = Arc::new(visitor);
+    agent.call(Request::Accept { session_id: sid }).await.unwrap();
+    let (n, errors) = write(&visitor, sid, &history, 0, 50).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    nodes[0].signal("-STOP");
+    // While it sleeps: the visitor's next messages wait in its socket.
+    let late = {
+        let (visitor, history) = (visitor.clone(), history.clone());
+        tokio::spawn(async move { write(&visitor, sid, &history, n, 20).await })
+    };
+    let deadline = Instant::now() + SETTLE;
+    while nodes[1].metric("switchboard_cluster_shards_owned").await < SHARDS {
+        assert!(Instant::now() < deadline, "the other node did not take the shards over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    nodes[0].signal("-CONT");
+    let (n, errors) = tokio::time::timeout(SETTLE, late).await.expect("answers after SIGCONT").unwrap();
+    let acked_late = history.lock().unwrap().acked.get(&sid).map_or(0, |a| a.len()) - 50;
+    assert_eq!(acked_late, 0, "the paused node acknowledged writes after losing its shard ({errors:?})");
+    assert!(
+        errors.iter().all(|c| matches!(c, ErrorCode::WrongNode | ErrorCode::ClusterUnavailable)),
+        "{errors:?}"
+    );
+    resume_anywhere(&[&nodes[1]], sid, &token, &history, n).await;
+    // The woken node learns it lost its shards, and rejoins: they are shared out again.
+    wait_settled(&nodes.iter().collect::<Vec<_>>()).await;
+    let finals = finals(&nodes[1], &agent_token, &[sid]).await;
+    let verdict = check(&history.lock().unwrap(), &finals);
+    assert!(verdict.clean(), "{verdict:?}");
+    assert!(nodes[1].metric("switchboard_cluster_lease_acquisitions_total").await >= 1.0);
+}
+
+/// One NATS server of three killed under load: the node fails over to another and nothing
+/// acknowledged is lost. Then all of NATS lost: writes are refused with
+/// `cluster_unavailable`, reads are still served, readiness fails; NATS back: writes resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_nats_refuses_writes_and_loses_nothing() {
+    let mut nats = NatsCluster::start(3);
+    let node = start_node(&nats, "q1", LEASE_MS);
+    wait_settled(&[&node]).await;
+    let history: Shared = Arc::default();
+    let (_, agent_token) = node.create_agent("agent", 5).await;
+    let agent = node.agent_with_token(&agent_token).await;
+    let (visitor, sid, _) = node.visitor("visitor", None).await;
+    let visitor = Arc::new(visitor);
+    agent.call(Request::Accept { session_id: sid }).await.unwrap();
+    let writer = {
+        let (visitor, history) = (visitor.clone(), history.clone());
+        tokio::spawn(async move { write(&visitor, sid, &history, 0, 3_000).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nats.servers[0].kill9();
+    let (n, errors) = writer.await.unwrap();
+    assert!(errors.iter().all(|c| *c == ErrorCode::ClusterUnavailable), "{errors:?}");
+    // Writes go on through the other two servers (once JetStream has re-elected leaders
+    // for what the killed server led, they are refused meanwhile).
+    let deadline = Instant::now() + SETTLE;
+    let mut n = n;
+    loop {
+        let (next, errors) = write(&visitor, sid, &history, n, 10).await;
+        n = next;
+        assert!(errors.iter().all(|c| *c == ErrorCode::ClusterUnavailable), "{errors:?}");
+        if errors.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes did not resume on the remaining NATS servers");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // All of NATS gone.
+    nats.servers[1].kill9();
+    nats.servers[2].kill9();
+    let deadline = Instant::now() + SETTLE;
+    let n = loop {
+        let id = format!("m{n}");
+        history.lock().unwrap().attempt(sid, &id);
+        match visitor.request(say(sid, &id, &format!("text of {id}"))).await.unwrap() {
+            ServerFrame::Error { code: ErrorCode::ClusterUnavailable, .. } => break n + 1,
+            ServerFrame::Error { code: ErrorCode::WrongNode, .. } => {}
+            ServerFrame::MessageAck { seq, .. } => history.lock().unwrap().ack(sid, &id, seq),
+            other => panic!("{other:?}"),
+        }
+        assert!(Instant::now() < deadline, "writes were not refused with cluster_unavailable");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let read = transcript(&agent, sid).await;
+    assert!(!read.is_empty(), "reads are served without NATS");
+    let ready = reqwest::get(format!("{}/readyz", node.http_url())).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.unwrap().contains("lost NATS"));
+    for server in &mut nats.servers {
+        server.restart();
+    }
+    let deadline = Instant::now() + SETTLE;
+    let mut n = n;
+    loop {
+        let id = format!("m{n}");
+        n += 1;
+        history.lock().unwrap().attempt(sid, &id);
+        if let Ok(ServerFrame::MessageAck { seq, .. }) =
+            visitor.request(say(sid, &id, &format!("text of {id}"))).await
+        {
+            history.lock().unwrap().ack(sid, &id, seq);
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes did not resume once NATS was back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let finals = finals(&node, &agent_token, &[sid]).await;
+    let verdict = check(&history.lock().unwrap(), &finals);
+    assert!(verdict.clean(), "{verdict:?}");
+}
+
+/// A node whose disk is lost rebuilds its database from the replicated log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_a_new_disk_rebuilds_from_the_log() {
+    let nats = NatsCluster::start(1);
+    let mut node = start_node(&nats, "r1", LEASE_MS);
+    wait_settled(&[&node]).await;
+    let history: Shared = Arc::default();
+    let (_, agent_token) = node.create_agent("agent", 5).await;
+    let agent = node.agent_with_token(&agent_token).await;
+    let (visitor, sid, _) = node.visitor("visitor", None).await;
+    agent.call(Request::Accept { session_id: sid }).await.unwrap();
+    let (_, errors) = write(&visitor, sid, &history, 0, 200).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    node.kill9();
+    let fresh = start_node(&nats, "r2", LEASE_MS);
+    wait_settled(&[&fresh]).await;
+    let finals = finals(&fresh, &agent_token, &[sid]).await;
+    let verdict = check(&history.lock().unwrap(), &finals);
+    assert!(verdict.clean() && verdict.acknowledged == 200, "{verdict:?}");
+}
+
+/// No NATS at the address: a clear error naming it, and nothing served or left behind.
+#[test]
+fn a_node_that_cannot_reach_nats_does_not_start() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let url = format!("nats://127.0.0.1:{closed}");
+    let args = [
+        "--http-addr",
+        "127.0.0.1:0",
+        "--quic-addr",
+        "127.0.0.1:0",
+        "--cluster-nats",
+        &url,
+        "--node-name",
+        "n1",
+    ];
+    let stderr = crate::startup_errors::failed_start(&args, &data);
+    assert!(stderr.contains(&format!("cannot reach NATS at {url}")), "{stderr}");
+    assert!(!data.exists(), "a failed start created {}", data.display());
+    let stderr = crate::startup_errors::failed_start(&["--cluster-nats", &url], &data);
+    assert!(stderr.contains("node-name") || stderr.contains("node_name"), "{stderr}");
+}
+
+/// A node whose storage schema differs from the cluster's is refused with both versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_schema_version_is_refused() {
+    let nats = NatsCluster::start(1);
+    let mut first = start_node(&nats, "s1", LEASE_MS);
+    wait_settled(&[&first]).await;
+    first.terminate();
+    // The cluster as a newer release would have left it.
+    let client = async_nats::connect(format!("127.0.0.1:{}", nats.servers[0].port)).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let meta = js.get_key_value("switchboard_meta").await.unwrap();
+    meta.put("schema", "999".into()).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let mut args: Vec<String> =
+        ["--http-addr", "127.0.0.1:0", "--quic-addr", "127.0.0.1:0", "--node-name", "s2"]
+            .map(String::from)
+            .to_vec();
+    args.extend(["--cluster-nats".into(), nats.urls(), "--cluster-replicas".into(), "1".into()]);
+    let stderr = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::startup_errors::failed_start(&args, &data)
+    })
+    .await
+    .unwrap();
+    let ours = "schema mismatch: the cluster stores schema version 999, this build uses 1";
+    assert!(stderr.contains(ours), "{stderr}");
+}
