@@ -84,7 +84,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 async fn start(
     settings: &Settings,
-    http: Server,
+    mut http: Server,
     udp: std::net::UdpSocket,
     identity: Option<quic::Identity>,
     created: &mut Created,
@@ -124,6 +124,7 @@ async fn start(
     let engine = Engine::start_with(storage.clone(), settings.engine.clone(), ownership)
         .context("starting the engine")?;
     engine.publish_gauges();
+    let bus = cluster.as_ref().map(|c| c.bus());
     if let Some(cluster) = cluster {
         cluster.serve(engine.clone()).await.context("joining the cluster")?;
     }
@@ -137,6 +138,16 @@ async fn start(
     let endpoint = bound_rx.await.context("shard 0 stopped")?.map_err(anyhow::Error::msg)?;
     let quic_addr = endpoint.local_addr()?;
     let drain = Drain::new();
+    let mut gateway = settings.gateway.clone();
+    if let Some(bus) = bus {
+        // Legs run with the settings as given: no relay (they never relay further).
+        let legs = Arc::new(settings.gateway.clone());
+        let relay = switchboard_gateway::relay::Relay::start(bus, engine.clone(), legs, drain.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the cluster relay: {e}"))?;
+        http.set_relay(relay.clone());
+        gateway.relay = Some(relay);
+    }
     // Last, so a start that fails leaves no credential behind.
     if let Some(token) = engine.ensure_admin_token(settings.admin_token.as_deref())? {
         let path = data_dir.join(ADMIN_TOKEN_FILE);
@@ -157,7 +168,7 @@ async fn start(
         ),
         None => {}
     }
-    let gateway = Arc::new(settings.gateway.clone());
+    let gateway = Arc::new(gateway);
     engine.spawn_on_shard(0, quic::serve(endpoint.clone(), engine.clone(), gateway, drain.clone()));
     // Tests and scripts read these lines to learn the bound addresses.
     println!("{}{quic_addr}", startup::QUIC_LISTENING);

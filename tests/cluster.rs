@@ -376,3 +376,73 @@ async fn a_node_of_another_schema_version_is_refused() {
     let ours = "schema mismatch: the cluster stores schema version 999, this build uses 1";
     assert!(stderr.contains(ours), "{stderr}");
 }
+
+/// A visitor on one node, the agent on another: the agent sees the chat, accepts it and
+/// talks with the visitor live, each through their own node, the session's owner running
+/// the agent's requests (the relay). Then the visitor's node dies: the visitor reconnects
+/// to the agent's node and resumes with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_and_an_agent_on_different_nodes_chat_live() {
+    let nats = NatsCluster::start(3);
+    let mut nodes: Vec<TestServer> = (1..=2).map(|i| start_node(&nats, &format!("x{i}"), LEASE_MS)).collect();
+    wait_settled(&nodes.iter().collect::<Vec<_>>()).await;
+    let history: Shared = Arc::default();
+    let (mut visitor, sid, token) = nodes[0].visitor("visitor on x1", None).await;
+    let (_, agent_token) = nodes[0].create_agent("agent on x2", 5).await;
+    // The agent exists on x2 as soon as x2 has applied the log.
+    let deadline = Instant::now() + SETTLE;
+    let mut agent = loop {
+        let client = nodes[1].connect(Encoding::MsgPack).await;
+        if let Ok(ServerFrame::Authed { .. }) =
+            client.request(Request::Auth { token: agent_token.clone() }).await
+        {
+            break client;
+        }
+        assert!(Instant::now() < deadline, "the agent never reached the other node");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let accepted = agent.request(Request::Accept { session_id: sid }).await.unwrap();
+    assert!(matches!(accepted, ServerFrame::Accepted { .. }), "{accepted:?}");
+    for i in 0..20 {
+        let id = format!("a{i}");
+        let reply = agent.request(say(sid, &id, &format!("text of {id}"))).await.unwrap();
+        assert!(matches!(reply, ServerFrame::MessageAck { .. }), "{reply:?}");
+        let got = wait_for(&mut visitor, |f| match f {
+            ServerFrame::Message { message, .. } if message.client_msg_id == id => Some(message.seq),
+            _ => None,
+        })
+        .await;
+        history.lock().unwrap().attempt(sid, &id);
+        history.lock().unwrap().ack(sid, &id, got);
+        let id = format!("v{i}");
+        history.lock().unwrap().attempt(sid, &id);
+        let reply = visitor.request(say(sid, &id, &format!("text of {id}"))).await.unwrap();
+        let ServerFrame::MessageAck { seq, .. } = reply else { panic!("{reply:?}") };
+        history.lock().unwrap().ack(sid, &id, seq);
+        let seen = wait_for(&mut agent, |f| match f {
+            ServerFrame::Message { message, .. } if message.client_msg_id == id => Some(message.seq),
+            _ => None,
+        })
+        .await;
+        assert_eq!(seen, seq, "the agent sees the visitor's message live, through the relay");
+    }
+    let relayed = nodes[1].metric("switchboard_cluster_relayed_frames_total{way=\"out\"}").await;
+    assert!(relayed >= 21.0, "the accept and 20 messages went through the relay: {relayed}");
+    // The visitor's node (the session's owner) dies: the agent's connection is told to
+    // reconnect; the visitor reconnects to the surviving node and resumes there.
+    nodes[0].kill9();
+    let closed = tokio::time::timeout(SETTLE, async {
+        loop {
+            if let Err(switchboard_client::ClientError::Closed(close)) = agent.next_event(WAIT).await {
+                return close;
+            }
+        }
+    })
+    .await;
+    let close = closed.expect("the agent's connection was not closed when the relayed-to node died");
+    assert_eq!(close.map(|(code, _)| code), Some(4009), "closed as moved (reconnect and resume)");
+    resume_anywhere(&[&nodes[1]], sid, &token, &history, 1_000).await;
+    let finals = finals(&nodes[1], &agent_token, &[sid]).await;
+    let verdict = check(&history.lock().unwrap(), &finals);
+    assert!(verdict.clean(), "{verdict:?}");
+}

@@ -96,6 +96,16 @@ impl Driver {
         let live = self.live_nodes(now).await?;
         metrics::gauge!("switchboard_cluster_nodes_live").set(live.len() as f64);
         let leases = self.read_leases().await?;
+        let owners = leases
+            .iter()
+            .map(|seen| match &seen.value {
+                Some(v) if !v.node.is_empty() && v.until_ms > now => {
+                    Some(std::sync::Arc::from(v.node.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        self.ownership.set_view(owners, live.clone());
         for step in plan(&self.config.node, now, lease_ms, &live, &leases) {
             self.carry_out(step, now, lease_ms).await;
         }
@@ -171,6 +181,7 @@ impl Driver {
             }
             Step::Release { shard, revision } => {
                 self.ownership.revoke(shard);
+                self.engine.shard_lost(shard);
                 let free = Bytes::from(LeaseValue { node: String::new(), until_ms: now }.encode());
                 match leases.update(lease_key(shard), free, revision).await {
                     Ok(_) => tracing::info!(target: "cluster", shard, "shard handed over"),
@@ -210,6 +221,7 @@ impl Driver {
     fn lose(&self, shard: u32, why: &str) {
         if self.ownership.lease_of(shard) != 0 {
             self.ownership.revoke(shard);
+            self.engine.shard_lost(shard);
             metrics::counter!("switchboard_cluster_lease_losses_total").increment(1);
             tracing::warn!(target: "cluster", shard, error = %why, "shard lease lost; no longer writing it");
         }

@@ -11,6 +11,8 @@
 //!   groups of batches published as log entries, acknowledged by JetStream.
 //! - [`applier`]: every entry applied in log order to the local RocksDB, and this node's
 //!   writes completed once applied.
+//! - [`bus`]: the relay's wire on core NATS: a client's frames to the node owning its
+//!   session, and that node's answers and events back.
 //! - [`driver`]: the lease task: heartbeats, renewals, takeovers with fences, losses.
 //!
 //! # The guarantees
@@ -21,6 +23,7 @@
 //!   the takeover's fence are refused by every node alike.
 
 pub mod applier;
+pub mod bus;
 pub mod config;
 pub mod driver;
 pub mod error;
@@ -82,6 +85,11 @@ impl Cluster {
     /// What the storage writer hands its groups to ([`Storage::open_replicated`]).
     pub fn replicator(&self) -> Arc<dyn Replicator> {
         Arc::new(self.log.clone())
+    }
+
+    /// This node's end of the relay (core NATS), for the gateway.
+    pub fn bus(&self) -> bus::Bus {
+        bus::Bus::new(self.nats.client.clone(), self.config.node.clone())
     }
 
     /// Which shards this node may write; give it to the engine.

@@ -169,7 +169,11 @@ pub(crate) fn oneshot_reply_to() -> (ReplyTo, impl std::future::Future<Output = 
         loop {
             match inbox.recv().await {
                 Some(crate::outbox::Outgoing::Answer { answer, .. }) => return answer,
-                Some(crate::outbox::Outgoing::Event(_) | crate::outbox::Outgoing::Broadcast(_)) => continue,
+                Some(
+                    crate::outbox::Outgoing::Event(_)
+                    | crate::outbox::Outgoing::Broadcast(_)
+                    | crate::outbox::Outgoing::Relayed(_),
+                ) => continue,
                 None => return Err(EngineError::Internal("the actor stopped before answering".into())),
             }
         }

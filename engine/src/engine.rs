@@ -109,6 +109,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Cluster mode: `shard` is no longer this node's. Connections following its sessions
+    /// here are closed to reconnect (to the new owner, through any node) and resume.
+    pub fn shard_lost(&self, shard: u32) {
+        let ownership = &self.hub.ownership;
+        let evicted = self.hub.registry.evict_where(|id| ownership.shard_of(id) == shard);
+        tracing::info!(target: "cluster", shard, sessions = evicted, "shard lost");
+    }
+
     /// A new session id. On one machine the next number; in a cluster, `counter × shards +
     /// shard` for a shard this node owns (so ids never collide between nodes: a shard's ids
     /// are allocated only by its owner), spread round-robin over the owned shards.

@@ -100,6 +100,9 @@ pub enum Outgoing {
     Broadcast(Arc<Broadcast>),
     /// The answer to its request `req`.
     Answer { req: u64, answer: Result<Answer, EngineError> },
+    /// Cluster mode: a frame already encoded by another node, for this connection's
+    /// request or subscription there (`gateway::relay`): sent as it is.
+    Relayed(bytes::Bytes),
 }
 
 impl Outgoing {
@@ -108,7 +111,7 @@ impl Outgoing {
         match self {
             Outgoing::Event(event) => Some(event),
             Outgoing::Broadcast(shared) => Some(&shared.event),
-            Outgoing::Answer { .. } => None,
+            Outgoing::Answer { .. } | Outgoing::Relayed(_) => None,
         }
     }
 }
@@ -142,6 +145,9 @@ struct Shared {
     overflowed: AtomicBool,
     /// The connection's credential was revoked (agent disabled, token rotated).
     revoked: AtomicBool,
+    /// Cluster mode: what this connection follows moved to another node, or the node
+    /// serving it went away: it is closed, to reconnect and resume.
+    moved: AtomicBool,
     overflow_notify: Notify,
     /// Events queued beyond this count as overflow; answers may use `answers_max` more.
     events_max: usize,
@@ -190,6 +196,7 @@ impl Outbox {
             receiver_alive: AtomicBool::new(true),
             overflowed: AtomicBool::new(false),
             revoked: AtomicBool::new(false),
+            moved: AtomicBool::new(false),
             overflow_notify: Notify::new(),
             events_max,
             answers_max,
@@ -208,6 +215,20 @@ impl Outbox {
     pub fn revoke(&self) {
         self.shared.revoked.store(true, Ordering::Release);
         self.shared.overflow_notify.notify_waiters();
+    }
+
+    /// Cluster mode: close the connection because a session it follows is now served by
+    /// another node (or the node relaying for it is gone); the client reconnects and
+    /// resumes. The connection ends as on overflow, with its own close code.
+    pub fn moved(&self) {
+        self.shared.moved.store(true, Ordering::Release);
+        self.shared.overflow_notify.notify_waiters();
+    }
+
+    /// Queue a frame another node encoded for this connection (cluster mode), counted
+    /// against the events' room like any event.
+    pub fn relay(&self, frame: bytes::Bytes) -> Delivery {
+        self.queue(Outgoing::Relayed(frame), self.shared.events_max)
     }
 
     /// The connection this outbox belongs to.
@@ -332,11 +353,16 @@ impl Overflow {
         self.shared.revoked.load(Ordering::Acquire)
     }
 
+    /// True once what the connection follows moved to another node (cluster mode).
+    pub fn moved(&self) -> bool {
+        self.shared.moved.load(Ordering::Acquire)
+    }
+
     /// Resolves once the queue has overflowed or the credential was revoked.
     pub async fn wait(&self) {
         loop {
             let notified = self.shared.overflow_notify.notified();
-            if self.shared.overflowed.load(Ordering::Relaxed) || self.revoked() {
+            if self.shared.overflowed.load(Ordering::Relaxed) || self.revoked() || self.moved() {
                 return;
             }
             notified.await;

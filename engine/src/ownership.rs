@@ -11,6 +11,7 @@
 //! This module has no I/O; the clock is passed in.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use switchboard_storage::replication::Owner;
 
@@ -36,19 +37,35 @@ pub struct Ownership {
     slots: Vec<Slot>,
     /// False while the node has lost NATS: writes are refused as `cluster_unavailable`.
     connected: AtomicBool,
+    /// Every shard's owner as last read from the leases (`None`: free or expired).
+    owners: RwLock<Vec<Option<Arc<str>>>>,
+    /// The nodes whose heartbeat was current at the last read.
+    live: RwLock<Vec<String>>,
 }
 
 impl Ownership {
     /// One machine: every id is ours and no write is tagged.
     pub fn single() -> Ownership {
-        Ownership { shards: 0, slots: Vec::new(), connected: AtomicBool::new(true) }
+        Ownership {
+            shards: 0,
+            slots: Vec::new(),
+            connected: AtomicBool::new(true),
+            owners: RwLock::default(),
+            live: RwLock::default(),
+        }
     }
 
     /// A node of a cluster with `shards` shards, owning none yet.
     pub fn cluster(shards: u32) -> Ownership {
         let slots =
             (0..shards).map(|_| Slot { lease: AtomicU64::new(0), until_ms: AtomicU64::new(0) }).collect();
-        Ownership { shards, slots, connected: AtomicBool::new(false) }
+        Ownership {
+            shards,
+            slots,
+            connected: AtomicBool::new(false),
+            owners: RwLock::new(vec![None; shards as usize]),
+            live: RwLock::default(),
+        }
     }
 
     /// True in cluster mode.
@@ -130,6 +147,27 @@ impl Ownership {
                 slot.lease.load(Ordering::Acquire) != 0 && now_ms < slot.until_ms.load(Ordering::Acquire)
             })
             .collect()
+    }
+
+    /// The lease driver read every shard's owner and the live nodes.
+    pub fn set_view(&self, owners: Vec<Option<Arc<str>>>, live: Vec<String>) {
+        *self.owners.write().expect("owners lock") = owners;
+        *self.live.write().expect("live lock") = live;
+    }
+
+    /// The node owning `id`'s shard as last read, when it is not this one.
+    pub fn owner_elsewhere(&self, id: u64, me: &str) -> Option<Arc<str>> {
+        if self.shards == 0 {
+            return None;
+        }
+        let owner =
+            self.owners.read().expect("owners lock").get(self.shard_of(id) as usize).cloned().flatten();
+        owner.filter(|node| &**node != me)
+    }
+
+    /// The nodes whose heartbeat was current at the last read.
+    pub fn live_nodes(&self) -> Vec<String> {
+        self.live.read().expect("live lock").clone()
     }
 
     /// The lease revision held for `shard` (0: none), whatever its certain time.

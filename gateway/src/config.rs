@@ -79,6 +79,9 @@ pub struct GatewayConfig {
     pub sign_in_burst: u32,
     /// … refilled at this many per minute.
     pub sign_in_per_minute: u32,
+    /// Cluster mode's relay (not a setting: the running relay, set by the binary once the
+    /// node has joined its cluster; `None` on one machine and on the relay's own legs).
+    pub relay: Option<crate::relay::Relay>,
 }
 
 impl Default for GatewayConfig {
@@ -106,6 +109,7 @@ impl Default for GatewayConfig {
             allowed_origins: Vec::new(),
             cookie_secure: false,
             trusted_proxies: Vec::new(),
+            relay: None,
             sign_in_burst: 10,
             sign_in_per_minute: 6,
         }

@@ -48,6 +48,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// (private-use range; QUIC uses the same number).
 pub const CLOSE_CREDENTIALS_REVOKED: u16 = 4003;
 
+/// Close code (cluster mode) for a connection whose chat moved to another node, or whose
+/// relaying node went away: reconnect (to any node) and resume (private-use range).
+pub const CLOSE_MOVED: u16 = 4009;
+
 /// Close code for a connection that stayed anonymous too long (private-use range).
 pub const CLOSE_ANONYMOUS_TIMEOUT: u16 = 4001;
 
@@ -81,24 +85,28 @@ pub struct Closing {
 pub enum Transport {
     WebSocket,
     Quic,
+    /// Cluster mode: a leg, the part of another node's client connection that runs here
+    /// for a session this node owns (`relay`).
+    Relay,
 }
 
 impl Transport {
     /// Every transport, for exporting their series from the start.
-    pub const ALL: [Transport; 2] = [Transport::WebSocket, Transport::Quic];
+    pub const ALL: [Transport; 3] = [Transport::WebSocket, Transport::Quic, Transport::Relay];
 
     /// `ws` or `quic`: the label in logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::WebSocket => "ws",
             Transport::Quic => "quic",
+            Transport::Relay => "relay",
         }
     }
 
     /// The code of a normal close: WebSocket's 1000, QUIC's application code 0.
     pub fn normal_close_code(self) -> u16 {
         match self {
-            Transport::WebSocket => CLOSE_NORMAL,
+            Transport::WebSocket | Transport::Relay => CLOSE_NORMAL,
             Transport::Quic => crate::quic::CLOSE_NORMAL as u16,
         }
     }
@@ -116,6 +124,9 @@ pub struct Link {
     /// The client's address: the peer's, or behind a trusted proxy the one it forwarded
     /// (`web::client_ip`), for per-address limits.
     pub client: std::net::IpAddr,
+    /// A leg (cluster mode): the role the client already has on its own node, which
+    /// authenticated it there.
+    pub assumed: Option<Role>,
 }
 
 /// Why a transport's sending side stopped working.
@@ -179,6 +190,10 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     let mut conn = Conn::new(engine.clone(), outbox, config.clone(), peer);
     conn.console_cookie = link.console_cookie.take();
     conn.client = link.client;
+    conn.encoding = reply_encoding;
+    if let Some(role) = link.assumed.take() {
+        conn.role = role;
+    }
     let mut reading = true;
     let mut draining = false;
     // The socket failed under us (reset, broken pipe): logged as 1006, not as a clean close.
@@ -240,6 +255,7 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
                     record_latency(&shared.event);
                     sink.push(shared.encoded(reply_encoding, |event| codec::encode_server(&convert::event(&engine, event), reply_encoding)));
                 }
+                Outgoing::Relayed(frame) => sink.push(frame),
                 Outgoing::Answer { req, answer } => {
                     awaiting = awaiting.saturating_sub(1);
                     sink.push(encode(&answer_frame(&mut conn, req, answer)));
@@ -259,6 +275,7 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
                             Step::Reply(frame) => sink.push(encode(&frame)),
                             Step::Later(future) => reads.get_or_insert_with(FuturesUnordered::new).push(future),
                             Step::Awaiting => awaiting += 1,
+                            Step::Relayed => {}
                         }
                     }
                     Some(Inbound::Fatal { code, close_code, message }) => {
@@ -290,11 +307,15 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
     if overflow.revoked() {
         let reason = "credentials revoked: the agent was disabled or its token rotated";
         closing = fail(ErrorCode::CredentialsRevoked, CLOSE_CREDENTIALS_REVOKED, reason.into());
+    } else if overflow.moved() {
+        let reason = "your chat is now served by another node; reconnect and resume from your last seq";
+        closing = fail(ErrorCode::WrongNode, CLOSE_MOVED, reason.into());
     } else if overflow.happened() {
         let reason = "send queue overflow: this client reads too slowly; resume from your last seq";
         closing = fail(ErrorCode::SendQueueOverflow, CLOSE_SEND_QUEUE_OVERFLOW, reason.into());
     }
     engine.connection_gone(conn_id);
+    conn.leave_legs().await;
     let role = conn.role.kind();
     drop(conn);
     let (close_code, reason) = match &closing {

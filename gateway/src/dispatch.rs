@@ -33,6 +33,9 @@ pub enum Step {
     Later(Later),
     /// A session actor answers into the connection's queue (e.g. after the fsync).
     Awaiting,
+    /// Cluster mode: relayed to the node owning the session, which answers through the
+    /// relay (`relay`); nothing to wait for here.
+    Relayed,
 }
 
 /// One connection's protocol state.
@@ -53,6 +56,8 @@ pub struct Conn {
     pub messages_left: u32,
     /// The client's address (see [`crate::connection::Link::client`]).
     pub client: std::net::IpAddr,
+    /// How the client encodes its frames (and the relay's legs encode theirs for it).
+    pub encoding: switchboard_protocol::codec::Encoding,
 }
 
 impl Conn {
@@ -70,6 +75,14 @@ impl Conn {
             console_cookie: None,
             messages_left: 0,
             client: peer.ip(),
+            encoding: switchboard_protocol::codec::Encoding::MsgPack,
+        }
+    }
+
+    /// Cluster mode: end this connection's legs on other nodes (it is closing).
+    pub async fn leave_legs(&self) {
+        if let Some(relay) = &self.config.relay {
+            relay.leave(self.outbox.id()).await;
         }
     }
 
@@ -102,6 +115,13 @@ impl Conn {
 /// Handle one decoded request.
 pub async fn dispatch(conn: &mut Conn, frame: ClientFrame) -> Step {
     let re = frame.req;
+    if conn.config.relay.is_some() {
+        match relayed(conn, &frame).await {
+            Ok(true) => return Step::Relayed,
+            Ok(false) => {}
+            Err(failure) => return Step::Reply(failure.frame(Some(re))),
+        }
+    }
     match handle(conn, re, frame.request).await {
         Ok(step) => step,
         Err(failure) => Step::Reply(failure.frame(Some(re))),
@@ -451,4 +471,51 @@ pub(crate) fn check_client_msg_id(id: &str) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// The session a request acts on, for the ones the session's owner must run (cluster
+/// mode). Reads (history) and records of their own (tickets, ratings) run anywhere.
+fn owned_target(request: &Request) -> Option<SessionId> {
+    match request {
+        Request::SendMessage { session_id, .. }
+        | Request::Typing { session_id, .. }
+        | Request::Accept { session_id }
+        | Request::Close { session_id }
+        | Request::Attach { session_id, .. }
+        | Request::Detach { session_id }
+        | Request::MarkRead { session_id, .. }
+        | Request::Transfer { session_id, .. }
+        | Request::AcceptTransfer { session_id }
+        | Request::DeclineTransfer { session_id }
+        | Request::SetPriority { session_id, .. }
+        | Request::AcceptOffer { session_id }
+        | Request::DeclineOffer { session_id } => Some(*session_id),
+        Request::ResumeChat { session_token, .. } => {
+            session_token.split_once('.').and_then(|(id, _)| id.parse().ok())
+        }
+        _ => None,
+    }
+}
+
+/// Cluster mode: relay `frame` to the node owning its session, if that is another node.
+/// A visitor resuming is authenticated here first, so this connection has its role.
+async fn relayed(conn: &mut Conn, frame: &ClientFrame) -> Result<bool, Failure> {
+    let Some(relay) = conn.config.relay.clone() else { return Ok(false) };
+    let Some(session) = owned_target(&frame.request) else { return Ok(false) };
+    let Some(node) = relay.owner_elsewhere(session) else { return Ok(false) };
+    if let Request::ResumeChat { session_token, .. } = &frame.request {
+        check_len("session_token", Some(session_token), limits::TOKEN_BYTES_MAX)?;
+        let session = conn.engine.authenticate_visitor(session_token).await.inspect_err(|e| {
+            if matches!(e, EngineError::BadToken) {
+                audit::auth_failed(conn.peer, Credential::Session, "unknown session token");
+            }
+        })?;
+        conn.role.may_become(Role::Visitor(session))?;
+        conn.role = Role::Visitor(session);
+    } else if conn.role == Role::Anonymous {
+        return Ok(false);
+    }
+    let bytes = bytes::Bytes::from(switchboard_protocol::codec::encode_client(frame, conn.encoding));
+    relay.forward(conn.outbox.id(), &conn.outbox, conn.role, conn.encoding, &node, bytes).await;
+    Ok(true)
 }

@@ -58,6 +58,7 @@ pub mod health;
 pub mod metrics;
 pub mod quic;
 pub mod rate;
+pub mod relay;
 pub mod role;
 pub mod server;
 pub mod web;

@@ -241,6 +241,7 @@ async fn serve_connection(
         live: drain.enter(),
         console_cookie: None,
         client: connection.remote_address().ip(),
+        assumed: None,
     };
     let sink = QuicSink { connection: connection.clone(), send, buffer: Vec::new(), written: 0, frames: 0 };
     let source = QuicSource { recv, frame_bytes_max: config.frame_bytes_max, buffer: Vec::new() };

@@ -59,6 +59,11 @@ impl Server {
         Ok(Server { listener, config: Arc::new(config) })
     }
 
+    /// Cluster mode: relay requests for sessions other nodes own through `relay`.
+    pub fn set_relay(&mut self, relay: crate::relay::Relay) {
+        Arc::make_mut(&mut self.config).relay = Some(relay);
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()

@@ -84,6 +84,7 @@ pub fn upgrade(
                     live: drain.enter(),
                     console_cookie,
                     client,
+                    assumed: None,
                 };
                 serve(socket, engine, config, link, encoding).await;
                 drop(slot);

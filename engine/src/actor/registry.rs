@@ -139,6 +139,18 @@ impl Registry {
         self.arbiters.len()
     }
 
+    /// Cluster mode: tell every running session actor `pick` selects that its shard is gone
+    /// from this node ([`CommandKind::Evict`]). Returns how many were told.
+    pub(crate) fn evict_where(&self, pick: impl Fn(SessionId) -> bool) -> usize {
+        let live = self.slots.live_where(pick);
+        for (_, addr) in &live {
+            // Full mailbox: it is busy and its next write is refused anyway (the lease
+            // check); the eviction only hurries its subscribers along.
+            let _ = addr.try_send(Command { kind: CommandKind::Evict, reply: Reply::silent() });
+        }
+        live.len()
+    }
+
     /// Mark a session quarantined: its actor gave up after repeated crashes.
     pub(crate) fn quarantine(&self, id: SessionId) {
         self.slots.quarantine(id);

@@ -71,6 +71,9 @@ pub(crate) enum CommandKind {
     Detach {
         conn: ConnId,
     },
+    /// Cluster mode: the session's shard is no longer this node's. Subscribers are sent
+    /// off to reconnect, and the state is rebuilt before any later use.
+    Evict,
 }
 
 /// A command and the channel its answer goes to.
@@ -337,6 +340,11 @@ impl SessionActor {
             }
             CommandKind::Detach { conn } => {
                 self.subscribers.remove(conn);
+                reply.send(Ok(Answer::Done));
+            }
+            CommandKind::Evict => {
+                self.subscribers.evict_all();
+                self.supervisor.reload_later();
                 reply.send(Ok(Answer::Done));
             }
         }

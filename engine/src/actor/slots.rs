@@ -67,6 +67,18 @@ impl<A: Actor> Slots<A> {
         }
     }
 
+    /// The ids with a running actor that `pick` selects, and their actors.
+    pub(crate) fn live_where(&self, pick: impl Fn(u64) -> bool) -> Vec<(u64, Addr<A>)> {
+        self.slots
+            .iter()
+            .filter(|entry| pick(*entry.key()))
+            .filter_map(|entry| match entry.value() {
+                Slot::Live { addr, .. } if addr.connected() => Some((*entry.key(), addr.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Refuse `id` from now on (its actor gave up after repeated crashes).
     pub(crate) fn quarantine(&self, id: u64) {
         self.slots.insert(id, Slot::Quarantined);

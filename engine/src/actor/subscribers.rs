@@ -38,6 +38,14 @@ impl<W: Copy> Subscribers<W> {
         true
     }
 
+    /// Cluster mode: the conversation moved to another node. Every subscriber's connection
+    /// is closed to reconnect and resume there.
+    pub(crate) fn evict_all(&mut self) {
+        for subscriber in self.list.drain(..) {
+            subscriber.outbox.moved();
+        }
+    }
+
     /// Unsubscribe a connection.
     pub(crate) fn remove(&mut self, conn: ConnId) {
         self.list.retain(|s| s.outbox.id() != conn);

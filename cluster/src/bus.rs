@@ -1,0 +1,137 @@
+//! The relay's wire on core NATS (docs/CLUSTER.md, "Any node, any client"): how a node
+//! sends a client's frames to the node that owns the client's session, and how that node's
+//! answers and events come back. Plain publish and subscribe, no JetStream: nothing here is
+//! durable (what must be is in the log); a frame lost with a dead node is recovered by the
+//! client's resume.
+//!
+//! | subject | carries |
+//! |---|---|
+//! | `switchboard.relay.<node>.leg` | to `<node>`: a client's frames for the leg it hosts (`open`, `frame`, `close`) |
+//! | `switchboard.relay.<node>.client` | to `<node>`: a leg's frames for its client connection (`frame`, `close`) |
+//!
+//! Headers: `Sb-From` (the sending node), `Sb-Conn` (the client connection's id on its own
+//! node), `Sb-Op`, and on `open` `Sb-Role` (`agent:<id>`, `visitor:<session>`) and
+//! `Sb-Encoding` (`json`, `msgpack`). A node only subscribes to its own two subjects.
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+/// What a relay message does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Start a leg for the connection, with the role its own node gave it.
+    Open { role: String, encoding: String },
+    /// One encoded frame.
+    Frame,
+    /// The connection (or the leg) ended.
+    Close,
+}
+
+/// A relay message received.
+#[derive(Debug)]
+pub struct Delivery {
+    pub from: String,
+    pub conn: u64,
+    pub op: Op,
+    pub payload: Bytes,
+}
+
+/// Deliveries queued between the subscription and the relay.
+const DELIVERIES_QUEUED_MAX: usize = 4_096;
+
+/// This node's end of the relay. Cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    client: async_nats::Client,
+    node: String,
+}
+
+fn subject(node: &str, to: &str) -> String {
+    format!("switchboard.relay.{node}.{to}")
+}
+
+impl Bus {
+    pub(crate) fn new(client: async_nats::Client, node: String) -> Bus {
+        Bus { client, node }
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Send to the leg of connection `conn` (ours) hosted on `node`.
+    pub async fn to_leg(&self, node: &str, conn: u64, op: Op, payload: Bytes) {
+        self.send(subject(node, "leg"), conn, op, payload).await;
+    }
+
+    /// Send to the client connection `conn` of `node` (a leg's output).
+    pub async fn to_client(&self, node: &str, conn: u64, op: Op, payload: Bytes) {
+        self.send(subject(node, "client"), conn, op, payload).await;
+    }
+
+    async fn send(&self, subject: String, conn: u64, op: Op, payload: Bytes) {
+        let mut headers = HeaderMap::new();
+        headers.insert("Sb-From", self.node.as_str());
+        headers.insert("Sb-Conn", conn.to_string().as_str());
+        match op {
+            Op::Open { role, encoding } => {
+                headers.insert("Sb-Op", "open");
+                headers.insert("Sb-Role", role.as_str());
+                headers.insert("Sb-Encoding", encoding.as_str());
+            }
+            Op::Frame => headers.insert("Sb-Op", "frame"),
+            Op::Close => headers.insert("Sb-Op", "close"),
+        }
+        if let Err(e) = self.client.publish_with_headers(subject, headers, payload).await {
+            metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
+            tracing::debug!(target: "cluster", error = %e, "relay send failed");
+        }
+    }
+
+    /// What other nodes send to the legs hosted here.
+    pub async fn legs_inbox(&self) -> Result<mpsc::Receiver<Delivery>, String> {
+        self.inbox(subject(&self.node, "leg")).await
+    }
+
+    /// What legs on other nodes send to this node's client connections.
+    pub async fn clients_inbox(&self) -> Result<mpsc::Receiver<Delivery>, String> {
+        self.inbox(subject(&self.node, "client")).await
+    }
+
+    async fn inbox(&self, subject: String) -> Result<mpsc::Receiver<Delivery>, String> {
+        let mut subscription = self.client.subscribe(subject).await.map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel(DELIVERIES_QUEUED_MAX);
+        tokio::spawn(async move {
+            while let Some(message) = subscription.next().await {
+                let Some(delivery) = decode(message) else {
+                    metrics::counter!("switchboard_cluster_relay_malformed_total").increment(1);
+                    continue;
+                };
+                if tx.send(delivery).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+fn decode(message: async_nats::Message) -> Option<Delivery> {
+    let headers = message.headers.as_ref()?;
+    let get = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
+    let op = match get("Sb-Op")?.as_str() {
+        "open" => Op::Open { role: get("Sb-Role")?, encoding: get("Sb-Encoding")? },
+        "frame" => Op::Frame,
+        "close" => Op::Close,
+        _ => return None,
+    };
+    Some(Delivery {
+        from: get("Sb-From")?,
+        conn: get("Sb-Conn")?.parse().ok()?,
+        op,
+        payload: message.payload,
+    })
+}
