@@ -401,8 +401,28 @@ async fn a_visitor_and_an_agent_on_different_nodes_chat_live() {
         assert!(Instant::now() < deadline, "the agent never reached the other node");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // Every agent sees one queue: the chat waits in x2's listing too.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let (waiting, _, _) = queue_ids(&agent.request(Request::ListQueue {}).await.unwrap());
+        if waiting.contains(&sid) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the chat never showed in the other node's queue");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let accepted = agent.request(Request::Accept { session_id: sid }).await.unwrap();
     assert!(matches!(accepted, ServerFrame::Accepted { .. }), "{accepted:?}");
+    // ... and sees it active, there too.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let (_, active, _) = queue_ids(&agent.request(Request::ListQueue {}).await.unwrap());
+        if active.contains(&sid) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the accepted chat never showed as active on the other node");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for i in 0..20 {
         let id = format!("a{i}");
         let reply = agent.request(say(sid, &id, &format!("text of {id}"))).await.unwrap();

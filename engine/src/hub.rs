@@ -249,6 +249,21 @@ impl Hub {
         }
     }
 
+    /// Cluster mode: a session another node owns was created or changed. Listed and
+    /// announced here like ours; its routing is the owner's.
+    pub(crate) fn remote_session(&self, snapshot: &SessionSnapshot) {
+        let mut queue = self.queue();
+        let announce =
+            if queue.get(snapshot.meta.id).is_some() { Announce::Changed } else { Announce::Created };
+        let before = queue.get(snapshot.meta.id).and_then(|s| s.meta.agent_id);
+        queue.upsert(snapshot.clone());
+        self.broadcast(&queue, snapshot, announce);
+        update_gauges(&queue);
+        for agent in before.into_iter().chain(snapshot.meta.agent_id) {
+            agent_gauge(&queue, agent);
+        }
+    }
+
     /// Something shown about a listed session changed outside its actor (its ticket):
     /// announce it again to the agents.
     pub(crate) fn session_announced(&self, id: SessionId) {

@@ -5,9 +5,12 @@
 //! the id counters of records any node may create (agents, tickets, contacts, channels),
 //! so a node's next id stays above every id it has seen.
 //!
-//! Not followed yet (docs/CLUSTER.md, "What is not done"): the queue view and routing
-//! (sessions of shards owned elsewhere), departments, channel summaries and memberships,
-//! folders, ticket and rating links, console sessions.
+//! It also lists the sessions other nodes own in this node's queue view (so every agent
+//! sees one queue, with its badges), without routing them: the owner's department queue
+//! does that.
+//!
+//! Not followed yet (docs/CLUSTER.md, "What is not done"): departments, channel summaries
+//! and memberships, folders, ticket and rating links, console sessions.
 
 use std::sync::atomic::Ordering;
 
@@ -20,9 +23,16 @@ impl Engine {
     pub fn follow_remote(&self, batches: &[&Batch]) {
         for batch in batches {
             for (cf, key) in batch.puts() {
+                if cf == catalog::SESSION_MESSAGE {
+                    if let Some((session, seq)) = keys::decode_pair(key) {
+                        self.follow_message(session, seq);
+                    }
+                    continue;
+                }
                 let Some(id) = keys::decode_id(key) else { continue };
                 match cf {
                     catalog::AGENT => self.follow_agent(id),
+                    catalog::SESSION => self.follow_session(id),
                     catalog::TICKET => {
                         self.hub.tickets.next_id.fetch_max(id + 1, Ordering::Relaxed);
                     }
@@ -30,6 +40,39 @@ impl Engine {
                     catalog::CHANNEL => self.hub.channels.saw_id(id),
                     _ => {}
                 }
+            }
+        }
+    }
+
+    /// A session another node owns was created or changed: list it here too, and tell
+    /// this node's agents, so every agent sees one queue. Routing stays with the owner
+    /// (its department queue offers the chat); an accept from here is relayed there.
+    fn follow_session(&self, id: u64) {
+        let read = || -> Result<Option<crate::SessionSnapshot>, crate::EngineError> {
+            let Some(record) = self.hub.storage.session(id)? else { return Ok(None) };
+            let last_seq = self.hub.storage.last_seq(id)?;
+            Ok(Some(crate::SessionSnapshot { meta: crate::convert::session_meta(record), last_seq }))
+        };
+        match read() {
+            Ok(Some(snapshot)) => self.hub.remote_session(&snapshot),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(target: "cluster", session = id, error = %e, "reading another node's session failed")
+            }
+        }
+    }
+
+    /// A message of a session another node owns became durable: move the queue's badges.
+    fn follow_message(&self, session: u64, seq: u64) {
+        match self.hub.storage.messages(session, seq - 1, 1) {
+            Ok(found) => {
+                if let Some((seq, record)) = found.into_iter().next() {
+                    let from = crate::convert::chat_message(seq, record).from;
+                    self.hub.message_committed(session, seq, from);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(target: "cluster", session, error = %e, "reading another node's message failed")
             }
         }
     }

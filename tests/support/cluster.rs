@@ -67,14 +67,20 @@ impl Drop for Nats {
 }
 
 /// `n` NATS servers routed into one cluster, JetStream on (the flags of scripts/cluster.sh,
-/// on free ports of 127.0.0.1).
+/// on free ports of 127.0.0.1). One cluster test runs at a time: each runs up to three NATS
+/// servers and three nodes with short leases, and two at once on two cores would measure
+/// the machine rather than the failover.
 pub struct NatsCluster {
     pub servers: Vec<Nats>,
     _dir: tempfile::TempDir,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl NatsCluster {
     pub fn start(n: usize) -> NatsCluster {
+        let one_at_a_time = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let name = format!("sbtest{}", rand::random::<u32>());
@@ -112,7 +118,7 @@ impl NatsCluster {
             server.spawn();
             servers.push(server);
         }
-        NatsCluster { servers, _dir: dir }
+        NatsCluster { servers, _dir: dir, _one_at_a_time: one_at_a_time }
     }
 
     /// Every server's client URL, comma-separated (what `--cluster-nats` takes).
