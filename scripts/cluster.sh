@@ -7,6 +7,9 @@
 #   scripts/cluster.sh stop  [DIR]   stop everything started from DIR
 #   scripts/cluster.sh status [DIR]  which processes run, and each node's /readyz
 #
+# NODES=1|2|3 starts fewer Switchboard nodes (always three NATS servers); SERVER_CPUS=0 pins
+# every server process to those CPUs (`taskset -c`), for benchmarks (scripts/bench-cluster.sh).
+#
 # Ports on every address: NATS clients 4222, NATS routes 6222, NATS monitoring 8222,
 # Switchboard HTTP/WebSocket 8080, QUIC 4433. The nodes are named node1..node3 and share
 # one administrator token (DIR/admin-token). Logs: DIR/<name>.log.
@@ -14,11 +17,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd="${1:-start}"
 dir="$(realpath -m "${2:-cluster-data}")"
-nodes=(1 2 3)
+nats=(1 2 3)
+nodes=($(seq 1 "${NODES:-3}"))
+pin=()
+[ -n "${SERVER_CPUS:-}" ] && pin=(taskset -c "$SERVER_CPUS")
 
 nats_args() { # the flags every nats-server of the cluster gets; tests/support/cluster.rs uses the same
   local i=$1 routes=()
-  for j in "${nodes[@]}"; do [ "$j" = "$i" ] || routes+=("nats://127.0.0.$j:6222"); done
+  for j in "${nats[@]}"; do [ "$j" = "$i" ] || routes+=("nats://127.0.0.$j:6222"); done
   echo -a 127.0.0.$i -p 4222 -m 8222 -n nats$i -js -sd "$dir/nats$i" \
     --cluster_name switchboard --cluster nats://127.0.0.$i:6222 \
     --routes "$(IFS=,; echo "${routes[*]}")"
@@ -31,17 +37,17 @@ start() {
   local bin=target/release/switchboard
   [ -n "${CARGO_TARGET_DIR:-}" ] && bin="$CARGO_TARGET_DIR/release/switchboard"
   [ -f "$dir/admin-token" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/admin-token"
-  for i in "${nodes[@]}"; do
+  for i in "${nats[@]}"; do
     # shellcheck disable=SC2046
-    nohup nats-server $(nats_args "$i") >"$dir/nats$i.log" 2>&1 &
+    nohup "${pin[@]}" nats-server $(nats_args "$i") >"$dir/nats$i.log" 2>&1 &
     echo $! >"$dir/nats$i.pid"
   done
-  for i in "${nodes[@]}"; do # each NATS server answers before the nodes start
+  for i in "${nats[@]}"; do # each NATS server answers before the nodes start
     for _ in $(seq 1 50); do curl -fsS "http://127.0.0.$i:8222/varz" >/dev/null 2>&1 && break; sleep 0.1; done
   done
   local urls=nats://127.0.0.1:4222,nats://127.0.0.2:4222,nats://127.0.0.3:4222
   for i in "${nodes[@]}"; do
-    nohup "$bin" serve --data-dir "$dir/node$i" --http-addr 127.0.0.$i:8080 --quic-addr 127.0.0.$i:4433 \
+    nohup "${pin[@]}" "$bin" serve --data-dir "$dir/node$i" --http-addr 127.0.0.$i:8080 --quic-addr 127.0.0.$i:4433 \
       --cluster-nats "$urls" --node-name node$i --admin-token "$(cat "$dir/admin-token")" \
       >"$dir/node$i.log" 2>&1 &
     echo $! >"$dir/node$i.pid"

@@ -48,6 +48,8 @@ pub(crate) struct Driver {
     pub(crate) pending: Arc<Pending>,
     pub(crate) ids: Arc<Mutex<EntryIds>>,
     pub(crate) incarnation: u64,
+    /// The log position applied here (by the applier), for the replication lag.
+    pub(crate) applied: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Driver {
@@ -106,10 +108,22 @@ impl Driver {
             })
             .collect();
         self.ownership.set_view(owners, live.clone());
+        self.measure_lag().await;
         for step in plan(&self.config.node, now, lease_ms, &live, &leases) {
             self.carry_out(step, now, lease_ms).await;
         }
         Ok(())
+    }
+
+    /// `switchboard_cluster_replication_lag`: entries in the log not yet applied here.
+    async fn measure_lag(&self) {
+        if let Ok(mut stream) = self.nats.js.get_stream(crate::nats::LOG_STREAM).await {
+            if let Ok(info) = stream.info().await {
+                let applied = self.applied.load(std::sync::atomic::Ordering::Acquire);
+                let lag = info.state.last_sequence.saturating_sub(applied);
+                metrics::gauge!("switchboard_cluster_replication_lag").set(lag as f64);
+            }
+        }
     }
 
     async fn live_nodes(&self, now: u64) -> Result<Vec<String>, String> {

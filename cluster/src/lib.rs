@@ -162,6 +162,7 @@ impl Cluster {
             pending: self.pending,
             ids: self.ids,
             incarnation: self.incarnation,
+            applied: self.applied.clone(),
         };
         driver.claim_name().await?;
         tokio::spawn(driver.run());

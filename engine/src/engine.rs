@@ -117,12 +117,18 @@ impl Engine {
         tracing::info!(target: "cluster", shard, sessions = evicted, "shard lost");
     }
 
-    /// A new session id. On one machine the next number; in a cluster, `counter × shards +
-    /// shard` for a shard this node owns (so ids never collide between nodes: a shard's ids
-    /// are allocated only by its owner), spread round-robin over the owned shards.
+    /// A new session id (see [`Engine::place`]).
     fn new_session_id(&self) -> Result<SessionId, EngineError> {
+        self.place(self.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id for the `counter`-th new session or channel. On one machine the counter
+    /// itself; in a cluster `counter × shards + shard` for a shard this node owns, spread
+    /// round-robin over them, so ids never collide between nodes (a shard's ids are
+    /// allocated only by its owner, and a new owner's counter starts above every id it
+    /// read: [`Engine::shard_taken`]).
+    pub(crate) fn place(&self, counter: u64) -> Result<u64, EngineError> {
         let ownership = &self.hub.ownership;
-        let counter = self.next_session.fetch_add(1, Ordering::Relaxed);
         if !ownership.is_cluster() {
             return Ok(counter);
         }
@@ -562,9 +568,9 @@ fn load_queue(hub: &Hub, storage: &Storage) -> Result<(), EngineError> {
 #[path = "engine_tests.rs"]
 mod tests;
 
-/// The first session counter after `max_id`: the next id on one machine; in a cluster the
-/// counter above `max_id`'s (ids are `counter × shards + shard`).
-fn first_session_counter(max_id: u64, shards: u32) -> u64 {
+/// The first session (or channel) counter after `max_id`: the next id on one machine; in a
+/// cluster the counter above `max_id`'s (ids are `counter × shards + shard`).
+pub(crate) fn first_session_counter(max_id: u64, shards: u32) -> u64 {
     if shards == 0 {
         max_id + 1
     } else {

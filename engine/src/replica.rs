@@ -37,7 +37,10 @@ impl Engine {
                         self.hub.tickets.next_id.fetch_max(id + 1, Ordering::Relaxed);
                     }
                     catalog::CONTACT => self.contacts.saw_id(id),
-                    catalog::CHANNEL => self.hub.channels.saw_id(id),
+                    catalog::CHANNEL => self
+                        .hub
+                        .channels
+                        .counter_above(crate::engine::first_session_counter(id, self.hub.ownership.shards())),
                     _ => {}
                 }
             }

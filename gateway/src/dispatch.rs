@@ -473,7 +473,7 @@ pub(crate) fn check_client_msg_id(id: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The session a request acts on, for the ones the session's owner must run (cluster
+/// The session (or channel) a request acts on, for the ones its owner must run (cluster
 /// mode). Reads (history) and records of their own (tickets, ratings) run anywhere.
 fn owned_target(request: &Request) -> Option<SessionId> {
     match request {
@@ -490,6 +490,17 @@ fn owned_target(request: &Request) -> Option<SessionId> {
         | Request::SetPriority { session_id, .. }
         | Request::AcceptOffer { session_id }
         | Request::DeclineOffer { session_id } => Some(*session_id),
+        // A channel's id maps to its shard the same way.
+        Request::JoinChannel { channel_id }
+        | Request::InviteToChannel { channel_id, .. }
+        | Request::LeaveChannel { channel_id }
+        | Request::SendChannelMessage { channel_id, .. }
+        | Request::MarkChannelRead { channel_id, .. }
+        | Request::EditChannelMessage { channel_id, .. }
+        | Request::DeleteChannelMessage { channel_id, .. }
+        | Request::RemoveFromChannel { channel_id, .. }
+        | Request::ArchiveChannel { channel_id, .. }
+        | Request::SetChannelTopic { channel_id, .. } => Some(*channel_id),
         Request::ResumeChat { session_token, .. } => {
             session_token.split_once('.').and_then(|(id, _)| id.parse().ok())
         }

@@ -147,6 +147,7 @@ pub fn record_http(route: &'static str, status: u16, elapsed: Duration) {
 /// already exports every series (dashboards and alerts need them to exist).
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_cluster();
     let counters = [
         ("switchboard_messages_total", "Chat messages made durable."),
         ("switchboard_sessions_started_total", "Chat sessions started by visitors."),
@@ -316,4 +317,75 @@ fn describe() {
         // Registered now, so the series exist before the first observation.
         let _ = metrics::histogram!(name);
     }
+}
+
+/// Cluster mode's series (docs/CLUSTER.md), present and zero on one machine.
+fn describe_cluster() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    let gauges = [
+        ("switchboard_cluster_shards_owned", "Shards this node owns (holds the lease of) now."),
+        ("switchboard_cluster_nodes_live", "Nodes whose heartbeat was current at the last lease turn."),
+        ("switchboard_cluster_nats_connected", "1 while this node is connected to NATS."),
+        (
+            "switchboard_cluster_log_applied",
+            "The last replicated-log position applied to this node's database.",
+        ),
+        ("switchboard_cluster_replication_lag", "Log entries stored in JetStream and not yet applied here."),
+    ];
+    for (name, help) in gauges {
+        describe_gauge!(name, help);
+        metrics::gauge!(name).increment(0.0);
+    }
+    let counters = [
+        (
+            "switchboard_cluster_lease_acquisitions_total",
+            "Shard leases taken (each after its fence was applied).",
+        ),
+        ("switchboard_cluster_lease_renewals_total", "Shard leases renewed."),
+        ("switchboard_cluster_lease_losses_total", "Shard leases lost to another node (renewal refused)."),
+        (
+            "switchboard_cluster_fenced_writes_total",
+            "Writes refused by a fence: made under a lease another node took over.",
+        ),
+        (
+            "switchboard_cluster_append_failures_total",
+            "Writes refused because the replicated log could not be reached in time.",
+        ),
+        (
+            "switchboard_cluster_entries_skipped_total",
+            "Log entries no node can apply (unknown kind or undecodable), skipped.",
+        ),
+        (
+            "switchboard_cluster_legs_opened_total",
+            "Relay legs opened: a client's connection reaching a session another node owns.",
+        ),
+        ("switchboard_cluster_relay_send_failures_total", "Relay frames NATS refused to send."),
+        (
+            "switchboard_cluster_relay_malformed_total",
+            "Relay messages without the headers they need, dropped.",
+        ),
+    ];
+    for (name, help) in counters {
+        describe_counter!(name, help);
+        metrics::counter!(name).increment(0);
+    }
+    describe_counter!(
+        "switchboard_cluster_relayed_frames_total",
+        "Frames relayed, by way (out: to a leg; in: from one)."
+    );
+    for way in ["out", "in"] {
+        metrics::counter!("switchboard_cluster_relayed_frames_total", "way" => way).increment(0);
+    }
+    describe_histogram!(
+        "switchboard_cluster_nats_round_trip_seconds",
+        Unit::Seconds,
+        "From publishing a log entry to JetStream's acknowledgement (stored on a majority)."
+    );
+    describe_histogram!(
+        "switchboard_cluster_append_seconds",
+        Unit::Seconds,
+        "From handing a group of writes to the log to applying it here (what an acknowledgement waits for)."
+    );
+    let _ = metrics::histogram!("switchboard_cluster_nats_round_trip_seconds");
+    let _ = metrics::histogram!("switchboard_cluster_append_seconds");
 }

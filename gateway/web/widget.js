@@ -11,7 +11,13 @@
   window.__switchboardWidget = true;
   const data = script.dataset;
   const server = new URL(script.src, location.href);
-  const wsUrl = (server.protocol === "https:" ? "wss://" : "ws://") + server.host + "/ws?encoding=json";
+  // A cluster's other nodes (data-servers="https://b.example,https://c.example"): when the
+  // connection is lost the widget tries the next address, and resumes there.
+  const wsUrls = [server.href].concat((data.servers || "").split(",").filter(Boolean)).map((base) => {
+    const u = new URL(base, location.href);
+    return (u.protocol === "https:" ? "wss://" : "ws://") + u.host + "/ws?encoding=json";
+  });
+  let wsAt = 0;
   const department = data.department || null;
   const storeKey = "switchboard-chat:" + server.host + ":" + (department || "general");
   const T = Object.assign({
@@ -302,11 +308,12 @@
   function connect() {
     clearTimeout(reconnectTimer);
     ready = false;
-    socket = new WebSocket(wsUrl);
+    socket = new WebSocket(wsUrls[wsAt]);
     socket.onopen = () => { backoff = 500; if (state.token) resume(); else ready = true; };
     socket.onmessage = (e) => { let f; try { f = JSON.parse(e.data); } catch (_) { return; } onFrame(f); };
     socket.onclose = () => {
       socket = null; ready = false;
+      wsAt = (wsAt + 1) % wsUrls.length;
       for (const w of waiters.values()) w.reject(new Error("connection lost"));
       waiters.clear();
       if (state.token && !(session && session.state === "closed")) {

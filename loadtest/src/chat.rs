@@ -139,7 +139,7 @@ pub(crate) async fn setup_pairs(
     }
     let mut pairs = Vec::with_capacity(n);
     for i in 0..n {
-        let visitor = dialer.connect().await?;
+        let visitor = dialer.connect_to(i).await?;
         let reply = visitor.call(Request::StartChat {
             name: Some(format!("load visitor {i}")),
             email: None,
@@ -151,7 +151,7 @@ pub(crate) async fn setup_pairs(
         let ServerFrame::ChatStarted { session, session_token, .. } = reply.await? else {
             bail!("start_chat failed")
         };
-        let agent = dialer.agent(&tokens[i % identities]).await?;
+        let agent = dialer.agent_at(&tokens[i % identities], i + 1).await?;
         match agent.call(Request::Accept { session_id: session.session_id }).await? {
             ServerFrame::Accepted { .. } => {}
             other => bail!("accept: {other:?}"),

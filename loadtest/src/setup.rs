@@ -74,6 +74,11 @@ pub struct Target {
     /// Print one JSON summary object on stdout instead of progress and a table.
     #[arg(long)]
     pub json: bool,
+    /// A cluster's nodes (HTTP base URLs, WebSocket only): pair i's visitor connects to node
+    /// i mod N and its agent to node i+1 mod N, so every pair talks across nodes through
+    /// the relay (docs/CLUSTER.md). Agents are created through `--target`.
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Vec<String>,
 }
 
 /// A server to load: its addresses and credentials, and the process if we started it.
@@ -251,6 +256,8 @@ fn spawn(
 pub struct Dialer {
     transport: Transport,
     ws_url: String,
+    /// `--nodes`' WebSocket URLs (empty: every connection goes to `ws_url`).
+    node_urls: Vec<String>,
     quic_addr: SocketAddr,
     sources: Vec<IpAddr>,
     quic: Vec<QuicConnector>,
@@ -268,9 +275,15 @@ impl Dialer {
                 .collect::<Result<Vec<_>, _>>()?,
             Transport::Ws => Vec::new(),
         };
+        let node_urls = target
+            .nodes
+            .iter()
+            .map(|n| format!("{}/ws", n.trim_end_matches('/').replacen("http://", "ws://", 1)))
+            .collect();
         Ok(Dialer {
             transport: target.transport,
             ws_url: server.ws_url.clone(),
+            node_urls,
             quic_addr: server.quic_addr,
             sources,
             quic,
@@ -288,13 +301,36 @@ impl Dialer {
         Ok(client)
     }
 
+    /// A new connection to the `k`-th of `--nodes` (mod their number), or as
+    /// [`Dialer::connect`] without them.
+    pub async fn connect_to(&self, k: usize) -> anyhow::Result<Client> {
+        if self.node_urls.is_empty() {
+            return self.connect().await;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sources.len();
+        let url = &self.node_urls[k % self.node_urls.len()];
+        Ok(Client::connect_from(url, Encoding::MsgPack, self.sources[i]).await?)
+    }
+
     /// A new connection authenticated as an agent.
     pub async fn agent(&self, token: &str) -> anyhow::Result<Client> {
-        let client = self.connect().await?;
-        match client.call(Request::Auth { token: token.to_string() }).await? {
-            ServerFrame::Authed { .. } => Ok(client),
-            other => bail!("auth: {other:?}"),
+        self.agent_at(token, 0).await
+    }
+
+    /// A new agent connection to the `k`-th of `--nodes` (see [`Dialer::connect_to`]).
+    /// An agent just created on another node is retried until that node knows it.
+    pub async fn agent_at(&self, token: &str, k: usize) -> anyhow::Result<Client> {
+        for _ in 0..50 {
+            let client = self.connect_to(k).await?;
+            match client.call(Request::Auth { token: token.to_string() }).await {
+                Ok(ServerFrame::Authed { .. }) => return Ok(client),
+                _ if !self.node_urls.is_empty() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                other => bail!("auth: {other:?}"),
+            }
         }
+        bail!("auth: the agent never reached node {k}")
     }
 }
 

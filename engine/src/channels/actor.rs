@@ -201,13 +201,17 @@ pub(crate) struct ChannelActor {
     inflight: HashMap<Seq, u64>,
     supervisor: Supervisor,
     last_activity_ms: u64,
+    /// Cluster mode: the shard lease this state was loaded under (see the session actor).
+    loaded_lease: u64,
 }
 
 impl ChannelActor {
     pub(crate) fn new(id: ChannelId, generation: u64, hub: Arc<Hub>, channel: Channel) -> ChannelActor {
         let supervisor = Supervisor::new(&hub.config);
         let writes = DurableWrites::new(hub.config.session_inflight_max + STATE_WRITES_INFLIGHT_MAX);
+        let loaded_lease = hub.ownership.lease_of(hub.ownership.shard_of(id));
         ChannelActor {
+            loaded_lease,
             id,
             generation,
             hub,
@@ -452,8 +456,20 @@ impl ChannelActor {
     /// Submit a write. Storage refusing it outright (a full queue) leaves the in-memory
     /// channel ahead of storage: the waiters are told to retry and the channel is rebuilt
     /// from storage once nothing is in flight.
-    fn write(&mut self, batch: Batch, effect: Effect) -> Option<u64> {
-        match self.writes.submit(&self.hub.storage, batch, effect) {
+    fn write(&mut self, mut batch: Batch, effect: Effect) -> Option<u64> {
+        let submitted = match self.hub.ownership.owner(self.id, now_ms()) {
+            Ok(Some(owner)) if owner.lease != self.loaded_lease => {
+                Err((effect, EngineError::WrongNode { shard: owner.shard }))
+            }
+            Ok(owner) => {
+                if let Some(owner) = owner {
+                    batch.owned_by(owner);
+                }
+                self.writes.submit(&self.hub.storage, batch, effect)
+            }
+            Err(refused) => Err((effect, refused)),
+        };
+        match submitted {
             Ok(write) => Some(write),
             Err((effect, error)) => {
                 self.supervisor.reload_later();
@@ -553,6 +569,7 @@ impl Supervised for ChannelActor {
         load_channel(&self.hub.storage, self.id, &self.hub.config)
     }
     fn restore(&mut self, channel: Channel) {
+        self.loaded_lease = self.hub.ownership.lease_of(self.hub.ownership.shard_of(self.id));
         self.channel = channel;
         self.inflight.clear();
     }

@@ -73,14 +73,15 @@ impl ChannelDirectory {
         all
     }
 
-    /// Claim `name` for a new channel and give it an id; `None` when a channel has the
-    /// name or a creation claimed it. Release it with [`ChannelDirectory::publish`] or
-    /// [`ChannelDirectory::release`].
-    /// Another node created channel `id` (cluster mode): ours stay above it.
-    pub(crate) fn saw_id(&self, id: u64) {
-        self.next_id.fetch_max(id + 1, Ordering::Relaxed);
+    /// Cluster mode: new channels' counter starts at `counter` or above (another node
+    /// created one, or this node took a shard over; ids are placed by [`crate::Engine::place`]).
+    pub(crate) fn counter_above(&self, counter: u64) {
+        self.next_id.fetch_max(counter, Ordering::Relaxed);
     }
 
+    /// Claim `name` for a new channel and give it a counter (its id on one machine, see
+    /// [`crate::Engine::place`]); `None` when a channel has the name or a creation claimed
+    /// it. Release it with [`ChannelDirectory::publish`] or [`ChannelDirectory::release`].
     pub(crate) fn claim(&self, name: &str) -> Option<ChannelId> {
         let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
         if claimed.contains(name) || self.entries.iter().any(|e| e.meta.name == name) {

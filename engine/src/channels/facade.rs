@@ -108,10 +108,17 @@ impl Engine {
         if let Some(folder) = new.folder_id.filter(|f| !self.hub.folders.contains(*f)) {
             return Err(EngineError::UnknownFolder(folder));
         }
-        let id =
+        let counter =
             self.hub.channels.claim(&new.name).ok_or_else(|| {
                 EngineError::InvalidChannel(format!("a channel named `{}` exists", new.name))
             })?;
+        let id = match self.place(counter) {
+            Ok(id) => id,
+            Err(e) => {
+                self.hub.channels.release(&new.name);
+                return Err(e);
+            }
+        };
         let now = now_ms();
         let meta = ChannelMeta {
             id,
