@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs="${1:-50}" rate="${2:-2000}" duration="${3:-10}"
 target="${CARGO_TARGET_DIR:-target}"
-cargo build --release --bin switchboard --bin loadtest >/dev/null
+cargo build --release -p switchboard -p switchboard-loadtest --bins
 ticks() { # utime+stime of the given pids, in clock ticks
   local total=0
   for pid in "$@"; do
@@ -20,9 +20,18 @@ ticks() { # utime+stime of the given pids, in clock ticks
   echo "$total"
 }
 hz=$(getconf CLK_TCK)
+dir=""
+trap '[ -n "$dir" ] && scripts/cluster.sh stop "$dir" >/dev/null 2>&1' EXIT
 for n in 1 2 3; do
   dir=$(mktemp -d)
-  NODES=$n SERVER_CPUS=0 scripts/cluster.sh start "$dir" >/dev/null
+  NODES=$n SERVER_CPUS=0 NODE_ARGS="--visitor-rate-per-s 1000000 --visitor-burst 1000000" scripts/cluster.sh start "$dir" >/dev/null
+  # Settled: all 64 shards owned, by every node, and no more handovers for a while.
+  for _ in $(seq 1 100); do
+    owned=$(for i in $(seq 1 "$n"); do curl -s "http://127.0.0.$i:8080/metrics" | awk '/^switchboard_cluster_shards_owned /{print $2}'; done | paste -sd+ | bc)
+    [ "${owned%.*}" = 64 ] && break
+    sleep 0.2
+  done
+  sleep 3
   pids=$(cat "$dir"/node*.pid "$dir"/nats*.pid)
   urls=$(for i in $(seq 1 "$n"); do printf 'http://127.0.0.%s:8080,' "$i"; done)
   before=$(ticks $pids)

@@ -8,7 +8,8 @@
 #   scripts/cluster.sh status [DIR]  which processes run, and each node's /readyz
 #
 # NODES=1|2|3 starts fewer Switchboard nodes (always three NATS servers); SERVER_CPUS=0 pins
-# every server process to those CPUs (`taskset -c`), for benchmarks (scripts/bench-cluster.sh).
+# every server process to those CPUs (`taskset -c`), for benchmarks (scripts/bench-cluster.sh);
+# NODE_ARGS adds `serve` flags to every node.
 #
 # Ports on every address: NATS clients 4222, NATS routes 6222, NATS monitoring 8222,
 # Switchboard HTTP/WebSocket 8080, QUIC 4433. The nodes are named node1..node3 and share
@@ -48,7 +49,7 @@ start() {
   local urls=nats://127.0.0.1:4222,nats://127.0.0.2:4222,nats://127.0.0.3:4222
   for i in "${nodes[@]}"; do
     nohup "${pin[@]}" "$bin" serve --data-dir "$dir/node$i" --http-addr 127.0.0.$i:8080 --quic-addr 127.0.0.$i:4433 \
-      --cluster-nats "$urls" --node-name node$i --admin-token "$(cat "$dir/admin-token")" \
+      --cluster-nats "$urls" --node-name node$i --admin-token "$(cat "$dir/admin-token")" ${NODE_ARGS:-} \
       >"$dir/node$i.log" 2>&1 &
     echo $! >"$dir/node$i.pid"
   done
@@ -62,11 +63,17 @@ start() {
   echo "admin token: $dir/admin-token; console: http://127.0.0.1:8080/console"
 }
 
-stop() {
+stop() { # nodes first (they drain), then NATS; returns once every process is gone
+  local pids=()
   for f in "$dir"/node*.pid "$dir"/nats*.pid; do
     [ -f "$f" ] || continue
+    pids+=("$(cat "$f")")
     kill "$(cat "$f")" 2>/dev/null || true
     rm -f "$f"
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
   done
 }
 

@@ -117,9 +117,22 @@ impl Engine {
         tracing::info!(target: "cluster", shard, sessions = evicted, "shard lost");
     }
 
-    /// A new session id (see [`Engine::place`]).
-    fn new_session_id(&self) -> Result<SessionId, EngineError> {
-        self.place(self.next_session.fetch_add(1, Ordering::Relaxed))
+    /// A new session id (see [`Engine::place`]) and the fencing token its first write
+    /// carries. A shard handed over between the two (a node joining) is skipped for the
+    /// next owned one, a few times.
+    fn new_session_placed(
+        &self,
+        now: u64,
+    ) -> Result<(SessionId, Option<switchboard_storage::replication::Owner>), EngineError> {
+        let mut attempts = 0;
+        loop {
+            let id = self.place(self.next_session.fetch_add(1, Ordering::Relaxed))?;
+            match self.hub.ownership.owner(id, now) {
+                Ok(owner) => return Ok((id, owner)),
+                Err(EngineError::WrongNode { .. }) if attempts < PLACE_ATTEMPTS => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The id for the `counter`-th new session or channel. On one machine the counter
@@ -306,9 +319,9 @@ impl Engine {
             }
         }
         let contact_id = self.contact_of(&visitor).await?;
-        let id = self.new_session_id()?;
-        let secret = auth::new_secret();
         let now = now_ms();
+        let (id, owner) = self.new_session_placed(now)?;
+        let secret = auth::new_secret();
         let meta = SessionMeta {
             id,
             state: State::Waiting,
@@ -330,7 +343,7 @@ impl Engine {
             sent_at_ms: now,
         });
         let mut batch = Batch::new();
-        if let Some(owner) = self.hub.ownership.owner(id, now)? {
+        if let Some(owner) = owner {
             batch.owned_by(owner);
         }
         batch.put_session(&convert::session_record(&meta));
@@ -567,6 +580,10 @@ fn load_queue(hub: &Hub, storage: &Storage) -> Result<(), EngineError> {
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+/// Shards tried for a new session before giving up (`wrong_node`) while this node's shards
+/// are being handed over.
+const PLACE_ATTEMPTS: u32 = 8;
 
 /// The first session (or channel) counter after `max_id`: the next id on one machine; in a
 /// cluster the counter above `max_id`'s (ids are `counter × shards + shard`).

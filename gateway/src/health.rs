@@ -46,6 +46,9 @@ impl Health {
             Err("draining: this node is shutting down".to_string())
         } else if !ownership.connected() {
             Err("cluster: this node has lost NATS (the replicated log); it cannot write".to_string())
+        } else if ownership.is_cluster() && ownership.owned(switchboard_engine::now_ms()).is_empty() {
+            // New chats are created in this node's own shards: none yet (it is joining).
+            Err("cluster: this node owns no shard yet (joining)".to_string())
         } else {
             let mut last = self.last.lock().await;
             match &*last {
