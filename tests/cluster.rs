@@ -466,3 +466,104 @@ async fn a_visitor_and_an_agent_on_different_nodes_chat_live() {
     let verdict = check(&history.lock().unwrap(), &finals);
     assert!(verdict.clean(), "{verdict:?}");
 }
+
+/// A team channel whose members are on three nodes: created on one, the invited members
+/// on the others hear they were added and see it listed; everyone posts (relayed to the
+/// channel's owner) and every member sees every message live, on its own node; every
+/// node's history is the same, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_with_members_on_three_nodes() {
+    let nats = NatsCluster::start(3);
+    let nodes: Vec<TestServer> = (1..=3).map(|i| start_node(&nats, &format!("c{i}"), LEASE_MS)).collect();
+    wait_settled(&nodes.iter().collect::<Vec<_>>()).await;
+    let mut ids = Vec::new();
+    let mut agents = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let (id, token) = nodes[0].create_agent(&format!("member {i}"), 5).await;
+        let deadline = Instant::now() + SETTLE;
+        let client = loop {
+            let client = node.connect(Encoding::MsgPack).await;
+            if let Ok(ServerFrame::Authed { .. }) =
+                client.request(Request::Auth { token: token.clone() }).await
+            {
+                break client;
+            }
+            assert!(Instant::now() < deadline, "agent {i} never reached its node");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        ids.push(id);
+        agents.push(client);
+    }
+    let created = agents[0]
+        .request(Request::CreateChannel {
+            name: "ops".into(),
+            description: None,
+            private: false,
+            folder_id: None,
+            invite: vec![ids[1], ids[2]],
+        })
+        .await
+        .unwrap();
+    let ServerFrame::Channel { channel, .. } = created else { panic!("{created:?}") };
+    let channel_id = channel.channel_id;
+    for agent in &mut agents[1..] {
+        let joined = wait_for(agent, |f| match f {
+            ServerFrame::ChannelMembership { channel, joined: true, .. } => Some(channel.channel_id),
+            _ => None,
+        })
+        .await;
+        assert_eq!(joined, channel_id, "an invited member on another node hears it was added");
+        let listed = agent.request(Request::ListChannels {}).await.unwrap();
+        let ServerFrame::Channels { channels, .. } = listed else { panic!("{listed:?}") };
+        assert!(channels.iter().any(|c| c.channel_id == channel_id), "listed on the member's node");
+    }
+    const EACH: usize = 10;
+    for round in 0..EACH {
+        for (i, agent) in agents.iter().enumerate() {
+            let id = format!("a{i}m{round}");
+            let reply = agent
+                .request(Request::SendChannelMessage {
+                    channel_id,
+                    client_msg_id: id.clone(),
+                    text: id.clone(),
+                })
+                .await
+                .unwrap();
+            assert!(matches!(reply, ServerFrame::ChannelMessageAck { .. }), "{reply:?}");
+        }
+    }
+    // Every member sees the others' messages live, each once (by seq).
+    for (i, agent) in agents.iter_mut().enumerate() {
+        let mut seen = std::collections::BTreeSet::new();
+        let others = 2 * EACH;
+        let deadline = Instant::now() + SETTLE;
+        while seen.iter().filter(|t: &&String| !t.starts_with(&format!("a{i}m"))).count() < others {
+            assert!(
+                Instant::now() < deadline,
+                "member {i} saw {} of the others' {others} messages",
+                seen.len()
+            );
+            if let Ok(ServerFrame::ChannelMessage { message, .. }) = agent.next_event(WAIT).await {
+                seen.insert(message.text.clone());
+            }
+        }
+    }
+    for (i, agent) in agents.iter().enumerate() {
+        let page = agent
+            .request(Request::ChannelHistory {
+                channel_id,
+                after_seq: Some(0),
+                before_seq: None,
+                limit: Some(200),
+            })
+            .await
+            .unwrap();
+        let ServerFrame::ChannelHistoryPage { messages, .. } = page else { panic!("{page:?}") };
+        let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=3 * EACH as u64).collect::<Vec<_>>(), "node {i}: every message once, in order");
+        let texts: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
+        let expected: Vec<String> =
+            (0..EACH).flat_map(|r| (0..3).map(move |a| format!("a{a}m{r}"))).collect();
+        assert_eq!(texts, expected, "node {i}: in the order posted");
+    }
+}

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `switchboard.relay.<node>.leg` | to `<node>`: a client's frames for the leg it hosts (`open`, `frame`, `close`) |
 //! | `switchboard.relay.<node>.client` | to `<node>`: a leg's frames for its client connection (`frame`, `close`) |
+//! | `switchboard.channels` | to every node: a channel's event, for its members connected there |
 //!
 //! Headers: `Sb-From` (the sending node), `Sb-Conn` (the client connection's id on its own
 //! node), `Sb-Op`, and on `open` `Sb-Role` (`agent:<id>`, `visitor:<session>`) and
@@ -40,6 +41,17 @@ pub struct Delivery {
 
 /// Deliveries queued between the subscription and the relay.
 const DELIVERIES_QUEUED_MAX: usize = 4_096;
+
+/// The subject of channel events (every node listens: a channel's members may be anywhere).
+const CHANNELS_SUBJECT: &str = "switchboard.channels";
+
+/// A channel event from another node: its members, and the frame in both encodings.
+#[derive(Debug)]
+pub struct ChannelEvent {
+    pub members: Vec<u64>,
+    pub json: Bytes,
+    pub msgpack: Bytes,
+}
 
 /// This node's end of the relay. Cheap to clone.
 #[derive(Clone)]
@@ -91,6 +103,45 @@ impl Bus {
         }
     }
 
+    /// Tell every other node a channel event for `members` (JSON and MessagePack frames).
+    pub async fn channel_event(&self, members: &[u64], json: &[u8], msgpack: &[u8]) {
+        let mut headers = HeaderMap::new();
+        headers.insert("Sb-From", self.node.as_str());
+        let list: Vec<String> = members.iter().map(u64::to_string).collect();
+        headers.insert("Sb-Members", list.join(",").as_str());
+        let mut payload = Vec::with_capacity(4 + json.len() + msgpack.len());
+        payload.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        payload.extend_from_slice(json);
+        payload.extend_from_slice(msgpack);
+        if let Err(e) = self.client.publish_with_headers(CHANNELS_SUBJECT, headers, payload.into()).await {
+            metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
+            tracing::debug!(target: "cluster", error = %e, "channel event send failed");
+        }
+    }
+
+    /// Channel events from the other nodes.
+    pub async fn channels_inbox(&self) -> Result<mpsc::Receiver<ChannelEvent>, String> {
+        let mut subscription = self.client.subscribe(CHANNELS_SUBJECT).await.map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel(DELIVERIES_QUEUED_MAX);
+        let me = self.node.clone();
+        tokio::spawn(async move {
+            while let Some(message) = subscription.next().await {
+                let Some(headers) = message.headers.as_ref() else { continue };
+                if headers.get("Sb-From").map(|v| v.as_str()) == Some(me.as_str()) {
+                    continue;
+                }
+                let Some(event) = decode_channel_event(headers, &message.payload) else {
+                    metrics::counter!("switchboard_cluster_relay_malformed_total").increment(1);
+                    continue;
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
     /// What other nodes send to the legs hosted here.
     pub async fn legs_inbox(&self) -> Result<mpsc::Receiver<Delivery>, String> {
         self.inbox(subject(&self.node, "leg")).await
@@ -134,4 +185,14 @@ fn decode(message: async_nats::Message) -> Option<Delivery> {
         op,
         payload: message.payload,
     })
+}
+
+fn decode_channel_event(headers: &HeaderMap, payload: &Bytes) -> Option<ChannelEvent> {
+    let members = headers.get("Sb-Members")?.as_str();
+    let members =
+        members.split(',').filter(|m| !m.is_empty()).map(|m| m.parse().ok()).collect::<Option<Vec<u64>>>()?;
+    let len = u32::from_be_bytes(payload.get(..4)?.try_into().ok()?) as usize;
+    let json = payload.get(4..4 + len)?;
+    let msgpack = payload.get(4 + len..)?;
+    Some(ChannelEvent { members, json: payload.slice_ref(json), msgpack: payload.slice_ref(msgpack) })
 }

@@ -172,7 +172,8 @@ pub(crate) fn oneshot_reply_to() -> (ReplyTo, impl std::future::Future<Output = 
                 Some(
                     crate::outbox::Outgoing::Event(_)
                     | crate::outbox::Outgoing::Broadcast(_)
-                    | crate::outbox::Outgoing::Relayed(_),
+                    | crate::outbox::Outgoing::Relayed(_)
+                    | crate::outbox::Outgoing::Encoded(_),
                 ) => continue,
                 None => return Err(EngineError::Internal("the actor stopped before answering".into())),
             }

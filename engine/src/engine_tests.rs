@@ -28,7 +28,7 @@ async fn answer(inbox: &mut Inbox) -> Result<Answer, EngineError> {
     loop {
         match inbox.recv().await.expect("an answer before the outbox closes") {
             Outgoing::Answer { answer, .. } => return answer,
-            Outgoing::Event(_) | Outgoing::Broadcast(_) | Outgoing::Relayed(_) => {}
+            Outgoing::Event(_) | Outgoing::Broadcast(_) | Outgoing::Relayed(_) | Outgoing::Encoded(_) => {}
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct Hub {
     pub(crate) agent_writes: tokio::sync::Mutex<()>,
     /// Which shards this node may write (everything, on one machine).
     pub(crate) ownership: Arc<crate::ownership::Ownership>,
+    /// Cluster mode: channel events for members connected to other nodes.
+    pub(crate) peers: std::sync::OnceLock<Arc<dyn crate::replica::Peers>>,
 }
 
 impl Hub {
@@ -105,6 +107,7 @@ impl Hub {
             console: Default::default(),
             agent_writes: tokio::sync::Mutex::new(()),
             ownership,
+            peers: std::sync::OnceLock::new(),
         }
     }
 
@@ -167,6 +170,13 @@ impl Hub {
             for outbox in outboxes.iter().filter(|o| Some(o.id()) != except) {
                 outbox.deliver_shared(event);
             }
+        }
+    }
+
+    /// Cluster mode: `event` to `members`' connections on other nodes too.
+    pub(crate) fn tell_elsewhere(&self, members: impl Iterator<Item = AgentId>, event: &Arc<Broadcast>) {
+        if let Some(peers) = self.peers.get() {
+            peers.tell_members(members.collect(), event.clone());
         }
     }
 

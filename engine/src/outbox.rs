@@ -103,6 +103,9 @@ pub enum Outgoing {
     /// Cluster mode: a frame already encoded by another node, for this connection's
     /// request or subscription there (`gateway::relay`): sent as it is.
     Relayed(bytes::Bytes),
+    /// Cluster mode: an event of another node's channel, encoded there in both encodings
+    /// (the connection sends the one it speaks).
+    Encoded(Arc<[bytes::Bytes; 2]>),
 }
 
 impl Outgoing {
@@ -111,7 +114,7 @@ impl Outgoing {
         match self {
             Outgoing::Event(event) => Some(event),
             Outgoing::Broadcast(shared) => Some(&shared.event),
-            Outgoing::Answer { .. } | Outgoing::Relayed(_) => None,
+            Outgoing::Answer { .. } | Outgoing::Relayed(_) | Outgoing::Encoded(_) => None,
         }
     }
 }
@@ -229,6 +232,12 @@ impl Outbox {
     /// against the events' room like any event.
     pub fn relay(&self, frame: bytes::Bytes) -> Delivery {
         self.queue(Outgoing::Relayed(frame), self.shared.events_max)
+    }
+
+    /// Queue another node's event, encoded there in both encodings (cluster mode), like
+    /// any event.
+    pub fn deliver_encoded(&self, frames: &Arc<[bytes::Bytes; 2]>) -> Delivery {
+        self.queue(Outgoing::Encoded(frames.clone()), self.shared.events_max)
     }
 
     /// The connection this outbox belongs to.

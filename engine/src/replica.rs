@@ -9,18 +9,59 @@
 //! sees one queue, with its badges), without routing them: the owner's department queue
 //! does that.
 //!
-//! Not followed yet (docs/CLUSTER.md, "What is not done"): departments, channel summaries
-//! and memberships, folders, ticket and rating links, console sessions.
+//! Channels another node owns are listed here as their records and memberships are
+//! applied; their live events come from the owner through [`Peers`].
+//!
+//! Not followed yet (docs/CLUSTER.md, "What is not done"): departments, folders, ticket and
+//! rating links, console sessions.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use switchboard_storage::{catalog, keys, Batch};
 
-use crate::Engine;
+use crate::outbox::Broadcast;
+use crate::{AgentId, Engine};
+
+/// Cluster mode: the other nodes, as the engine sees them. A channel's events reach its
+/// members connected here directly; this carries them to members connected elsewhere
+/// (`gateway::relay`). Must not wait: called from the channel's actor.
+pub trait Peers: Send + Sync + 'static {
+    fn tell_members(&self, members: Vec<AgentId>, event: Arc<Broadcast>);
+}
 
 impl Engine {
+    /// Cluster mode: where channel events for members on other nodes go.
+    pub fn set_peers(&self, peers: Arc<dyn Peers>) {
+        let _ = self.hub.peers.set(peers);
+    }
+
+    /// Another node's channel event (cluster mode), encoded there in both encodings: to
+    /// the connections here of those of `members` that have one.
+    pub fn tell_members_here(&self, members: &[AgentId], frames: &Arc<[bytes::Bytes; 2]>) {
+        for member in members {
+            for outbox in self.hub.agent_outboxes(*member) {
+                outbox.deliver_encoded(frames);
+            }
+        }
+    }
+
     /// Another node's batches, just applied to this node's database.
     pub fn follow_remote(&self, batches: &[&Batch]) {
+        let mut channels = BTreeSet::new();
+        for batch in batches {
+            for (cf, key) in batch.keys() {
+                if cf == catalog::CHANNEL_MEMBER {
+                    if let Some((channel, _)) = keys::decode_pair(key) {
+                        channels.insert(channel);
+                    }
+                }
+            }
+        }
+        for channel in channels {
+            self.follow_channel(channel);
+        }
         for batch in batches {
             for (cf, key) in batch.puts() {
                 if cf == catalog::SESSION_MESSAGE {
@@ -37,10 +78,11 @@ impl Engine {
                         self.hub.tickets.next_id.fetch_max(id + 1, Ordering::Relaxed);
                     }
                     catalog::CONTACT => self.contacts.saw_id(id),
-                    catalog::CHANNEL => self
-                        .hub
-                        .channels
-                        .counter_above(crate::engine::first_session_counter(id, self.hub.ownership.shards())),
+                    catalog::CHANNEL => {
+                        let counter = crate::engine::first_session_counter(id, self.hub.ownership.shards());
+                        self.hub.channels.counter_above(counter);
+                        self.follow_channel(id);
+                    }
                     _ => {}
                 }
             }
@@ -76,6 +118,27 @@ impl Engine {
             }
             Err(e) => {
                 tracing::warn!(target: "cluster", session, error = %e, "reading another node's message failed")
+            }
+        }
+    }
+
+    /// A channel another node owns was created or changed, or its members: list it here
+    /// as it now is (names, membership, for `list_channels` and `channel_members`).
+    fn follow_channel(&self, id: u64) {
+        let read = || -> Result<Option<crate::channels::directory::ChannelSummary>, crate::EngineError> {
+            let Some(record) = self.hub.storage.channel(id)? else { return Ok(None) };
+            let members =
+                self.hub.storage.channel_members(id)?.into_iter().map(|(agent, _, _)| agent).collect();
+            Ok(Some(crate::channels::directory::ChannelSummary {
+                meta: crate::channels::convert::channel_meta(record),
+                members,
+            }))
+        };
+        match read() {
+            Ok(Some(summary)) => self.hub.channels.publish(summary),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(target: "cluster", channel = id, error = %e, "reading another node's channel failed")
             }
         }
     }

@@ -256,6 +256,9 @@ pub async fn run<S: FrameSource, K: FrameSink<Source = S>>(
                     sink.push(shared.encoded(reply_encoding, |event| codec::encode_server(&convert::event(&engine, event), reply_encoding)));
                 }
                 Outgoing::Relayed(frame) => sink.push(frame),
+                Outgoing::Encoded(frames) => {
+                    sink.push(frames[usize::from(reply_encoding == Encoding::MsgPack)].clone());
+                }
                 Outgoing::Answer { req, answer } => {
                     awaiting = awaiting.saturating_sub(1);
                     sink.push(encode(&answer_frame(&mut conn, req, answer)));

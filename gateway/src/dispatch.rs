@@ -490,8 +490,11 @@ fn owned_target(request: &Request) -> Option<SessionId> {
         | Request::SetPriority { session_id, .. }
         | Request::AcceptOffer { session_id }
         | Request::DeclineOffer { session_id } => Some(*session_id),
-        // A channel's id maps to its shard the same way.
-        Request::JoinChannel { channel_id }
+        // A channel's id maps to its shard the same way. Its reads too: a channel's actor
+        // serves them from the state it holds, which only the owner keeps current.
+        Request::ChannelHistory { channel_id, .. }
+        | Request::ChannelMembers { channel_id }
+        | Request::JoinChannel { channel_id }
         | Request::InviteToChannel { channel_id, .. }
         | Request::LeaveChannel { channel_id }
         | Request::SendChannelMessage { channel_id, .. }

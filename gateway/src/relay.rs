@@ -23,10 +23,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use switchboard_cluster::bus::{Bus, Delivery, Op};
-use switchboard_engine::outbox::ConnId;
-use switchboard_engine::{Engine, Outbox};
-use switchboard_protocol::codec::Encoding;
+use switchboard_cluster::bus::{Bus, ChannelEvent, Delivery, Op};
+use switchboard_engine::outbox::{Broadcast, ConnId};
+use switchboard_engine::replica::Peers;
+use switchboard_engine::{AgentId, Engine, Outbox};
+use switchboard_protocol::codec::{self, Encoding};
 use tokio::sync::mpsc;
 
 use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, Link, SinkError, Transport};
@@ -38,6 +39,10 @@ use crate::GatewayConfig;
 /// (`connection_requests_max`), so a well-behaved client never fills it; one that does
 /// loses its leg (and reconnects), never another client's.
 const LEG_FRAMES_QUEUED_MAX: usize = 512;
+
+/// Channel events waiting to be published to the other nodes; beyond it they are dropped
+/// (counted): members elsewhere then see the message in `channel_history`.
+const CHANNEL_EVENTS_QUEUED_MAX: usize = 4_096;
 
 /// How often dead nodes' legs and relayed connections are looked for.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
@@ -76,9 +81,14 @@ impl Relay {
         let clients_in = bus.clients_inbox().await?;
         let relay =
             Relay { inner: Arc::new(Inner { bus, engine, clients: DashMap::new(), legs: DashMap::new() }) };
+        let channels_in = relay.inner.bus.channels_inbox().await?;
         tokio::spawn(relay.clone().host_legs(legs_in, config, drain));
         tokio::spawn(relay.clone().feed_clients(clients_in));
         tokio::spawn(relay.clone().watch());
+        tokio::spawn(relay.clone().feed_channel_members(channels_in));
+        let (tx, rx) = mpsc::channel(CHANNEL_EVENTS_QUEUED_MAX);
+        tokio::spawn(relay.clone().send_channel_events(rx));
+        relay.inner.engine.set_peers(Arc::new(ChannelPeers { tx }));
         Ok(relay)
     }
 
@@ -228,6 +238,42 @@ impl Relay {
                 }
             }
             self.inner.legs.retain(|(node, _), _| live.contains(node));
+        }
+    }
+}
+
+impl Relay {
+    /// Publish this node's channel events for members elsewhere, encoded once per encoding.
+    async fn send_channel_events(self, mut events: mpsc::Receiver<(Vec<AgentId>, Arc<Broadcast>)>) {
+        let engine = self.inner.engine.clone();
+        while let Some((members, event)) = events.recv().await {
+            let encode = |encoding| {
+                event
+                    .encoded(encoding, |e| codec::encode_server(&crate::convert::event(&engine, e), encoding))
+            };
+            let (json, msgpack) = (encode(Encoding::Json), encode(Encoding::MsgPack));
+            self.inner.bus.channel_event(&members, &json, &msgpack).await;
+        }
+    }
+
+    /// Other nodes' channel events, to the members connected here.
+    async fn feed_channel_members(self, mut events: mpsc::Receiver<ChannelEvent>) {
+        while let Some(event) = events.recv().await {
+            let frames = Arc::new([event.json, event.msgpack]);
+            self.inner.engine.tell_members_here(&event.members, &frames);
+        }
+    }
+}
+
+/// The engine's view of the other nodes: channel events handed to the relay's sender.
+struct ChannelPeers {
+    tx: mpsc::Sender<(Vec<AgentId>, Arc<Broadcast>)>,
+}
+
+impl Peers for ChannelPeers {
+    fn tell_members(&self, members: Vec<AgentId>, event: Arc<Broadcast>) {
+        if self.tx.try_send((members, event)).is_err() {
+            metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
         }
     }
 }

@@ -70,6 +70,13 @@ impl Batch {
         })
     }
 
+    /// The column family and key of every put and delete, in order.
+    pub fn keys(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
+        self.ops.iter().map(|op| match op {
+            Op::Put { cf, key, .. } | Op::Delete { cf, key } => (*cf, key.as_slice()),
+        })
+    }
+
     /// About how many bytes the batch takes in a log entry (keys, values and a little per
     /// operation): to cut groups into entries below the log's size limit.
     pub fn bytes_hint(&self) -> usize {

@@ -511,6 +511,7 @@ impl ChannelActor {
                 for member in self.channel.members().keys() {
                     self.hub.tell_agent(*member, &event, Some(origin));
                 }
+                self.hub.tell_elsewhere(self.channel.members().keys().copied(), &event);
                 metrics::counter!("switchboard_channel_messages_total").increment(1);
                 for (reply, duplicate) in waiters {
                     reply.send(Ok(posted(self.id, seq, sent_at_ms, &client_msg_id, duplicate)));
@@ -525,6 +526,8 @@ impl ChannelActor {
                     self.hub.tell_agent(*member, &event, None);
                 }
                 self.hub.tell_agent(agent, &event, None);
+                let others = self.channel.members().keys().copied().filter(|m| *m != agent);
+                self.hub.tell_elsewhere(others.chain(std::iter::once(agent)), &event);
                 reply.send(Ok(self.view_answer(viewer)));
             }
             Effect::Read { reply, agent } => reply.send(Ok(self.view_answer(agent))),
@@ -536,6 +539,7 @@ impl ChannelActor {
                 for member in self.channel.members().keys() {
                     self.hub.tell_agent(*member, &event, Some(origin));
                 }
+                self.hub.tell_elsewhere(self.channel.members().keys().copied(), &event);
                 reply.send(Ok(Answer::Done));
             }
             Effect::Meta { reply, viewer } => {
@@ -545,6 +549,7 @@ impl ChannelActor {
                 for member in self.channel.members().keys() {
                     self.hub.tell_agent(*member, &event, None);
                 }
+                self.hub.tell_elsewhere(self.channel.members().keys().copied(), &event);
                 reply.send(Ok(self.view_answer(viewer)));
             }
         }

@@ -163,7 +163,9 @@ impl Engine {
                 agent: *member,
                 joined: true,
             };
-            self.hub.tell_agent(*member, &crate::outbox::Broadcast::new(event), None);
+            let event = crate::outbox::Broadcast::new(event);
+            self.hub.tell_agent(*member, &event, None);
+            self.hub.tell_elsewhere(std::iter::once(*member), &event);
         }
         Ok(ChannelView { summary, last_seq: 0, member: true, unread: 0, mentions: 0 })
     }

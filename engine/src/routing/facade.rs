@@ -306,7 +306,9 @@ impl Engine {
         loop {
             match inbox.recv().await {
                 Some(Outgoing::Answer { answer, .. }) => return answer.map(|_| ()),
-                Some(Outgoing::Event(_) | Outgoing::Broadcast(_) | Outgoing::Relayed(_)) => continue,
+                Some(
+                    Outgoing::Event(_) | Outgoing::Broadcast(_) | Outgoing::Relayed(_) | Outgoing::Encoded(_),
+                ) => continue,
                 None => return Err(EngineError::Internal("the session stopped before answering".into())),
             }
         }
