@@ -215,8 +215,22 @@ async fn a_paused_node_cannot_write_after_its_shards_moved() {
         "{errors:?}"
     );
     resume_anywhere(&[&nodes[1]], sid, &token, &history, n).await;
-    // The woken node learns it lost its shards, and rejoins: they are shared out again.
+    // The woken node learns it lost its shards, and rejoins: they are shared out again,
+    // and it writes the ones it got back (under new leases, fenced anew).
     wait_settled(&nodes.iter().collect::<Vec<_>>()).await;
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let client = nodes[0].connect(Encoding::Json).await;
+        if let Ok(ServerFrame::ChatStarted { session, .. }) =
+            client.request(start_chat("after the pause", None)).await
+        {
+            let reply = client.request(say(session.session_id, "p1", "written again")).await.unwrap();
+            assert!(matches!(reply, ServerFrame::MessageAck { .. }), "{reply:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the woken node never wrote its shards again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let finals = finals(&nodes[1], &agent_token, &[sid]).await;
     let verdict = check(&history.lock().unwrap(), &finals);
     assert!(verdict.clean(), "{verdict:?}");

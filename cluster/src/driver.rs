@@ -109,9 +109,22 @@ impl Driver {
             .collect();
         self.ownership.set_view(owners, live.clone());
         self.measure_lag().await;
-        for step in plan(&self.config.node, now, lease_ms, &live, &leases) {
+        // A lease that no longer names this node (it was paused or cut off, and another node
+        // took the shard) stops being served now, whatever this node believed.
+        for (shard, seen) in leases.iter().enumerate() {
+            if !seen.value.as_ref().is_some_and(|v| v.node == self.config.node) {
+                self.lose(shard as u32, "the lease names another node");
+            }
+        }
+        // Renewals and handovers first, then the takeovers together: a takeover waits for
+        // its fence (at most a lease), and must not hold up the renewals of the others.
+        let (takes, others): (Vec<Step>, Vec<Step>) = plan(&self.config.node, now, lease_ms, &live, &leases)
+            .into_iter()
+            .partition(|step| matches!(step, Step::Acquire { .. }));
+        for step in others {
             self.carry_out(step, now, lease_ms).await;
         }
+        join_all(takes.into_iter().map(|step| self.carry_out(step, now, lease_ms))).await;
         Ok(())
     }
 
@@ -187,7 +200,11 @@ impl Driver {
                     leases.update(lease_key(shard), mine, revision).await.map_err(|e| e.to_string())
                 };
                 match taken {
-                    Ok(revision) => self.hold(shard, revision, now, lease_ms).await,
+                    Ok(revision) => {
+                        // A fresh takeover: whatever this node held before is stale.
+                        self.lose(shard, "taken again under a new lease");
+                        self.hold(shard, revision, now, lease_ms).await
+                    }
                     Err(e) => {
                         tracing::debug!(target: "cluster", shard, error = %e, "lease taken by another node first")
                     }
@@ -248,7 +265,8 @@ impl Driver {
         self.pending.insert(id.clone(), Waiting::Fence(tx));
         let payload =
             Bytes::from(rmp_serde::to_vec(&FencePayload { shard, lease }).expect("a fence encodes"));
-        let timeout = self.config.append_timeout;
+        // At most a lease: a takeover that cannot fence in that time is tried again.
+        let timeout = self.config.lease;
         let (id, outcome) =
             publish(self.nats.js.clone(), self.config.node.clone(), id, KIND_FENCE, payload, timeout).await;
         if let Err(e) = outcome {

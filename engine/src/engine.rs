@@ -114,7 +114,8 @@ impl Engine {
     pub fn shard_lost(&self, shard: u32) {
         let ownership = &self.hub.ownership;
         let evicted = self.hub.registry.evict_where(|id| ownership.shard_of(id) == shard);
-        tracing::info!(target: "cluster", shard, sessions = evicted, "shard lost");
+        let channels = self.hub.channel_actors.forget_where(|id| ownership.shard_of(id) == shard);
+        tracing::info!(target: "cluster", shard, sessions = evicted, channels, "shard lost");
     }
 
     /// A new session id (see [`Engine::place`]) and the fencing token its first write

@@ -184,6 +184,7 @@ impl Relay {
         drain: &Drain,
     ) {
         let (tx, rx) = mpsc::channel(LEG_FRAMES_QUEUED_MAX);
+        let ours = tx.clone();
         self.inner.legs.insert(key.clone(), (tx, encoding));
         let link = Link {
             transport: Transport::Relay,
@@ -205,7 +206,8 @@ impl Relay {
         let relay = self.clone();
         self.inner.engine.spawn_on_shard(key.1, async move {
             Box::pin(connection::run(engine, config, link, encoding, source, sink)).await;
-            relay.inner.legs.remove(&key);
+            // Only this leg's entry: a repeated `open` may have replaced it with another.
+            relay.inner.legs.remove_if(&key, |_, (tx, _)| tx.same_channel(&ours));
         });
     }
 

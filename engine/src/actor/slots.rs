@@ -79,6 +79,15 @@ impl<A: Actor> Slots<A> {
             .collect()
     }
 
+    /// Forget the running actors `pick` selects: the next use of their ids starts a fresh
+    /// actor from storage (cluster mode: their shard moved away, so their state may go
+    /// stale). The forgotten actors stop by themselves once idle.
+    pub(crate) fn forget_where(&self, pick: impl Fn(u64) -> bool) -> usize {
+        let before = self.slots.len();
+        self.slots.retain(|id, slot| !(pick(*id) && matches!(slot, Slot::Live { .. })));
+        before - self.slots.len()
+    }
+
     /// Refuse `id` from now on (its actor gave up after repeated crashes).
     pub(crate) fn quarantine(&self, id: u64) {
         self.slots.insert(id, Slot::Quarantined);

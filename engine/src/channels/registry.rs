@@ -45,6 +45,11 @@ impl ChannelRegistry {
     }
 
     /// The channel failed too often: refuse it from now on.
+    /// Cluster mode: forget the actors of the channels `pick` selects (their shard moved).
+    pub(crate) fn forget_where(&self, pick: impl Fn(ChannelId) -> bool) -> usize {
+        self.slots.forget_where(pick)
+    }
+
     pub(crate) fn quarantine(&self, id: ChannelId) {
         self.slots.quarantine(id);
     }
