@@ -57,6 +57,12 @@ async fn write(
     }
 }
 
+/// The answers a write may get while NATS fails over: the log cannot be reached now, or
+/// the session rebuilds itself from storage after such a failed write. Both say "retry".
+fn retry_later(code: &ErrorCode) -> bool {
+    matches!(code, ErrorCode::ClusterUnavailable | ErrorCode::Overloaded)
+}
+
 /// Resume a visitor's chat on whichever of `nodes` serves it now (the next address when one
 /// says `wrong_node` or is down), and post one message there. Returns the node's index.
 async fn resume_anywhere(
@@ -210,10 +216,7 @@ async fn a_paused_node_cannot_write_after_its_shards_moved() {
     let (n, errors) = tokio::time::timeout(SETTLE, late).await.expect("answers after SIGCONT").unwrap();
     let acked_late = history.lock().unwrap().acked.get(&sid).map_or(0, |a| a.len()) - 50;
     assert_eq!(acked_late, 0, "the paused node acknowledged writes after losing its shard ({errors:?})");
-    assert!(
-        errors.iter().all(|c| matches!(c, ErrorCode::WrongNode | ErrorCode::ClusterUnavailable)),
-        "{errors:?}"
-    );
+    assert!(errors.iter().all(|c| *c == ErrorCode::WrongNode || retry_later(c)), "{errors:?}");
     resume_anywhere(&[&nodes[1]], sid, &token, &history, n).await;
     // The woken node learns it lost its shards, and rejoins: they are shared out again,
     // and it writes the ones it got back (under new leases, fenced anew).
@@ -258,7 +261,7 @@ async fn losing_nats_refuses_writes_and_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     nats.servers[0].kill9();
     let (n, errors) = writer.await.unwrap();
-    assert!(errors.iter().all(|c| *c == ErrorCode::ClusterUnavailable), "{errors:?}");
+    assert!(errors.iter().all(retry_later), "{errors:?}");
     // Writes go on through the other two servers (once JetStream has re-elected leaders
     // for what the killed server led, they are refused meanwhile).
     let deadline = Instant::now() + SETTLE;
@@ -266,7 +269,7 @@ async fn losing_nats_refuses_writes_and_loses_nothing() {
     loop {
         let (next, errors) = write(&visitor, sid, &history, n, 10).await;
         n = next;
-        assert!(errors.iter().all(|c| *c == ErrorCode::ClusterUnavailable), "{errors:?}");
+        assert!(errors.iter().all(retry_later), "{errors:?}");
         if errors.is_empty() {
             break;
         }
