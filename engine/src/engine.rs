@@ -82,10 +82,7 @@ impl Engine {
         let admin =
             storage.meta(catalog::META_ADMIN_TOKEN_HASH)?.map(|b| String::from_utf8_lossy(&b).into_owned());
         Ok(Engine {
-            next_session: Arc::new(AtomicU64::new(first_session_counter(
-                storage.max_id(catalog::SESSION)?,
-                shards,
-            ))),
+            next_session: Arc::new(AtomicU64::new(first_counter(storage.max_id(catalog::SESSION)?, shards))),
             next_agent: Arc::new(AtomicU64::new(storage.max_id(catalog::AGENT)? + 1)),
             next_conn: Arc::new(AtomicU64::new(1)),
             admin_sha256: Arc::new(RwLock::new(admin)),
@@ -103,8 +100,7 @@ impl Engine {
     /// session ids stay above every id the shard's previous owner used.
     pub fn shard_taken(&self, shard: u32) -> Result<(), EngineError> {
         let max = self.hub.storage.max_id(catalog::SESSION)?;
-        self.next_session
-            .fetch_max(first_session_counter(max, self.hub.ownership.shards()), Ordering::Relaxed);
+        self.next_session.fetch_max(first_counter(max, self.hub.ownership.shards()), Ordering::Relaxed);
         tracing::info!(target: "cluster", shard, "shard taken over");
         Ok(())
     }
@@ -588,7 +584,7 @@ const PLACE_ATTEMPTS: u32 = 8;
 
 /// The first session (or channel) counter after `max_id`: the next id on one machine; in a
 /// cluster the counter above `max_id`'s (ids are `counter × shards + shard`).
-pub(crate) fn first_session_counter(max_id: u64, shards: u32) -> u64 {
+pub(crate) fn first_counter(max_id: u64, shards: u32) -> u64 {
     if shards == 0 {
         max_id + 1
     } else {

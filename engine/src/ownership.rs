@@ -14,8 +14,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use switchboard_storage::replication::Owner;
+use switchboard_storage::Batch;
 
 use crate::EngineError;
+
+/// A write [`Ownership::tag`] refused.
+pub struct Refused {
+    pub error: EngineError,
+    /// The actor's state was loaded under another lease: rebuild it from storage.
+    pub stale: bool,
+}
 
 /// Shards in a cluster. Fixed for the life of a cluster (ids map to shards by `id %
 /// shards`): 64 spreads evenly over up to a few dozen nodes, and keeps a node's lease work
@@ -108,6 +116,24 @@ impl Ownership {
             return Err(EngineError::ClusterUnavailable);
         }
         Ok(Some(Owner { shard, lease }))
+    }
+
+    /// Tag `batch`, a write of `id` by an actor whose state was loaded under lease
+    /// `loaded`, with its fencing token (nothing on one machine). Refused when the shard is
+    /// not ours now, or is ours under another lease than the state was loaded under (lost
+    /// and taken back meanwhile: the state may be stale, and must be rebuilt first).
+    pub fn tag(&self, batch: &mut Batch, id: u64, loaded: u64, now_ms: u64) -> Result<(), Refused> {
+        match self.owner(id, now_ms) {
+            Ok(None) => Ok(()),
+            Ok(Some(owner)) if owner.lease != loaded => {
+                Err(Refused { error: EngineError::WrongNode { shard: owner.shard }, stale: true })
+            }
+            Ok(Some(owner)) => {
+                batch.owned_by(owner);
+                Ok(())
+            }
+            Err(error) => Err(Refused { error, stale: false }),
+        }
     }
 
     /// The lease driver took `shard` under revision `lease`, certain until `until_ms`.

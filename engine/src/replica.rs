@@ -79,7 +79,7 @@ impl Engine {
                     }
                     catalog::CONTACT => self.contacts.saw_id(id),
                     catalog::CHANNEL => {
-                        let counter = crate::engine::first_session_counter(id, self.hub.ownership.shards());
+                        let counter = crate::engine::first_counter(id, self.hub.ownership.shards());
                         self.hub.channels.counter_above(counter);
                         self.follow_channel(id);
                     }

@@ -443,18 +443,14 @@ impl SessionActor {
     /// storage refuses the write outright (queue full), nothing was written: the change is
     /// taken back and the waiters are told to retry.
     fn write(&mut self, mut batch: Batch, effect: Effect, undo: Undo) -> Option<u64> {
-        let submitted = match self.hub.ownership.owner(self.id, now_ms()) {
-            Ok(Some(owner)) if owner.lease != self.loaded_lease => {
-                self.supervisor.reload_later();
-                Err((effect, EngineError::WrongNode { shard: owner.shard }))
-            }
-            Ok(owner) => {
-                if let Some(owner) = owner {
-                    batch.owned_by(owner);
+        let submitted = match self.hub.ownership.tag(&mut batch, self.id, self.loaded_lease, now_ms()) {
+            Ok(()) => self.writes.submit(&self.hub.storage, batch, effect),
+            Err(refused) => {
+                if refused.stale {
+                    self.supervisor.reload_later();
                 }
-                self.writes.submit(&self.hub.storage, batch, effect)
+                Err((effect, refused.error))
             }
-            Err(refused) => Err((effect, refused)),
         };
         match submitted {
             Ok(write) => Some(write),

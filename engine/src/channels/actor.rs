@@ -457,17 +457,10 @@ impl ChannelActor {
     /// channel ahead of storage: the waiters are told to retry and the channel is rebuilt
     /// from storage once nothing is in flight.
     fn write(&mut self, mut batch: Batch, effect: Effect) -> Option<u64> {
-        let submitted = match self.hub.ownership.owner(self.id, now_ms()) {
-            Ok(Some(owner)) if owner.lease != self.loaded_lease => {
-                Err((effect, EngineError::WrongNode { shard: owner.shard }))
-            }
-            Ok(owner) => {
-                if let Some(owner) = owner {
-                    batch.owned_by(owner);
-                }
-                self.writes.submit(&self.hub.storage, batch, effect)
-            }
-            Err(refused) => Err((effect, refused)),
+        // Any refusal rebuilds the channel from storage (below), a stale one included.
+        let submitted = match self.hub.ownership.tag(&mut batch, self.id, self.loaded_lease, now_ms()) {
+            Ok(()) => self.writes.submit(&self.hub.storage, batch, effect),
+            Err(refused) => Err((effect, refused.error)),
         };
         match submitted {
             Ok(write) => Some(write),
