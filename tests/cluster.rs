@@ -584,3 +584,68 @@ async fn a_channel_with_members_on_three_nodes() {
         assert_eq!(texts, expected, "node {i}: in the order posted");
     }
 }
+
+/// Each node's writes apply in the order it made them: an entry that reaches the log after
+/// a later one of the same node (a publish retried across a NATS failover) is left out by
+/// every node alike. The test plays such a node, publishing its entries 3 then 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_entry_of_a_node_is_left_out_on_every_node() {
+    use switchboard_storage::replication::encode_batches;
+    use switchboard_storage::{Batch, MessageRecord, StoredSender};
+
+    let nats = NatsCluster::start(1);
+    let one = start_node(&nats, "o1", LEASE_MS);
+    let two = start_node(&nats, "o2", LEASE_MS);
+    wait_settled(&[&one, &two]).await;
+    let (_, agent_token) = one.create_agent("agent", 5).await;
+    let agent = one.agent_with_token(&agent_token).await;
+    let (visitor, sid, _) = one.visitor("visitor", None).await;
+    agent.call(Request::Accept { session_id: sid }).await.unwrap();
+
+    let client = async_nats::connect(format!("127.0.0.1:{}", nats.servers[0].port)).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    for (n, seq) in [(3, 1_001), (2, 1_000)] {
+        let mut batch = Batch::new();
+        let text = format!("entry {n}");
+        batch.put_message(
+            sid,
+            seq,
+            &MessageRecord {
+                v: 1,
+                from: StoredSender::Visitor,
+                agent_id: None,
+                client_msg_id: text.clone(),
+                text,
+                sent_at_ms: 1,
+            },
+        );
+        let mut headers = async_nats::HeaderMap::new();
+        headers
+            .insert(async_nats::header::NATS_MESSAGE_ID, format!("intruder.00000000000000aa.{n}").as_str());
+        headers.insert("Sb-Kind", "writes");
+        headers.insert("Sb-Origin", "intruder");
+        let payload = encode_batches([&batch].into_iter()).into();
+        js.publish_with_headers("switchboard.log", headers, payload).await.unwrap().await.unwrap();
+    }
+    // A write after both: once a node shows it, that node has applied both entries.
+    visitor.request(say(sid, "after", "after")).await.unwrap();
+    for node in [&one, &two] {
+        let reader = node.agent_with_token(&agent_token).await;
+        let deadline = Instant::now() + SETTLE;
+        let seen = loop {
+            let seen = transcript(&reader, sid).await;
+            if seen.iter().any(|(_, text)| text == "after") {
+                break seen;
+            }
+            assert!(Instant::now() < deadline, "the last write never reached a node: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let texts: Vec<&str> = seen.iter().map(|(_, t)| t.as_str()).collect();
+        assert!(texts.contains(&"entry 3"), "the entry in order is applied: {texts:?}");
+        assert!(!texts.contains(&"entry 2"), "the late entry is left out: {texts:?}");
+    }
+    for node in [&one, &two] {
+        let skipped = node.metric("switchboard_cluster_entries_skipped_total").await;
+        assert_eq!(skipped, 1.0, "the late entry is counted");
+    }
+}

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use crate::fence::Fences;
 use crate::log::{Pending, Waiting};
 use crate::nats::{HEADER_KIND, HEADER_ORIGIN, KIND_FENCE, KIND_WRITES, LOG_STREAM};
+use crate::order::{Order, Verdict};
 
 /// Pause before re-opening the consumer after NATS or the local database failed.
 const REOPEN_PAUSE: Duration = Duration::from_millis(250);
@@ -39,6 +40,8 @@ pub(crate) struct Applier {
     pub(crate) storage: Storage,
     pub(crate) pending: Arc<Pending>,
     pub(crate) fences: Fences,
+    /// Each origin's highest write entry applied ([`crate::order`]).
+    pub(crate) order: Order,
     pub(crate) position: u64,
     /// The last position applied, for readiness and the metrics.
     pub(crate) applied: Arc<AtomicU64>,
@@ -94,7 +97,7 @@ impl Applier {
             other => {
                 tracing::warn!(target: "cluster", position, kind = ?other, "log entry of an unknown kind skipped");
                 metrics::counter!("switchboard_cluster_entries_skipped_total").increment(1);
-                self.storage.apply_entry(&[], &[], position)?;
+                self.storage.apply_entry(&[], &[], None, position)?;
             }
         }
         self.position = position;
@@ -111,13 +114,28 @@ impl Applier {
         position: u64,
         remote: bool,
     ) -> Result<(), StorageError> {
+        let origin = match self.order.judge(id) {
+            Verdict::InOrder { origin, n } => Some((origin, n)),
+            Verdict::Unnamed => None,
+            Verdict::Late { origin, n, applied } => {
+                // Every node leaves it out alike; a writer of ours waiting for it hears why.
+                tracing::warn!(target: "cluster", position, origin, n, applied, "log entry landed after a later one of its node; left out");
+                metrics::counter!("switchboard_cluster_entries_skipped_total").increment(1);
+                self.storage.apply_entry(&[], &[], None, position)?;
+                if let Some(waiting) = self.pending.take(id) {
+                    crate::log::fail(waiting, "the entry reached the log after a later one of this node");
+                }
+                return Ok(());
+            }
+        };
         let entry = match decode_entry(payload) {
             Ok(entry) => entry,
             Err(e) => {
                 // Every node skips it alike; a writer of ours waiting for it hears why.
                 tracing::error!(target: "cluster", position, error = %e, "undecodable log entry skipped");
                 metrics::counter!("switchboard_cluster_entries_skipped_total").increment(1);
-                self.storage.apply_entry(&[], &[], position)?;
+                self.storage.apply_entry(&[], &[], origin, position)?;
+                self.mark(origin);
                 if let Some(Waiting::Writes { completions, .. }) = self.pending.take(id) {
                     for done in completions {
                         done(Err(e.clone()));
@@ -133,7 +151,8 @@ impl Applier {
         if fenced > 0 {
             metrics::counter!("switchboard_cluster_fenced_writes_total").increment(fenced as u64);
         }
-        self.storage.apply_entry(&accepted, &[], position)?;
+        self.storage.apply_entry(&accepted, &[], origin, position)?;
+        self.mark(origin);
         if remote {
             if let Some(engine) = self.engine.get() {
                 engine.follow_remote(&accepted);
@@ -153,6 +172,12 @@ impl Applier {
         Ok(())
     }
 
+    fn mark(&mut self, origin: Option<(&str, u64)>) {
+        if let Some((origin, n)) = origin {
+            self.order.applied(origin, n);
+        }
+    }
+
     fn apply_fence(&mut self, id: &str, payload: &[u8], position: u64) -> Result<(), StorageError> {
         let fence: Option<FencePayload> = rmp_serde::from_slice(payload).ok();
         let mut raised = Vec::new();
@@ -161,7 +186,7 @@ impl Applier {
                 raised.push((shard, lease));
             }
         }
-        self.storage.apply_entry(&[], &raised, position)?;
+        self.storage.apply_entry(&[], &raised, None, position)?;
         if let Some(Waiting::Fence(applied)) = self.pending.take(id) {
             let _ = applied.send(());
         }

@@ -28,12 +28,10 @@ pub struct ClusterConfig {
     /// (`cluster_unavailable`). Retries within it reuse the entry's id, so JetStream
     /// stores it at most once; it must stay well inside JetStream's duplicate window (120
     /// s). Long enough to ride out a NATS server's death (JetStream elects new leaders for
-    /// what it led in a few seconds): giving up on an entry while a later one lands would
-    /// leave a gap, so entries are only abandoned when NATS is gone for this long.
+    /// what it led in a few seconds). Entries are published one at a time, so while one is
+    /// retried the writes behind it wait (and the writer's bounded queue answers
+    /// `overloaded` when it fills).
     pub append_timeout: Duration,
-    /// Log entries published and not yet acknowledged at once: enough to keep the round
-    /// trips to a 3-server JetStream overlapped under load, few enough to bound memory.
-    pub appends_inflight_max: usize,
 }
 
 /// Longest node name.
@@ -54,7 +52,6 @@ impl ClusterConfig {
             lease: Duration::from_millis(3_000),
             connect_timeout: Duration::from_secs(5),
             append_timeout: Duration::from_secs(30),
-            appends_inflight_max: 64,
         }
     }
 

@@ -11,6 +11,7 @@
 //!   groups of batches published as log entries, acknowledged by JetStream.
 //! - [`applier`]: every entry applied in log order to the local RocksDB, and this node's
 //!   writes completed once applied.
+//! - [`order`]: each node's writes applied in the order it made them, as a plain rule.
 //! - [`bus`]: the relay's wire on core NATS: a client's frames to the node owning its
 //!   session, and that node's answers and events back.
 //! - [`driver`]: the lease task: heartbeats, renewals, takeovers with fences, losses.
@@ -31,6 +32,7 @@ pub mod fence;
 pub mod lease;
 pub mod log;
 pub mod nats;
+pub mod order;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -117,12 +119,14 @@ impl Cluster {
         };
         let position = storage.log_applied()?;
         let fences = fence::Fences::from_stored(storage.fences()?);
+        let order = order::Order::from_stored(storage.origins()?);
         let (progress, mut watching) = watch::channel(position);
         let applier = applier::Applier {
             js: self.nats.js.clone(),
             storage,
             pending: self.pending.clone(),
             fences,
+            order,
             position,
             applied: self.applied.clone(),
             progress,
@@ -137,7 +141,6 @@ impl Cluster {
                 node: self.config.node.clone(),
                 ids: self.ids.clone(),
                 timeout: self.config.append_timeout,
-                inflight_max: self.config.appends_inflight_max,
             };
             tokio::spawn(appender.run(groups));
         }

@@ -1,7 +1,8 @@
 //! The replicated log's writing side: the storage writer thread hands each group of
-//! batches to [`Log::append`]; a task cuts it into entries, publishes each to JetStream
-//! with a unique entry id (so a retried publish is stored once), and waits for JetStream's
-//! acknowledgement (stored on a majority of the stream's replicas). The batches are
+//! batches to [`Log::append`]; a task merges what has queued, cuts it into entries, and
+//! publishes them one at a time to JetStream, each with a unique entry id (so a retried
+//! publish is stored once), waiting for JetStream's acknowledgement (stored on a majority
+//! of the stream's replicas) before the next. The batches are
 //! completed by the applier ([`crate::applier`]) once it has applied the entry to this
 //! node's database, with each batch's own verdict (accepted, or fenced off). A publish that
 //! fails for longer than the append timeout completes its batches with
@@ -14,7 +15,6 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use switchboard_storage::replication::{encode_batches, Group, Replicator};
 use switchboard_storage::writer::Completion;
 use switchboard_storage::{Batch, StorageError};
@@ -26,6 +26,9 @@ use crate::nats::{HEADER_KIND, HEADER_ORIGIN, KIND_WRITES, LOG_SUBJECT};
 /// Groups waiting for the appender task: the writer thread blocks when it is full (and
 /// its own bounded queue then answers `Overloaded`).
 const GROUPS_QUEUED_MAX: usize = 64;
+
+/// Batches merged into one publishing round at most (cut further into entries by size).
+const BATCHES_PER_ROUND_MAX: usize = 4096;
 
 /// Pause between publish attempts of one entry while NATS does not answer.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -71,7 +74,7 @@ impl Pending {
     }
 }
 
-fn fail(waiting: Waiting, why: &str) {
+pub(crate) fn fail(waiting: Waiting, why: &str) {
     if let Waiting::Writes { completions, .. } = waiting {
         metrics::counter!("switchboard_cluster_append_failures_total").increment(completions.len() as u64);
         for done in completions {
@@ -120,7 +123,6 @@ pub(crate) struct Appender {
     pub(crate) node: String,
     pub(crate) ids: Arc<Mutex<EntryIds>>,
     pub(crate) timeout: Duration,
-    pub(crate) inflight_max: usize,
 }
 
 /// The log's writing side and the receiver its task drains.
@@ -130,34 +132,40 @@ pub(crate) fn channel() -> (Log, mpsc::Receiver<Group>) {
 }
 
 impl Appender {
-    /// Publish groups as they come, up to `inflight_max` entries awaiting JetStream.
+    /// Publish the log's entries one after another: while one awaits JetStream, the groups
+    /// arriving meanwhile queue up and are merged into the next (group commit over the
+    /// log). One entry at a time keeps this node's entries in the log in the order they
+    /// were made, even when a publish is retried across a NATS failover; the applier's
+    /// order rule ([`crate::order`]) drops any that still lands late.
     pub(crate) async fn run(self, mut groups: mpsc::Receiver<Group>) {
-        let mut inflight = FuturesUnordered::new();
-        let mut sweep = tokio::time::interval(self.timeout);
-        loop {
-            tokio::select! {
-                group = groups.recv(), if inflight.len() < self.inflight_max => {
-                    let Some(group) = group else { break };
-                    for (id, payload) in self.entries(group) {
-                        inflight.push(self.publish(id, KIND_WRITES, payload));
+        let pending = self.pending.clone();
+        let expire_after = self.timeout * 2;
+        let sweeper = tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(expire_after / 2);
+            loop {
+                sweep.tick().await;
+                pending.expire(expire_after);
+            }
+        });
+        while let Some(first) = groups.recv().await {
+            let mut batches = first.batches;
+            while batches.len() < BATCHES_PER_ROUND_MAX {
+                match groups.try_recv() {
+                    Ok(more) => batches.extend(more.batches),
+                    Err(_) => break,
+                }
+            }
+            for (id, payload) in self.entries(Group { batches }) {
+                let (id, outcome) = self.publish(id, KIND_WRITES, payload).await;
+                if let Err(why) = outcome {
+                    if let Some(waiting) = self.pending.take(&id) {
+                        tracing::warn!(target: "cluster", entry = %id, error = %why, "log append failed; writes refused");
+                        fail(waiting, &why);
                     }
                 }
-                Some((id, outcome)) = inflight.next(), if !inflight.is_empty() => {
-                    if let Err(why) = outcome {
-                        if let Some(waiting) = self.pending.take(&id) {
-                            tracing::warn!(target: "cluster", entry = %id, error = %why, "log append failed; writes refused");
-                            fail(waiting, &why);
-                        }
-                    }
-                }
-                _ = sweep.tick() => self.pending.expire(self.timeout * 2),
             }
         }
-        while let Some((id, outcome)) = inflight.next().await {
-            if let (Err(why), Some(waiting)) = (outcome, self.pending.take(&id)) {
-                fail(waiting, &why);
-            }
-        }
+        sweeper.abort();
     }
 
     /// Cut a group into entries below [`ENTRY_BYTES_MAX`], registering each as pending.

@@ -18,6 +18,9 @@ use crate::{catalog, Batch, Storage, StorageError};
 pub const META_LOG_APPLIED: &str = "log_applied";
 /// `meta` key prefix: a shard's fence, the highest lease taken over in the log (u64 BE).
 pub const META_FENCE_PREFIX: &str = "fence/";
+/// `meta` key prefix: the highest entry number applied per writing node and incarnation
+/// (u64 BE), so the applier's order rule resumes where it left off.
+pub const META_ORIGIN_PREFIX: &str = "origin/";
 
 /// The shard a batch belongs to and the lease its writer held: the fencing token. A batch
 /// without an owner (agents, departments, contacts: records any node may write) is never
@@ -114,13 +117,15 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
 }
 
 impl Storage {
-    /// Write the accepted batches of one log entry, the new fences, and the log position, in
-    /// one RocksDB write. Not synced: the replicated log is the truth, and a lost tail is
-    /// re-applied from it (the position is lost with it). The applier is the only caller.
+    /// Write the accepted batches of one log entry, the new fences, its origin's entry
+    /// number, and the log position, in one RocksDB write. Not synced: the replicated log is
+    /// the truth, and a lost tail is re-applied from it (the position is lost with it). The
+    /// applier is the only caller.
     pub fn apply_entry(
         &self,
         batches: &[&Batch],
         fences: &[(u32, u64)],
+        origin: Option<(&str, u64)>,
         position: u64,
     ) -> Result<(), StorageError> {
         let db = &self.db;
@@ -137,6 +142,9 @@ impl Storage {
         for (shard, lease) in fences {
             write.put_cf(meta, format!("{META_FENCE_PREFIX}{shard}"), lease.to_be_bytes());
         }
+        if let Some((origin, n)) = origin {
+            write.put_cf(meta, format!("{META_ORIGIN_PREFIX}{origin}"), n.to_be_bytes());
+        }
         write.put_cf(meta, META_LOG_APPLIED, position.to_be_bytes());
         let mut options = WriteOptions::default();
         options.set_sync(false);
@@ -151,18 +159,30 @@ impl Storage {
 
     /// Every shard fence stored by [`apply_entry`](Storage::apply_entry).
     pub fn fences(&self) -> Result<Vec<(u32, u64)>, StorageError> {
+        Ok(self
+            .meta_marks(META_FENCE_PREFIX)?
+            .into_iter()
+            .filter_map(|(shard, lease)| Some((shard.parse().ok()?, lease)))
+            .collect())
+    }
+
+    /// Every origin's highest entry number stored by [`apply_entry`](Storage::apply_entry).
+    pub fn origins(&self) -> Result<Vec<(String, u64)>, StorageError> {
+        self.meta_marks(META_ORIGIN_PREFIX)
+    }
+
+    /// The `meta` keys under `prefix` (the prefix cut off) with their u64 values.
+    fn meta_marks(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
         let meta = cf_handle(&self.db, catalog::META)?;
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            meta,
-            rocksdb::IteratorMode::From(META_FENCE_PREFIX.as_bytes(), rocksdb::Direction::Forward),
-        );
+        let iter = self
+            .db
+            .iterator_cf(meta, rocksdb::IteratorMode::From(prefix.as_bytes(), rocksdb::Direction::Forward));
         for item in iter {
             let (key, value) = item?;
-            let Some(shard) = key.strip_prefix(META_FENCE_PREFIX.as_bytes()) else { break };
-            let shard = std::str::from_utf8(shard).ok().and_then(|s| s.parse().ok());
-            if let Some(shard) = shard {
-                out.push((shard, be_u64(&value)));
+            let Some(name) = key.strip_prefix(prefix.as_bytes()) else { break };
+            if let Ok(name) = std::str::from_utf8(name) {
+                out.push((name.to_string(), be_u64(&value)));
             }
         }
         Ok(out)
@@ -206,11 +226,15 @@ mod tests {
         assert_eq!(entry.batches.len(), 2);
         assert_eq!(entry.batches[0].owner(), Some(Owner { shard: 7, lease: 42 }));
         assert_eq!(entry.batches[1].owner(), None);
-        storage.apply_entry(&[&entry.batches[0]], &[(7, 42), (3, 9)], 11).unwrap();
+        storage.apply_entry(&[&entry.batches[0]], &[(7, 42), (3, 9)], Some(("n1.00ab", 4)), 11).unwrap();
         assert_eq!(storage.messages(7, 0, 10).unwrap()[0].1.text, "hello");
         assert_eq!(storage.meta("x").unwrap(), None, "a batch left out is not written");
         assert_eq!(storage.log_applied().unwrap(), 11);
         assert_eq!(storage.fences().unwrap(), vec![(3, 9), (7, 42)]);
+        assert_eq!(storage.origins().unwrap(), vec![("n1.00ab".to_string(), 4)]);
+        storage.apply_entry(&[], &[], Some(("n1.00ab", 6)), 12).unwrap();
+        assert_eq!(storage.origins().unwrap(), vec![("n1.00ab".to_string(), 6)]);
+        assert_eq!(storage.fences().unwrap(), vec![(3, 9), (7, 42)], "fences are unchanged");
     }
 
     #[test]
