@@ -649,3 +649,145 @@ async fn a_late_entry_of_a_node_is_left_out_on_every_node() {
         assert_eq!(skipped, 1.0, "the late entry is counted");
     }
 }
+
+/// Take every offer `agent` gets until it holds `want` chats; returns them.
+async fn take_offers(mut agent: Client, want: usize) -> (Client, Vec<SessionId>) {
+    let mut taken = Vec::new();
+    while taken.len() < want {
+        let offered = wait_for(&mut agent, |f| match f {
+            ServerFrame::Offer { session, .. } => Some(session.session_id),
+            _ => None,
+        })
+        .await;
+        match agent.request(Request::AcceptOffer { session_id: offered }).await.unwrap() {
+            ServerFrame::Accepted { session, .. } => {
+                assert_eq!(session.session_id, offered);
+                taken.push(offered);
+            }
+            // Withdrawn meanwhile (it went to another agent): wait for the next.
+            ServerFrame::Error { code: ErrorCode::OfferUnavailable, .. } => {}
+            other => panic!("accepting {offered}: {other:?}"),
+        }
+    }
+    (agent, taken)
+}
+
+/// One queue per department, whichever node its agents and visitors use: every chat starts
+/// on node 1, where only Ann (one chat at most) is connected, and Bob (three) is on node 2.
+/// The department's one leader offers them to both, by load, and each accept goes through
+/// wherever the session lives. Node by node routing would leave three chats waiting. Then
+/// an automatic (auto-accept) department assigns a chat of node 1 to Bob on node 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_queue_is_one_queue_across_nodes() {
+    let nats = NatsCluster::start(1);
+    let one = start_node(&nats, "q1", LEASE_MS);
+    let two = start_node(&nats, "q2", LEASE_MS);
+    wait_settled(&[&one, &two]).await;
+    let (ann_id, ann_token) = one.create_agent("ann", 1).await;
+    let (bob_id, bob_token) = one.create_agent("bob", 3).await;
+    let department = |name: &str, auto: bool, agents: Vec<u64>| {
+        let body = serde_json::json!({"name": name, "automatic": true, "auto_accept": auto});
+        let one = &one;
+        async move {
+            let (status, created) = one.admin_call("POST", "/api/v1/departments", Some(body)).await;
+            assert_eq!(status, 201, "{created}");
+            let id = created["department_id"].as_u64().unwrap();
+            for agent in agents {
+                let path = format!("/api/v1/departments/{id}/agents/{agent}");
+                let (status, body) = one.admin_call("PUT", &path, Some(serde_json::json!({}))).await;
+                assert_eq!(status, 200, "{body}");
+            }
+            id
+        }
+    };
+    department("sales", false, vec![ann_id, bob_id]).await;
+    department("help", true, vec![bob_id]).await;
+    // Node 2 follows what node 1 created: both departments, with their members.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let (_, listed) = two.admin_call("GET", "/api/v1/departments", None).await;
+        let names: Vec<(String, usize)> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["name"].as_str().unwrap().to_string(), d["agents"].as_array().unwrap().len()))
+            .collect();
+        if names.contains(&("sales".into(), 2)) && names.contains(&("help".into(), 1)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 2 never saw the departments: {names:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ann = one.agent_with_token(&ann_token).await;
+    let bob = two.agent_with_token(&bob_token).await;
+    // Each node hears the other's agents within a presence round.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let ann_takes = tokio::spawn(take_offers(ann, 1));
+    let bob_takes = tokio::spawn(take_offers(bob, 3));
+    let mut visitors = Vec::new();
+    for _ in 0..4 {
+        let client = one.connect(Encoding::Json).await;
+        let reply = client
+            .call(Request::StartChat {
+                name: Some("Vera".into()),
+                email: None,
+                page_url: None,
+                first_message: None,
+                client_msg_id: None,
+                department: Some("sales".into()),
+            })
+            .await
+            .unwrap();
+        let ServerFrame::ChatStarted { session, .. } = reply else { panic!("{reply:?}") };
+        visitors.push((client, session.session_id));
+    }
+    let (_ann, ann_took) = ann_takes.await.unwrap();
+    let (mut bob, bob_took) = bob_takes.await.unwrap();
+    let mut all: Vec<SessionId> = ann_took.iter().chain(&bob_took).copied().collect();
+    all.sort_unstable();
+    let mut started: Vec<SessionId> = visitors.iter().map(|(_, s)| *s).collect();
+    started.sort_unstable();
+    assert_eq!(all, started, "every chat went to one agent: Ann {ann_took:?}, Bob {bob_took:?}");
+    // Only the leader offered (one decider for the department).
+    let offers = [
+        one.metric("switchboard_routing_offers_total").await,
+        two.metric("switchboard_routing_offers_total").await,
+    ];
+    assert!(offers.contains(&0.0) && offers.iter().sum::<f64>() >= 4.0, "offers per node: {offers:?}");
+
+    // Auto-accept: a chat of node 1 assigned to Bob, connected to node 2 only. He has
+    // three chats already, so one closes first.
+    bob.call(Request::Close { session_id: bob_took[0] }).await.unwrap();
+    let (_helped, sid) = {
+        let client = one.connect(Encoding::Json).await;
+        let reply = client
+            .call(Request::StartChat {
+                name: Some("Hal".into()),
+                email: None,
+                page_url: None,
+                first_message: None,
+                client_msg_id: None,
+                department: Some("help".into()),
+            })
+            .await
+            .unwrap();
+        let ServerFrame::ChatStarted { session, .. } = reply else { panic!("{reply:?}") };
+        (client, session.session_id)
+    };
+    wait_for(&mut bob, |f| match f {
+        ServerFrame::SessionUpdated { session }
+            if session.session_id == sid && session.state == switchboard_protocol::SessionState::Active =>
+        {
+            assert_eq!(session.agent_id, Some(bob_id));
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    // Bob follows his new chat from node 2 and talks with the visitor.
+    let attached = bob.request(Request::Attach { session_id: sid, after_seq: 0 }).await.unwrap();
+    assert!(matches!(attached, ServerFrame::Attached { .. }), "{attached:?}");
+    let said = bob.request(say(sid, "b1", "hello from bob")).await.unwrap();
+    assert!(matches!(said, ServerFrame::MessageAck { .. }), "{said:?}");
+}

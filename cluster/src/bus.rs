@@ -8,11 +8,16 @@
 //! |---|---|
 //! | `switchboard.relay.<node>.leg` | to `<node>`: a client's frames for the leg it hosts (`open`, `frame`, `close`) |
 //! | `switchboard.relay.<node>.client` | to `<node>`: a leg's frames for its client connection (`frame`, `close`) |
-//! | `switchboard.channels` | to every node: a channel's event, for its members connected there |
+//! | `switchboard.channels` | to every node: a channel's event (or an offer), for the agents connected there |
+//! | `switchboard.routing` | to every node: a routing message for all (the agents connected to the sender) |
+//! | `switchboard.relay.<node>.routing` | to `<node>`: a routing message (a decline, an assignment) |
+//! | `switchboard.relay.<node>.grant` | to `<node>`, a department's leader: a request for a grant, answered on the request's reply subject |
 //!
 //! Headers: `Sb-From` (the sending node), `Sb-Conn` (the client connection's id on its own
 //! node), `Sb-Op`, and on `open` `Sb-Role` (`agent:<id>`, `visitor:<session>`) and
-//! `Sb-Encoding` (`json`, `msgpack`). A node only subscribes to its own two subjects.
+//! `Sb-Encoding` (`json`, `msgpack`). Routing payloads are the engine's
+//! `routing::across::RouteWire`, MessagePack. A node subscribes to its own subjects and
+//! the three for every node.
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -44,6 +49,21 @@ const DELIVERIES_QUEUED_MAX: usize = 4_096;
 
 /// The subject of channel events (every node listens: a channel's members may be anywhere).
 const CHANNELS_SUBJECT: &str = "switchboard.channels";
+
+/// The subject of routing messages for every node.
+const ROUTING_SUBJECT: &str = "switchboard.routing";
+
+/// How long a grant request waits for the department's leader.
+pub const GRANT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A routing message from another node: who sent it, and the engine's encoding of it.
+#[derive(Debug)]
+pub struct RoutingMessage {
+    pub from: String,
+    pub payload: Bytes,
+    /// Set on a grant request: where the answer goes.
+    pub reply: Option<async_nats::Subject>,
+}
 
 /// A channel event from another node: its members, and the frame in both encodings.
 #[derive(Debug)]
@@ -117,6 +137,70 @@ impl Bus {
             metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
             tracing::debug!(target: "cluster", error = %e, "channel event send failed");
         }
+    }
+
+    /// A routing message to `node`, or to every node (`None`).
+    pub async fn routing(&self, node: Option<&str>, payload: Bytes) {
+        let subject = node.map_or_else(|| ROUTING_SUBJECT.to_string(), |node| subject(node, "routing"));
+        let mut headers = HeaderMap::new();
+        headers.insert("Sb-From", self.node.as_str());
+        if let Err(e) = self.client.publish_with_headers(subject, headers, payload).await {
+            metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
+            tracing::debug!(target: "cluster", error = %e, "routing message send failed");
+        }
+    }
+
+    /// Ask `node` for a grant; its answer, or why there is none within [`GRANT_TIMEOUT`].
+    pub async fn ask(&self, node: &str, payload: Bytes) -> Result<Bytes, String> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Sb-From", self.node.as_str());
+        let request = self.client.request_with_headers(subject(node, "grant"), headers, payload);
+        match tokio::time::timeout(GRANT_TIMEOUT, request).await {
+            Ok(Ok(answer)) => Ok(answer.payload),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("{node} did not answer within {GRANT_TIMEOUT:?}")),
+        }
+    }
+
+    /// Answer a grant request.
+    pub async fn answer(&self, reply: async_nats::Subject, payload: Bytes) {
+        if let Err(e) = self.client.publish(reply, payload).await {
+            metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
+            tracing::debug!(target: "cluster", error = %e, "grant answer send failed");
+        }
+    }
+
+    /// Routing messages from the other nodes: for every node, for this one, and grant
+    /// requests (with their reply subject).
+    pub async fn routing_inbox(&self) -> Result<mpsc::Receiver<RoutingMessage>, String> {
+        let (tx, rx) = mpsc::channel(DELIVERIES_QUEUED_MAX);
+        for name in
+            [ROUTING_SUBJECT.to_string(), subject(&self.node, "routing"), subject(&self.node, "grant")]
+        {
+            let mut subscription = self.client.subscribe(name).await.map_err(|e| e.to_string())?;
+            let (tx, me) = (tx.clone(), self.node.clone());
+            tokio::spawn(async move {
+                while let Some(message) = subscription.next().await {
+                    let from = message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get("Sb-From"))
+                        .map(|v| v.as_str().to_string());
+                    let Some(from) = from else {
+                        metrics::counter!("switchboard_cluster_relay_malformed_total").increment(1);
+                        continue;
+                    };
+                    if from == me {
+                        continue;
+                    }
+                    let delivery = RoutingMessage { from, payload: message.payload, reply: message.reply };
+                    if tx.send(delivery).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(rx)
     }
 
     /// Channel events from the other nodes.

@@ -102,7 +102,21 @@ impl Engine {
         let max = self.hub.storage.max_id(catalog::SESSION)?;
         self.next_session.fetch_max(first_counter(max, self.hub.ownership.shards()), Ordering::Relaxed);
         tracing::info!(target: "cluster", shard, "shard taken over");
+        self.lead_departments_of(shard, true);
         Ok(())
+    }
+
+    /// The departments of `shard` start (or stop) routing here: their queue's leader is the
+    /// shard's owner (`routing::across`).
+    fn lead_departments_of(&self, shard: u32, leading: bool) {
+        let ownership = &self.hub.ownership;
+        for department in self.hub.routing.list() {
+            if ownership.shard_of(department.id) == shard {
+                if let Some(actor) = self.hub.routing.addr(department.id) {
+                    actor.do_send(crate::routing::queue_actor::QueueMsg::Lead(leading));
+                }
+            }
+        }
     }
 
     /// Cluster mode: `shard` is no longer this node's. Connections following its sessions
@@ -111,6 +125,7 @@ impl Engine {
         let ownership = &self.hub.ownership;
         let evicted = self.hub.registry.evict_where(|id| ownership.shard_of(id) == shard);
         let channels = self.hub.channel_actors.forget_where(|id| ownership.shard_of(id) == shard);
+        self.lead_departments_of(shard, false);
         tracing::info!(target: "cluster", shard, sessions = evicted, channels, "shard lost");
     }
 

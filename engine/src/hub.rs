@@ -77,6 +77,8 @@ pub struct Hub {
     pub(crate) ownership: Arc<crate::ownership::Ownership>,
     /// Cluster mode: channel events for members connected to other nodes.
     pub(crate) peers: std::sync::OnceLock<Arc<dyn crate::replica::Peers>>,
+    /// Cluster mode: which agents are connected where.
+    pub(crate) presences: crate::routing::across::Presences,
 }
 
 impl Hub {
@@ -108,6 +110,7 @@ impl Hub {
             agent_writes: tokio::sync::Mutex::new(()),
             ownership,
             peers: std::sync::OnceLock::new(),
+            presences: Default::default(),
         }
     }
 
@@ -148,6 +151,7 @@ impl Hub {
                 outboxes.is_empty()
             });
             if !self.agent_connected(agent) {
+                self.presence_changed_here(agent, None);
                 for actor in self.routing.of_agent(agent) {
                     actor.do_send(QueueMsg::Disconnected { agent });
                 }
@@ -240,17 +244,20 @@ impl Hub {
                 agent_gauge(&queue, agent);
             }
         }
+        if snapshot.meta.state == State::Closed {
+            self.visitors.remove(&snapshot.meta.id);
+        }
+        self.tell_routing(snapshot);
+    }
+
+    /// A session's department hears of its change: back in line (its agent went offline),
+    /// or out of it (a closed chat frees its agent's slot).
+    fn tell_routing(&self, snapshot: &SessionSnapshot) {
         if snapshot.meta.state == State::Waiting {
-            // Back in line (its agent went offline): routing queues it again.
             self.enqueue(snapshot);
-        } else {
-            if snapshot.meta.state == State::Closed {
-                self.visitors.remove(&snapshot.meta.id);
-            }
-            if let Some(actor) = self.routing.addr(snapshot.meta.department_id) {
-                let assigned = snapshot.meta.state == State::Active;
-                actor.do_send(QueueMsg::Remove { session: snapshot.meta.id, assigned });
-            }
+        } else if let Some(actor) = self.routing.addr(snapshot.meta.department_id) {
+            let assigned = snapshot.meta.state == State::Active;
+            actor.do_send(QueueMsg::Remove { session: snapshot.meta.id, assigned });
         }
         if let (State::Closed, Some(agent)) = (snapshot.meta.state, snapshot.meta.agent_id) {
             for actor in self.routing.of_agent(agent) {
@@ -262,16 +269,20 @@ impl Hub {
     /// Cluster mode: a session another node owns was created or changed. Listed and
     /// announced here like ours; its routing is the owner's.
     pub(crate) fn remote_session(&self, snapshot: &SessionSnapshot) {
-        let mut queue = self.queue();
-        let announce =
-            if queue.get(snapshot.meta.id).is_some() { Announce::Changed } else { Announce::Created };
-        let before = queue.get(snapshot.meta.id).and_then(|s| s.meta.agent_id);
-        queue.upsert(snapshot.clone());
-        self.broadcast(&queue, snapshot, announce);
-        update_gauges(&queue);
-        for agent in before.into_iter().chain(snapshot.meta.agent_id) {
-            agent_gauge(&queue, agent);
+        {
+            let mut queue = self.queue();
+            let announce =
+                if queue.get(snapshot.meta.id).is_some() { Announce::Changed } else { Announce::Created };
+            let before = queue.get(snapshot.meta.id).and_then(|s| s.meta.agent_id);
+            queue.upsert(snapshot.clone());
+            self.broadcast(&queue, snapshot, announce);
+            update_gauges(&queue);
+            for agent in before.into_iter().chain(snapshot.meta.agent_id) {
+                agent_gauge(&queue, agent);
+            }
         }
+        // Its department's queue hears of it as of ours: only the leader acts.
+        self.tell_routing(snapshot);
     }
 
     /// Something shown about a listed session changed outside its actor (its ticket):

@@ -12,8 +12,11 @@
 //! Channels another node owns are listed here as their records and memberships are
 //! applied; their live events come from the owner through [`Peers`].
 //!
-//! Not followed yet (docs/CLUSTER.md, "What is not done"): departments, folders, ticket and
-//! rating links, console sessions.
+//! Departments are followed too: one created or changed elsewhere gets its queue actor
+//! here, told its members and settings (the shard's owner leads it, `routing::across`).
+//!
+//! Not followed yet (docs/CLUSTER.md, "What is not done"): folders, ticket and rating links,
+//! console sessions.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -21,14 +24,25 @@ use std::sync::Arc;
 
 use switchboard_storage::{catalog, keys, Batch};
 
+use tokio::sync::oneshot;
+
 use crate::outbox::Broadcast;
+use crate::routing::across::{Granted, RouteWire};
 use crate::{AgentId, Engine};
 
-/// Cluster mode: the other nodes, as the engine sees them. A channel's events reach its
-/// members connected here directly; this carries them to members connected elsewhere
-/// (`gateway::relay`). Must not wait: called from the channel's actor.
+/// Cluster mode: the other nodes, as the engine sees them (`gateway::relay`). None of these
+/// may wait: they are called from actors.
 pub trait Peers: Send + Sync + 'static {
+    /// This node's name.
+    fn node(&self) -> &str;
+    /// An event for agents connected elsewhere (a channel's members, an offer's agent): the
+    /// ones connected here got it directly.
     fn tell_members(&self, members: Vec<AgentId>, event: Arc<Broadcast>);
+    /// A routing message to `node`, or to every other node (`None`).
+    fn route(&self, node: Option<&str>, wire: RouteWire);
+    /// Ask `node`, a department's leader, for a grant ([`RouteWire::Grant`]); `Err` when it
+    /// does not answer in time.
+    fn ask(&self, node: &str, wire: RouteWire) -> oneshot::Receiver<Result<Granted, String>>;
 }
 
 impl Engine {
@@ -78,6 +92,11 @@ impl Engine {
                         self.hub.tickets.next_id.fetch_max(id + 1, Ordering::Relaxed);
                     }
                     catalog::CONTACT => self.contacts.saw_id(id),
+                    catalog::DEPARTMENT => {
+                        if let Err(e) = crate::routing::facade::follow_department(&self.hub, id) {
+                            tracing::warn!(target: "cluster", department = id, error = %e, "reading another node's department failed");
+                        }
+                    }
                     catalog::CHANNEL => {
                         let counter = crate::engine::first_counter(id, self.hub.ownership.shards());
                         self.hub.channels.counter_above(counter);

@@ -353,7 +353,7 @@ fn describe_cluster() {
         ),
         (
             "switchboard_cluster_entries_skipped_total",
-            "Log entries no node can apply (unknown kind or undecodable), skipped.",
+            "Log entries every node leaves out: an unknown kind, undecodable, or landed after a later entry of its node.",
         ),
         (
             "switchboard_cluster_legs_opened_total",

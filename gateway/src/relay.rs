@@ -23,12 +23,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use switchboard_cluster::bus::{Bus, ChannelEvent, Delivery, Op};
+use switchboard_cluster::bus::{Bus, ChannelEvent, Delivery, Op, RoutingMessage};
 use switchboard_engine::outbox::{Broadcast, ConnId};
 use switchboard_engine::replica::Peers;
+use switchboard_engine::routing::across::{Granted, RouteWire, PRESENCE_EVERY};
 use switchboard_engine::{AgentId, Engine, Outbox};
 use switchboard_protocol::codec::{self, Encoding};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{self, Closing, FrameSink, FrameSource, Inbound, Link, SinkError, Transport};
 use crate::drain::Drain;
@@ -43,6 +44,9 @@ const LEG_FRAMES_QUEUED_MAX: usize = 512;
 /// Channel events waiting to be published to the other nodes; beyond it they are dropped
 /// (counted): members elsewhere then see the message in `channel_history`.
 const CHANNEL_EVENTS_QUEUED_MAX: usize = 4_096;
+
+/// Routing messages (presence, grants, declines, assignments) waiting to be sent.
+const ROUTING_QUEUED_MAX: usize = 4_096;
 
 /// How often dead nodes' legs and relayed connections are looked for.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
@@ -88,7 +92,13 @@ impl Relay {
         tokio::spawn(relay.clone().feed_channel_members(channels_in));
         let (tx, rx) = mpsc::channel(CHANNEL_EVENTS_QUEUED_MAX);
         tokio::spawn(relay.clone().send_channel_events(rx));
-        relay.inner.engine.set_peers(Arc::new(ChannelPeers { tx }));
+        let routing_in = relay.inner.bus.routing_inbox().await?;
+        let (routing, routing_out) = mpsc::channel(ROUTING_QUEUED_MAX);
+        tokio::spawn(relay.clone().send_routing(routing_out));
+        tokio::spawn(relay.clone().feed_routing(routing_in));
+        tokio::spawn(relay.clone().tell_presence());
+        let node = relay.inner.bus.node().to_string();
+        relay.inner.engine.set_peers(Arc::new(NodePeers { node, events: tx, routing }));
         Ok(relay)
     }
 
@@ -267,15 +277,98 @@ impl Relay {
     }
 }
 
-/// The engine's view of the other nodes: channel events handed to the relay's sender.
-struct ChannelPeers {
-    tx: mpsc::Sender<(Vec<AgentId>, Arc<Broadcast>)>,
+/// The engine's view of the other nodes: what it tells them, handed to the relay's
+/// senders (bounded; never waited for).
+struct NodePeers {
+    node: String,
+    events: mpsc::Sender<(Vec<AgentId>, Arc<Broadcast>)>,
+    routing: mpsc::Sender<RoutingOut>,
 }
 
-impl Peers for ChannelPeers {
+/// A routing message on its way out.
+enum RoutingOut {
+    Tell(Option<String>, Bytes),
+    Ask(String, Bytes, oneshot::Sender<Result<Granted, String>>),
+}
+
+impl Peers for NodePeers {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
     fn tell_members(&self, members: Vec<AgentId>, event: Arc<Broadcast>) {
-        if self.tx.try_send((members, event)).is_err() {
+        if self.events.try_send((members, event)).is_err() {
             metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
+        }
+    }
+
+    fn route(&self, node: Option<&str>, wire: RouteWire) {
+        let out = RoutingOut::Tell(node.map(str::to_string), wire.encode().into());
+        if self.routing.try_send(out).is_err() {
+            metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
+        }
+    }
+
+    fn ask(&self, node: &str, wire: RouteWire) -> oneshot::Receiver<Result<Granted, String>> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(refused) =
+            self.routing.try_send(RoutingOut::Ask(node.to_string(), wire.encode().into(), tx))
+        {
+            metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
+            if let mpsc::error::TrySendError::Full(RoutingOut::Ask(_, _, tx)) = refused {
+                let _ = tx.send(Err("the relay is busy".into()));
+            }
+        }
+        rx
+    }
+}
+
+impl Relay {
+    /// Send the engine's routing messages; each grant request waits for its answer on a
+    /// task of its own.
+    async fn send_routing(self, mut out: mpsc::Receiver<RoutingOut>) {
+        while let Some(message) = out.recv().await {
+            match message {
+                RoutingOut::Tell(node, payload) => self.inner.bus.routing(node.as_deref(), payload).await,
+                RoutingOut::Ask(node, payload, answer) => {
+                    let bus = self.inner.bus.clone();
+                    tokio::spawn(async move {
+                        let granted = bus.ask(&node, payload).await.and_then(|b| Granted::decode(&b));
+                        let _ = answer.send(granted);
+                    });
+                }
+            }
+        }
+    }
+
+    /// Other nodes' routing messages, to the engine; grant requests answered.
+    async fn feed_routing(self, mut inbox: mpsc::Receiver<RoutingMessage>) {
+        while let Some(message) = inbox.recv().await {
+            let Ok(wire) = RouteWire::decode(&message.payload) else {
+                metrics::counter!("switchboard_cluster_relay_malformed_total").increment(1);
+                continue;
+            };
+            match (wire, message.reply) {
+                (RouteWire::Grant { department, agent, session }, Some(reply)) => {
+                    let granted = self.inner.engine.grant(department, agent, session);
+                    let bus = self.inner.bus.clone();
+                    tokio::spawn(async move {
+                        let granted = granted.await.unwrap_or(Granted::NoOffer);
+                        bus.answer(reply, granted.encode().into()).await;
+                    });
+                }
+                (wire, _) => self.inner.engine.routing_message(&message.from, wire),
+            }
+        }
+    }
+
+    /// Every [`PRESENCE_EVERY`]: the agents connected here, to every node.
+    async fn tell_presence(self) {
+        let mut every = tokio::time::interval(PRESENCE_EVERY);
+        loop {
+            every.tick().await;
+            let wire = self.inner.engine.presence_tick();
+            self.inner.bus.routing(None, wire.encode().into()).await;
         }
     }
 }

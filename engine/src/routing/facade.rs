@@ -66,6 +66,29 @@ pub(crate) fn load_departments(hub: &Arc<Hub>) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Cluster mode: department `id` was created or changed on another node (its record was
+/// just applied here): start its queue actor, or tell it what changed (members, settings).
+pub(crate) fn follow_department(hub: &Arc<Hub>, id: DepartmentId) -> Result<(), EngineError> {
+    let Some(record) = hub.storage.departments()?.into_iter().find(|r| r.id == id) else { return Ok(()) };
+    let department = Department::from_record(record);
+    let Some(before) = hub.routing.get(id) else {
+        start_actor(hub, department);
+        return Ok(());
+    };
+    hub.routing.update(department.clone());
+    let Some(actor) = hub.routing.addr(id) else { return Ok(()) };
+    if before.config != department.config {
+        actor.do_send(QueueMsg::Configure(department.config.clone()));
+    }
+    for agent in department.agents.difference(&before.agents) {
+        actor.do_send(QueueMsg::Member { agent: *agent, joined: true });
+    }
+    for agent in before.agents.difference(&department.agents) {
+        actor.do_send(QueueMsg::Member { agent: *agent, joined: false });
+    }
+    Ok(())
+}
+
 fn start_actor(hub: &Arc<Hub>, department: Department) {
     let (id, config, members) = (department.id, department.config.clone(), department.agents.clone());
     let actor_hub = hub.clone();
@@ -188,11 +211,13 @@ impl Engine {
                 .try_send(QueueMsg::Presence { agent, presence })
                 .map_err(|_| EngineError::Overloaded(QUEUE_BUSY))?;
         }
+        self.hub.presence_changed_here(agent, Some(presence));
         Ok(())
     }
 
     /// The engine's own presence change (an agent authenticated): never dropped.
     pub(crate) fn announce_presence(&self, agent: AgentId, presence: Presence) {
+        self.hub.presence_changed_here(agent, Some(presence));
         for actor in self.hub.routing.of_agent(agent) {
             actor.do_send(QueueMsg::Presence { agent, presence });
         }

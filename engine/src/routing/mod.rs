@@ -10,7 +10,11 @@
 //! - [`capacity`]: the router's view of agents' loads: the hub's queue view, the one ledger
 //!   every accept path reserves from, so capacity holds across departments and accepts.
 //! - [`facade`]: the `Engine` methods for departments, presence and offers.
+//! - [`across`]: cluster mode: one department queue for every node (its leader), the
+//!   agents' presence across nodes, and what queue actors on different nodes tell each
+//!   other.
 
+pub mod across;
 pub(crate) mod capacity;
 pub mod departments;
 pub mod facade;

@@ -14,12 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, AsyncContext, Context, Handler, SpawnHandle};
+use tokio::sync::oneshot;
 
+use super::across::{Granted, RouteWire, HELD_FOR};
 use super::capacity::HubCapacity;
 use crate::actor::registry;
 use crate::actor::session::{CommandKind, Subscriber};
 use crate::answer::{Reply, ReplyTo, Requeue, Reservation};
-use crate::domain::routing::{Decision, Effect, Outcome, Presence, Router, RoutingConfig};
+use crate::domain::routing::{Capacity, Decision, Effect, Outcome, Presence, Router, RoutingConfig};
 use crate::hub::Hub;
 use crate::outbox::{Event, Outbox};
 use crate::{now_ms, AgentId, DepartmentId, EngineError, Participant, SessionId, State};
@@ -62,6 +64,17 @@ pub(crate) enum QueueMsg {
     AnswerTransfer { agent: AgentId, session: SessionId, accept: Option<Subscriber>, reply: ReplyTo },
     /// A transfer ends without a hand-over (`expired`, or `closed` with its session).
     EndTransfer { session: SessionId, reason: &'static str },
+    /// Cluster mode: this node now leads the department's queue (it took the department's
+    /// shard), or no longer does.
+    Lead(bool),
+    /// Cluster mode, on the leader: may `agent` take `session` (accepting its offer on the
+    /// session's owner)?
+    Grant { agent: AgentId, session: SessionId, reply: oneshot::Sender<Granted> },
+    /// Cluster mode, on the leader: `agent` declined `session` on another node.
+    DeclineHere { agent: AgentId, session: SessionId },
+    /// Cluster mode, on the leader: a slot held for a grant or an assignment carried out
+    /// elsewhere was held long enough.
+    HoldEnded { session: SessionId },
 }
 
 /// Who a transfer goes to.
@@ -101,10 +114,17 @@ pub(crate) struct QueueActor {
     transfers: HashMap<SessionId, PendingTransfer>,
     /// Decisions stored by this actor (tells apart the keys of one millisecond).
     decisions_stored: u64,
+    /// Whether this node routes the department: always on one machine; in cluster mode on
+    /// the node holding the department's shard only ([`super::across`]).
+    leading: bool,
+    /// Cluster mode: slots held for sessions granted or assigned on another node, until
+    /// the log shows them leave the queue.
+    held: HashMap<SessionId, (Reservation, SpawnHandle)>,
 }
 
 impl QueueActor {
     pub(crate) fn new(id: DepartmentId, config: RoutingConfig, hub: Arc<Hub>) -> QueueActor {
+        let leading = hub.leads(id);
         QueueActor {
             id,
             router: Router::new(config),
@@ -114,6 +134,8 @@ impl QueueActor {
             grace: HashMap::new(),
             transfers: HashMap::new(),
             decisions_stored: 0,
+            leading,
+            held: HashMap::new(),
         }
     }
 
@@ -128,16 +150,13 @@ impl QueueActor {
                         continue;
                     }
                     let event = Event::Offer { session: Arc::new(snapshot), expires_at_ms };
-                    for outbox in self.hub.agent_outboxes(agent) {
-                        outbox.deliver(event.clone());
-                    }
+                    self.hub.tell_agent_anywhere(agent, event);
                     metrics::counter!("switchboard_routing_offers_total").increment(1);
                 }
                 Effect::Withdraw { session, agent, why } => {
                     let reason = outcome_name(why);
-                    for outbox in self.hub.agent_outboxes(agent) {
-                        outbox.deliver(Event::OfferWithdrawn { session_id: session, reason });
-                    }
+                    self.hub
+                        .tell_agent_anywhere(agent, Event::OfferWithdrawn { session_id: session, reason });
                     metrics::counter!("switchboard_routing_withdrawals_total", "reason" => reason)
                         .increment(1);
                     // The agent's slot is free again: its other departments may offer it.
@@ -149,6 +168,15 @@ impl QueueActor {
                 // Auto-accept: no connection asked; one of the agent's connections follows it
                 // (any: each lists its chats with `list_queue`).
                 Effect::Assign { session, agent } => {
+                    if let (Some(owner), Some(peers)) =
+                        (self.hub.owner_elsewhere(session), self.hub.peers.get())
+                    {
+                        // Carried out by the session's owner; the slot is held here meanwhile.
+                        peers.route(Some(&owner), RouteWire::Assign { session, agent });
+                        self.hold(session, agent, ctx);
+                        metrics::counter!("switchboard_routing_assignments_total").increment(1);
+                        continue;
+                    }
                     let outbox = self.hub.agent_outboxes(agent).pop().unwrap_or_else(Outbox::closed);
                     let subscriber = Subscriber { who: Participant::Agent(agent), outbox };
                     let reply = Reply::holding(Reservation { hub: self.hub.clone(), agent });
@@ -170,14 +198,99 @@ impl QueueActor {
         reply: Reply,
         asked: Option<ReplyTo>,
     ) {
-        metrics::counter!("switchboard_routing_assignments_total").increment(1);
+        assign(self.hub.clone(), session, agent, subscriber, reply, asked);
+    }
+
+    /// Cluster mode: hold `agent`'s reserved slot for `session`, granted or assigned on
+    /// another node, until the log shows it leave the queue ([`QueueMsg::Remove`]) or for
+    /// [`HELD_FOR`] at most.
+    fn hold(&mut self, session: SessionId, agent: AgentId, ctx: &mut Context<Self>) {
+        let timer = ctx.run_later(HELD_FOR, move |act, ctx| act.handle(QueueMsg::HoldEnded { session }, ctx));
+        let reservation = Reservation { hub: self.hub.clone(), agent };
+        if let Some((_, earlier)) = self.held.insert(session, (reservation, timer)) {
+            ctx.cancel_future(earlier);
+        }
+    }
+
+    /// Cluster mode: this node starts or stops leading the department. A new leader builds
+    /// its queue from what every node knows (the waiting sessions in the queue view, the
+    /// members' presence wherever connected); a former one withdraws its offers and
+    /// releases every slot it held.
+    fn lead(&mut self, leading: bool, ctx: &mut Context<Self>) -> Vec<Effect> {
+        if leading == self.leading {
+            return Vec::new();
+        }
+        self.leading = leading;
         let hub = self.hub.clone();
-        let reply = reply.requeue_on_failure(Requeue { hub: hub.clone(), session });
+        let mut cap = HubCapacity::new(&hub);
+        for (session, agent) in self.router.queue() {
+            if let Some(agent) = agent {
+                cap.release(agent);
+                hub.tell_agent_anywhere(
+                    agent,
+                    Event::OfferWithdrawn { session_id: session, reason: "moved" },
+                );
+            }
+        }
+        for (_, (reservation, timer)) in self.held.drain() {
+            ctx.cancel_future(timer);
+            drop(reservation);
+        }
+        self.router = Router::new(self.router.config().clone());
+        self.told.clear();
+        if !leading {
+            return Vec::new();
+        }
+        let now = now_ms();
+        let mut effects = Vec::new();
+        let members = hub.routing.get(self.id).map(|d| d.agents).unwrap_or_default();
+        for agent in members {
+            effects.extend(self.router.set_presence(agent, hub.presence_anywhere(agent), now, &mut cap));
+        }
+        let waiting: Vec<(SessionId, i64, u64)> = {
+            let queue = hub.queue();
+            let [waiting, _, _] = queue.lists();
+            waiting
+                .into_iter()
+                .filter(|s| s.meta.department_id == self.id)
+                .map(|s| (s.meta.id, s.meta.priority, s.meta.created_at_ms))
+                .collect()
+        };
+        for (session, priority, since) in waiting {
+            effects.extend(self.router.enqueue(session, priority, since, now, &mut cap));
+        }
+        tracing::info!(target: "cluster", department = self.id, "leading the department's queue");
+        effects
+    }
+
+    /// Cluster mode, on a node not leading the department: an agent accepts its offer of a
+    /// session owned here (the relay brought the request): the leader grants it, then it
+    /// is accepted here, where the session's actor is.
+    fn accept_elsewhere(
+        &self,
+        agent: AgentId,
+        session: SessionId,
+        subscriber: Subscriber,
+        reply: ReplyTo,
+        no_offer: EngineError,
+    ) {
+        let (Some(leader), Some(peers)) = (self.hub.leader_elsewhere(self.id), self.hub.peers.get()) else {
+            reply.outbox.answer(reply.req, Err(EngineError::ClusterUnavailable));
+            return;
+        };
+        let asked = peers.ask(&leader, RouteWire::Grant { department: self.id, agent, session });
+        let hub = self.hub.clone();
         actix::spawn(async move {
-            let kind = CommandKind::Accept { agent, subscriber };
-            if let Err(e) = registry::command(&hub, session, kind, reply).await {
-                if let Some(asked) = asked {
-                    asked.outbox.answer(asked.req, Err(e));
+            match asked.await {
+                Ok(Ok(Granted::Yes)) => {
+                    let held = Reply::new(reply.clone(), None);
+                    assign(hub, session, agent, subscriber, held, Some(reply));
+                }
+                Ok(Ok(Granted::NoOffer)) => {
+                    reply.outbox.answer(reply.req, Err(no_offer));
+                }
+                Ok(Err(_)) | Err(_) => {
+                    reply.outbox.answer(reply.req, Err(EngineError::ClusterUnavailable));
                 }
             }
         });
@@ -209,10 +322,7 @@ impl QueueActor {
     fn replay_offers(&self, agent: AgentId) {
         for (session, expires_at_ms) in self.router.offers_of(agent) {
             let Some(snapshot) = self.hub.queue().get(session).cloned() else { continue };
-            let event = Event::Offer { session: Arc::new(snapshot), expires_at_ms };
-            for outbox in self.hub.agent_outboxes(agent) {
-                outbox.deliver(event.clone());
-            }
+            self.hub.tell_agent_anywhere(agent, Event::Offer { session: Arc::new(snapshot), expires_at_ms });
         }
     }
 
@@ -290,7 +400,7 @@ impl QueueActor {
         let grace = Duration::from_millis(self.hub.config.presence_grace_ms);
         let timer = ctx.run_later(grace, move |act, ctx| {
             act.grace.remove(&agent);
-            if !act.hub.agent_connected(agent) && act.router.presence(agent).is_some() {
+            if !act.hub.agent_reachable(agent) && act.router.presence(agent).is_some() {
                 act.handle(QueueMsg::Presence { agent, presence: Presence::Offline }, ctx);
             }
         });
@@ -377,9 +487,7 @@ impl QueueActor {
         self.transfers.insert(session, PendingTransfer { from, to, department, timer });
         let event =
             Event::TransferOffer { session: Arc::new(snapshot), from, department, note, expires_at_ms };
-        for outbox in self.hub.agent_outboxes(to) {
-            outbox.deliver(event.clone());
-        }
+        self.hub.tell_agent_anywhere(to, event);
         Ok(())
     }
 
@@ -393,7 +501,7 @@ impl QueueActor {
         match receiver {
             None => Err(EngineError::UnknownAgent(to)),
             Some((true, _)) => Err(EngineError::AgentUnavailable(to)),
-            Some(_) if to == from || !self.hub.agent_connected(to) => Err(EngineError::AgentUnavailable(to)),
+            Some(_) if to == from || !self.hub.agent_reachable(to) => Err(EngineError::AgentUnavailable(to)),
             Some((false, max)) if !self.hub.queue().try_reserve(to, max) => {
                 Err(EngineError::AgentAtCapacity { max })
             }
@@ -427,12 +535,9 @@ impl QueueActor {
         ctx.cancel_future(pending.timer);
         // Dropping the reservation releases the slot and wakes the receiver's departments.
         drop(Reservation { hub: self.hub.clone(), agent: pending.to });
-        for outbox in self.hub.agent_outboxes(pending.from) {
-            outbox.deliver(Event::TransferRefused { session_id: session, to: pending.to, reason });
-        }
-        for outbox in self.hub.agent_outboxes(pending.to) {
-            outbox.deliver(Event::OfferWithdrawn { session_id: session, reason });
-        }
+        let refused = Event::TransferRefused { session_id: session, to: pending.to, reason };
+        self.hub.tell_agent_anywhere(pending.from, refused);
+        self.hub.tell_agent_anywhere(pending.to, Event::OfferWithdrawn { session_id: session, reason });
     }
 
     /// The receiver answers: accepting hands the session over through its session actor
@@ -474,6 +579,27 @@ impl QueueActor {
     }
 }
 
+/// Accept `session` for `agent` through its session actor (see [`QueueActor::assign`]).
+fn assign(
+    hub: Arc<Hub>,
+    session: SessionId,
+    agent: AgentId,
+    subscriber: Subscriber,
+    reply: Reply,
+    asked: Option<ReplyTo>,
+) {
+    metrics::counter!("switchboard_routing_assignments_total").increment(1);
+    let reply = reply.requeue_on_failure(Requeue { hub: hub.clone(), session });
+    actix::spawn(async move {
+        let kind = CommandKind::Accept { agent, subscriber };
+        if let Err(e) = registry::command(&hub, session, kind, reply).await {
+            if let Some(asked) = asked {
+                asked.outbox.answer(asked.req, Err(e));
+            }
+        }
+    });
+}
+
 /// A decision as stored.
 fn decision_record(department: DepartmentId, d: &Decision) -> DecisionRecord {
     DecisionRecord {
@@ -513,6 +639,63 @@ impl Handler<QueueMsg> for QueueActor {
         let hub = self.hub.clone();
         let mut cap = HubCapacity::new(&hub);
         let effects = match msg {
+            // Not leading (cluster mode): the leader routes this department. Requests about
+            // offers go to it; what would fill a queue here is dropped.
+            QueueMsg::Enqueue { .. } if !self.leading => return,
+            // Granted or assigned on another node, not yet shown taken in the log.
+            QueueMsg::Enqueue { session, .. } if self.held.contains_key(&session) => return,
+            QueueMsg::AcceptOffer { agent, session, subscriber, reply, no_offer } if !self.leading => {
+                self.accept_elsewhere(agent, session, subscriber, reply, no_offer);
+                return;
+            }
+            QueueMsg::DeclineOffer { agent, session, reply } if !self.leading => {
+                let told = match (self.hub.leader_elsewhere(self.id), self.hub.peers.get()) {
+                    (Some(leader), Some(peers)) => {
+                        peers
+                            .route(Some(&leader), RouteWire::Decline { department: self.id, agent, session });
+                        Ok(crate::Answer::Done)
+                    }
+                    _ => Err(EngineError::ClusterUnavailable),
+                };
+                reply.outbox.answer(reply.req, told);
+                return;
+            }
+            QueueMsg::Grant { agent, session, reply } => {
+                let accepted =
+                    if self.leading { self.router.accept(agent, session, now, &mut cap).ok() } else { None };
+                let granted = accepted.is_some();
+                if let Some(effects) = accepted {
+                    self.hold(session, agent, ctx);
+                    let rest =
+                        effects.into_iter().filter(|e| *e != Effect::Assign { session, agent }).collect();
+                    self.apply(rest, ctx);
+                }
+                let _ = reply.send(if granted { Granted::Yes } else { Granted::NoOffer });
+                Vec::new()
+            }
+            QueueMsg::DeclineHere { agent, session } => {
+                if !self.leading {
+                    return;
+                }
+                let effects = self.router.decline(agent, session, now, &mut cap).unwrap_or_default();
+                metrics::counter!("switchboard_routing_declines_total").increment(1);
+                effects
+            }
+            QueueMsg::HoldEnded { session } => {
+                let Some((reservation, _)) = self.held.remove(&session) else { return };
+                drop(reservation);
+                // Not taken in time (the accept failed there, or its node died): back in line
+                // if it still waits.
+                let waiting =
+                    self.hub.queue().get(session).filter(|s| s.meta.state == State::Waiting).cloned();
+                match waiting {
+                    Some(s) if self.leading => {
+                        self.router.enqueue(session, s.meta.priority, s.meta.created_at_ms, now, &mut cap)
+                    }
+                    _ => self.router.capacity_changed(now, &mut cap),
+                }
+            }
+            QueueMsg::Lead(leading) => self.lead(leading, ctx),
             QueueMsg::Enqueue { session, priority, since, queued } => {
                 let effects = self.router.enqueue(session, priority, since, now, &mut cap);
                 // Routing's own latency: from the chat being queued to its offer, when an agent
@@ -525,6 +708,11 @@ impl Handler<QueueMsg> for QueueActor {
             }
             QueueMsg::Remove { session, assigned } => {
                 self.told.remove(&session);
+                if let Some((reservation, timer)) = self.held.remove(&session) {
+                    // The log shows it taken: its chat counts instead of the held slot.
+                    ctx.cancel_future(timer);
+                    drop(reservation);
+                }
                 // A closed session's pending transfer ends with it, whichever department
                 // holds it.
                 if self.hub.queue().get(session).is_none_or(|s| s.meta.state == State::Closed) {
@@ -557,9 +745,7 @@ impl Handler<QueueMsg> for QueueActor {
                 Vec::new()
             }
             QueueMsg::Member { agent, joined: true } => {
-                let presence =
-                    if self.hub.agent_connected(agent) { Presence::Online } else { Presence::Offline };
-                self.router.set_presence(agent, presence, now, &mut cap)
+                self.router.set_presence(agent, self.hub.presence_anywhere(agent), now, &mut cap)
             }
             QueueMsg::Member { agent, joined: false } => self.router.remove_agent(agent, now, &mut cap),
             QueueMsg::CapacityChanged => self.router.capacity_changed(now, &mut cap),
