@@ -791,3 +791,48 @@ async fn a_department_queue_is_one_queue_across_nodes() {
     let said = bob.request(say(sid, "b1", "hello from bob")).await.unwrap();
     assert!(matches!(said, ServerFrame::MessageAck { .. }), "{said:?}");
 }
+
+/// Records any node may create: two nodes creating agents and contacts at the same time
+/// never pick the same id, and each node ends up listing every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_creating_records_at_once_never_share_an_id() {
+    const EACH: usize = 15;
+    let nats = NatsCluster::start(1);
+    let one = start_node(&nats, "i1", LEASE_MS);
+    let two = start_node(&nats, "i2", LEASE_MS);
+    wait_settled(&[&one, &two]).await;
+    async fn create(node: &TestServer, n: usize) -> (Vec<u64>, Vec<u64>) {
+        let mut agents = Vec::new();
+        let mut contacts = Vec::new();
+        for i in 0..EACH {
+            agents.push(node.create_agent(&format!("agent {n}.{i}"), 2).await.0);
+            let body = serde_json::json!({"name": format!("contact {n}.{i}"), "email": format!("c{n}-{i}@example.com")});
+            let (status, created) = node.admin_call("POST", "/api/v1/contacts", Some(body)).await;
+            assert_eq!(status, 201, "{created}");
+            contacts.push(created["contact_id"].as_u64().unwrap());
+        }
+        (agents, contacts)
+    }
+    let (a, b) = tokio::join!(create(&one, 1), create(&two, 2));
+    let mut agents: Vec<u64> = a.0.iter().chain(&b.0).copied().collect();
+    let mut contacts: Vec<u64> = a.1.iter().chain(&b.1).copied().collect();
+    agents.sort_unstable();
+    agents.dedup();
+    contacts.sort_unstable();
+    contacts.dedup();
+    assert_eq!((agents.len(), contacts.len()), (2 * EACH, 2 * EACH), "an id was picked twice");
+    for node in [&one, &two] {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let (_, listed) = node.admin_call("GET", "/api/v1/contacts?limit=200", None).await;
+            let mut seen: Vec<u64> =
+                listed["contacts"].as_array().unwrap().iter().map(|c| c["contact_id"].as_u64().unwrap()).collect();
+            seen.sort_unstable();
+            if seen == contacts {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a node lists {seen:?}, not {contacts:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

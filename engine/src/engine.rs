@@ -6,6 +6,7 @@
 //! without a channel or future per request. Errors found before the command is queued are
 //! returned at once instead (and then no answer follows).
 
+use crate::ids::IdCounter;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -48,8 +49,8 @@ pub struct QueueListing {
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) hub: Arc<Hub>,
-    next_session: Arc<AtomicU64>,
-    pub(crate) next_agent: Arc<AtomicU64>,
+    next_session: Arc<IdCounter>,
+    pub(crate) next_agent: Arc<IdCounter>,
     next_conn: Arc<AtomicU64>,
     admin_sha256: Arc<RwLock<Option<String>>>,
     pub(crate) contacts: Arc<crate::contacts::ContactBook>,
@@ -77,16 +78,16 @@ impl Engine {
         }
         crate::routing::facade::load_departments(&hub)?;
         crate::channels::facade::load_channels(&hub)?;
-        hub.tickets.load(&storage)?;
+        hub.tickets.load(&storage, shards)?;
         load_queue(&hub, &storage)?;
         let admin =
             storage.meta(catalog::META_ADMIN_TOKEN_HASH)?.map(|b| String::from_utf8_lossy(&b).into_owned());
         Ok(Engine {
-            next_session: Arc::new(AtomicU64::new(first_counter(storage.max_id(catalog::SESSION)?, shards))),
-            next_agent: Arc::new(AtomicU64::new(storage.max_id(catalog::AGENT)? + 1)),
+            next_session: Arc::new(IdCounter::above(storage.max_id(catalog::SESSION)?, shards)),
+            next_agent: Arc::new(IdCounter::above(storage.max_id(catalog::AGENT)?, shards)),
             next_conn: Arc::new(AtomicU64::new(1)),
             admin_sha256: Arc::new(RwLock::new(admin)),
-            contacts: Arc::new(crate::contacts::ContactBook::load(&storage)?),
+            contacts: Arc::new(crate::contacts::ContactBook::load(&storage, shards)?),
             hub,
         })
     }
@@ -100,7 +101,7 @@ impl Engine {
     /// session ids stay above every id the shard's previous owner used.
     pub fn shard_taken(&self, shard: u32) -> Result<(), EngineError> {
         let max = self.hub.storage.max_id(catalog::SESSION)?;
-        self.next_session.fetch_max(first_counter(max, self.hub.ownership.shards()), Ordering::Relaxed);
+        self.next_session.saw(max, self.hub.ownership.shards());
         tracing::info!(target: "cluster", shard, "shard taken over");
         self.lead_departments_of(shard, true);
         Ok(())
@@ -138,7 +139,7 @@ impl Engine {
     ) -> Result<(SessionId, Option<switchboard_storage::replication::Owner>), EngineError> {
         let mut attempts = 0;
         loop {
-            let id = self.place(self.next_session.fetch_add(1, Ordering::Relaxed))?;
+            let id = self.new_id(&self.next_session)?;
             match self.hub.ownership.owner(id, now) {
                 Ok(owner) => return Ok((id, owner)),
                 Err(EngineError::WrongNode { .. }) if attempts < PLACE_ATTEMPTS => attempts += 1,
@@ -225,7 +226,7 @@ impl Engine {
         display_name: String,
         max_concurrent_chats: u32,
     ) -> Result<(AgentProfile, String), EngineError> {
-        let id = self.next_agent.fetch_add(1, Ordering::Relaxed);
+        let id = self.new_id(&self.next_agent)?;
         let secret = auth::new_secret();
         let record = AgentRecord {
             v: switchboard_storage::records::RECORD_VERSION,
@@ -596,13 +597,3 @@ mod tests;
 /// Shards tried for a new session before giving up (`wrong_node`) while this node's shards
 /// are being handed over.
 const PLACE_ATTEMPTS: u32 = 8;
-
-/// The first session (or channel) counter after `max_id`: the next id on one machine; in a
-/// cluster the counter above `max_id`'s (ids are `counter × shards + shard`).
-pub(crate) fn first_counter(max_id: u64, shards: u32) -> u64 {
-    if shards == 0 {
-        max_id + 1
-    } else {
-        max_id / u64::from(shards) + 1
-    }
-}

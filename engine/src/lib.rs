@@ -54,6 +54,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod hub;
+pub(crate) mod ids;
 pub mod offline;
 pub mod operations;
 pub mod outbox;

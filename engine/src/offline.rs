@@ -101,7 +101,7 @@ impl Engine {
             contact_id,
         };
         let _writing = self.hub.tickets.writes.lock().await;
-        let ticket = Ticket { id: self.next_ticket_id(), ..ticket };
+        let ticket = Ticket { id: self.next_ticket_id()?, ..ticket };
         self.store_ticket(&ticket).await?;
         metrics::counter!("switchboard_left_messages_total").increment(1);
         tracing::info!(target: "ticket", ticket = ticket.id, department = department.id, "message left");

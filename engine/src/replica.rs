@@ -19,7 +19,6 @@
 //! console sessions.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use switchboard_storage::{catalog, keys, Batch};
@@ -88,17 +87,15 @@ impl Engine {
                 match cf {
                     catalog::AGENT => self.follow_agent(id),
                     catalog::SESSION => self.follow_session(id),
-                    catalog::TICKET => {
-                        self.hub.tickets.next_id.fetch_max(id + 1, Ordering::Relaxed);
-                    }
-                    catalog::CONTACT => self.contacts.saw_id(id),
+                    catalog::TICKET => self.hub.tickets.next_id.saw(id, self.hub.ownership.shards()),
+                    catalog::CONTACT => self.contacts.next_id.saw(id, self.hub.ownership.shards()),
                     catalog::DEPARTMENT => {
                         if let Err(e) = crate::routing::facade::follow_department(&self.hub, id) {
                             tracing::warn!(target: "cluster", department = id, error = %e, "reading another node's department failed");
                         }
                     }
                     catalog::CHANNEL => {
-                        let counter = crate::engine::first_counter(id, self.hub.ownership.shards());
+                        let counter = crate::ids::first_counter(id, self.hub.ownership.shards());
                         self.hub.channels.counter_above(counter);
                         self.follow_channel(id);
                     }
@@ -163,7 +160,7 @@ impl Engine {
     }
 
     fn follow_agent(&self, id: u64) {
-        self.next_agent.fetch_max(id + 1, Ordering::Relaxed);
+        self.next_agent.saw(id, self.hub.ownership.shards());
         match self.hub.storage.agent(id) {
             Ok(Some(record)) => {
                 self.hub.directory.insert(id, crate::engine::profile(record));

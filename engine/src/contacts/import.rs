@@ -43,15 +43,11 @@ impl Engine {
             return Err(refused(i, email_taken(&email, other)));
         }
         let now = now_ms();
-        let contacts: Vec<Contact> = fields
-            .into_iter()
-            .map(|fields| Contact {
-                id: self.contacts.next_id(),
-                fields,
-                created_at_ms: now,
-                updated_at_ms: now,
-            })
-            .collect();
+        let mut contacts = Vec::with_capacity(fields.len());
+        for fields in fields {
+            let id = self.new_id(&self.contacts.next_id)?;
+            contacts.push(Contact { id, fields, created_at_ms: now, updated_at_ms: now });
+        }
         let mut batch = Batch::new();
         for contact in &contacts {
             batch.put_contact(&convert::contact_record(contact), None);

@@ -14,7 +14,7 @@
 pub mod import;
 pub mod search;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::ids::IdCounter;
 
 use switchboard_storage::{catalog, Batch, ContactRecord, Storage};
 
@@ -27,24 +27,15 @@ pub const CONTACTS_PAGE_MAX: usize = 200;
 
 /// The contacts' shared state: the next id, and the lock that serialises contact writes.
 pub(crate) struct ContactBook {
-    next_id: AtomicU64,
+    pub(crate) next_id: IdCounter,
     /// Held from the email check to the durable write of a contact change or import.
     writes: tokio::sync::Mutex<()>,
 }
 
 impl ContactBook {
-    pub(crate) fn load(storage: &Storage) -> Result<ContactBook, EngineError> {
-        let next = storage.max_id(catalog::CONTACT)? + 1;
-        Ok(ContactBook { next_id: AtomicU64::new(next), writes: tokio::sync::Mutex::new(()) })
-    }
-
-    /// Another node created contact `id` (cluster mode): ours stay above it.
-    pub(crate) fn saw_id(&self, id: ContactId) {
-        self.next_id.fetch_max(id + 1, Ordering::Relaxed);
-    }
-
-    fn next_id(&self) -> ContactId {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    pub(crate) fn load(storage: &Storage, shards: u32) -> Result<ContactBook, EngineError> {
+        let next_id = IdCounter::above(storage.max_id(catalog::CONTACT)?, shards);
+        Ok(ContactBook { next_id, writes: tokio::sync::Mutex::new(()) })
     }
 }
 
@@ -60,7 +51,7 @@ impl Engine {
             }
         }
         let now = now_ms();
-        let contact = Contact { id: self.contacts.next_id(), fields, created_at_ms: now, updated_at_ms: now };
+        let contact = Contact { id: self.new_id(&self.contacts.next_id)?, fields, created_at_ms: now, updated_at_ms: now };
         let mut batch = Batch::new();
         batch.put_contact(&convert::contact_record(&contact), None);
         self.write(batch).await?;

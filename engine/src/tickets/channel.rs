@@ -59,7 +59,7 @@ impl Engine {
             return Ok((self.get_ticket(id).await?, false));
         }
         let ticket = Ticket {
-            id: self.next_ticket_id(),
+            id: self.next_ticket_id()?,
             subject: subject.unwrap_or_else(|| ticket::subject_from_message(&name, &text)),
             requester_name: Some(author),
             requester_email: None,

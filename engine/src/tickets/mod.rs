@@ -24,7 +24,7 @@
 mod channel;
 pub mod deliveries;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::ids::IdCounter;
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -44,7 +44,7 @@ const TRANSCRIPT_PAGE: usize = 500;
 /// The tickets' shared state.
 #[derive(Default)]
 pub(crate) struct TicketDesk {
-    pub(crate) next_id: AtomicU64,
+    pub(crate) next_id: IdCounter,
     /// Session → ticket for the sessions that can be shown (see the module comment). One
     /// entry per session with a ticket that was listed, loaded or escalated since start.
     links: DashMap<SessionId, TicketId>,
@@ -56,8 +56,8 @@ pub(crate) struct TicketDesk {
 
 impl TicketDesk {
     /// Read the next ticket id and the pending deliveries (start-up).
-    pub(crate) fn load(&self, storage: &Storage) -> Result<(), EngineError> {
-        self.next_id.store(storage.max_id(catalog::TICKET)? + 1, Ordering::Relaxed);
+    pub(crate) fn load(&self, storage: &Storage, shards: u32) -> Result<(), EngineError> {
+        self.next_id.saw(storage.max_id(catalog::TICKET)?, shards);
         self.outbox.load(storage)
     }
 
@@ -105,7 +105,7 @@ impl Engine {
         }
         let now = now_ms();
         let ticket = Ticket {
-            id: self.next_ticket_id(),
+            id: self.next_ticket_id()?,
             subject: subject.unwrap_or_else(|| {
                 ticket::default_subject(session_record.visitor_name.as_deref(), session_record.created_at_ms)
             }),
@@ -146,8 +146,8 @@ impl Engine {
     }
 
     /// A fresh ticket id.
-    pub(crate) fn next_ticket_id(&self) -> TicketId {
-        self.hub.tickets.next_id.fetch_add(1, Ordering::Relaxed)
+    pub(crate) fn next_ticket_id(&self) -> Result<TicketId, EngineError> {
+        self.new_id(&self.hub.tickets.next_id)
     }
 
     /// A ticket by id.
