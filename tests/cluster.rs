@@ -825,8 +825,12 @@ async fn two_nodes_creating_records_at_once_never_share_an_id() {
         let deadline = Instant::now() + SETTLE;
         loop {
             let (_, listed) = node.admin_call("GET", "/api/v1/contacts?limit=200", None).await;
-            let mut seen: Vec<u64> =
-                listed["contacts"].as_array().unwrap().iter().map(|c| c["contact_id"].as_u64().unwrap()).collect();
+            let mut seen: Vec<u64> = listed["contacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["contact_id"].as_u64().unwrap())
+                .collect();
             seen.sort_unstable();
             if seen == contacts {
                 break;

@@ -51,7 +51,12 @@ impl Engine {
             }
         }
         let now = now_ms();
-        let contact = Contact { id: self.new_id(&self.contacts.next_id)?, fields, created_at_ms: now, updated_at_ms: now };
+        let contact = Contact {
+            id: self.new_id(&self.contacts.next_id)?,
+            fields,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
         let mut batch = Batch::new();
         batch.put_contact(&convert::contact_record(&contact), None);
         self.write(batch).await?;
