@@ -718,6 +718,17 @@ async fn a_department_queue_is_one_queue_across_nodes() {
         assert!(Instant::now() < deadline, "node 2 never saw the departments: {names:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Each of the three departments (with the default one) is led by exactly one node.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let led = one.metric("switchboard_cluster_departments_led").await
+            + two.metric("switchboard_cluster_departments_led").await;
+        if led == 3.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{led} departments led, not 3");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let ann = one.agent_with_token(&ann_token).await;
     let bob = two.agent_with_token(&bob_token).await;
     // Each node hears the other's agents within a presence round.
@@ -792,7 +803,7 @@ async fn a_department_queue_is_one_queue_across_nodes() {
     assert!(matches!(said, ServerFrame::MessageAck { .. }), "{said:?}");
 }
 
-/// Records any node may create: two nodes creating agents and contacts at the same time
+/// Records any node may create: two nodes creating agents, contacts and folders at once
 /// never pick the same id, and each node ends up listing every one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_creating_records_at_once_never_share_an_id() {
@@ -801,17 +812,24 @@ async fn two_nodes_creating_records_at_once_never_share_an_id() {
     let one = start_node(&nats, "i1", LEASE_MS);
     let two = start_node(&nats, "i2", LEASE_MS);
     wait_settled(&[&one, &two]).await;
-    async fn create(node: &TestServer, n: usize) -> (Vec<u64>, Vec<u64>) {
+    async fn create(node: &TestServer, n: usize) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
         let mut agents = Vec::new();
         let mut contacts = Vec::new();
+        let mut folders = Vec::new();
         for i in 0..EACH {
+            if i % 3 == 0 {
+                let body = serde_json::json!({"name": format!("folder {n}.{i}")});
+                let (status, created) = node.admin_call("POST", "/api/v1/folders", Some(body)).await;
+                assert_eq!(status, 201, "{created}");
+                folders.push(created["folder_id"].as_u64().unwrap());
+            }
             agents.push(node.create_agent(&format!("agent {n}.{i}"), 2).await.0);
             let body = serde_json::json!({"name": format!("contact {n}.{i}"), "email": format!("c{n}-{i}@example.com")});
             let (status, created) = node.admin_call("POST", "/api/v1/contacts", Some(body)).await;
             assert_eq!(status, 201, "{created}");
             contacts.push(created["contact_id"].as_u64().unwrap());
         }
-        (agents, contacts)
+        (agents, contacts, folders)
     }
     let (a, b) = tokio::join!(create(&one, 1), create(&two, 2));
     let mut agents: Vec<u64> = a.0.iter().chain(&b.0).copied().collect();
@@ -820,7 +838,14 @@ async fn two_nodes_creating_records_at_once_never_share_an_id() {
     agents.dedup();
     contacts.sort_unstable();
     contacts.dedup();
-    assert_eq!((agents.len(), contacts.len()), (2 * EACH, 2 * EACH), "an id was picked twice");
+    let mut folders: Vec<u64> = a.2.iter().chain(&b.2).copied().collect();
+    folders.sort_unstable();
+    folders.dedup();
+    assert_eq!(
+        (agents.len(), contacts.len(), folders.len()),
+        (2 * EACH, 2 * EACH, 2 * EACH / 3),
+        "an id was picked twice"
+    );
     for node in [&one, &two] {
         let deadline = Instant::now() + SETTLE;
         loop {
@@ -839,4 +864,82 @@ async fn two_nodes_creating_records_at_once_never_share_an_id() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// What one node records shows on the others at once: a channel folder, a chat's ticket (and
+/// "Create Ticket" pressed again on another node finds it rather than making a second), and
+/// the end of a console session (its console connection on another node is closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_made_on_one_node_show_on_the_others() {
+    use crate::console::{answer, cookie_pair, next, send, sign_in, upgrade, PASSWORD};
+    use crate::tickets::{create, listed_ticket_id};
+
+    let nats = NatsCluster::start(1);
+    let one = start_node(&nats, "m1", LEASE_MS);
+    let two = start_node(&nats, "m2", LEASE_MS);
+    wait_settled(&[&one, &two]).await;
+    async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            if let Some(found) = probe().await {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "{what} never showed on the other node");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // A folder.
+    let (status, body) =
+        one.admin_call("POST", "/api/v1/folders", Some(serde_json::json!({"name": "Engineering"}))).await;
+    assert_eq!(status, 201, "{body}");
+    until("the folder", async || {
+        let (_, listed) = two.admin_call("GET", "/api/v1/folders", None).await;
+        listed.to_string().contains("Engineering").then_some(())
+    })
+    .await;
+
+    // A ticket.
+    let (_, agent_token) = one.create_agent("agent", 5).await;
+    let here = one.agent_with_token(&agent_token).await;
+    let (_visitor, sid, _) = one.visitor("visitor", Some("my order is late")).await;
+    let ticket = create(&here, sid, None).await.unwrap();
+    let there = until("the agent", async || {
+        let client = Client::connect(&two.ws_url(), Encoding::Json).await.ok()?;
+        client.call(Request::Auth { token: agent_token.clone() }).await.ok()?;
+        Some(client)
+    })
+    .await;
+    until("the ticket", async || {
+        (listed_ticket_id(&there, sid).await == Some(ticket.ticket_id)).then_some(())
+    })
+    .await;
+    let again = create(&there, sid, None).await.unwrap();
+    assert_eq!(again.ticket_id, ticket.ticket_id, "one ticket per chat, whichever node is asked");
+
+    // A console session signed in on node 2 and ended on node 1.
+    one.console_agent("Ann", "ann@example.com", PASSWORD).await;
+    let cookie = until("the console login", async || {
+        let (status, _, set_cookie) = sign_in(&two, "ann@example.com", PASSWORD).await;
+        (status == 200).then(|| cookie_pair(&set_cookie.unwrap()))
+    })
+    .await;
+    let mut console = upgrade(&two, Some(&two.http_url()), Some(&cookie)).await.unwrap();
+    send(&mut console, serde_json::json!({"type": "auth_console", "req": 1})).await;
+    assert_eq!(answer(&mut console, 1).await["type"], "authed");
+    let signed_out = reqwest::Client::new()
+        .post(format!("{}/api/v1/console/sign-out", one.http_url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status().as_u16(), 204);
+    let revoked = loop {
+        match next(&mut console).await {
+            Ok(frame) if frame["type"] == "error" => break frame,
+            Ok(_) => continue,
+            Err(code) => panic!("closed ({code:?}) without saying why"),
+        }
+    };
+    assert_eq!(revoked["code"], "credentials_revoked", "{revoked}");
 }

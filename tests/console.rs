@@ -13,13 +13,18 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::TestServer;
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 const WAIT: Duration = Duration::from_secs(10);
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// `POST /api/v1/console/sign-in`: (status, body, Set-Cookie).
-async fn sign_in(server: &TestServer, email: &str, password: &str) -> (u16, Value, Option<String>) {
+pub(crate) async fn sign_in(
+    server: &TestServer,
+    email: &str,
+    password: &str,
+) -> (u16, Value, Option<String>) {
     let response = reqwest::Client::new()
         .post(format!("{}/api/v1/console/sign-in", server.http_url()))
         .json(&json!({"email": email, "password": password}))
@@ -32,7 +37,7 @@ async fn sign_in(server: &TestServer, email: &str, password: &str) -> (u16, Valu
 }
 
 /// The `name=value` part of a Set-Cookie header.
-fn cookie_pair(set_cookie: &str) -> String {
+pub(crate) fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_string()
 }
 
@@ -47,7 +52,11 @@ async fn me(server: &TestServer, cookie: Option<&str>) -> (u16, Value) {
 
 /// A WebSocket upgrade with the given `Origin` and `Cookie` headers: the socket, or the
 /// HTTP status it was refused with.
-async fn upgrade(server: &TestServer, origin: Option<&str>, cookie: Option<&str>) -> Result<Socket, u16> {
+pub(crate) async fn upgrade(
+    server: &TestServer,
+    origin: Option<&str>,
+    cookie: Option<&str>,
+) -> Result<Socket, u16> {
     let mut request = format!("{}?encoding=json", server.ws_url()).into_client_request().unwrap();
     if let Some(origin) = origin {
         request.headers_mut().insert("origin", origin.parse().unwrap());
@@ -62,12 +71,12 @@ async fn upgrade(server: &TestServer, origin: Option<&str>, cookie: Option<&str>
     }
 }
 
-async fn send(socket: &mut Socket, frame: Value) {
+pub(crate) async fn send(socket: &mut Socket, frame: Value) {
     socket.send(Message::text(frame.to_string())).await.unwrap();
 }
 
 /// The next JSON frame, or `None` when the connection closed (with its close code).
-async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
+pub(crate) async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
     loop {
         match tokio::time::timeout(WAIT, socket.next()).await.expect("a frame in time") {
             Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
@@ -79,7 +88,7 @@ async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
 }
 
 /// The answer to request `req`, skipping events.
-async fn answer(socket: &mut Socket, req: u64) -> Value {
+pub(crate) async fn answer(socket: &mut Socket, req: u64) -> Value {
     loop {
         let frame =
             next(socket).await.unwrap_or_else(|code| panic!("closed ({code:?}) before answering {req}"));

@@ -20,7 +20,7 @@ async fn admin(server: &TestServer, method: &str, path: &str, body: Option<Value
 }
 
 /// `create_ticket` over WebSocket: the ticket, or the error code.
-async fn create(
+pub(crate) async fn create(
     agent: &switchboard_client::Client,
     session_id: u64,
     subject: Option<&str>,
@@ -39,7 +39,7 @@ async fn create(
 }
 
 /// The session's `ticket_id` as the queue lists it.
-async fn listed_ticket_id(agent: &switchboard_client::Client, session_id: u64) -> Option<u64> {
+pub(crate) async fn listed_ticket_id(agent: &switchboard_client::Client, session_id: u64) -> Option<u64> {
     let ServerFrame::Queue { waiting, active, closed, .. } = agent.call(Request::ListQueue {}).await.unwrap()
     else {
         panic!("expected a queue reply")

@@ -55,7 +55,7 @@ impl ConsoleConnections {
         entry.push(outbox);
     }
 
-    fn end(&self, session: &SessionHash) {
+    pub(crate) fn end(&self, session: &SessionHash) {
         if let Some((_, outboxes)) = self.by_session.remove(session) {
             for outbox in outboxes {
                 outbox.revoke();

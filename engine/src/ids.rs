@@ -45,6 +45,13 @@ impl Engine {
     pub(crate) fn new_id(&self, counter: &IdCounter) -> Result<u64, EngineError> {
         self.place(counter.take())
     }
+
+    /// A new id above `max_id` for records made rarely, under a lock, with every id in
+    /// memory (departments, folders): no counter to keep, and still no two nodes pick the
+    /// same one.
+    pub(crate) fn new_id_after(&self, max_id: u64) -> Result<u64, EngineError> {
+        self.place(first_counter(max_id, self.hub.ownership.shards()))
+    }
 }
 
 #[cfg(test)]

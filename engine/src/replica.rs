@@ -15,8 +15,10 @@
 //! Departments are followed too: one created or changed elsewhere gets its queue actor
 //! here, told its members and settings (the shard's owner leads it, `routing::across`).
 //!
-//! Not followed yet (docs/CLUSTER.md, "What is not done"): folders, ticket and rating links,
-//! console sessions.
+//! So are sessions' ticket and rating links (shown in every node's queue), and the end of
+//! a console session (its connections on every node are closed).
+//!
+//! Channel folders are read again whenever another node changed one.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -75,6 +77,24 @@ impl Engine {
         for channel in channels {
             self.follow_channel(channel);
         }
+        let mut folders = false;
+        for batch in batches {
+            for (cf, key) in batch.keys() {
+                match cf {
+                    catalog::CONSOLE_SESSION => self.follow_console_session(key),
+                    catalog::FOLDER => folders = true,
+                    _ => {}
+                }
+            }
+        }
+        if folders {
+            match self.hub.storage.folders() {
+                Ok(records) => self.hub.folders.reload(records),
+                Err(e) => {
+                    tracing::warn!(target: "cluster", error = %e, "reading another node's folders failed")
+                }
+            }
+        }
         for batch in batches {
             for (cf, key) in batch.puts() {
                 if cf == catalog::SESSION_MESSAGE {
@@ -88,6 +108,14 @@ impl Engine {
                     catalog::AGENT => self.follow_agent(id),
                     catalog::SESSION => self.follow_session(id),
                     catalog::TICKET => self.hub.tickets.next_id.saw(id, self.hub.ownership.shards()),
+                    // Its session shows the ticket here too, and "Create Ticket" pressed again
+                    // on this node finds it instead of making a second one.
+                    catalog::SESSION_TICKET => {
+                        self.follow_link(id, |hub, s| hub.tickets.remember(&hub.storage, s))
+                    }
+                    catalog::SESSION_RATING => {
+                        self.follow_link(id, |hub, s| hub.ratings.remember(&hub.storage, s))
+                    }
                     catalog::CONTACT => self.contacts.next_id.saw(id, self.hub.ownership.shards()),
                     catalog::DEPARTMENT => {
                         if let Err(e) = crate::routing::facade::follow_department(&self.hub, id) {
@@ -156,6 +184,29 @@ impl Engine {
             Err(e) => {
                 tracing::warn!(target: "cluster", channel = id, error = %e, "reading another node's channel failed")
             }
+        }
+    }
+
+    /// A session's ticket or rating was made on another node: remember it, and show it.
+    fn follow_link(
+        &self,
+        session: u64,
+        remember: impl Fn(&crate::hub::Hub, u64) -> Result<(), crate::EngineError>,
+    ) {
+        match remember(&self.hub, session) {
+            Ok(()) => self.hub.session_announced(session),
+            Err(e) => {
+                tracing::warn!(target: "cluster", session, error = %e, "reading another node's ticket or rating failed")
+            }
+        }
+    }
+
+    /// A console session was ended on another node (signed out, a new password): close the
+    /// connections here that authenticated with it.
+    fn follow_console_session(&self, key: &[u8]) {
+        let Ok(hash) = <[u8; 32]>::try_from(key) else { return };
+        if matches!(self.hub.storage.console_session(&hash), Ok(None)) {
+            self.hub.console.end(&hash);
         }
     }
 

@@ -331,6 +331,10 @@ fn describe_cluster() {
             "The last replicated-log position applied to this node's database.",
         ),
         ("switchboard_cluster_replication_lag", "Log entries stored in JetStream and not yet applied here."),
+        (
+            "switchboard_cluster_departments_led",
+            "Departments whose queue this node leads (routes for every node).",
+        ),
     ];
     for (name, help) in gauges {
         describe_gauge!(name, help);
@@ -375,6 +379,13 @@ fn describe_cluster() {
     );
     for way in ["out", "in"] {
         metrics::counter!("switchboard_cluster_relayed_frames_total", "way" => way).increment(0);
+    }
+    describe_counter!(
+        "switchboard_cluster_grants_total",
+        "Accepts of offers made here for a department another node leads, by its answer (granted, no_offer, unavailable)."
+    );
+    for answer in ["granted", "no_offer", "unavailable"] {
+        metrics::counter!("switchboard_cluster_grants_total", "answer" => answer).increment(0);
     }
     describe_histogram!(
         "switchboard_cluster_nats_round_trip_seconds",

@@ -44,6 +44,12 @@ impl Folders {
         }
     }
 
+    /// Cluster mode: the folders as stored now (one was changed on another node).
+    pub(crate) fn reload(&self, records: Vec<FolderRecord>) {
+        self.lock().clear();
+        self.fill(records);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<FolderId, Folder>> {
         self.all.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -97,7 +103,7 @@ impl Engine {
             if all.values().any(|f| f.name.eq_ignore_ascii_case(&name)) {
                 return Err(EngineError::InvalidChannel(format!("a folder named `{name}` exists")));
             }
-            let id = all.keys().max().copied().unwrap_or(0) + 1;
+            let id = self.new_id_after(all.keys().max().copied().unwrap_or(0))?;
             let position = all.values().map(|f| f.position + 1).max().unwrap_or(0);
             Folder { id, name, position }
         };

@@ -142,7 +142,8 @@ impl Departments {
         self.transfers.get(&session).map(|h| *h)
     }
 
-    pub(crate) fn next_id(&self) -> DepartmentId {
-        self.entries.iter().map(|e| *e.key()).max().unwrap_or(0) + 1
+    /// The highest department id (0: none).
+    pub(crate) fn max_id(&self) -> DepartmentId {
+        self.entries.iter().map(|e| *e.key()).max().unwrap_or(0)
     }
 }

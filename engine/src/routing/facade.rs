@@ -135,7 +135,7 @@ impl Engine {
             return Err(EngineError::InvalidDepartment(format!("a department named `{name}` exists")));
         }
         let department = Department {
-            id: self.hub.routing.next_id(),
+            id: self.new_id_after(self.hub.routing.max_id())?,
             name,
             config,
             agents: BTreeSet::new(),

@@ -125,6 +125,9 @@ pub(crate) struct QueueActor {
 impl QueueActor {
     pub(crate) fn new(id: DepartmentId, config: RoutingConfig, hub: Arc<Hub>) -> QueueActor {
         let leading = hub.leads(id);
+        if leading && hub.ownership.is_cluster() {
+            metrics::gauge!("switchboard_cluster_departments_led").increment(1.0);
+        }
         QueueActor {
             id,
             router: Router::new(config),
@@ -221,6 +224,7 @@ impl QueueActor {
             return Vec::new();
         }
         self.leading = leading;
+        metrics::gauge!("switchboard_cluster_departments_led").increment(if leading { 1.0 } else { -1.0 });
         let hub = self.hub.clone();
         let mut cap = HubCapacity::new(&hub);
         for (session, agent) in self.router.queue() {
@@ -283,13 +287,18 @@ impl QueueActor {
         actix::spawn(async move {
             match asked.await {
                 Ok(Ok(Granted::Yes)) => {
+                    metrics::counter!("switchboard_cluster_grants_total", "answer" => "granted").increment(1);
                     let held = Reply::new(reply.clone(), None);
                     assign(hub, session, agent, subscriber, held, Some(reply));
                 }
                 Ok(Ok(Granted::NoOffer)) => {
+                    metrics::counter!("switchboard_cluster_grants_total", "answer" => "no_offer")
+                        .increment(1);
                     reply.outbox.answer(reply.req, Err(no_offer));
                 }
                 Ok(Err(_)) | Err(_) => {
+                    metrics::counter!("switchboard_cluster_grants_total", "answer" => "unavailable")
+                        .increment(1);
                     reply.outbox.answer(reply.req, Err(EngineError::ClusterUnavailable));
                 }
             }
