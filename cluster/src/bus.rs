@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `switchboard.relay.<node>.leg` | to `<node>`: a client's frames for the leg it hosts (`open`, `frame`, `close`) |
 //! | `switchboard.relay.<node>.client` | to `<node>`: a leg's frames for its client connection (`frame`, `close`) |
-//! | `switchboard.channels` | to every node: a channel's event (or an offer), for the agents connected there |
+//! | `switchboard.relay.<node>.events` | to `<node>`, only while one of the agents is connected there (as the presence messages tell): a channel's event or an offer, for those agents |
 //! | `switchboard.routing` | to every node: a routing message for all (the agents connected to the sender) |
 //! | `switchboard.relay.<node>.routing` | to `<node>`: a routing message (a decline, an assignment) |
 //! | `switchboard.relay.<node>.grant` | to `<node>`, a department's leader: a request for a grant, answered on the request's reply subject |
@@ -17,7 +17,7 @@
 //! node), `Sb-Op`, and on `open` `Sb-Role` (`agent:<id>`, `visitor:<session>`) and
 //! `Sb-Encoding` (`json`, `msgpack`). Routing payloads are the engine's
 //! `routing::across::RouteWire`, MessagePack. A node subscribes to its own subjects and
-//! the three for every node.
+//! to `switchboard.routing`.
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -46,9 +46,6 @@ pub struct Delivery {
 
 /// Deliveries queued between the subscription and the relay.
 const DELIVERIES_QUEUED_MAX: usize = 4_096;
-
-/// The subject of channel events (every node listens: a channel's members may be anywhere).
-const CHANNELS_SUBJECT: &str = "switchboard.channels";
 
 /// The subject of routing messages for every node.
 const ROUTING_SUBJECT: &str = "switchboard.routing";
@@ -123,8 +120,9 @@ impl Bus {
         }
     }
 
-    /// Tell every other node a channel event for `members` (JSON and MessagePack frames).
-    pub async fn channel_event(&self, members: &[u64], json: &[u8], msgpack: &[u8]) {
+    /// Tell `node` an event for those of `members` connected there (JSON and MessagePack
+    /// frames).
+    pub async fn channel_event(&self, node: &str, members: &[u64], json: &[u8], msgpack: &[u8]) {
         let mut headers = HeaderMap::new();
         headers.insert("Sb-From", self.node.as_str());
         let list: Vec<String> = members.iter().map(u64::to_string).collect();
@@ -133,7 +131,9 @@ impl Bus {
         payload.extend_from_slice(&(json.len() as u32).to_be_bytes());
         payload.extend_from_slice(json);
         payload.extend_from_slice(msgpack);
-        if let Err(e) = self.client.publish_with_headers(CHANNELS_SUBJECT, headers, payload.into()).await {
+        if let Err(e) =
+            self.client.publish_with_headers(subject(node, "events"), headers, payload.into()).await
+        {
             metrics::counter!("switchboard_cluster_relay_send_failures_total").increment(1);
             tracing::debug!(target: "cluster", error = %e, "channel event send failed");
         }
@@ -203,9 +203,10 @@ impl Bus {
         Ok(rx)
     }
 
-    /// Channel events from the other nodes.
+    /// Events from the other nodes for agents connected here.
     pub async fn channels_inbox(&self) -> Result<mpsc::Receiver<ChannelEvent>, String> {
-        let mut subscription = self.client.subscribe(CHANNELS_SUBJECT).await.map_err(|e| e.to_string())?;
+        let mut subscription =
+            self.client.subscribe(subject(&self.node, "events")).await.map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel(DELIVERIES_QUEUED_MAX);
         let me = self.node.clone();
         tokio::spawn(async move {

@@ -263,8 +263,15 @@ impl Relay {
                 event
                     .encoded(encoding, |e| codec::encode_server(&crate::convert::event(&engine, e), encoding))
             };
+            // Only the nodes where one of them is connected (none: nothing is sent).
+            let nodes = engine.nodes_with(&members);
+            if nodes.is_empty() {
+                continue;
+            }
             let (json, msgpack) = (encode(Encoding::Json), encode(Encoding::MsgPack));
-            self.inner.bus.channel_event(&members, &json, &msgpack).await;
+            for node in nodes {
+                self.inner.bus.channel_event(&node, &members, &json, &msgpack).await;
+            }
         }
     }
 

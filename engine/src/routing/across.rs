@@ -136,6 +136,16 @@ impl Presences {
         found
     }
 
+    /// The other nodes where any of `agents` is connected.
+    pub(crate) fn nodes_with(&self, agents: &[AgentId]) -> Vec<String> {
+        let nodes = self.elsewhere.lock().expect("presence lock");
+        nodes
+            .iter()
+            .filter(|(_, (_, here))| agents.iter().any(|a| here.contains_key(a)))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// `agent`'s presence here, if connected here.
     pub(crate) fn here(&self, agent: AgentId) -> Option<Presence> {
         self.here.get(&agent).map(|p| *p)
@@ -297,6 +307,11 @@ impl Engine {
         rx
     }
 
+    /// The other nodes where any of `agents` is connected: where their events must go.
+    pub fn nodes_with(&self, agents: &[AgentId]) -> Vec<String> {
+        self.hub.presences.nodes_with(agents)
+    }
+
     /// Every second: the full list of the agents connected here for the other nodes, after
     /// forgetting the agents of nodes gone silent.
     pub fn presence_tick(&self) -> RouteWire {
@@ -375,5 +390,7 @@ mod tests {
         p.heard("n3", vec![(8, None)], false);
         assert_eq!(p.elsewhere(8), Some(Presence::Away));
         assert!(p.expire().is_empty(), "heard from just now");
+        assert_eq!(p.nodes_with(&[8]), vec!["n2".to_string()]);
+        assert!(p.nodes_with(&[7, 9]).is_empty());
     }
 }
