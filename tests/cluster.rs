@@ -943,3 +943,56 @@ async fn records_made_on_one_node_show_on_the_others() {
     };
     assert_eq!(revoked["code"], "credentials_revoked", "{revoked}");
 }
+
+/// The relay is the same for QUIC clients: an agent connected to node 2 over QUIC accepts a
+/// chat node 1 owns and talks with its visitor (on node 1, WebSocket) live both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_over_quic_chats_through_the_relay() {
+    let nats = NatsCluster::start(1);
+    let one = start_node(&nats, "u1", LEASE_MS);
+    let two = start_node(&nats, "u2", LEASE_MS);
+    wait_settled(&[&one, &two]).await;
+    let (mut visitor, sid, _) = one.visitor("visitor", None).await;
+    let (_, agent_token) = one.create_agent("agent", 5).await;
+    let deadline = Instant::now() + SETTLE;
+    let mut agent = loop {
+        let client = two.connect_quic().await;
+        if let Ok(ServerFrame::Authed { .. }) =
+            client.request(Request::Auth { token: agent_token.clone() }).await
+        {
+            break client;
+        }
+        assert!(Instant::now() < deadline, "the agent never reached node 2");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let deadline = Instant::now() + SETTLE;
+    let accepted = loop {
+        match agent.request(Request::Accept { session_id: sid }).await.unwrap() {
+            ServerFrame::Accepted { .. } => break true,
+            // Not yet in node 2's copy of the log.
+            ServerFrame::Error { code: ErrorCode::UnknownSession, .. } if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(accepted);
+    for i in 0..5 {
+        let id = format!("a{i}");
+        let reply = agent.request(say(sid, &id, "from the agent")).await.unwrap();
+        assert!(matches!(reply, ServerFrame::MessageAck { .. }), "{reply:?}");
+        wait_for(&mut visitor, |f| {
+            matches!(f, ServerFrame::Message { message, .. } if message.client_msg_id == id).then_some(())
+        })
+        .await;
+        let id = format!("v{i}");
+        let reply = visitor.request(say(sid, &id, "from the visitor")).await.unwrap();
+        assert!(matches!(reply, ServerFrame::MessageAck { .. }), "{reply:?}");
+        wait_for(&mut agent, |f| {
+            matches!(f, ServerFrame::Message { message, .. } if message.client_msg_id == id).then_some(())
+        })
+        .await;
+    }
+    let relayed = two.metric("switchboard_cluster_relayed_frames_total{way=\"out\"}").await;
+    assert!(relayed >= 6.0, "the accept and the agent's messages went through the relay: {relayed}");
+}
