@@ -996,3 +996,100 @@ async fn an_agent_over_quic_chats_through_the_relay() {
     let relayed = two.metric("switchboard_cluster_relayed_frames_total{way=\"out\"}").await;
     assert!(relayed >= 6.0, "the accept and the agent's messages went through the relay: {relayed}");
 }
+
+/// A department's queue survives the death of the node leading it: the waiting chat it had
+/// offered is offered again by the node that takes the department's shard over, and the
+/// agent accepts it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_queue_moves_when_its_leader_dies() {
+    let nats = NatsCluster::start(1);
+    let mut nodes = [start_node(&nats, "l1", LEASE_MS), start_node(&nats, "l2", LEASE_MS)];
+    wait_settled(&nodes.iter().collect::<Vec<_>>()).await;
+    let (ann_id, ann_token) = nodes[0].create_agent("ann", 2).await;
+    let body = serde_json::json!({"name": "sales", "automatic": true});
+    let (status, created) = nodes[0].admin_call("POST", "/api/v1/departments", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["department_id"].as_u64().unwrap();
+    let path = format!("/api/v1/departments/{id}/agents/{ann_id}");
+    let (status, body) = nodes[0].admin_call("PUT", &path, Some(serde_json::json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    // Ann is connected to both nodes (two browsers), once node 2 knows her and the department.
+    let mut ann: Vec<Client> = Vec::new();
+    for node in &nodes {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let (_, listed) = node.admin_call("GET", "/api/v1/departments", None).await;
+            let known = listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["name"] == "sales" && d["agents"] == serde_json::json!([ann_id]));
+            let client = node.connect(Encoding::Json).await;
+            if known
+                && client
+                    .request(Request::Auth { token: ann_token.clone() })
+                    .await
+                    .is_ok_and(|f| matches!(f, ServerFrame::Authed { .. }))
+            {
+                ann.push(client);
+                break;
+            }
+            assert!(Instant::now() < deadline, "node never knew Ann in sales");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let visitor = nodes[0].connect(Encoding::Json).await;
+    let reply = visitor
+        .call(Request::StartChat {
+            name: Some("Vera".into()),
+            email: None,
+            page_url: None,
+            first_message: None,
+            client_msg_id: None,
+            department: Some("sales".into()),
+        })
+        .await
+        .unwrap();
+    let ServerFrame::ChatStarted { session, .. } = reply else { panic!("{reply:?}") };
+    let sid = session.session_id;
+    for client in ann.iter_mut() {
+        wait_for(client, |f| {
+            matches!(f, ServerFrame::Offer { session, .. } if session.session_id == sid).then_some(())
+        })
+        .await;
+    }
+    // The leader is the node that made the offer.
+    let mut offers = Vec::new();
+    for node in &nodes {
+        offers.push(node.metric("switchboard_routing_offers_total").await);
+    }
+    let leader = offers.iter().position(|o| *o >= 1.0).expect("an offer was made");
+    assert_eq!(offers[1 - leader], 0.0, "one decider: {offers:?}");
+    let survivor = 1 - leader;
+    nodes[leader].kill9();
+    let mut ann = ann.swap_remove(survivor);
+    // Offered again by the new leader, and accepted there.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let frame = ann.next_event(left).await.expect("the chat was never offered again");
+        if matches!(&frame, ServerFrame::Offer { session, .. } if session.session_id == sid) {
+            match ann.request(Request::AcceptOffer { session_id: sid }).await.unwrap() {
+                ServerFrame::Accepted { .. } => break,
+                // The shard of the session itself may still be moving: the offer stands.
+                ServerFrame::Error { code, .. } if retry_later(&code) || code == ErrorCode::WrongNode => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if matches!(
+                        ann.request(Request::AcceptOffer { session_id: sid }).await.unwrap(),
+                        ServerFrame::Accepted { .. }
+                    ) {
+                        break;
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(nodes[survivor].metric("switchboard_routing_offers_total").await >= 1.0);
+}
