@@ -691,3 +691,70 @@ async fn an_administrator_manages_folders_agents_and_department_hours_from_the_c
     })
     .await;
 }
+
+/// A cluster of two nodes: the widget, embedded from node 1 with node 2 in `data-servers`,
+/// keeps its chat when node 1 dies: it reconnects to node 2 by itself and resumes, and the
+/// agent, whose console is on node 2, sees what the visitor types next and answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_widget_moves_to_the_next_node_when_its_node_dies() {
+    use crate::support::cluster::{start_node, wait_settled, NatsCluster};
+    let nats = NatsCluster::start(1);
+    let mut first = start_node(&nats, "b1", 2_000);
+    let second = start_node(&nats, "b2", 2_000);
+    wait_settled(&[&first, &second]).await;
+    first.console_agent("Ann Agent", "ann@example.com", PASSWORD).await;
+    // Ann's login reaches node 2 through the log.
+    let deadline = std::time::Instant::now() + crate::support::browser::UI_WAIT;
+    while crate::console::sign_in(&second, "ann@example.com", PASSWORD).await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "Ann's login never reached node 2");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (one, two) = (first.http_url(), second.http_url());
+    // A company's page embedding the widget from node 1, naming node 2 as the next address.
+    let site = tempfile::tempdir().unwrap();
+    let page = site.path().join("index.html");
+    std::fs::write(
+        &page,
+        format!(
+            "<!doctype html><html><head><meta charset=utf-8><title>Shop</title></head><body><h1>Shop</h1>\
+             <script src=\"{one}/widget.js\" data-servers=\"{two}\" async></script></body></html>"
+        ),
+    )
+    .unwrap();
+    let page = format!("file://{}", page.display());
+    let first = &mut first;
+    scenario("widget_next_node", |stage| async move {
+        let agent = stage.browser("agent").await;
+        sign_in(&agent, &two, "ann@example.com", PASSWORD).await;
+        agent.find("[data-nav='queue']").await;
+        // Node 1 hears that Ann is connected to node 2 (the presence every node tells).
+        tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+        let visitor = stage.browser("visitor").await;
+        visitor.goto(&page).await;
+        visitor.widget(".launcher").await.click().await.unwrap();
+        visitor.widget("input[name=name]").await.send_keys("Vera Visitor").await.unwrap();
+        visitor.widget("textarea[name=message]").await.send_keys("Hello from the shop").await.unwrap();
+        visitor.widget(".prechat button[type=submit]").await.click().await.unwrap();
+        agent.wait_text(false, "Vera Visitor").await;
+        click_button(&agent, "Accept").await;
+        visitor.wait_text(true, "Ann Agent joined the chat").await;
+
+        // Node 1, where the widget is connected and the chat lives, dies.
+        first.kill9();
+        let input = visitor.widget("textarea[name=text]").await;
+        input.send_keys(&format!("Are you still there?{}", enter())).await.unwrap();
+        // The widget reconnects to node 2 and resumes; the message arrives once.
+        agent.wait_text(false, "Are you still there?").await;
+        wait_js(
+            &visitor,
+            "[...document.getElementById('switchboard-widget').shadowRoot.querySelectorAll('.msg.visitor')]
+               .some(n => n.firstChild.textContent === 'Are you still there?' && n.innerText.includes('Delivered'))",
+        )
+        .await;
+        let composer = agent.find("textarea[id^='composer-s']").await;
+        composer.send_keys(&format!("Yes, still here{}", enter())).await.unwrap();
+        visitor.wait_text(true, "Yes, still here").await;
+        assert_eq!(console_messages(&agent).await, ["Hello from the shop", "Are you still there?", "Yes, still here"]);
+    })
+    .await;
+}

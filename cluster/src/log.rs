@@ -52,6 +52,13 @@ impl Pending {
         self.map.lock().expect("pending lock").insert(id, waiting);
     }
 
+    /// The entry `id` starts publishing now: its writes' wait is counted from here.
+    fn publishing(&self, id: &str) {
+        if let Some(Waiting::Writes { since, .. }) = self.map.lock().expect("pending lock").get_mut(id) {
+            *since = Instant::now();
+        }
+    }
+
     pub(crate) fn take(&self, id: &str) -> Option<Waiting> {
         self.map.lock().expect("pending lock").remove(id)
     }
@@ -156,6 +163,7 @@ impl Appender {
                 }
             }
             for (id, payload) in self.entries(Group { batches }) {
+                self.pending.publishing(&id);
                 let (id, outcome) = self.publish(id, KIND_WRITES, payload).await;
                 if let Err(why) = outcome {
                     if let Some(waiting) = self.pending.take(&id) {

@@ -60,7 +60,7 @@ impl Engine {
         let department = self.department(id).ok_or_else(|| EngineError::UnknownDepartment(id.to_string()))?;
         let now = now_ms();
         let agents_online = department.agents.iter().any(|agent| {
-            self.hub.agent_connected(*agent) && self.hub.directory.get(agent).is_some_and(|a| !a.disabled)
+            self.hub.agent_reachable(*agent) && self.hub.directory.get(agent).is_some_and(|a| !a.disabled)
         });
         let hours = department.hours.as_ref();
         Ok(DepartmentStatus {

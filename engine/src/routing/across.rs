@@ -62,11 +62,13 @@ pub enum RouteWire {
     Presence { agents: Vec<(AgentId, Option<WirePresence>)>, full: bool },
 }
 
-/// An agent's presence as it travels.
+/// An agent's presence as it travels (connected there, whatever it chose).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WirePresence {
     Online,
     Away,
+    /// Connected, but set offline: no offers, still its channels' events.
+    Offline,
 }
 
 /// The leader's answer to a [`RouteWire::Grant`].
@@ -98,11 +100,11 @@ impl Granted {
     }
 }
 
-fn to_wire(presence: Presence) -> Option<WirePresence> {
+fn to_wire(presence: Presence) -> WirePresence {
     match presence {
-        Presence::Online => Some(WirePresence::Online),
-        Presence::Away => Some(WirePresence::Away),
-        Presence::Offline => None,
+        Presence::Online => WirePresence::Online,
+        Presence::Away => WirePresence::Away,
+        Presence::Offline => WirePresence::Offline,
     }
 }
 
@@ -110,6 +112,7 @@ fn from_wire(presence: WirePresence) -> Presence {
     match presence {
         WirePresence::Online => Presence::Online,
         WirePresence::Away => Presence::Away,
+        WirePresence::Offline => Presence::Offline,
     }
 }
 
@@ -219,7 +222,7 @@ impl Hub {
     pub(crate) fn presence_changed_here(&self, agent: AgentId, presence: Option<Presence>) {
         let Some(peers) = self.peers.get() else { return };
         self.presences.set_here(agent, presence);
-        let wire = presence.and_then(to_wire);
+        let wire = presence.map(to_wire);
         peers.route(None, RouteWire::Presence { agents: vec![(agent, wire)], full: false });
     }
 
@@ -245,6 +248,11 @@ impl Hub {
     pub(crate) fn leader_elsewhere(&self, department: DepartmentId) -> Option<Arc<str>> {
         let peers = self.peers.get()?;
         self.ownership.owner_elsewhere(department, peers.node())
+    }
+
+    /// Whether this node may write `session` now (always on one machine).
+    pub(crate) fn owns_now(&self, session: SessionId) -> bool {
+        self.ownership.owner(session, crate::now_ms()).is_ok()
     }
 
     /// The node owning `session`, when it is another one.
@@ -318,7 +326,7 @@ impl Engine {
         for agent in self.hub.presences.expire() {
             self.presence_changed_elsewhere(agent, None);
         }
-        let agents = self.hub.presences.here.iter().map(|e| (*e.key(), to_wire(*e.value()))).collect();
+        let agents = self.hub.presences.here.iter().map(|e| (*e.key(), Some(to_wire(*e.value())))).collect();
         RouteWire::Presence { agents, full: true }
     }
 
@@ -392,5 +400,9 @@ mod tests {
         assert!(p.expire().is_empty(), "heard from just now");
         assert_eq!(p.nodes_with(&[8]), vec!["n2".to_string()]);
         assert!(p.nodes_with(&[7, 9]).is_empty());
+        // Set offline, still connected: no offers, but its events still go there.
+        p.heard("n3", vec![(9, Some(WirePresence::Offline))], false);
+        assert_eq!(p.elsewhere(9), Some(Presence::Offline));
+        assert_eq!(p.nodes_with(&[9]), vec!["n3".to_string()]);
     }
 }

@@ -180,6 +180,12 @@ impl QueueActor {
                         metrics::counter!("switchboard_routing_assignments_total").increment(1);
                         continue;
                     }
+                    if !self.hub.owns_now(session) {
+                        // Its shard is between owners (a node died): the slot waits here, and
+                        // the chat goes back in line once held long enough.
+                        self.hold(session, agent, ctx);
+                        continue;
+                    }
                     let outbox = self.hub.agent_outboxes(agent).pop().unwrap_or_else(Outbox::closed);
                     let subscriber = Subscriber { who: Participant::Agent(agent), outbox };
                     let reply = Reply::holding(Reservation { hub: self.hub.clone(), agent });
@@ -242,14 +248,15 @@ impl QueueActor {
         }
         self.router = Router::new(self.router.config().clone());
         self.told.clear();
-        if !leading {
-            return Vec::new();
-        }
+        // Members with their presence either way (an idle node still picks transfer receivers).
         let now = now_ms();
         let mut effects = Vec::new();
         let members = hub.routing.get(self.id).map(|d| d.agents).unwrap_or_default();
         for agent in members {
             effects.extend(self.router.set_presence(agent, hub.presence_anywhere(agent), now, &mut cap));
+        }
+        if !leading {
+            return effects;
         }
         let waiting: Vec<(SessionId, i64, u64)> = {
             let queue = hub.queue();
@@ -670,8 +677,12 @@ impl Handler<QueueMsg> for QueueActor {
                 return;
             }
             QueueMsg::Grant { agent, session, reply } => {
+                // The agent may have taken chats elsewhere since the offer (a plain accept on
+                // another node): its offer's slot must still fit.
+                let (load, max) = cap.load(agent);
+                let fits = self.leading && load <= max;
                 let accepted =
-                    if self.leading { self.router.accept(agent, session, now, &mut cap).ok() } else { None };
+                    if fits { self.router.accept(agent, session, now, &mut cap).ok() } else { None };
                 let granted = accepted.is_some();
                 if let Some(effects) = accepted {
                     self.hold(session, agent, ctx);
