@@ -685,8 +685,23 @@ async fn a_department_queue_is_one_queue_across_nodes() {
     wait_settled(&[&one, &two]).await;
     let (ann_id, ann_token) = one.create_agent("ann", 1).await;
     let (bob_id, bob_token) = one.create_agent("bob", 3).await;
-    automatic(&one, "sales", serde_json::json!({}), &[ann_id, bob_id]).await;
-    automatic(&one, "help", serde_json::json!({"auto_accept": true}), &[bob_id]).await;
+    let department = |name: &str, auto: bool, agents: Vec<u64>| {
+        let body = serde_json::json!({"name": name, "automatic": true, "auto_accept": auto});
+        let one = &one;
+        async move {
+            let (status, created) = one.admin_call("POST", "/api/v1/departments", Some(body)).await;
+            assert_eq!(status, 201, "{created}");
+            let id = created["department_id"].as_u64().unwrap();
+            for agent in agents {
+                let path = format!("/api/v1/departments/{id}/agents/{agent}");
+                let (status, body) = one.admin_call("PUT", &path, Some(serde_json::json!({}))).await;
+                assert_eq!(status, 200, "{body}");
+            }
+            id
+        }
+    };
+    department("sales", false, vec![ann_id, bob_id]).await;
+    department("help", true, vec![bob_id]).await;
     // Node 2 follows what node 1 created: both departments, with their members.
     let deadline = Instant::now() + SETTLE;
     loop {
@@ -723,7 +738,20 @@ async fn a_department_queue_is_one_queue_across_nodes() {
     let bob_takes = tokio::spawn(take_offers(bob, 3));
     let mut visitors = Vec::new();
     for _ in 0..4 {
-        visitors.push(visitor_in(&one, "sales").await);
+        let client = one.connect(Encoding::Json).await;
+        let reply = client
+            .call(Request::StartChat {
+                name: Some("Vera".into()),
+                email: None,
+                page_url: None,
+                first_message: None,
+                client_msg_id: None,
+                department: Some("sales".into()),
+            })
+            .await
+            .unwrap();
+        let ServerFrame::ChatStarted { session, .. } = reply else { panic!("{reply:?}") };
+        visitors.push((client, session.session_id));
     }
     let (_ann, ann_took) = ann_takes.await.unwrap();
     let (mut bob, bob_took) = bob_takes.await.unwrap();
@@ -742,7 +770,22 @@ async fn a_department_queue_is_one_queue_across_nodes() {
     // Auto-accept: a chat of node 1 assigned to Bob, connected to node 2 only. He has
     // three chats already, so one closes first.
     bob.call(Request::Close { session_id: bob_took[0] }).await.unwrap();
-    let (_helped, sid) = visitor_in(&one, "help").await;
+    let (_helped, sid) = {
+        let client = one.connect(Encoding::Json).await;
+        let reply = client
+            .call(Request::StartChat {
+                name: Some("Hal".into()),
+                email: None,
+                page_url: None,
+                first_message: None,
+                client_msg_id: None,
+                department: Some("help".into()),
+            })
+            .await
+            .unwrap();
+        let ServerFrame::ChatStarted { session, .. } = reply else { panic!("{reply:?}") };
+        (client, session.session_id)
+    };
     wait_for(&mut bob, |f| match f {
         ServerFrame::SessionUpdated { session }
             if session.session_id == sid && session.state == switchboard_protocol::SessionState::Active =>
@@ -963,7 +1006,13 @@ async fn a_department_queue_moves_when_its_leader_dies() {
     let mut nodes = [start_node(&nats, "l1", LEASE_MS), start_node(&nats, "l2", LEASE_MS)];
     wait_settled(&nodes.iter().collect::<Vec<_>>()).await;
     let (ann_id, ann_token) = nodes[0].create_agent("ann", 2).await;
-    automatic(&nodes[0], "sales", serde_json::json!({}), &[ann_id]).await;
+    let body = serde_json::json!({"name": "sales", "automatic": true});
+    let (status, created) = nodes[0].admin_call("POST", "/api/v1/departments", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["department_id"].as_u64().unwrap();
+    let path = format!("/api/v1/departments/{id}/agents/{ann_id}");
+    let (status, body) = nodes[0].admin_call("PUT", &path, Some(serde_json::json!({}))).await;
+    assert_eq!(status, 200, "{body}");
     // Ann is connected to both nodes (two browsers), once node 2 knows her and the department.
     let mut ann: Vec<Client> = Vec::new();
     for node in &nodes {
@@ -990,7 +1039,20 @@ async fn a_department_queue_moves_when_its_leader_dies() {
         }
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let (_visitor, sid) = visitor_in(&nodes[0], "sales").await;
+    let visitor = nodes[0].connect(Encoding::Json).await;
+    let reply = visitor
+        .call(Request::StartChat {
+            name: Some("Vera".into()),
+            email: None,
+            page_url: None,
+            first_message: None,
+            client_msg_id: None,
+            department: Some("sales".into()),
+        })
+        .await
+        .unwrap();
+    let ServerFrame::ChatStarted { session, .. } = reply else { panic!("{reply:?}") };
+    let sid = session.session_id;
     for client in ann.iter_mut() {
         wait_for(client, |f| {
             matches!(f, ServerFrame::Offer { session, .. } if session.session_id == sid).then_some(())

@@ -21,6 +21,39 @@ async fn admin(
     server.admin_call(method, path, Some(body)).await
 }
 
+/// Create an automatic department and put `agents` in it.
+async fn automatic(server: &TestServer, name: &str, extra: serde_json::Value, agents: &[u64]) -> u64 {
+    let mut body = serde_json::json!({"name": name, "automatic": true});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let (status, created) = admin(server, "POST", "/api/v1/departments", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["department_id"].as_u64().unwrap();
+    for agent in agents {
+        let (status, body) =
+            admin(server, "PUT", &format!("/api/v1/departments/{id}/agents/{agent}"), serde_json::json!({}))
+                .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    id
+}
+
+async fn visitor_in(server: &TestServer, department: &str) -> (Client, SessionId) {
+    let client = server.connect(Encoding::Json).await;
+    let reply = client
+        .call(Request::StartChat {
+            name: Some("Vera".into()),
+            email: None,
+            page_url: None,
+            first_message: None,
+            client_msg_id: None,
+            department: Some(department.into()),
+        })
+        .await
+        .unwrap();
+    let ServerFrame::ChatStarted { session, .. } = reply else { panic!("{reply:?}") };
+    (client, session.session_id)
+}
+
 async fn next_offer(agent: &mut Client) -> SessionId {
     wait_for(agent, |f| match f {
         ServerFrame::Offer { session, .. } => Some(session.session_id),

@@ -338,44 +338,6 @@ impl Drop for TestServer {
 }
 
 /// A `start_chat` request.
-/// Create an automatic department and put `agents` in it.
-pub async fn automatic(server: &TestServer, name: &str, extra: serde_json::Value, agents: &[u64]) -> u64 {
-    let mut body = serde_json::json!({"name": name, "automatic": true});
-    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    let (status, created) = server.admin_call("POST", "/api/v1/departments", Some(body)).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["department_id"].as_u64().unwrap();
-    for agent in agents {
-        let (status, body) = server
-            .admin_call(
-                "PUT",
-                &format!("/api/v1/departments/{id}/agents/{agent}"),
-                Some(serde_json::json!({})),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-    }
-    id
-}
-
-/// A visitor (named Vera) starts a chat in `department`.
-pub async fn visitor_in(server: &TestServer, department: &str) -> (Client, SessionId) {
-    let client = server.connect(Encoding::Json).await;
-    let reply = client
-        .call(Request::StartChat {
-            name: Some("Vera".into()),
-            email: None,
-            page_url: None,
-            first_message: None,
-            client_msg_id: None,
-            department: Some(department.into()),
-        })
-        .await
-        .unwrap();
-    let ServerFrame::ChatStarted { session, .. } = reply else { panic!("{reply:?}") };
-    (client, session.session_id)
-}
-
 pub fn start_chat(name: &str, first: Option<&str>) -> Request {
     Request::StartChat {
         name: Some(name.into()),
